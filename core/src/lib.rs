@@ -1,0 +1,51 @@
+//! # rtwisted-core: the service tree
+//!
+//! A daemon is an [`Application`]: a name, process and persistence settings, and a tree of
+//! [`Service`]s rooted in a [`MultiService`]. The tree is a plain serde value, so `rtwisted-persist`
+//! can freeze it into a snapshot and thaw it again with every service stopped; the
+//! [`Lifecycle`] driver starts it (in insertion order), and stops it (in reverse order, each
+//! service with a deadline).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rtwisted_core::{Application, Lifecycle, StopReason, net::StreamServer, protocols::Echo};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let mut app = Application::new("echo").unwrap();
+//! let endpoint = "tcp:0:interface=127.0.0.1".parse().unwrap();
+//! let server = StreamServer::new(endpoint, Arc::new(Echo::default())).named("echo").unwrap();
+//! app.services_mut().insert(Box::new(server)).unwrap();
+//!
+//! let lifecycle = Lifecycle::default();
+//! lifecycle.start(app.services_mut()).await.unwrap();
+//! assert!(app.services().get("echo").unwrap().running());
+//! lifecycle.stop(app.services_mut(), StopReason::Shutdown).await.unwrap();
+//! # });
+//! ```
+//!
+//! Modules: [`service`] (the trait and its metadata), [`multi`] (collections), [`lifecycle`]
+//! (the state machine), [`application`], [`path`] (addressing), [`tree`] (views for people and
+//! scripts), [`registry`] (persistable types), [`strports`] (endpoint strings), [`net`] and
+//! [`protocols`] (built-in network services), [`plugin`] (service makers).
+
+pub mod application;
+pub mod lifecycle;
+pub mod multi;
+pub mod net;
+pub mod path;
+pub mod plugin;
+pub mod protocols;
+pub mod registry;
+pub mod service;
+pub mod strports;
+pub mod tree;
+
+pub use application::{Application, PersistenceSettings, ProcessSettings, Style};
+pub use lifecycle::{Lifecycle, StartError, StopError};
+pub use multi::{MultiService, TreeError};
+pub use path::{PathSegment, ServicePath};
+pub use protocols::ProtocolFactory;
+pub use service::{LifecycleState, NameError, Service, ServiceError, ServiceMeta, StopReason};
+
+/// Re-exported so that [`register_type!`] and plugin registration work without a direct
+/// dependency on `inventory`.
+pub use inventory;

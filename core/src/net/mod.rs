@@ -1,0 +1,63 @@
+//! Network services and the transport-agnostic connection their protocols see.
+//!
+//! A [`Connection`] is a boxed byte stream plus the peer and local addresses and a shutdown
+//! signal, so a [`ProtocolFactory`](crate::ProtocolFactory) never cares whether it sits on TCP
+//! or (later) UNIX sockets or TLS.
+
+mod stream_server;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+
+pub use stream_server::{NetError, StreamServer};
+
+/// A byte stream a protocol reads and writes: any `AsyncRead + AsyncWrite` transport.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// The address of one end of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// A TCP (or UDP) address.
+    Inet(SocketAddr),
+    /// A UNIX socket path (empty for an unnamed socket).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Inet(addr) => write!(f, "{addr}"),
+            Address::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// One accepted (or established) connection, handed to a protocol factory.
+///
+/// Dropping it closes the stream. When the owning service stops, `shutdown` is cancelled: a
+/// protocol should finish what it is doing and return.
+pub struct Connection {
+    /// The byte stream.
+    pub stream: Box<dyn Stream>,
+    /// The remote end.
+    pub peer: Address,
+    /// The local end.
+    pub local: Address,
+    /// Cancelled when the service that owns the connection stops.
+    pub shutdown: CancellationToken,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,42 @@
+//! The Echo protocol (RFC 862): every byte received is sent back.
+
+use std::io;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::ProtocolFactory;
+use crate::net::Connection;
+
+/// RFC 862 Echo: sends back whatever it receives until the peer closes, then closes.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Echo {}
+
+#[typetag::serde(name = "rtwisted.Echo")]
+#[async_trait]
+impl ProtocolFactory for Echo {
+    async fn serve(&self, connection: Connection) -> io::Result<()> {
+        let Connection {
+            stream, shutdown, ..
+        } = connection;
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let echo = async {
+            let mut buffer = vec![0u8; 16 * 1024];
+            loop {
+                let read = reader.read(&mut buffer).await?;
+                if read == 0 {
+                    break;
+                }
+                writer.write_all(&buffer[..read]).await?;
+            }
+            writer.shutdown().await
+        };
+        tokio::select! {
+            result = echo => result,
+            () = shutdown.cancelled() => Ok(()),
+        }
+    }
+}
+
+crate::register_type!(factory "rtwisted.Echo", version 1);

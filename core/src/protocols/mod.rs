@@ -1,0 +1,26 @@
+//! Protocol factories: the serializable objects that serve each connection.
+//!
+//! A factory is persisted with the server that uses it (as a typetag'd trait object, with an
+//! explicit namespaced tag), and called once per connection. It never knows the transport.
+
+mod echo;
+
+use std::fmt;
+use std::io;
+
+use async_trait::async_trait;
+
+use crate::net::Connection;
+
+pub use echo::Echo;
+
+/// Serves connections; one factory serves every connection of a server, concurrently.
+///
+/// Live state shared by connections (counters, tables) sits behind `Arc<Mutex<_>>` inside the
+/// factory, so a snapshot of a running tree reads the current values.
+#[typetag::serde(tag = "type")]
+#[async_trait]
+pub trait ProtocolFactory: Send + Sync + fmt::Debug {
+    /// Serves one connection until it ends or `connection.shutdown` is cancelled.
+    async fn serve(&self, connection: Connection) -> io::Result<()>;
+}

@@ -1,0 +1,77 @@
+//! Picking an endpoint's parameters out of a tokenized description, by position or keyword.
+
+use super::StrportError;
+use super::tokenize::Description;
+
+/// The parameters of one description: its type, then positional and keyword arguments that
+/// each endpoint parser takes one by one. Whatever is left at the end is an error.
+#[derive(Debug, Clone)]
+pub struct Params {
+    kind: String,
+    positional: Vec<Option<String>>,
+    keywords: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Splits off the endpoint type (the first positional segment). A keyword given twice is an
+    /// error naming it (Twisted silently keeps the last one).
+    pub fn new(description: Description) -> Result<Self, StrportError> {
+        let mut positional = description.positional.into_iter();
+        let kind = positional.next().ok_or(StrportError::NoType)?;
+        if kind.is_empty() {
+            return Err(StrportError::NoType);
+        }
+        let keywords = description.keywords;
+        for (i, (key, _)) in keywords.iter().enumerate() {
+            if keywords[..i].iter().any(|(earlier, _)| earlier == key) {
+                return Err(StrportError::Duplicate(key.clone()));
+            }
+        }
+        Ok(Params {
+            kind,
+            positional: positional.map(Some).collect(),
+            keywords,
+        })
+    }
+
+    /// The endpoint type as written.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Takes parameter `name`, from keyword `name` or from positional slot `position`
+    /// (counted after the type). Given both ways, it is an error naming it.
+    pub fn take(
+        &mut self,
+        name: &str,
+        position: Option<usize>,
+    ) -> Result<Option<String>, StrportError> {
+        let by_position = position
+            .and_then(|index| self.positional.get_mut(index))
+            .and_then(Option::take);
+        let by_keyword = self
+            .keywords
+            .iter()
+            .position(|(key, _)| key == name)
+            .map(|index| self.keywords.remove(index).1);
+        match (by_position, by_keyword) {
+            (Some(_), Some(_)) => Err(StrportError::Duplicate(name.to_owned())),
+            (value, None) | (None, value) => Ok(value),
+        }
+    }
+
+    /// Fails if any argument was not taken.
+    pub fn finish(self, kind: &'static str, expected: &'static str) -> Result<(), StrportError> {
+        if let Some((param, _)) = self.keywords.into_iter().next() {
+            return Err(StrportError::UnknownParam {
+                kind,
+                param,
+                expected,
+            });
+        }
+        if let Some(extra) = self.positional.into_iter().flatten().next() {
+            return Err(StrportError::TooManyPositional { kind, extra });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,503 @@
+//! The service tree's lifecycle rules, one test per rule.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rtwisted_core::lifecycle::{AddError, StopFailureKind};
+use rtwisted_core::{
+    Lifecycle, LifecycleState, MultiService, PathSegment, Service, ServiceError, ServiceMeta,
+    StopReason,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// A service that records every hook call and can be told to fail or hang.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Probe {
+    #[serde(rename = "name", default)]
+    meta: ServiceMeta,
+    #[serde(default)]
+    fail_privileged: bool,
+    #[serde(default)]
+    fail_start: bool,
+    #[serde(default)]
+    fail_stop: bool,
+    #[serde(default)]
+    hang_stop: bool,
+    #[serde(skip)]
+    log: Log,
+    #[serde(skip)]
+    gate: Option<(Arc<Notify>, Arc<Notify>)>,
+}
+
+impl Probe {
+    fn new(name: &str, log: &Log) -> Self {
+        Probe {
+            meta: ServiceMeta::named(name).unwrap(),
+            log: Arc::clone(log),
+            ..Probe::default()
+        }
+    }
+    fn record(&self, event: &str) {
+        let name = self.meta.name().unwrap_or("?");
+        self.log.lock().unwrap().push(format!("{event} {name}"));
+    }
+}
+
+#[typetag::serde(name = "test.Probe")]
+#[async_trait::async_trait]
+impl Service for Probe {
+    fn meta(&self) -> &ServiceMeta {
+        &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut ServiceMeta {
+        &mut self.meta
+    }
+    async fn privileged_start(&mut self) -> Result<(), ServiceError> {
+        self.record("privileged");
+        if self.fail_privileged {
+            return Err("no permission".into());
+        }
+        Ok(())
+    }
+    async fn start(&mut self) -> Result<(), ServiceError> {
+        self.record("start");
+        if let Some((entered, release)) = &self.gate {
+            entered.notify_one();
+            release.notified().await;
+        }
+        if self.fail_start {
+            return Err("boom".into());
+        }
+        Ok(())
+    }
+    async fn stop(&mut self, reason: StopReason) -> Result<(), ServiceError> {
+        self.record(&format!("stop({reason})"));
+        if self.hang_stop {
+            std::future::pending::<()>().await;
+        }
+        if self.fail_stop {
+            return Err("stuck".into());
+        }
+        Ok(())
+    }
+}
+
+rtwisted_core::register_type!(service "test.Probe", version 1);
+
+fn log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+fn events(log: &Log) -> Vec<String> {
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+fn probe(name: &str, log: &Log) -> Box<dyn Service> {
+    Box::new(Probe::new(name, log))
+}
+
+fn probe_with(name: &str, log: &Log, f: impl FnOnce(&mut Probe)) -> Box<dyn Service> {
+    let mut p = Probe::new(name, log);
+    f(&mut p);
+    Box::new(p)
+}
+
+fn sub(name: &str, children: Vec<Box<dyn Service>>) -> Box<dyn Service> {
+    let mut multi = MultiService::named(name).unwrap();
+    for child in children {
+        multi.insert(child).unwrap();
+    }
+    Box::new(multi)
+}
+
+fn root(children: Vec<Box<dyn Service>>) -> MultiService {
+    let mut multi = MultiService::new();
+    for child in children {
+        multi.insert(child).unwrap();
+    }
+    multi
+}
+
+fn all_stopped(service: &dyn Service) -> bool {
+    service.meta().state() == LifecycleState::Stopped
+        && service
+            .collection()
+            .is_none_or(|c| c.iter().all(all_stopped))
+}
+
+#[tokio::test]
+async fn children_start_in_insertion_order_and_stop_in_reverse() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("a", &log),
+        probe("b", &log),
+        sub("sub", vec![probe("c", &log)]),
+    ]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    assert_eq!(
+        events(&log),
+        [
+            "privileged a",
+            "start a",
+            "privileged b",
+            "start b",
+            "privileged c",
+            "start c"
+        ]
+    );
+    assert!(tree.meta().running());
+    assert!(tree.find(&"sub/c".parse().unwrap()).unwrap().running());
+
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&log),
+        ["stop(shutdown) c", "stop(shutdown) b", "stop(shutdown) a"]
+    );
+    assert!(all_stopped(&tree));
+}
+
+#[tokio::test]
+async fn privileged_start_runs_over_the_whole_tree_before_start() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), sub("sub", vec![probe("b", &log)])]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.privileged_start(&mut tree).await.unwrap();
+    assert_eq!(events(&log), ["privileged a", "privileged b"]);
+    assert!(!tree.meta().running());
+    lifecycle.start(&mut tree).await.unwrap();
+    assert_eq!(events(&log), ["start a", "start b"]);
+}
+
+#[tokio::test]
+async fn stop_waits_for_every_child_and_reports_every_failure_with_its_path() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("a", &log),
+        probe_with("b", &log, |p| p.fail_stop = true),
+        sub("sub", vec![probe_with("c", &log, |p| p.fail_stop = true)]),
+    ]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+
+    let err = lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap_err();
+    let paths: Vec<String> = err.failures.iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(paths, ["sub/c", "b"]);
+    assert_eq!(
+        err.to_string(),
+        "'sub/c' failed to stop: stuck; 'b' failed to stop: stuck"
+    );
+    assert_eq!(
+        events(&log),
+        ["stop(shutdown) c", "stop(shutdown) b", "stop(shutdown) a"]
+    );
+    assert!(all_stopped(&tree));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_child_is_reported_by_path_and_the_stop_goes_on() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("a", &log),
+        sub("sub", vec![probe_with("b", &log, |p| p.hang_stop = true)]),
+        probe("c", &log),
+    ]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+
+    let err = lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap_err();
+    assert_eq!(err.failures.len(), 1);
+    assert_eq!(err.failures[0].path.to_string(), "sub/b");
+    assert!(matches!(
+        err.failures[0].kind,
+        StopFailureKind::TimedOut(d) if d == Duration::from_secs(2)
+    ));
+    assert_eq!(
+        err.to_string(),
+        "'sub/b' did not stop within 2.0s and was abandoned"
+    );
+    assert_eq!(
+        events(&log),
+        ["stop(shutdown) c", "stop(shutdown) b", "stop(shutdown) a"]
+    );
+    assert!(all_stopped(&tree));
+}
+
+#[tokio::test]
+async fn a_failed_start_stops_what_started_in_reverse_and_names_the_failing_path() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("a", &log),
+        probe("b", &log),
+        sub("sub", vec![probe_with("c", &log, |p| p.fail_start = true)]),
+        probe("d", &log),
+    ]);
+    let lifecycle = Lifecycle::default();
+    let err = lifecycle.start(&mut tree).await.unwrap_err();
+    assert_eq!(err.path.to_string(), "sub/c");
+    assert_eq!(err.to_string(), "service 'sub/c' failed to start: boom");
+    assert_eq!(
+        events(&log),
+        [
+            "privileged a",
+            "start a",
+            "privileged b",
+            "start b",
+            "privileged c",
+            "start c",
+            // c's privileged start succeeded, so c is stopped to release what it acquired.
+            "stop(rollback) c",
+            "stop(rollback) b",
+            "stop(rollback) a",
+        ]
+    );
+    assert!(all_stopped(&tree));
+}
+
+#[tokio::test]
+async fn stop_after_a_failed_start_stops_nothing_more() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("a", &log),
+        probe_with("b", &log, |p| p.fail_start = true),
+        probe("c", &log),
+    ]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap_err();
+    events(&log);
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert!(
+        events(&log).is_empty(),
+        "nothing was running, so nothing stops"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_privileged_start_releases_what_was_acquired() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("a", &log),
+        probe_with("b", &log, |p| p.fail_privileged = true),
+        probe("c", &log),
+    ]);
+    let lifecycle = Lifecycle::default();
+    let err = lifecycle.privileged_start(&mut tree).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service 'b' failed to start: no permission"
+    );
+    assert_eq!(err.phase, rtwisted_core::lifecycle::StartPhase::Privileged);
+    assert_eq!(
+        events(&log),
+        ["privileged a", "privileged b", "stop(rollback) a"]
+    );
+    assert!(all_stopped(&tree));
+}
+
+#[tokio::test]
+async fn a_start_failure_after_the_privileged_phase_releases_untouched_siblings() {
+    let log = log();
+    let mut tree = root(vec![
+        probe_with("a", &log, |p| p.fail_start = true),
+        probe("b", &log),
+    ]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.privileged_start(&mut tree).await.unwrap();
+    events(&log);
+    lifecycle.start(&mut tree).await.unwrap_err();
+    // b holds what its privileged start acquired (a bound port, say): it is released too.
+    assert_eq!(
+        events(&log),
+        ["start a", "stop(rollback) a", "stop(rollback) b"]
+    );
+}
+
+#[tokio::test]
+async fn starting_a_running_tree_or_stopping_a_stopped_one_is_a_no_op() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert!(events(&log).is_empty());
+    lifecycle.start(&mut tree).await.unwrap();
+    lifecycle.start(&mut tree).await.unwrap();
+    assert_eq!(events(&log), ["privileged a", "start a"]);
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert_eq!(events(&log), ["stop(shutdown) a"]);
+}
+
+#[tokio::test]
+async fn adding_a_child_to_a_running_parent_starts_it() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    lifecycle
+        .add_service(&mut tree, probe("b", &log))
+        .await
+        .unwrap();
+    assert_eq!(events(&log), ["privileged b", "start b"]);
+    assert!(tree.get("b").unwrap().running());
+}
+
+#[tokio::test]
+async fn adding_a_child_to_a_stopped_parent_does_not_start_it() {
+    let log = log();
+    let mut tree = root(vec![]);
+    Lifecycle::default()
+        .add_service(&mut tree, probe("a", &log))
+        .await
+        .unwrap();
+    assert!(events(&log).is_empty());
+    assert!(!tree.get("a").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_child_that_fails_to_start_in_a_running_parent_is_handed_back() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    let err = lifecycle
+        .add_service(&mut tree, probe_with("b", &log, |p| p.fail_start = true))
+        .await
+        .unwrap_err();
+    let AddError::Start { error, service } = err else {
+        panic!("expected a start error");
+    };
+    assert_eq!(error.to_string(), "service 'b' failed to start: boom");
+    assert_eq!(service.name(), Some("b"));
+    assert!(!service.meta().has_parent());
+    assert_eq!(tree.len(), 1);
+}
+
+#[tokio::test]
+async fn adding_a_clashing_name_to_a_running_parent_changes_nothing() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .add_service(&mut tree, probe("a", &log))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot have two services with the same name 'a'"
+    );
+    assert!(events(&log).is_empty());
+    assert_eq!(tree.len(), 1);
+}
+
+#[tokio::test]
+async fn removing_a_child_from_a_running_parent_stops_it() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let removed = lifecycle
+        .remove_service(&mut tree, &PathSegment::Name("a".into()))
+        .await
+        .unwrap();
+    assert_eq!(events(&log), ["stop(removed) a"]);
+    assert!(!removed.running());
+    assert_eq!(tree.len(), 1);
+    assert!(tree.get("b").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_plain_insert_into_a_running_parent_is_refused() {
+    let log = log();
+    let mut tree = root(vec![]);
+    Lifecycle::default().start(&mut tree).await.unwrap();
+    let err = tree.insert(probe("a", &log)).unwrap_err();
+    assert!(err.to_string().contains("Lifecycle::add_service"), "{err}");
+    assert!(tree.is_empty());
+}
+
+#[tokio::test]
+async fn a_child_added_while_its_parent_is_starting_starts_exactly_once() {
+    let log = log();
+    let entered = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let gate = (Arc::clone(&entered), Arc::clone(&release));
+    let tree = Arc::new(tokio::sync::Mutex::new(root(vec![probe_with(
+        "slow",
+        &log,
+        |p| p.gate = Some(gate),
+    )])));
+    let lifecycle = Lifecycle::default();
+
+    let starter = {
+        let tree = Arc::clone(&tree);
+        let lifecycle = lifecycle.clone();
+        tokio::spawn(async move { lifecycle.start(&mut *tree.lock().await).await })
+    };
+    entered.notified().await;
+    let adder = {
+        let tree = Arc::clone(&tree);
+        let lifecycle = lifecycle.clone();
+        let late = probe("late", &log);
+        tokio::spawn(async move { lifecycle.add_service(&mut *tree.lock().await, late).await })
+    };
+    tokio::task::yield_now().await;
+    release.notify_one();
+    starter.await.unwrap().unwrap();
+    adder.await.unwrap().unwrap();
+
+    let starts: Vec<_> = events(&log)
+        .into_iter()
+        .filter(|e| e.starts_with("start"))
+        .collect();
+    assert_eq!(starts, ["start slow", "start late"]);
+    assert!(tree.lock().await.get("late").unwrap().running());
+}
+
+#[tokio::test]
+async fn the_running_flag_is_never_serialized() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    Lifecycle::default().start(&mut tree).await.unwrap();
+    let json = serde_json::to_value(&tree).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"name": null, "children": [{
+            "type": "test.Probe", "name": "a", "fail_privileged": false, "fail_start": false,
+            "fail_stop": false, "hang_stop": false
+        }]})
+    );
+    let thawed: MultiService = serde_json::from_value(json).unwrap();
+    assert!(all_stopped(&thawed));
+    assert!(thawed.get("a").unwrap().meta().has_parent());
+}

@@ -1,0 +1,124 @@
+//! The echo stream server on real loopback sockets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtwisted_core::net::{Address, StreamServer};
+use rtwisted_core::protocols::Echo;
+use rtwisted_core::{Lifecycle, MultiService, StopReason};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn echo_server(endpoint: &str) -> StreamServer {
+    StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()))
+        .named("echo")
+        .unwrap()
+}
+
+fn bound(tree: &MultiService) -> SocketAddr {
+    let service = tree.get("echo").unwrap();
+    let json = serde_json::to_value(service).unwrap();
+    assert!(json["endpoint"].as_str().unwrap().starts_with("tcp:"));
+    let server = service.downcast_ref::<StreamServer>().unwrap();
+    let Some(Address::Inet(addr)) = server.local_address() else {
+        panic!("not bound");
+    };
+    addr
+}
+
+#[tokio::test]
+async fn echo_sends_back_every_byte_and_stop_closes_the_port() {
+    let mut tree = MultiService::new();
+    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+        .unwrap();
+    let lifecycle = Lifecycle::new(Duration::from_secs(5));
+    lifecycle.start(&mut tree).await.unwrap();
+    let addr = bound(&tree);
+    assert_ne!(addr.port(), 0);
+
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let message = b"hello, echo\x00\xff".repeat(1000);
+    client.write_all(&message).await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut received = Vec::new();
+    client.read_to_end(&mut received).await.unwrap();
+    assert_eq!(received, message);
+
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert!(TcpStream::connect(addr).await.is_err(), "port still open");
+}
+
+#[tokio::test]
+async fn stopping_closes_open_connections() {
+    let mut tree = MultiService::new();
+    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+        .unwrap();
+    let lifecycle = Lifecycle::new(Duration::from_secs(5));
+    lifecycle.start(&mut tree).await.unwrap();
+    let mut client = TcpStream::connect(bound(&tree)).await.unwrap();
+    client.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    client.read_exact(&mut buf).await.unwrap();
+
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "connection not closed: {read:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_port_is_a_start_error_naming_the_endpoint() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let mut tree = MultiService::new();
+    let endpoint = format!("tcp:{port}:interface=127.0.0.1");
+    tree.insert(Box::new(
+        StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()))
+            .named("echo")
+            .unwrap(),
+    ))
+    .unwrap();
+    let err = Lifecycle::default().start(&mut tree).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "service 'echo' failed to start: cannot listen on {endpoint} (127.0.0.1:{port}): "
+        )),
+        "{text}"
+    );
+    assert!(!tree.get("echo").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_server_restarts_after_a_stop() {
+    let mut tree = MultiService::new();
+    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+        .unwrap();
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+    lifecycle.start(&mut tree).await.unwrap();
+    let mut client = TcpStream::connect(bound(&tree)).await.unwrap();
+    client.write_all(b"again").await.unwrap();
+    let mut buf = [0u8; 5];
+    client.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"again");
+    lifecycle
+        .stop(&mut tree, StopReason::Shutdown)
+        .await
+        .unwrap();
+}
