@@ -19,7 +19,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// What kind of trait object a tag names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TypeKind {
     /// A [`Service`](crate::Service).

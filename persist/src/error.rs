@@ -1,0 +1,124 @@
+//! Errors: [`FormatError`] says what is wrong with a snapshot's bytes; [`SnapshotError`] adds
+//! the file it came from or was going to.
+
+use std::io;
+use std::path::PathBuf;
+
+/// What is wrong with a snapshot's bytes (or with a tree that was to be encoded).
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Neither a tap nor a tas header.
+    #[error("not an rtwisted snapshot (it has neither a tap nor a tas header)")]
+    NotASnapshot,
+    /// The bytes end before the snapshot does.
+    #[error("the file is truncated: it ends before the snapshot does (restore it from a copy)")]
+    Truncated,
+    /// The checksum does not match the contents.
+    #[error(
+        "checksum mismatch: the file is damaged or was edited by hand (expected {expected}, found {actual}); edit snapshots with `rtap`, or restore a copy"
+    )]
+    ChecksumMismatch {
+        /// The checksum the header records.
+        expected: String,
+        /// The checksum of the contents.
+        actual: String,
+    },
+    /// Written by a newer rtwisted.
+    #[error(
+        "snapshot format version {found} is newer than this rtwisted reads (up to {supported}); upgrade rtwisted"
+    )]
+    NewerFormat {
+        /// The file's format version.
+        found: u64,
+        /// The newest version this build reads.
+        supported: u16,
+    },
+    /// Types this binary does not link.
+    #[error(
+        "unknown service types {} (this binary does not link the crates that define them)",
+        .types.join(", ")
+    )]
+    UnknownTypes {
+        /// Every unknown tag, sorted.
+        types: Vec<String>,
+    },
+    /// The structure is damaged in a way the checksum did not catch (or the header is bad).
+    #[error("the snapshot is damaged: {detail}")]
+    Corrupt {
+        /// What the decoder found.
+        detail: String,
+    },
+    /// The data is whole but does not fit the types this binary has.
+    #[error("the snapshot's data does not fit this build's types: {detail}")]
+    Incompatible {
+        /// What the decoder found.
+        detail: String,
+    },
+    /// A type in the tree was never registered, so the manifest cannot list it.
+    #[error(
+        "type '{tag}' is not registered: add `rtwisted_core::register_type!(service \"{tag}\", version 1);` (or `factory`) beside its #[typetag::serde] impl"
+    )]
+    UnregisteredType {
+        /// The typetag name.
+        tag: String,
+    },
+    /// Serialization failed.
+    #[error("cannot encode the application: {detail}")]
+    Encode {
+        /// The serializer's message.
+        detail: String,
+    },
+}
+
+/// A snapshot file could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The file could not be read.
+    #[error("cannot load snapshot '{}': {}", .path.display(), describe_io(.source))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file was read but is not a valid snapshot for this binary.
+    #[error("cannot load snapshot '{}': {source}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: FormatError,
+    },
+    /// The application could not be encoded; nothing was written.
+    #[error("cannot save snapshot '{}': {source}", .path.display())]
+    Encode {
+        /// The target file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: FormatError,
+    },
+    /// Writing failed; the previous file at the path, if any, is untouched.
+    #[error("cannot save snapshot '{}': {}", .path.display(), describe_io(.source))]
+    Write {
+        /// The target file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An I/O error in words a user recognizes, without Rust's `(os error N)` where a plain phrase
+/// says it.
+pub fn describe_io(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::IsADirectory => "it is a directory, not a file".into(),
+        io::ErrorKind::NotADirectory => "a parent of the path is not a directory".into(),
+        _ => error.to_string(),
+    }
+}

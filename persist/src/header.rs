@@ -1,0 +1,147 @@
+//! The snapshot header: what a snapshot is, who wrote it, and which types it needs.
+
+use rtwisted_core::Style;
+use rtwisted_core::registry::{self, TypeKind};
+use rtwisted_core::tree::{ROOT_TAG, TYPE_KEY};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::FormatError;
+
+/// The snapshot format version this build writes, and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// One type a snapshot needs, with the version it was written at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The type tag, e.g. `rtwisted.StreamServer`.
+    #[serde(rename = "type")]
+    pub tag: String,
+    /// Service or factory.
+    pub kind: TypeKind,
+    /// The type's version when the snapshot was written.
+    pub version: u32,
+}
+
+/// The header fields both styles carry. The checksum covers them together with the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderFields {
+    /// The style of the file.
+    pub style: Style,
+    /// The application's name.
+    pub app: String,
+    /// When the snapshot was written (RFC 3339, UTC).
+    pub created: String,
+    /// What wrote it: `rtwisted VERSION`.
+    pub producer: String,
+    /// Every type the payload uses.
+    pub manifest: Vec<ManifestEntry>,
+}
+
+/// A decoded header: the fields plus the format version and the verified checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Header {
+    /// The snapshot format version.
+    pub format_version: u16,
+    /// The fields.
+    #[serde(flatten)]
+    pub fields: HeaderFields,
+    /// `sha256:HEX` of the contents (verified on load).
+    pub checksum: String,
+}
+
+impl HeaderFields {
+    /// Header fields for `app_name`, stamped now by this build, with `manifest`.
+    pub fn new(style: Style, app_name: &str, manifest: Vec<ManifestEntry>) -> Self {
+        HeaderFields {
+            style,
+            app: app_name.to_owned(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            producer: format!("rtwisted {}", env!("CARGO_PKG_VERSION")),
+            manifest,
+        }
+    }
+}
+
+/// The manifest of an encoded application: the root collection plus every tagged object (a map
+/// whose first key is `type`) in the service tree, each with its registered kind and version.
+pub fn manifest_of(services: &Value) -> Result<Vec<ManifestEntry>, FormatError> {
+    let mut tags = vec![ROOT_TAG.to_owned()];
+    collect_tags(services, &mut tags);
+    tags.sort();
+    tags.dedup();
+    tags.into_iter()
+        .map(|tag| match registry::lookup(&tag) {
+            Some(info) => Ok(ManifestEntry {
+                tag,
+                kind: info.kind,
+                version: info.version,
+            }),
+            None => Err(FormatError::UnregisteredType { tag }),
+        })
+        .collect()
+}
+
+fn collect_tags(value: &Value, tags: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some((key, Value::String(tag))) = map.iter().next()
+                && key == TYPE_KEY
+            {
+                tags.push(tag.clone());
+            }
+            for item in map.values() {
+                collect_tags(item, tags);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_tags(item, tags);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The tags in a manifest that this binary does not know, sorted.
+pub fn unknown_types(manifest: &[ManifestEntry]) -> Vec<String> {
+    let mut unknown: Vec<String> = manifest
+        .iter()
+        .filter(|entry| registry::lookup(&entry.tag).is_none())
+        .map(|entry| entry.tag.clone())
+        .collect();
+    unknown.sort();
+    unknown.dedup();
+    unknown
+}
+
+/// `sha256:HEX` of the parts, in order.
+pub fn checksum(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hex("sha256:", &hasher.finalize())
+}
+
+/// The raw SHA-256 of the parts.
+pub fn digest(parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// `prefix` followed by the bytes in lowercase hex.
+pub fn hex(prefix: &str, bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(prefix.len() + bytes.len() * 2);
+    text.push_str(prefix);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}

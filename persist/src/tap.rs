@@ -1,0 +1,139 @@
+//! The `tap` style: a binary snapshot in MessagePack.
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic  89 'R' 'T' 'W' 'T' 'A' 'P' '\n'
+//! 8       2     format version (big-endian)
+//! 10      4     header length H (big-endian)
+//! 14      8     payload length P (big-endian)
+//! 22      H     header: MessagePack map (style, app, created, producer, manifest)
+//! 22+H    P     payload: the application, MessagePack with named fields (struct-as-map)
+//! 22+H+P  32    SHA-256 of every byte before it
+//! ```
+//! The lengths make truncation detectable before anything is decoded, and the trailing digest
+//! covers the header as well as the payload, so no bit can change unnoticed.
+
+use serde_json::Value;
+
+use crate::FormatError;
+use crate::header::{FORMAT_VERSION, Header, HeaderFields, digest, hex};
+
+/// The first eight bytes of every tap file. The high first byte catches text-mode transfers.
+pub const MAGIC: &[u8; 8] = b"\x89RTWTAP\n";
+const PREAMBLE: usize = 22;
+const DIGEST: usize = 32;
+
+/// True if `bytes` start like a tap file (or are a truncated start of one).
+pub fn looks_like_tap(bytes: &[u8]) -> bool {
+    if bytes.len() >= MAGIC.len() {
+        bytes.starts_with(MAGIC)
+    } else {
+        !bytes.is_empty() && MAGIC.starts_with(bytes)
+    }
+}
+
+/// Encodes header fields and an application value; returns the bytes and the checksum text.
+pub fn encode(
+    fields: &HeaderFields,
+    application: &Value,
+) -> Result<(Vec<u8>, String), FormatError> {
+    let encode_error = |error: rmp_serde::encode::Error| FormatError::Encode {
+        detail: error.to_string(),
+    };
+    let header = rmp_serde::to_vec_named(fields).map_err(encode_error)?;
+    let payload = rmp_serde::to_vec_named(application).map_err(encode_error)?;
+    let header_len = u32::try_from(header.len()).map_err(|_| FormatError::Encode {
+        detail: "the header is larger than 4 GiB".into(),
+    })?;
+    let mut bytes = Vec::with_capacity(PREAMBLE + header.len() + payload.len() + DIGEST);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    bytes.extend_from_slice(&header_len.to_be_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&payload);
+    let sum = digest(&[&bytes]);
+    bytes.extend_from_slice(&sum);
+    Ok((bytes, hex("sha256:", &sum)))
+}
+
+/// Checks magic, version, length and checksum, then decodes the header and the payload into a
+/// generic value (not yet typed).
+pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
+    if !looks_like_tap(bytes) {
+        return Err(FormatError::NotASnapshot);
+    }
+    if bytes.len() < PREAMBLE {
+        return Err(FormatError::Truncated);
+    }
+    let version = u16::from_be_bytes([bytes[8], bytes[9]]);
+    if version > FORMAT_VERSION {
+        return Err(FormatError::NewerFormat {
+            found: version.into(),
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(FormatError::Corrupt {
+            detail: "format version 0 does not exist".into(),
+        });
+    }
+    let header_len = u64::from(u32::from_be_bytes([
+        bytes[10], bytes[11], bytes[12], bytes[13],
+    ]));
+    let mut payload_len = [0u8; 8];
+    payload_len.copy_from_slice(&bytes[14..22]);
+    let payload_len = u64::from_be_bytes(payload_len);
+    let expected = (PREAMBLE as u64)
+        .checked_add(header_len)
+        .and_then(|n| n.checked_add(payload_len))
+        .and_then(|n| n.checked_add(DIGEST as u64))
+        .ok_or_else(|| FormatError::Corrupt {
+            detail: "impossible section lengths".into(),
+        })?;
+    let actual = bytes.len() as u64;
+    if actual < expected {
+        return Err(FormatError::Truncated);
+    }
+    if actual > expected {
+        return Err(FormatError::Corrupt {
+            detail: format!("{} unexpected bytes after the end", actual - expected),
+        });
+    }
+    // All lengths fit in the slice now, so these conversions and slices cannot fail.
+    let body_end = bytes.len() - DIGEST;
+    let (body, stored) = bytes.split_at(body_end);
+    let computed = digest(&[body]);
+    if computed[..] != stored[..] {
+        return Err(FormatError::ChecksumMismatch {
+            expected: hex("sha256:", stored),
+            actual: hex("sha256:", &computed),
+        });
+    }
+    let header_end = PREAMBLE + header_len as usize;
+    let fields: HeaderFields =
+        rmp_serde::from_slice(&bytes[PREAMBLE..header_end]).map_err(|error| {
+            FormatError::Corrupt {
+                detail: format!("bad header: {error}"),
+            }
+        })?;
+    if fields.style != rtwisted_core::Style::Tap {
+        return Err(FormatError::Corrupt {
+            detail: format!("the header says style '{}' in a tap file", fields.style),
+        });
+    }
+    let application: Value =
+        rmp_serde::from_slice(&bytes[header_end..body_end]).map_err(|error| {
+            FormatError::Corrupt {
+                detail: format!("bad payload: {error}"),
+            }
+        })?;
+    Ok((
+        Header {
+            format_version: version,
+            fields,
+            checksum: hex("sha256:", stored),
+        },
+        application,
+    ))
+}

@@ -1,0 +1,245 @@
+//! Saving and loading files: atomicity, permissions, and a clear error for every bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rtwisted_core::net::StreamServer;
+use rtwisted_core::protocols::Echo;
+use rtwisted_core::registry::TypeKind;
+use rtwisted_core::{Application, Style};
+use rtwisted_persist::{FormatError, HeaderFields, ManifestEntry};
+use serde_json::json;
+
+fn echo_app() -> Application {
+    let mut app = Application::new("echo").unwrap();
+    let server = StreamServer::new("tcp:7001".parse().unwrap(), Arc::new(Echo::default()))
+        .named("echo")
+        .unwrap();
+    app.services_mut().insert(Box::new(server)).unwrap();
+    app
+}
+
+fn load_error(path: &Path) -> String {
+    rtwisted_persist::load(path).unwrap_err().to_string()
+}
+
+#[test]
+fn a_save_is_mode_0600_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.tap");
+    rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["echo.tap"]);
+}
+
+/// A service type whose author forgot `register_type!`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Unregistered {
+    #[serde(rename = "name", default)]
+    meta: rtwisted_core::ServiceMeta,
+}
+
+#[typetag::serde(name = "test.Unregistered")]
+#[async_trait::async_trait]
+impl rtwisted_core::Service for Unregistered {
+    fn meta(&self) -> &rtwisted_core::ServiceMeta {
+        &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut rtwisted_core::ServiceMeta {
+        &mut self.meta
+    }
+}
+
+#[test]
+fn a_failed_save_leaves_the_previous_snapshot_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.tap");
+    rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    let mut app = echo_app();
+    app.services_mut()
+        .insert(Box::new(Unregistered {
+            meta: rtwisted_core::ServiceMeta::unnamed(),
+        }))
+        .unwrap();
+    let err = rtwisted_persist::save(&app, &path, Style::Tap).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "type 'test.Unregistered' is not registered: add `rtwisted_core::register_type!"
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn saving_into_a_missing_folder_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing/echo.tap");
+    let err = rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot save snapshot '{}': no such file or directory",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_file_or_a_folder_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.tap");
+    assert_eq!(
+        load_error(&missing),
+        format!(
+            "cannot load snapshot '{}': no such file or directory",
+            missing.display()
+        )
+    );
+    assert_eq!(
+        load_error(dir.path()),
+        format!(
+            "cannot load snapshot '{}': it is a directory, not a file",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_snapshot_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in [
+        ("text.tap", &b"hello world"[..]),
+        ("empty.tap", b""),
+        ("json.tas", br#"{"some": "json"}"#),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        assert!(
+            load_error(&path)
+                .ends_with("not an rtwisted snapshot (it has neither a tap nor a tas header)"),
+            "{name}: {}",
+            load_error(&path)
+        );
+    }
+}
+
+#[test]
+fn every_truncation_of_a_snapshot_is_reported_never_a_panic() {
+    for style in [Style::Tap, Style::Tas] {
+        let (bytes, _) = rtwisted_persist::encode(&echo_app(), style).unwrap();
+        // Trailing whitespace after a tas document is not part of it.
+        let whole = bytes.trim_ascii_end().len();
+        for len in 1..whole {
+            let err = rtwisted_persist::decode(&bytes[..len]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    FormatError::Truncated
+                        | FormatError::ChecksumMismatch { .. }
+                        | FormatError::Corrupt { .. }
+                        | FormatError::NotASnapshot
+                ),
+                "{style} cut at {len}: {err}"
+            );
+        }
+        let (tap, _) = rtwisted_persist::encode(&echo_app(), Style::Tap).unwrap();
+        let err = rtwisted_persist::decode(&tap[..tap.len() - 1]).unwrap_err();
+        assert!(matches!(err, FormatError::Truncated), "{err}");
+    }
+}
+
+#[test]
+fn a_flipped_bit_is_a_checksum_mismatch() {
+    for style in [Style::Tap, Style::Tas] {
+        let (mut bytes, _) = rtwisted_persist::encode(&echo_app(), style).unwrap();
+        // Inside the endpoint string: "tcp:7001" becomes "tcp:7000", still well-formed.
+        let target = bytes.windows(4).position(|w| w == b"7001").unwrap() + 3;
+        bytes[target] ^= 0x01;
+        let err = rtwisted_persist::decode(&bytes).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("checksum mismatch: the file is damaged"),
+            "{style}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_newer_format_version_is_refused_before_decoding() {
+    let (mut tap, _) = rtwisted_persist::encode(&echo_app(), Style::Tap).unwrap();
+    tap[8..10].copy_from_slice(&7u16.to_be_bytes());
+    let err = rtwisted_persist::decode(&tap).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "snapshot format version 7 is newer than this rtwisted reads (up to 1); upgrade rtwisted"
+    );
+
+    let (tas, _) = rtwisted_persist::encode(&echo_app(), Style::Tas).unwrap();
+    let tas = String::from_utf8(tas)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 9");
+    let err = rtwisted_persist::decode(tas.as_bytes()).unwrap_err();
+    assert!(
+        matches!(err, FormatError::NewerFormat { found: 9, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_types_are_all_listed_by_tag() {
+    let manifest = ["acme.Web", "rtwisted.MultiService", "acme.Cache"]
+        .iter()
+        .map(|tag| ManifestEntry {
+            tag: (*tag).into(),
+            kind: TypeKind::Service,
+            version: 1,
+        })
+        .collect();
+    let fields = HeaderFields::new(Style::Tas, "acme", manifest);
+    let application = json!({
+        "name": "acme",
+        "services": {"name": null, "children": [
+            {"type": "acme.Web", "name": "web"},
+            {"type": "acme.Cache", "name": "cache"}
+        ]}
+    });
+    let (bytes, _) = rtwisted_persist::tas::encode(&fields, &application).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acme.tas");
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(
+        load_error(&path),
+        format!(
+            "cannot load snapshot '{}': unknown service types acme.Cache, acme.Web (this binary does not link the crates that define them)",
+            path.display()
+        )
+    );
+    let raw = rtwisted_persist::load_raw(&path).unwrap();
+    assert_eq!(raw.unknown_types, ["acme.Cache", "acme.Web"]);
+}
+
+#[test]
+fn the_tas_style_is_readable_json_with_the_header_first() {
+    let (bytes, header) = rtwisted_persist::encode(&echo_app(), Style::Tas).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["rtwisted"], "snapshot");
+    assert_eq!(doc["app"], "echo");
+    assert_eq!(doc["checksum"], header.checksum.as_str());
+    assert_eq!(
+        doc["application"]["services"]["children"][0]["endpoint"],
+        "tcp:7001"
+    );
+    assert!(text.starts_with("{\n  \"rtwisted\": \"snapshot\",\n  \"format_version\": 1,"));
+}
