@@ -1,1 +1,22 @@
-//! placeholder
+//! # rtwisted-cli: `rtap` and `rtwistd` as library entry points
+//!
+//! The two tools are functions, so a binary that links its own service types and plugins gets
+//! the same tools, knowing those types, in three lines:
+//!
+//! ```no_run
+//! // src/bin/my-rtwistd.rs
+//! use my_services as _; // link the crate so its types and plugins register
+//! # mod my_services {}
+//! fn main() -> std::process::ExitCode { rtwisted_cli::rtwistd::main() }
+//! ```
+//!
+//! Exit status: 0 on success, 1 on a failure (reported as one line on stderr), 2 on a usage
+//! error.
+
+pub mod error;
+mod logging;
+pub mod plugins;
+pub mod rtap;
+pub mod rtwistd;
+
+pub use error::CliError;

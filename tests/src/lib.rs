@@ -1,1 +1,268 @@
-//! Black-box tests of the rtwisted binaries live in `tests/`; this crate has no library code.
+//! The harness for rtwisted's black-box tests: find the built `rtap` and `rtwistd`, run them in
+//! a scratch folder, read their output with deadlines, and send them signals.
+//!
+//! The binaries are built by `cargo test --workspace` (the cli crate's own tests need them), and
+//! found beside this test executable's folder, in `target/<profile>/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// How long any wait in these tests may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The path of a built binary of the workspace.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// A scratch folder that the binaries run in.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    /// A new empty folder.
+    pub fn new() -> Self {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A command for a workspace binary, running in this folder with a quiet environment.
+    pub fn command(&self, name: &str) -> Command {
+        let mut command = Command::new(binary(name));
+        command
+            .current_dir(self.path())
+            .env_remove("RTWISTD_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `rtap` with `args` to completion.
+    pub fn rtap(&self, args: &[&str]) -> Output {
+        self.command("rtap").args(args).output().unwrap()
+    }
+
+    /// Runs `rtap inspect --json FILE` and parses the document.
+    pub fn inspect_json(&self, file: &str) -> serde_json::Value {
+        let output = self.rtap(&["inspect", "--json", file]);
+        assert!(
+            output.status.success(),
+            "inspect failed: {}",
+            text(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Starts `rtwistd` with `args`, its stdout read line by line.
+    pub fn spawn_rtwistd(&self, args: &[&str]) -> Daemon {
+        let mut child = self
+            .command("rtwistd")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = read_lines(child.stdout.take().unwrap());
+        let errors = read_lines(child.stderr.take().unwrap());
+        Daemon {
+            child,
+            lines,
+            errors,
+            seen: Vec::new(),
+            seen_errors: Vec::new(),
+        }
+    }
+}
+
+fn read_lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// A running `rtwistd`; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    lines: Receiver<String>,
+    errors: Receiver<String>,
+    seen: Vec<String>,
+    seen_errors: Vec<String>,
+}
+
+impl Daemon {
+    /// Waits (up to [`DEADLINE`]) for a stdout line containing `needle` and returns it.
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no line with {needle:?} within {DEADLINE:?}; saw {:#?}",
+                        self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let stderr: Vec<String> = self.errors.try_iter().collect();
+                    panic!(
+                        "rtwistd closed stdout before {needle:?}; saw {:#?}, stderr {stderr:#?}",
+                        self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for the "listening on ADDR" line and returns the address.
+    pub fn listening_address(&mut self) -> SocketAddr {
+        let line = self.wait_for_line("listening on ");
+        let address = line.rsplit("listening on ").next().unwrap().trim();
+        address.parse().unwrap()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits (up to [`DEADLINE`]) for the process to exit; returns its status, all of its
+    /// stdout and all of its stderr.
+    pub fn wait_exit(mut self) -> (ExitStatus, Vec<String>, Vec<String>) {
+        let end = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < end,
+                "rtwistd did not exit within {DEADLINE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut out = std::mem::take(&mut self.seen);
+        out.extend(drain(&self.lines));
+        let mut err = std::mem::take(&mut self.seen_errors);
+        err.extend(drain(&self.errors));
+        (status, out, err)
+    }
+}
+
+fn drain(receiver: &Receiver<String>) -> Vec<String> {
+    // The reader threads end at EOF, which follows the exit closely.
+    let mut lines = Vec::new();
+    while let Ok(line) = receiver.recv_timeout(Duration::from_secs(5)) {
+        lines.push(line);
+    }
+    lines
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bytes as text, for messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Connects to `address`, sends `payload`, closes the sending side and returns all it gets back.
+pub fn exchange(address: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect_timeout(&address, DEADLINE).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(payload).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).unwrap();
+    received
+}
+
+/// Every node of an `rtap inspect --json` tree, depth-first.
+pub fn nodes(root: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut out = vec![root];
+    if let Some(children) = root["children"].as_array() {
+        for child in children {
+            out.extend(nodes(child));
+        }
+    }
+    out
+}
+
+/// Rewrites the checksum of a tas snapshot the way the format documents it: SHA-256 over the
+/// compact JSON of the header fields (format_version, style, app, created, producer, manifest),
+/// a newline, and the `application` text exactly as it stands in the file.
+pub fn reseal_tas(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+    let header = serde_json::json!({
+        "format_version": doc["format_version"],
+        "style": doc["style"],
+        "app": doc["app"],
+        "created": doc["created"],
+        "producer": doc["producer"],
+        "manifest": doc["manifest"],
+    });
+    let start = text.find("\"application\": ").unwrap() + "\"application\": ".len();
+    let end = text.trim_end().len() - 1; // the document's closing brace
+    let application = text[start..end].trim_end();
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&header).unwrap());
+    hasher.update(b"\n");
+    hasher.update(application.as_bytes());
+    let sum: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let old = doc["checksum"].as_str().unwrap();
+    text.replace(old, &format!("sha256:{sum}"))
+}

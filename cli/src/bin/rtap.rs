@@ -1,1 +1,4 @@
-fn main() {}
+//! `rtap`: build and inspect rtwisted snapshots.
+fn main() -> std::process::ExitCode {
+    rtwisted_cli::rtap::main()
+}

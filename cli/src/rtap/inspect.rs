@@ -1,0 +1,132 @@
+//! `rtap inspect FILE`: the header and the service tree, for people or (`--json`) scripts.
+//!
+//! It works from the snapshot's generic data, so a snapshot whose types this binary does not
+//! link is still shown, those nodes marked unknown.
+
+use std::path::Path;
+
+use clap::ArgMatches;
+use rtwisted_core::tree::Node;
+use rtwisted_persist::RawSnapshot;
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+
+/// Prints the snapshot named in `matches`.
+pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
+    let file = matches
+        .get_one::<String>("file")
+        .ok_or_else(|| CliError::failed("no snapshot given"))?;
+    let path = Path::new(file);
+    let raw = rtwisted_persist::load_raw(path)?;
+    if !raw.unknown_types.is_empty() {
+        eprintln!(
+            "rtap: warning: this binary does not link {}; those services are shown from their raw data",
+            raw.unknown_types.join(", ")
+        );
+    }
+    let services = Node::from_value(raw.application.get("services").unwrap_or(&Value::Null));
+    if matches.get_flag("json") {
+        let document = json_document(&raw, &services);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document)
+                .map_err(|error| CliError::failed(error.to_string()))?
+        );
+    } else {
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        print!("{}", text_report(path, size, &raw, &services));
+    }
+    Ok(())
+}
+
+fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
+    let header = &raw.header;
+    json!({
+        "app": header.fields.app,
+        "style": header.fields.style,
+        "format_version": header.format_version,
+        "created": header.fields.created,
+        "producer": header.fields.producer,
+        "checksum": header.checksum,
+        "manifest": header.fields.manifest,
+        "unknown_types": raw.unknown_types,
+        "process": raw.application.get("process").cloned().unwrap_or(Value::Null),
+        "services": services,
+    })
+}
+
+fn text_report(path: &Path, size: u64, raw: &RawSnapshot, services: &Node) -> String {
+    let header = &raw.header;
+    let process = raw.application.get("process");
+    let setting = |key: &str, octal: bool| match process.and_then(|p| p.get(key)) {
+        Some(Value::Number(n)) if octal => n.as_u64().map_or(n.to_string(), |n| format!("{n:04o}")),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => "-".to_owned(),
+    };
+    let types: Vec<String> = header
+        .fields
+        .manifest
+        .iter()
+        .map(|entry| {
+            let kind = serde_json::to_value(entry.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{} ({kind} v{})", entry.tag, entry.version)
+        })
+        .collect();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "snapshot  {} ({size} bytes, style {}, format {})\n",
+        path.display(),
+        header.fields.style,
+        header.format_version
+    ));
+    out.push_str(&format!("app       {}\n", header.fields.app));
+    out.push_str(&format!(
+        "created   {} by {}\n",
+        header.fields.created, header.fields.producer
+    ));
+    out.push_str(&format!("checksum  {} (verified)\n", header.checksum));
+    out.push_str(&format!(
+        "process   uid {}  gid {}  name {}  umask {}\n",
+        setting("uid", false),
+        setting("gid", false),
+        setting("process_name", false),
+        setting("umask", true)
+    ));
+    out.push_str(&format!("types     {}\n\n", types.join(", ")));
+    out.push_str(&tree(services).to_string());
+    out
+}
+
+fn tree(node: &Node) -> termtree::Tree<String> {
+    let mut tree = termtree::Tree::new(label(node));
+    for child in node.children.iter().flatten() {
+        tree.push(self::tree(child));
+    }
+    tree
+}
+
+fn label(node: &Node) -> String {
+    let shown = if node.path == "/" {
+        "/".to_owned()
+    } else {
+        node.path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&node.path)
+            .to_owned()
+    };
+    let mut parts = vec![shown, format!("[{}]", node.type_tag)];
+    if let Some(endpoint) = node.endpoint() {
+        parts.push(endpoint.to_owned());
+    }
+    parts.push(if node.running { "running" } else { "stopped" }.to_owned());
+    if !node.known {
+        parts.push("(unknown type)".to_owned());
+    }
+    parts.join("  ")
+}

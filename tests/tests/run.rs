@@ -1,0 +1,232 @@
+//! The end-to-end cycle: save, run, exchange bytes, signal, find the shutdown snapshot; and
+//! every way a run can fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use nix::sys::signal::Signal;
+use rtwisted_tests::{Scratch, exchange, nodes, text};
+
+const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
+
+#[test]
+fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
+    let scratch = Scratch::new();
+    assert!(
+        scratch
+            .rtap(&["save", "echo", "--port", LOOPBACK])
+            .status
+            .success()
+    );
+
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
+    let address = daemon.listening_address();
+    assert_ne!(address.port(), 0);
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    assert_eq!(exchange(address, &payload), payload);
+    assert_eq!(
+        exchange(address, b"second client\r\n"),
+        b"second client\r\n"
+    );
+
+    daemon.signal(Signal::SIGTERM);
+    let (status, out, err) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0), "stdout {out:#?} stderr {err:#?}");
+    assert!(
+        out.iter()
+            .any(|l| l.contains("Received SIGTERM, shutting down."))
+    );
+    assert!(
+        out.iter()
+            .any(|l| l.contains("Saving echo application to echo-shutdown.tap..."))
+    );
+
+    let doc = scratch.inspect_json("echo-shutdown.tap");
+    assert_eq!(doc["app"], "echo");
+    let all = nodes(&doc["services"]);
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|node| node["running"] == false));
+    assert_eq!(all[1]["fields"]["endpoint"], LOOPBACK);
+    // The port is closed once rtwistd is gone.
+    assert!(std::net::TcpStream::connect(address).is_err());
+}
+
+#[test]
+fn sigint_stops_cleanly_and_no_save_writes_nothing() {
+    let scratch = Scratch::new();
+    assert!(
+        scratch
+            .rtap(&["save", "echo", "--port", LOOPBACK])
+            .status
+            .success()
+    );
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "-o", "-f", "echo.tap"]);
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    daemon.signal(Signal::SIGINT);
+    let (status, out, _) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0));
+    assert!(out.iter().any(|l| l.contains("Received SIGINT")));
+    assert!(!scratch.join("echo-shutdown.tap").exists());
+}
+
+#[test]
+fn a_source_snapshot_runs_and_saves_its_shutdown_in_the_same_style() {
+    let scratch = Scratch::new();
+    assert!(
+        scratch
+            .rtap(&["save", "echo", "--port", LOOPBACK, "--style", "tas"])
+            .status
+            .success()
+    );
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "-s", "echo.tas"]);
+    let address = daemon.listening_address();
+    assert_eq!(exchange(address, b"tas"), b"tas");
+    daemon.signal(Signal::SIGTERM);
+    let (status, _, _) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(scratch.inspect_json("echo-shutdown.tas")["style"], "tas");
+}
+
+#[test]
+fn a_plugin_runs_directly_and_saves_nothing_at_shutdown() {
+    let scratch = Scratch::new();
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "echo", "--port", LOOPBACK]);
+    let address = daemon.listening_address();
+    assert_eq!(exchange(address, b"from the plugin"), b"from the plugin");
+    daemon.signal(Signal::SIGTERM);
+    let (status, _, _) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn without_n_it_stays_in_the_foreground_and_says_so() {
+    let scratch = Scratch::new();
+    let mut daemon = scratch.spawn_rtwistd(&["echo", "--port", LOOPBACK]);
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    daemon.signal(Signal::SIGTERM);
+    let (status, _, err) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        err,
+        [
+            "rtwistd: daemon mode is not available yet; running in the foreground (pass -n to say so)"
+        ]
+    );
+}
+
+#[test]
+fn without_a_file_it_runs_rtwistd_tap() {
+    let scratch = Scratch::new();
+    assert!(
+        scratch
+            .rtap(&["save", "echo", "--port", LOOPBACK, "-o", "rtwistd.tap"])
+            .status
+            .success()
+    );
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "-o"]);
+    daemon.wait_for_line("Loading rtwistd.tap...");
+    daemon.listening_address();
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+}
+
+fn run_to_exit(scratch: &Scratch, args: &[&str]) -> (Option<i32>, String) {
+    let output = scratch.command("rtwistd").args(args).output().unwrap();
+    (output.status.code(), text(&output.stderr))
+}
+
+#[test]
+fn a_busy_port_is_one_line_on_stderr_and_exit_1() {
+    let scratch = Scratch::new();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let endpoint = format!("tcp:{port}:interface=127.0.0.1");
+    assert!(
+        scratch
+            .rtap(&["save", "echo", "--port", &endpoint])
+            .status
+            .success()
+    );
+    let (code, stderr) = run_to_exit(&scratch, &["-n", "-f", "echo.tap"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "rtwistd: error: service 'echo' failed to start: cannot listen on {endpoint} (127.0.0.1:{port}): "
+        )),
+        "{stderr}"
+    );
+    assert!(!scratch.join("echo-shutdown.tap").exists());
+}
+
+#[test]
+fn a_missing_or_bad_snapshot_is_one_line_and_exit_1() {
+    let scratch = Scratch::new();
+    std::fs::write(scratch.join("junk.tap"), b"\x89RTWTAP\n\x00\x01").unwrap();
+    let cases = [
+        (
+            vec!["-n", "-f", "missing.tap"],
+            "rtwistd: error: cannot load snapshot 'missing.tap': no such file or directory",
+        ),
+        (
+            vec!["-n", "-f", "junk.tap"],
+            "rtwistd: error: cannot load snapshot 'junk.tap': the file is truncated",
+        ),
+        (
+            vec!["-n"],
+            "rtwistd: error: cannot load snapshot 'rtwistd.tap': no such file or directory",
+        ),
+    ];
+    for (args, message) in cases {
+        let (code, stderr) = run_to_exit(&scratch, &args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_binary_snapshot_given_to_s_is_refused() {
+    let scratch = Scratch::new();
+    assert!(
+        scratch
+            .rtap(&["save", "echo", "--port", LOOPBACK])
+            .status
+            .success()
+    );
+    let (code, stderr) = run_to_exit(&scratch, &["-n", "-s", "echo.tap"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("'echo.tap' is a binary (tap) snapshot; run it with -f, not -s"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let scratch = Scratch::new();
+    for args in [
+        vec!["--bogus"],
+        vec!["-n", "-f", "a.tap", "echo"],
+        vec!["-n", "--stop-timeout", "soon"],
+        vec!["-n", "echo", "--port", "tcp:99999"],
+    ] {
+        let (code, stderr) = run_to_exit(&scratch, &args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+    }
+    let (_, stderr) = run_to_exit(&scratch, &["-n", "-f", "a.tap", "echo"]);
+    assert!(
+        stderr.contains("give either a snapshot (-f/-s) or a plugin, not both"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_the_plugins() {
+    let scratch = Scratch::new();
+    let output = scratch.command("rtwistd").arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = text(&output.stdout);
+    assert!(help.contains("echo"), "{help}");
+    assert!(help.contains("An RFC 862 echo server"), "{help}");
+}
