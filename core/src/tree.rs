@@ -159,3 +159,67 @@ impl Node {
         self.fields.get("endpoint").and_then(Value::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Lifecycle, MultiService};
+
+    fn tree() -> MultiService {
+        let mut web = MultiService::named("web").unwrap();
+        web.insert(Box::new(MultiService::new())).unwrap();
+        web.insert(Box::new(MultiService::named("http").unwrap()))
+            .unwrap();
+        let mut root = MultiService::new();
+        root.insert(Box::new(web)).unwrap();
+        root
+    }
+
+    #[tokio::test]
+    async fn the_walk_yields_every_node_with_path_type_name_and_running() {
+        let mut root = tree();
+        Lifecycle::default().start(&mut root).await.unwrap();
+        let view = Node::from_service(&root).unwrap();
+        let rows: Vec<_> = view
+            .walk()
+            .map(|n| {
+                (
+                    n.path.as_str(),
+                    n.type_tag.as_str(),
+                    n.name.as_deref(),
+                    n.running,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("/", ROOT_TAG, None, true),
+                ("web", ROOT_TAG, Some("web"), true),
+                ("web/#0", ROOT_TAG, None, true),
+                ("web/http", ROOT_TAG, Some("http"), true),
+            ]
+        );
+        assert!(view.walk().all(|n| n.fields.is_empty() && n.known));
+    }
+
+    #[test]
+    fn the_view_from_data_matches_the_view_from_the_live_tree() {
+        let root = tree();
+        let live = Node::from_service(&root).unwrap();
+        let data = Node::from_value(&serde_json::to_value(&root).unwrap());
+        assert_eq!(live, data);
+    }
+
+    #[test]
+    fn unknown_tags_in_data_are_marked() {
+        let data = serde_json::json!({"name": null, "children": [
+            {"type": "acme.Thing", "name": "x", "size": 3}
+        ]});
+        let view = Node::from_value(&data);
+        let thing = &view.children.as_ref().unwrap()[0];
+        assert_eq!(thing.type_tag, "acme.Thing");
+        assert!(!thing.known);
+        assert_eq!(thing.fields["size"], 3);
+    }
+}

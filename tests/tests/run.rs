@@ -186,6 +186,32 @@ fn a_missing_or_bad_snapshot_is_one_line_and_exit_1() {
 }
 
 #[test]
+fn a_snapshot_with_unknown_types_names_them_all_and_starts_nothing() {
+    let scratch = Scratch::new();
+    assert!(
+        scratch
+            .rtap(&["save", "echo", "--port", LOOPBACK, "--style", "tas"])
+            .status
+            .success()
+    );
+    let original = std::fs::read_to_string(scratch.join("echo.tas")).unwrap();
+    let foreign = original
+        .replace("rtwisted.StreamServer", "acme.Web")
+        .replace("rtwisted.Echo", "acme.Cache");
+    std::fs::write(
+        scratch.join("acme.tas"),
+        rtwisted_tests::reseal_tas(&foreign),
+    )
+    .unwrap();
+    let (code, stderr) = run_to_exit(&scratch, &["-n", "-f", "acme.tas"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr.trim_end(),
+        "rtwistd: error: cannot load snapshot 'acme.tas': unknown service types acme.Cache, acme.Web (this binary does not link the crates that define them)"
+    );
+}
+
+#[test]
 fn a_binary_snapshot_given_to_s_is_refused() {
     let scratch = Scratch::new();
     assert!(
