@@ -305,21 +305,7 @@ impl Lifecycle {
                 }
                 service.meta_mut().holds_resources = true;
             }
-            let mut index = 0;
-            while let Some(child) = service
-                .collection_mut()
-                .and_then(|collection| collection.child_at_mut(index))
-            {
-                if let Err(error) = self.privileged_node(child).await {
-                    let segment = segment_at(service, index);
-                    let rollback = self.stop_node(service, StopReason::Rollback).await.err();
-                    let mut error = error.prefixed(segment);
-                    error.rollback = merge(error.rollback, rollback);
-                    return Err(error);
-                }
-                index += 1;
-            }
-            Ok(())
+            self.children(service, StartPhase::Privileged).await
         })
     }
 
@@ -354,25 +340,41 @@ impl Lifecycle {
                     rollback,
                 });
             }
-            // Walk the live list by index, so a child added while this loop runs is started
-            // once, when the loop reaches it.
-            let mut index = 0;
-            while let Some(child) = service
-                .collection_mut()
-                .and_then(|collection| collection.child_at_mut(index))
-            {
-                if let Err(error) = self.start_node(child).await {
-                    let segment = segment_at(service, index);
-                    let rollback = self.stop_node(service, StopReason::Rollback).await.err();
-                    let mut error = error.prefixed(segment);
-                    error.rollback = merge(error.rollback, rollback);
-                    return Err(error);
-                }
-                index += 1;
-            }
+            self.children(service, StartPhase::Start).await?;
             service.meta_mut().set_state(LifecycleState::Running);
             Ok(())
         })
+    }
+
+    /// Runs `phase` over `service`'s children in insertion order. If a child fails, `service`
+    /// is stopped again (its children in reverse, then itself) and the error is returned with
+    /// the child's segment in front of its path.
+    async fn children(
+        &self,
+        service: &mut dyn Service,
+        phase: StartPhase,
+    ) -> Result<(), StartError> {
+        // Walk the live list by index, so a child added while this loop runs is started once,
+        // when the loop reaches it.
+        let mut index = 0;
+        while let Some(child) = service
+            .collection_mut()
+            .and_then(|collection| collection.child_at_mut(index))
+        {
+            let result = match phase {
+                StartPhase::Privileged => self.privileged_node(child).await,
+                StartPhase::Start => self.start_node(child).await,
+            };
+            if let Err(error) = result {
+                let segment = segment_at(service, index);
+                let rollback = self.stop_node(service, StopReason::Rollback).await.err();
+                let mut error = error.prefixed(segment);
+                error.rollback = merge(error.rollback, rollback);
+                return Err(error);
+            }
+            index += 1;
+        }
+        Ok(())
     }
 
     fn stop_node<'a>(

@@ -237,6 +237,26 @@ pub fn nodes(root: &serde_json::Value) -> Vec<&serde_json::Value> {
     out
 }
 
+/// Saves the echo plugin as `echo.tas` in `scratch`, then writes `file`: the same snapshot with
+/// each `(from, to)` text replaced and the checksum resealed, as a snapshot written by a binary
+/// that links other types would be.
+pub fn foreign_snapshot(scratch: &Scratch, file: &str, replacements: &[(&str, &str)]) {
+    let output = scratch.rtap(&[
+        "save",
+        "echo",
+        "--port",
+        "tcp:0:interface=127.0.0.1",
+        "--style",
+        "tas",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut snapshot = std::fs::read_to_string(scratch.join("echo.tas")).unwrap();
+    for (from, to) in replacements {
+        snapshot = snapshot.replace(from, to);
+    }
+    std::fs::write(scratch.join(file), reseal_tas(&snapshot)).unwrap();
+}
+
 /// Rewrites the checksum of a tas snapshot the way the format documents it: SHA-256 over the
 /// compact JSON of the header fields (format_version, style, app, created, producer, manifest),
 /// a newline, and the `application` text exactly as it stands in the file.

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use rtwisted_tests::{Scratch, nodes, reseal_tas, text};
+use rtwisted_tests::{Scratch, foreign_snapshot, nodes, text};
 
 #[test]
 fn save_writes_echo_tap_in_the_current_folder_mode_0600() {
@@ -177,21 +177,18 @@ fn inspect_of_bad_input_is_one_line_and_exit_1() {
 #[test]
 fn inspect_shows_unknown_types_from_raw_data_with_a_warning() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--style", "tas"])
-            .status
-            .success()
+    foreign_snapshot(
+        &scratch,
+        "acme.tas",
+        &[("rtwisted.StreamServer", "acme.Web")],
     );
-    let original = std::fs::read_to_string(scratch.join("echo.tas")).unwrap();
-    let foreign = reseal_tas(&original.replace("rtwisted.StreamServer", "acme.Web"));
-    std::fs::write(scratch.join("acme.tas"), foreign).unwrap();
 
     let output = scratch.rtap(&["inspect", "acme.tas"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("warning: this binary does not link acme.Web"));
     assert!(
-        text(&output.stdout).contains("└── echo  [acme.Web]  tcp:7001  stopped  (unknown type)"),
+        text(&output.stdout)
+            .contains("└── echo  [acme.Web]  tcp:0:interface=127.0.0.1  stopped  (unknown type)"),
         "{}",
         text(&output.stdout)
     );
