@@ -75,6 +75,17 @@ impl Scratch {
         self.command("rtap").args(args).output().unwrap()
     }
 
+    /// Runs `rtap` with `args` and fails the test, showing stderr, unless it succeeds.
+    pub fn rtap_ok(&self, args: &[&str]) -> Output {
+        let output = self.rtap(args);
+        assert!(
+            output.status.success(),
+            "rtap {args:?} failed: {}",
+            text(&output.stderr)
+        );
+        output
+    }
+
     /// Runs `rtap inspect --json FILE` and parses the document.
     pub fn inspect_json(&self, file: &str) -> serde_json::Value {
         let output = self.rtap(&["inspect", "--json", file]);

@@ -10,12 +10,7 @@ const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
 #[test]
 fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", LOOPBACK])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
 
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
     let address = daemon.listening_address();
@@ -53,12 +48,7 @@ fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
 #[test]
 fn sigint_stops_cleanly_and_no_save_writes_nothing() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", LOOPBACK])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-o", "-f", "echo.tap"]);
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     daemon.signal(Signal::SIGINT);
@@ -71,12 +61,7 @@ fn sigint_stops_cleanly_and_no_save_writes_nothing() {
 #[test]
 fn a_source_snapshot_runs_and_saves_its_shutdown_in_the_same_style() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", LOOPBACK, "--style", "tas"])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK, "--style", "tas"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-s", "echo.tas"]);
     let address = daemon.listening_address();
     assert_eq!(exchange(address, b"tas"), b"tas");
@@ -117,12 +102,7 @@ fn without_n_it_stays_in_the_foreground_and_says_so() {
 #[test]
 fn without_a_file_it_runs_rtwistd_tap() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", LOOPBACK, "-o", "rtwistd.tap"])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK, "-o", "rtwistd.tap"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-o"]);
     daemon.wait_for_line("Loading rtwistd.tap...");
     daemon.listening_address();
@@ -141,12 +121,7 @@ fn a_busy_port_is_one_line_on_stderr_and_exit_1() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
     let endpoint = format!("tcp:{port}:interface=127.0.0.1");
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", &endpoint])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", &endpoint]);
     let (code, stderr) = run_to_exit(&scratch, &["-n", "-f", "echo.tap"]);
     assert_eq!(code, Some(1));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -188,12 +163,7 @@ fn a_missing_or_bad_snapshot_is_one_line_and_exit_1() {
 #[test]
 fn a_snapshot_with_unknown_types_names_them_all_and_starts_nothing() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", LOOPBACK, "--style", "tas"])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK, "--style", "tas"]);
     let original = std::fs::read_to_string(scratch.join("echo.tas")).unwrap();
     let foreign = original
         .replace("rtwisted.StreamServer", "acme.Web")
@@ -214,12 +184,7 @@ fn a_snapshot_with_unknown_types_names_them_all_and_starts_nothing() {
 #[test]
 fn a_binary_snapshot_given_to_s_is_refused() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", LOOPBACK])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
     let (code, stderr) = run_to_exit(&scratch, &["-n", "-s", "echo.tap"]);
     assert_eq!(code, Some(1));
     assert!(

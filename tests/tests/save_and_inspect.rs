@@ -18,12 +18,7 @@ fn save_writes_echo_tap_in_the_current_folder_mode_0600() {
 #[test]
 fn inspect_shows_the_header_and_the_tree() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", "tcp:7001:interface=127.0.0.1"])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", "tcp:7001:interface=127.0.0.1"]);
     let output = scratch.rtap(&["inspect", "echo.tap"]);
     assert!(output.status.success());
     let shown = text(&output.stdout);
@@ -44,12 +39,7 @@ fn inspect_shows_the_header_and_the_tree() {
 #[test]
 fn inspect_json_is_one_document_with_the_promised_keys() {
     let scratch = Scratch::new();
-    assert!(
-        scratch
-            .rtap(&["save", "echo", "--port", "tcp:7001"])
-            .status
-            .success()
-    );
+    scratch.rtap_ok(&["save", "echo", "--port", "tcp:7001"]);
     let doc = scratch.inspect_json("echo.tap");
     for key in [
         "app",
@@ -129,7 +119,7 @@ fn an_unknown_plugin_or_command_is_a_usage_error() {
 #[test]
 fn inspect_of_bad_input_is_one_line_and_exit_1() {
     let scratch = Scratch::new();
-    assert!(scratch.rtap(&["save", "echo"]).status.success());
+    scratch.rtap_ok(&["save", "echo"]);
     let good = std::fs::read(scratch.join("echo.tap")).unwrap();
     std::fs::write(scratch.join("truncated.tap"), &good[..good.len() / 2]).unwrap();
     let mut flipped = good.clone();
