@@ -14,7 +14,9 @@
 //! error.
 
 pub mod error;
+mod ids;
 mod logging;
+mod output;
 pub mod plugins;
 pub mod rtap;
 pub mod rtwistd;

@@ -25,17 +25,28 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
             raw.unknown_types.join(", ")
         );
     }
-    let services = Node::from_value(raw.application.get("services").unwrap_or(&Value::Null));
+    let tree = Node::from_value(raw.application.get("services").unwrap_or(&Value::Null));
+    let services = match matches.get_one::<String>("path") {
+        None => tree,
+        Some(text) => {
+            let wanted = super::document::parse_path(text)?.to_string();
+            tree.walk()
+                .find(|node| node.path == wanted)
+                .cloned()
+                .ok_or_else(|| {
+                    CliError::failed(format!("no service at '{wanted}' in {}", path.display()))
+                })?
+        }
+    };
     if matches.get_flag("json") {
         let document = json_document(&raw, &services);
-        println!(
-            "{}",
+        crate::output::println(
             serde_json::to_string_pretty(&document)
-                .map_err(|error| CliError::failed(error.to_string()))?
-        );
+                .map_err(|error| CliError::failed(error.to_string()))?,
+        )?;
     } else {
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        print!("{}", text_report(path, size, &raw, &services));
+        crate::output::print(text_report(path, size, &raw, &services))?;
     }
     Ok(())
 }

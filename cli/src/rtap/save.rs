@@ -1,37 +1,91 @@
-//! `rtap save PLUGIN`: build from a plugin and freeze (mktap).
+//! `rtap save PLUGIN`: build from a plugin and freeze (mktap), or add to a snapshot
+//! (`--append`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::ArgMatches;
 use rtwisted_core::Style;
 
+use super::convert::style_from_extension;
+use super::document::Document;
 use crate::error::CliError;
 use crate::plugins;
 
-/// Builds the application from the chosen plugin and saves it.
+/// Builds the service from the chosen plugin and saves it.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
     let (maker, options) = plugins::chosen(matches)
         .ok_or_else(|| CliError::failed("no plugin given; see rtap save --help"))?;
-    let style = match matches.get_one::<String>("style").map(String::as_str) {
-        Some("tas") => Style::Tas,
-        _ => Style::Tap,
-    };
+    let asked_style = matches
+        .get_one::<String>("style")
+        .map(|style| style.parse::<Style>())
+        .transpose()
+        .map_err(|error| CliError::failed(error.to_string()))?;
+    if let Some(target) = matches.get_one::<String>("append") {
+        let target = Path::new(target);
+        if target.exists() {
+            return append(matches, maker, options, target);
+        }
+    }
     let name = matches
         .get_one::<String>("appname")
         .map_or(maker.name, String::as_str);
     let mut app = plugins::application_from(maker, options, name)?;
+    let explicit = matches
+        .get_one::<String>("append")
+        .or_else(|| matches.get_one::<String>("output"))
+        .map(PathBuf::from);
+    let style = asked_style
+        .or_else(|| explicit.as_deref().and_then(style_from_extension))
+        .unwrap_or_default();
     app.persistence_mut().style = style;
-    let path = matches.get_one::<String>("output").map_or_else(
-        || PathBuf::from(rtwisted_persist::file_name(app.name(), None, style)),
-        PathBuf::from,
-    );
+    app.process_mut().uid = matches.get_one::<u32>("uid").copied();
+    app.process_mut().gid = matches.get_one::<u32>("gid").copied();
+    let path = explicit
+        .unwrap_or_else(|| PathBuf::from(rtwisted_persist::file_name(app.name(), None, style)));
     let header = rtwisted_persist::save(&app, &path, style)?;
-    println!(
+    crate::output::println(format!(
         "saved {} application '{}' to {} ({})",
         style,
         app.name(),
         path.display(),
         header.checksum
-    );
+    ))?;
+    Ok(())
+}
+
+/// `--append FILE` with an existing FILE: the plugin's service joins its root; a name clash
+/// leaves the file untouched.
+fn append(
+    matches: &ArgMatches,
+    maker: &rtwisted_core::plugin::ServiceMaker,
+    options: &ArgMatches,
+    target: &Path,
+) -> Result<(), CliError> {
+    let mut document = Document::open(target)?;
+    let service = plugins::make_service(maker, options)?;
+    document
+        .app
+        .services_mut()
+        .insert(service)
+        .map_err(|error| {
+            CliError::failed(format!(
+                "cannot append to {}: {error}; the file is unchanged",
+                target.display()
+            ))
+        })?;
+    if let Some(uid) = matches.get_one::<u32>("uid") {
+        document.app.process_mut().uid = Some(*uid);
+    }
+    if let Some(gid) = matches.get_one::<u32>("gid") {
+        document.app.process_mut().gid = Some(*gid);
+    }
+    let header = document.write()?;
+    crate::output::println(format!(
+        "appended '{}' to application '{}' in {} ({})",
+        maker.name,
+        document.app.name(),
+        target.display(),
+        header.checksum
+    ))?;
     Ok(())
 }

@@ -1,0 +1,92 @@
+//! Opening a snapshot for an edit and writing it back: loaded typed (so every type must be
+//! linked), changed, validated as a whole, and saved atomically in the style it had.
+
+use std::path::{Path, PathBuf};
+
+use rtwisted_core::{Application, PathSegment, ServicePath, Style};
+use rtwisted_persist::Header;
+use serde_json::{Map, Value};
+
+use crate::error::CliError;
+
+/// A snapshot opened for editing.
+#[derive(Debug)]
+pub struct Document {
+    /// Where it came from and goes back to.
+    pub path: PathBuf,
+    /// The style it is written back in.
+    pub style: Style,
+    /// The application.
+    pub app: Application,
+}
+
+impl Document {
+    /// Loads the snapshot at `path`.
+    pub fn open(path: &Path) -> Result<Self, CliError> {
+        let snapshot = rtwisted_persist::load(path)?;
+        Ok(Document {
+            path: path.to_owned(),
+            style: snapshot.header.fields.style,
+            app: snapshot.app,
+        })
+    }
+
+    /// Writes the application back, atomically, in its style.
+    pub fn write(&self) -> Result<Header, CliError> {
+        Ok(rtwisted_persist::save(&self.app, &self.path, self.style)?)
+    }
+
+    /// The application as generic data, to change fields by name.
+    pub fn to_value(&self) -> Result<Value, CliError> {
+        serde_json::to_value(&self.app).map_err(|error| CliError::failed(error.to_string()))
+    }
+
+    /// Replaces the application with `value`, which must be a valid application as a whole
+    /// (types, fields, endpoint strings, unique names); otherwise nothing changes.
+    pub fn replace_with(&mut self, value: Value) -> Result<(), CliError> {
+        self.app = validate(value)?;
+        Ok(())
+    }
+}
+
+/// Types the generic data of an application, with an error that says the change is invalid.
+pub fn validate(value: Value) -> Result<Application, CliError> {
+    serde_json::from_value(value)
+        .map_err(|error| CliError::failed(format!("the change is not valid: {error}")))
+}
+
+/// The generic data of the service at `path` in an application value.
+pub fn node_mut<'a>(
+    application: &'a mut Value,
+    path: &ServicePath,
+) -> Result<&'a mut Map<String, Value>, CliError> {
+    let mut node = application
+        .get_mut("services")
+        .ok_or_else(|| CliError::failed("the snapshot has no service tree"))?;
+    let mut walked = ServicePath::root();
+    for segment in path.segments() {
+        let here = walked.clone();
+        walked = walked.join(segment.clone());
+        let children = node
+            .get_mut("children")
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| CliError::failed(format!("service '{here}' has no children")))?;
+        let index = match segment {
+            PathSegment::Index(index) => Some(*index),
+            PathSegment::Name(name) => children
+                .iter()
+                .position(|child| child.get("name").and_then(Value::as_str) == Some(name)),
+        };
+        node = index
+            .and_then(|index| children.get_mut(index))
+            .ok_or_else(|| CliError::failed(format!("no service at '{walked}'")))?;
+    }
+    node.as_object_mut()
+        .ok_or_else(|| CliError::failed(format!("service '{path}' is not an object")))
+}
+
+/// Parses a path argument.
+pub fn parse_path(text: &str) -> Result<ServicePath, CliError> {
+    text.parse()
+        .map_err(|error: rtwisted_core::path::PathError| CliError::failed(error.to_string()))
+}

@@ -1,0 +1,114 @@
+//! `rtap edit FILE`: edit the application's source form in `$EDITOR`; the result is validated
+//! as a whole before anything is written.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::Command;
+
+use clap::ArgMatches;
+use serde_json::Value;
+
+use super::document::{Document, validate};
+use crate::error::CliError;
+
+/// Opens the editor until the result is valid (or the user gives up), then writes it back.
+pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
+    let path = Path::new(
+        matches
+            .get_one::<String>("file")
+            .ok_or_else(|| CliError::failed("no snapshot given"))?,
+    );
+    let mut document = Document::open(path)?;
+    let original = document.to_value()?;
+    let folder = tempfile::tempdir()
+        .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;
+    let scratch = folder.path().join(format!("{}.json", document.app.name()));
+    write_text(&scratch, &original)?;
+    loop {
+        run_editor(&scratch)?;
+        let text = std::fs::read_to_string(&scratch).map_err(|error| {
+            CliError::failed(format!("cannot read back {}: {error}", scratch.display()))
+        })?;
+        let result = serde_json::from_str::<Value>(&text)
+            .map_err(|error| CliError::failed(format!("the edit is not valid JSON: {error}")))
+            .and_then(|value| {
+                if value == original {
+                    Ok(None)
+                } else {
+                    validate(value).map(Some)
+                }
+            });
+        match result {
+            Ok(None) => {
+                crate::output::println(format!("no changes; {} left as it was", path.display()))?;
+                return Ok(());
+            }
+            Ok(Some(app)) => {
+                document.app = app;
+                let header = document.write()?;
+                crate::output::println(format!("wrote {} ({})", path.display(), header.checksum))?;
+                return Ok(());
+            }
+            Err(error) => {
+                eprintln!("rtap: {error}");
+                if !ask_again()? {
+                    return Err(CliError::failed(format!(
+                        "the edit was not valid; {} left as it was",
+                        path.display()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+fn write_text(path: &Path, value: &Value) -> Result<(), CliError> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|error| CliError::failed(error.to_string()))?;
+    text.push('\n');
+    std::fs::write(path, text)
+        .map_err(|error| CliError::failed(format!("cannot write {}: {error}", path.display())))
+}
+
+/// The editor command: `$EDITOR`, then `$VISUAL`, then `vi`. It may carry arguments
+/// (`code --wait`), so it runs through `sh` the way git runs it.
+fn editor() -> String {
+    ["EDITOR", "VISUAL"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_owned())
+}
+
+fn run_editor(file: &Path) -> Result<(), CliError> {
+    let editor = editor();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(file)
+        .status()
+        .map_err(|error| CliError::failed(format!("cannot run the editor '{editor}': {error}")))?;
+    if !status.success() {
+        return Err(CliError::failed(format!(
+            "the editor '{editor}' failed ({status}); nothing was written"
+        )));
+    }
+    Ok(())
+}
+
+fn ask_again() -> Result<bool, CliError> {
+    eprint!("Edit again? [Y/n] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let read = std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|error| CliError::failed(format!("cannot read the answer: {error}")))?;
+    if read == 0 {
+        eprintln!();
+        return Ok(false);
+    }
+    let answer = answer.trim().to_ascii_lowercase();
+    Ok(answer.is_empty() || answer == "y" || answer == "yes")
+}
