@@ -17,8 +17,10 @@ pub mod error;
 mod ids;
 mod logging;
 mod output;
+pub mod passphrase;
 pub mod plugins;
 pub mod rtap;
 pub mod rtwistd;
+mod snapshots;
 
 pub use error::CliError;

@@ -62,6 +62,24 @@ pub enum FormatError {
         /// The typetag name.
         tag: String,
     },
+    /// The snapshot is encrypted and no passphrase was given.
+    #[error(
+        "the snapshot is encrypted: give its passphrase (--passphrase-file FILE, RTWISTED_PASSPHRASE, or the terminal)"
+    )]
+    Encrypted,
+    /// The passphrase does not open the snapshot.
+    #[error("wrong passphrase (or the encrypted file is damaged)")]
+    WrongPassphrase,
+    /// The file asks for more scrypt work than allowed.
+    #[error(
+        "the encrypted snapshot asks for scrypt work factor {required}, above the limit of {limit}: refusing to spend that much time and memory"
+    )]
+    ExcessiveWork {
+        /// The work factor in the file.
+        required: u8,
+        /// The highest accepted.
+        limit: u8,
+    },
     /// Serialization failed.
     #[error("cannot encode the application: {detail}")]
     Encode {

@@ -33,16 +33,19 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// Twisted's file name for a snapshot: `NAME.tap`, or `NAME-TAG.tap` with a tag (`.tas` for the
-/// source style).
+/// source style; `.etap` and `.etas` when encrypted).
 ///
 /// ```
 /// use rtwisted_core::Style;
-/// assert_eq!(rtwisted_persist::file_name("echo", None, Style::Tap), "echo.tap");
-/// assert_eq!(rtwisted_persist::file_name("echo", Some("shutdown"), Style::Tas), "echo-shutdown.tas");
+/// assert_eq!(rtwisted_persist::file_name("echo", None, Style::Tap, false), "echo.tap");
+/// assert_eq!(rtwisted_persist::file_name("echo", Some("shutdown"), Style::Tas, false), "echo-shutdown.tas");
+/// assert_eq!(rtwisted_persist::file_name("echo", None, Style::Tap, true), "echo.etap");
 /// ```
-pub fn file_name(app_name: &str, tag: Option<&str>, style: Style) -> String {
+pub fn file_name(app_name: &str, tag: Option<&str>, style: Style, encrypted: bool) -> String {
+    let extension = style.extension();
+    let e = if encrypted { "e" } else { "" };
     match tag {
-        Some(tag) if !tag.is_empty() => format!("{app_name}-{tag}.{}", style.extension()),
-        _ => format!("{app_name}.{}", style.extension()),
+        Some(tag) if !tag.is_empty() => format!("{app_name}-{tag}.{e}{extension}"),
+        _ => format!("{app_name}.{e}{extension}"),
     }
 }

@@ -13,7 +13,7 @@
 //! let mut app = Application::new("demo").unwrap();
 //! app.services_mut().insert(Box::new(MultiService::named("web").unwrap())).unwrap();
 //! let folder = tempfile::tempdir().unwrap();
-//! let path = folder.path().join(rtwisted_persist::file_name(app.name(), None, Style::Tap));
+//! let path = folder.path().join(rtwisted_persist::file_name(app.name(), None, Style::Tap, false));
 //! rtwisted_persist::save(&app, &path, Style::Tap).unwrap();
 //! let loaded = rtwisted_persist::load(&path).unwrap();
 //! assert_eq!(loaded.app.name(), "demo");
@@ -21,7 +21,10 @@
 //! ```
 //!
 //! Saves are atomic ([`write_atomic`]): a failed or killed save never damages the previous file.
+//! With a [`Key`], a snapshot is encrypted with a passphrase in the `age` format ([`crypto`]):
+//! `.etap` and `.etas` files open with the standard `age` tool too.
 
+pub mod crypto;
 mod error;
 mod file;
 pub mod header;
@@ -33,6 +36,7 @@ use std::path::Path;
 use rtwisted_core::{Application, Style};
 use serde_json::Value;
 
+pub use crypto::{Key, Passphrase};
 pub use error::{FormatError, SnapshotError, describe_io};
 pub use file::{file_name, read, write_atomic};
 pub use header::{FORMAT_VERSION, Header, HeaderFields, ManifestEntry};
@@ -44,6 +48,8 @@ pub struct Snapshot {
     pub header: Header,
     /// The application; its persistence style is the style it was loaded from.
     pub app: Application,
+    /// True if the file was passphrase-encrypted.
+    pub encrypted: bool,
 }
 
 /// A snapshot decoded only as far as generic data: enough to inspect it without linking its
@@ -56,6 +62,8 @@ pub struct RawSnapshot {
     pub application: Value,
     /// Manifest types this binary does not link, sorted.
     pub unknown_types: Vec<String>,
+    /// True if the file was passphrase-encrypted.
+    pub encrypted: bool,
 }
 
 /// Encodes `app` in `style`; returns the bytes and the header written.
@@ -79,8 +87,41 @@ pub fn encode(app: &Application, style: Style) -> Result<(Vec<u8>, Header), Form
     ))
 }
 
-/// Verifies and decodes a snapshot of either style into generic data.
+/// Encodes `app` in `style`, encrypted to `key` when one is given.
+pub fn encode_with(
+    app: &Application,
+    style: Style,
+    key: Option<&Key>,
+) -> Result<(Vec<u8>, Header), FormatError> {
+    let (bytes, header) = encode(app, style)?;
+    match key {
+        Some(key) => Ok((crypto::encrypt(&bytes, key)?, header)),
+        None => Ok((bytes, header)),
+    }
+}
+
+/// Verifies and decodes a plain (not encrypted) snapshot of either style into generic data.
 pub fn decode_raw(bytes: &[u8]) -> Result<RawSnapshot, FormatError> {
+    decode_raw_with(bytes, None)
+}
+
+/// Verifies and decodes a snapshot into generic data, decrypting it first with `passphrase`
+/// if it is encrypted.
+pub fn decode_raw_with(
+    bytes: &[u8],
+    passphrase: Option<&Passphrase>,
+) -> Result<RawSnapshot, FormatError> {
+    if crypto::looks_encrypted(bytes) {
+        let passphrase = passphrase.ok_or(FormatError::Encrypted)?;
+        let plain = crypto::decrypt(bytes, passphrase)?;
+        let mut raw = decode_plain(&plain)?;
+        raw.encrypted = true;
+        return Ok(raw);
+    }
+    decode_plain(bytes)
+}
+
+fn decode_plain(bytes: &[u8]) -> Result<RawSnapshot, FormatError> {
     let (header, application) = if tap::looks_like_tap(bytes) {
         tap::decode(bytes)?
     } else if tas::looks_like_tas(bytes) {
@@ -93,12 +134,19 @@ pub fn decode_raw(bytes: &[u8]) -> Result<RawSnapshot, FormatError> {
         header,
         application,
         unknown_types,
+        encrypted: false,
     })
 }
 
-/// Verifies and decodes a snapshot of either style into an application.
+/// Verifies and decodes a plain snapshot of either style into an application.
 pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
-    let raw = decode_raw(bytes)?;
+    decode_with(bytes, None)
+}
+
+/// Verifies and decodes a snapshot into an application, decrypting it first with `passphrase`
+/// if it is encrypted.
+pub fn decode_with(bytes: &[u8], passphrase: Option<&Passphrase>) -> Result<Snapshot, FormatError> {
+    let raw = decode_raw_with(bytes, passphrase)?;
     if !raw.unknown_types.is_empty() {
         return Err(FormatError::UnknownTypes {
             types: raw.unknown_types,
@@ -112,12 +160,24 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
     Ok(Snapshot {
         header: raw.header,
         app,
+        encrypted: raw.encrypted,
     })
 }
 
 /// Saves `app` to `path` in `style`, atomically, mode 0600. Returns the header written.
 pub fn save(app: &Application, path: &Path, style: Style) -> Result<Header, SnapshotError> {
-    let (bytes, header) = encode(app, style).map_err(|source| SnapshotError::Encode {
+    save_with(app, path, style, None)
+}
+
+/// Saves `app` to `path` in `style`, encrypted to `key` when one is given; atomically, mode
+/// 0600. Returns the header written.
+pub fn save_with(
+    app: &Application,
+    path: &Path,
+    style: Style,
+    key: Option<&Key>,
+) -> Result<Header, SnapshotError> {
+    let (bytes, header) = encode_with(app, style, key).map_err(|source| SnapshotError::Encode {
         path: path.to_owned(),
         source,
     })?;
@@ -128,22 +188,47 @@ pub fn save(app: &Application, path: &Path, style: Style) -> Result<Header, Snap
     Ok(header)
 }
 
-/// Loads the snapshot at `path` (either style, detected from its contents).
+/// Loads the plain snapshot at `path` (either style, detected from its contents).
 pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
+    load_with(path, None)
+}
+
+/// Loads the snapshot at `path`, decrypting it with `passphrase` if it is encrypted.
+pub fn load_with(path: &Path, passphrase: Option<&Passphrase>) -> Result<Snapshot, SnapshotError> {
     let bytes = read_file(path)?;
-    decode(&bytes).map_err(|source| SnapshotError::Invalid {
+    decode_with(&bytes, passphrase).map_err(|source| SnapshotError::Invalid {
         path: path.to_owned(),
         source,
     })
 }
 
-/// Loads the snapshot at `path` as generic data, whether or not this binary links its types.
+/// Loads the plain snapshot at `path` as generic data, whether or not this binary links its
+/// types.
 pub fn load_raw(path: &Path) -> Result<RawSnapshot, SnapshotError> {
+    load_raw_with(path, None)
+}
+
+/// Loads the snapshot at `path` as generic data, decrypting it with `passphrase` if it is
+/// encrypted.
+pub fn load_raw_with(
+    path: &Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<RawSnapshot, SnapshotError> {
     let bytes = read_file(path)?;
-    decode_raw(&bytes).map_err(|source| SnapshotError::Invalid {
+    decode_raw_with(&bytes, passphrase).map_err(|source| SnapshotError::Invalid {
         path: path.to_owned(),
         source,
     })
+}
+
+/// True if the file at `path` is an encrypted snapshot (it starts with age's header). A file
+/// that cannot be read is reported by the load that follows.
+pub fn is_encrypted(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = [0u8; crypto::AGE_MAGIC.len()];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut start))
+        .is_ok_and(|()| crypto::looks_encrypted(&start))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, SnapshotError> {

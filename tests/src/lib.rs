@@ -66,6 +66,11 @@ impl Scratch {
         command
             .current_dir(self.path())
             .env_remove("RTWISTD_LOG")
+            .env_remove("RTWISTED_PASSPHRASE")
+            .env_remove("EDITOR")
+            .env_remove("VISUAL")
+            // A cheap scrypt work factor: encrypted tests stay fast.
+            .env("RTWISTED_SCRYPT_WORK_FACTOR", "10")
             .stdin(Stdio::null());
         command
     }

@@ -6,12 +6,17 @@ use clap::ArgMatches;
 use rtwisted_core::Style;
 
 use crate::error::CliError;
+use crate::passphrase::PassphraseSource;
+use crate::snapshots;
 
-/// The style a file name asks for, from its extension.
-pub fn style_from_extension(path: &Path) -> Option<Style> {
+/// The style a file name asks for, and whether it names an encrypted snapshot, from its
+/// extension: `.tap`, `.tas`, `.etap`, `.etas`.
+pub fn style_from_extension(path: &Path) -> Option<(Style, bool)> {
     match path.extension()?.to_str()? {
-        "tap" => Some(Style::Tap),
-        "tas" => Some(Style::Tas),
+        "tap" => Some((Style::Tap, false)),
+        "tas" => Some((Style::Tas, false)),
+        "etap" => Some((Style::Tap, true)),
+        "etas" => Some((Style::Tas, true)),
         _ => None,
     }
 }
@@ -28,26 +33,50 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
             .get_one::<String>("output")
             .ok_or_else(|| CliError::failed("no output given"))?,
     );
+    let named = style_from_extension(output);
     let style = match matches.get_one::<String>("style") {
         Some(style) => style
             .parse::<Style>()
             .map_err(|error| CliError::failed(error.to_string()))?,
-        None => style_from_extension(output).ok_or_else(|| {
+        None => named.map(|(style, _)| style).ok_or_else(|| {
             CliError::failed(format!(
-                "cannot tell the style of '{}' from its extension: name it .tap or .tas, or give --style tap|tas",
+                "cannot tell the style of '{}' from its extension: name it .tap, .tas, .etap or .etas, or give --style tap|tas",
                 output.display()
             ))
         })?,
     };
-    let mut snapshot = rtwisted_persist::load(input)?;
-    let from = snapshot.header.fields.style;
+    let source = PassphraseSource::from_matches(matches);
+    let (mut snapshot, key) = snapshots::open(input, &source)?;
+    let encrypt = if matches.get_flag("encrypt") {
+        true
+    } else if matches.get_flag("decrypt") {
+        false
+    } else {
+        named.map_or(snapshot.encrypted, |(_, encrypted)| encrypted)
+    };
+    let key = match (encrypt, key) {
+        (false, _) => None,
+        (true, Some(key)) => Some(key),
+        (true, None) => Some(source.key(true)?),
+    };
+    let from = describe(snapshot.header.fields.style, snapshot.encrypted);
     snapshot.app.persistence_mut().style = style;
-    let header = rtwisted_persist::save(&snapshot.app, output, style)?;
+    let header = rtwisted_persist::save_with(&snapshot.app, output, style, key.as_ref())?;
     crate::output::println(format!(
-        "converted {} ({from}) to {} ({style}, {})",
+        "converted {} ({from}) to {} ({}, {})",
         input.display(),
         output.display(),
+        describe(style, key.is_some()),
         header.checksum
     ))?;
     Ok(())
+}
+
+/// `tap`, `tas`, `encrypted tap`, `encrypted tas`.
+pub fn describe(style: Style, encrypted: bool) -> String {
+    if encrypted {
+        format!("encrypted {style}")
+    } else {
+        style.to_string()
+    }
 }

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use rtwisted_core::{Application, PathSegment, ServicePath, Style};
-use rtwisted_persist::Header;
+use rtwisted_persist::{Header, Key};
 use serde_json::{Map, Value};
 
 use crate::error::CliError;
+use crate::passphrase::PassphraseSource;
+use crate::snapshots;
 
 /// A snapshot opened for editing.
 #[derive(Debug)]
@@ -18,22 +20,30 @@ pub struct Document {
     pub style: Style,
     /// The application.
     pub app: Application,
+    /// The key it is written back with, when it was encrypted.
+    pub key: Option<Key>,
 }
 
 impl Document {
-    /// Loads the snapshot at `path`.
-    pub fn open(path: &Path) -> Result<Self, CliError> {
-        let snapshot = rtwisted_persist::load(path)?;
+    /// Loads the snapshot at `path` (asking `source` for the passphrase if it is encrypted).
+    pub fn open(path: &Path, source: &PassphraseSource) -> Result<Self, CliError> {
+        let (snapshot, key) = snapshots::open(path, source)?;
         Ok(Document {
             path: path.to_owned(),
             style: snapshot.header.fields.style,
             app: snapshot.app,
+            key,
         })
     }
 
-    /// Writes the application back, atomically, in its style.
+    /// Writes the application back, atomically, in its style (encrypted again if it was).
     pub fn write(&self) -> Result<Header, CliError> {
-        Ok(rtwisted_persist::save(&self.app, &self.path, self.style)?)
+        Ok(rtwisted_persist::save_with(
+            &self.app,
+            &self.path,
+            self.style,
+            self.key.as_ref(),
+        )?)
     }
 
     /// The application as generic data, to change fields by name.

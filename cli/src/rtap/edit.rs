@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::document::{Document, validate};
 use crate::error::CliError;
+use crate::passphrase::PassphraseSource;
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
@@ -18,7 +19,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
             .get_one::<String>("file")
             .ok_or_else(|| CliError::failed("no snapshot given"))?,
     );
-    let mut document = Document::open(path)?;
+    let mut document = Document::open(path, &PassphraseSource::from_matches(matches))?;
     let original = document.to_value()?;
     let folder = tempfile::tempdir()
         .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;

@@ -11,6 +11,8 @@ use rtwisted_persist::RawSnapshot;
 use serde_json::{Value, json};
 
 use crate::error::CliError;
+use crate::passphrase::PassphraseSource;
+use crate::snapshots;
 
 /// Prints the snapshot named in `matches`.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
@@ -18,7 +20,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
         .get_one::<String>("file")
         .ok_or_else(|| CliError::failed("no snapshot given"))?;
     let path = Path::new(file);
-    let raw = rtwisted_persist::load_raw(path)?;
+    let raw = snapshots::open_raw(path, &PassphraseSource::from_matches(matches))?;
     if !raw.unknown_types.is_empty() {
         eprintln!(
             "rtap: warning: this binary does not link {}; those services are shown from their raw data",
@@ -60,6 +62,7 @@ fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
         "created": header.fields.created,
         "producer": header.fields.producer,
         "checksum": header.checksum,
+        "encrypted": raw.encrypted,
         "manifest": header.fields.manifest,
         "unknown_types": raw.unknown_types,
         "process": raw.application.get("process").cloned().unwrap_or(Value::Null),
@@ -92,7 +95,7 @@ fn text_report(path: &Path, size: u64, raw: &RawSnapshot, services: &Node) -> St
     out.push_str(&format!(
         "snapshot  {} ({size} bytes, style {}, format {})\n",
         path.display(),
-        header.fields.style,
+        super::convert::describe(header.fields.style, raw.encrypted),
         header.format_version
     ));
     out.push_str(&format!("app       {}\n", header.fields.app));

@@ -2,18 +2,19 @@
 //! inspection and editing).
 //!
 //! ```text
-//! rtap save PLUGIN [plugin options] [-o FILE | --append FILE] [--appname NAME] [-u UID] [-g GID] [--style tap|tas]
+//! rtap save PLUGIN [plugin options] [-o FILE | --append FILE] [--appname NAME] [-u UID] [-g GID] [--style tap|tas] [--encrypt]
 //! rtap inspect FILE [--json] [--path PATH]
 //! rtap edit FILE
 //! rtap set FILE [PATH FIELD=VALUE...] [--uid U] [--gid G] [--procname N] [--umask M] [--appname N]
 //! rtap remove FILE PATH
 //! rtap rename FILE PATH NEWNAME
 //! rtap add FILE [--parent PATH] PLUGIN [plugin options]
-//! rtap convert IN OUT [--style tap|tas]
+//! rtap convert IN OUT [--style tap|tas] [--encrypt|--decrypt]
 //! rtap plugins [--json]
 //! rtap completions SHELL [--for rtap|rtwistd]
 //! rtap man [--for rtap|rtwistd]
 //! ```
+//! Every command takes `--passphrase-file FILE` for encrypted snapshots.
 
 mod convert;
 mod document;
@@ -112,7 +113,16 @@ fn save_command() -> Command {
         .arg(appname_arg().global(true))
         .arg(uid_arg(true).global(true))
         .arg(gid_arg(true).global(true))
-        .arg(style_arg().global(true));
+        .arg(style_arg().global(true))
+        .arg(
+            Arg::new("encrypt")
+                .long("encrypt")
+                .action(ArgAction::SetTrue)
+                .global(true)
+                .help(
+                    "Encrypt with a passphrase (age, scrypt); the default name becomes NAME.etap",
+                ),
+        );
     plugins::with_plugin_subcommands(command)
 }
 
@@ -133,6 +143,14 @@ fn add_command() -> Command {
     plugins::with_plugin_subcommands(command)
 }
 
+/// `--passphrase-file FILE`, shared by both tools.
+pub fn passphrase_file_arg() -> Arg {
+    Arg::new("passphrase-file")
+        .long("passphrase-file")
+        .value_name("FILE")
+        .help("Read the passphrase of encrypted snapshots from FILE (else RTWISTED_PASSPHRASE, else the terminal)")
+}
+
 fn tool_arg() -> Arg {
     Arg::new("for")
         .long("for")
@@ -148,6 +166,7 @@ pub fn command() -> Command {
         .about("Build, inspect, edit and convert rtwisted snapshots")
         .version(env!("CARGO_PKG_VERSION"))
         .subcommand_required(true)
+        .arg(passphrase_file_arg().global(true))
         .subcommand(save_command())
         .subcommand(
             Command::new("inspect")
@@ -208,7 +227,20 @@ pub fn command() -> Command {
                 .about("Convert a snapshot to another style (tapconvert)")
                 .arg(Arg::new("input").value_name("IN").required(true))
                 .arg(Arg::new("output").value_name("OUT").required(true))
-                .arg(style_arg().help("The output style (default: from OUT's extension)")),
+                .arg(style_arg().help("The output style (default: from OUT's extension)"))
+                .arg(
+                    Arg::new("encrypt")
+                        .long("encrypt")
+                        .action(ArgAction::SetTrue)
+                        .conflicts_with("decrypt")
+                        .help("Encrypt the output (default: as OUT's extension says, else as IN was)"),
+                )
+                .arg(
+                    Arg::new("decrypt")
+                        .long("decrypt")
+                        .action(ArgAction::SetTrue)
+                        .help("Write the output unencrypted"),
+                ),
         )
         .subcommand(
             Command::new("plugins")

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::document::{Document, node_mut, parse_path};
 use crate::error::CliError;
+use crate::passphrase::PassphraseSource;
 use crate::plugins;
 
 /// Keys of a service's data that are not plain fields.
@@ -33,7 +34,7 @@ fn say(document: &Document, what: &str) -> Result<(), CliError> {
 
 /// `rtap set FILE [PATH FIELD=VALUE...] [--uid U] [--gid G] [--procname N] [--umask M] [--appname N]`.
 pub fn set(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?)?;
+    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
     let mut changed = Vec::new();
     let assignments: Vec<&String> = matches
         .get_many::<String>("assignments")
@@ -112,7 +113,7 @@ pub fn set(matches: &ArgMatches) -> Result<(), CliError> {
 
 /// `rtap remove FILE PATH`.
 pub fn remove(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?)?;
+    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
     let path = service_path(matches)?;
     let (parent, last) = split_last(&path)?;
     let collection = document
@@ -131,7 +132,7 @@ pub fn remove(matches: &ArgMatches) -> Result<(), CliError> {
 
 /// `rtap rename FILE PATH NEWNAME`.
 pub fn rename(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?)?;
+    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
     let path = service_path(matches)?;
     split_last(&path)?;
     let new_name = matches
@@ -147,7 +148,7 @@ pub fn rename(matches: &ArgMatches) -> Result<(), CliError> {
 
 /// `rtap add FILE [--parent PATH] PLUGIN [plugin options]`.
 pub fn add(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?)?;
+    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
     let (maker, options) = plugins::chosen(matches)
         .ok_or_else(|| CliError::failed("no plugin given; see rtap add --help"))?;
     let parent = match matches.get_one::<String>("parent") {

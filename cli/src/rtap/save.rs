@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use clap::ArgMatches;
 use rtwisted_core::Style;
 
-use super::convert::style_from_extension;
+use super::convert::{describe, style_from_extension};
 use super::document::Document;
 use crate::error::CliError;
+use crate::passphrase::PassphraseSource;
 use crate::plugins;
 
 /// Builds the service from the chosen plugin and saves it.
@@ -34,18 +35,31 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
         .get_one::<String>("append")
         .or_else(|| matches.get_one::<String>("output"))
         .map(PathBuf::from);
+    let named = explicit.as_deref().and_then(style_from_extension);
     let style = asked_style
-        .or_else(|| explicit.as_deref().and_then(style_from_extension))
+        .or(named.map(|(style, _)| style))
         .unwrap_or_default();
+    let encrypt = matches.get_flag("encrypt") || named.is_some_and(|(_, encrypted)| encrypted);
     app.persistence_mut().style = style;
     app.process_mut().uid = matches.get_one::<u32>("uid").copied();
     app.process_mut().gid = matches.get_one::<u32>("gid").copied();
-    let path = explicit
-        .unwrap_or_else(|| PathBuf::from(rtwisted_persist::file_name(app.name(), None, style)));
-    let header = rtwisted_persist::save(&app, &path, style)?;
+    let path = explicit.unwrap_or_else(|| {
+        PathBuf::from(rtwisted_persist::file_name(
+            app.name(),
+            None,
+            style,
+            encrypt,
+        ))
+    });
+    let key = if encrypt {
+        Some(PassphraseSource::from_matches(matches).key(true)?)
+    } else {
+        None
+    };
+    let header = rtwisted_persist::save_with(&app, &path, style, key.as_ref())?;
     crate::output::println(format!(
         "saved {} application '{}' to {} ({})",
-        style,
+        describe(style, encrypt),
         app.name(),
         path.display(),
         header.checksum
@@ -61,7 +75,7 @@ fn append(
     options: &ArgMatches,
     target: &Path,
 ) -> Result<(), CliError> {
-    let mut document = Document::open(target)?;
+    let mut document = Document::open(target, &PassphraseSource::from_matches(matches))?;
     let service = plugins::make_service(maker, options)?;
     document
         .app

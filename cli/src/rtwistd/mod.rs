@@ -1,7 +1,7 @@
 //! `rtwistd`: thaw an application and run it until a signal (Twisted's `twistd`).
 //!
 //! ```text
-//! rtwistd [-n] [-o] [-f FILE | -s FILE] [--stop-timeout SECONDS]
+//! rtwistd [-n] [-o] [-f FILE | -s FILE] [-e] [--passphrase-file FILE] [--stop-timeout SECONDS]
 //! rtwistd [-n] PLUGIN [plugin options]
 //! ```
 //! A run loads the application, starts it (privileged start, then start), waits for SIGTERM or
@@ -62,6 +62,14 @@ pub fn command() -> Command {
                 .value_name("FILE")
                 .help("Source (tas) snapshot to run"),
         )
+        .arg(
+            Arg::new("encrypted")
+                .short('e')
+                .long("encrypted")
+                .action(ArgAction::SetTrue)
+                .help("The snapshot is encrypted (also detected from the file itself)"),
+        )
+        .arg(crate::rtap::passphrase_file_arg())
         .arg(
             Arg::new("stop-timeout")
                 .long("stop-timeout")

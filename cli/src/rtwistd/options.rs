@@ -9,6 +9,7 @@ use rtwisted_core::plugin::ServiceMaker;
 
 use super::DEFAULT_FILE;
 use crate::error::CliError;
+use crate::passphrase::PassphraseSource;
 use crate::plugins;
 
 /// Where the application comes from.
@@ -41,6 +42,8 @@ pub struct Options {
     pub source: Source,
     /// The deadline for each service's stop.
     pub stop_timeout: Duration,
+    /// Where the passphrase of an encrypted snapshot comes from.
+    pub passphrase: PassphraseSource,
 }
 
 impl Options {
@@ -78,6 +81,7 @@ impl Options {
                 .get_one::<Duration>("stop-timeout")
                 .copied()
                 .unwrap_or(rtwisted_core::lifecycle::DEFAULT_STOP_DEADLINE),
+            passphrase: PassphraseSource::from_matches(matches),
         })
     }
 }

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 use rtwisted_core::{Application, Lifecycle, StopReason, Style};
+use rtwisted_persist::Key;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::options::{Options, Source};
 use crate::error::CliError;
-use crate::{logging, plugins};
+use crate::passphrase::PassphraseSource;
+use crate::{logging, plugins, snapshots};
 
 /// Runs the application the options describe, in the foreground.
 pub fn run(options: Options) -> Result<(), CliError> {
@@ -18,25 +20,28 @@ pub fn run(options: Options) -> Result<(), CliError> {
     }
     logging::init_stdout();
     tracing::info!("rtwistd {} starting up", env!("CARGO_PKG_VERSION"));
-    let app = load(&options.source)?;
+    let (app, key) = load(&options.source, &options.passphrase)?;
     // The runtime (and its threads) exists only from here on: daemonizing, when it comes,
     // happens before this line.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    runtime.block_on(serve(app, &options))
+    runtime.block_on(serve(app, key, &options))
 }
 
-fn load(source: &Source) -> Result<Application, CliError> {
+fn load(
+    source: &Source,
+    passphrase: &PassphraseSource,
+) -> Result<(Application, Option<Key>), CliError> {
     match source {
         Source::Plugin { maker, options } => {
             tracing::info!("Building {} from the '{}' plugin", maker.name, maker.name);
-            plugins::application_from(maker, options, maker.name)
+            Ok((plugins::application_from(maker, options, maker.name)?, None))
         }
         Source::File { path, source_style } => {
             tracing::info!("Loading {}...", path.display());
-            let snapshot = rtwisted_persist::load(path)?;
+            let (snapshot, key) = snapshots::open(path, passphrase)?;
             if *source_style && snapshot.header.fields.style != Style::Tas {
                 return Err(CliError::failed(format!(
                     "'{}' is a binary (tap) snapshot; run it with -f, not -s",
@@ -44,12 +49,12 @@ fn load(source: &Source) -> Result<Application, CliError> {
                 )));
             }
             tracing::info!("Loaded.");
-            Ok(snapshot.app)
+            Ok((snapshot.app, key))
         }
     }
 }
 
-async fn serve(mut app: Application, options: &Options) -> Result<(), CliError> {
+async fn serve(mut app: Application, key: Option<Key>, options: &Options) -> Result<(), CliError> {
     let signal_error =
         |error: std::io::Error| CliError::failed(format!("cannot handle signals: {error}"));
     // Handlers go in before the start, so a signal that arrives while services start is kept
@@ -95,21 +100,24 @@ async fn serve(mut app: Application, options: &Options) -> Result<(), CliError> 
         }
     }
     if options.save {
-        save_shutdown(&app)?;
+        save_shutdown(&app, key.as_ref())?;
     }
     tracing::info!("Server Shut Down.");
     stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
 }
 
-fn save_shutdown(app: &Application) -> Result<(), CliError> {
+/// Saves `NAME-shutdown.tap` (`.tas`, and `.etap`/`.etas` when the input was encrypted) in the
+/// current folder.
+fn save_shutdown(app: &Application, key: Option<&Key>) -> Result<(), CliError> {
     let style = app.persistence().style;
     let path = PathBuf::from(rtwisted_persist::file_name(
         app.name(),
         Some("shutdown"),
         style,
+        key.is_some(),
     ));
     tracing::info!("Saving {} application to {}...", app.name(), path.display());
-    rtwisted_persist::save(app, &path, style)?;
+    rtwisted_persist::save_with(app, &path, style, key)?;
     tracing::info!("Saved.");
     Ok(())
 }
