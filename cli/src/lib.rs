@@ -19,6 +19,7 @@ mod logging;
 mod output;
 pub mod passphrase;
 pub mod plugins;
+mod progress;
 pub mod rtap;
 pub mod rtwistd;
 mod snapshots;

@@ -354,3 +354,57 @@ fn an_invalid_edit_can_be_edited_again() {
         [("echo".into(), "tcp:7006".into())]
     );
 }
+
+#[test]
+fn every_command_gives_one_line_and_exit_1_on_bad_files() {
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch, "good.tap");
+    let good = std::fs::read(scratch.join("good.tap")).unwrap();
+    std::fs::write(scratch.join("cut.tap"), &good[..good.len() - 10]).unwrap();
+    std::fs::write(scratch.join("junk.tap"), "junk").unwrap();
+    std::fs::create_dir(scratch.join("dir.tap")).unwrap();
+    let problems = [
+        ("missing.tap", "no such file or directory"),
+        ("dir.tap", "it is a directory, not a file"),
+        ("cut.tap", "the file is truncated"),
+        ("junk.tap", "not an rtwisted snapshot"),
+    ];
+    for (file, problem) in problems {
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["inspect", file],
+            vec!["set", file, "echo", "endpoint=tcp:1"],
+            vec!["set", file, "--uid", "1"],
+            vec!["remove", file, "echo"],
+            vec!["rename", file, "echo", "other"],
+            vec!["add", file, "echo"],
+            vec!["convert", file, "out.tas"],
+            vec!["edit", file],
+            vec!["save", "echo", "--append", file],
+        ];
+        for args in commands {
+            if file == "missing.tap" && args[0] == "save" {
+                continue; // --append to a missing file makes a new snapshot
+            }
+            let output = scratch.rtap(&args);
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+            assert!(
+                stderr.starts_with(&format!(
+                    "rtap: error: cannot load snapshot '{file}': {problem}"
+                )),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+    assert!(!scratch.join("out.tas").exists());
+}
+
+#[test]
+fn save_plugin_help_shows_the_plugins_own_options() {
+    let scratch = Scratch::new();
+    let output = scratch.rtap_ok(&["save", "echo", "--help"]);
+    let help = text(&output.stdout);
+    assert!(help.contains("--port <STRPORT>"), "{help}");
+    assert!(help.contains("[default: tcp:7001]"), "{help}");
+}

@@ -61,7 +61,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
     };
     let from = describe(snapshot.header.fields.style, snapshot.encrypted);
     snapshot.app.persistence_mut().style = style;
-    let header = rtwisted_persist::save_with(&snapshot.app, output, style, key.as_ref())?;
+    let header = crate::snapshots::save(&snapshot.app, output, style, key.as_ref())?;
     crate::output::println(format!(
         "converted {} ({from}) to {} ({}, {})",
         input.display(),

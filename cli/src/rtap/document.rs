@@ -38,12 +38,7 @@ impl Document {
 
     /// Writes the application back, atomically, in its style (encrypted again if it was).
     pub fn write(&self) -> Result<Header, CliError> {
-        Ok(rtwisted_persist::save_with(
-            &self.app,
-            &self.path,
-            self.style,
-            self.key.as_ref(),
-        )?)
+        crate::snapshots::save(&self.app, &self.path, self.style, self.key.as_ref())
     }
 
     /// The application as generic data, to change fields by name.

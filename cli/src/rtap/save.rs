@@ -56,7 +56,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
     } else {
         None
     };
-    let header = rtwisted_persist::save_with(&app, &path, style, key.as_ref())?;
+    let header = crate::snapshots::save(&app, &path, style, key.as_ref())?;
     crate::output::println(format!(
         "saved {} application '{}' to {} ({})",
         describe(style, encrypt),

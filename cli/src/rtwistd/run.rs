@@ -117,7 +117,7 @@ fn save_shutdown(app: &Application, key: Option<&Key>) -> Result<(), CliError> {
         key.is_some(),
     ));
     tracing::info!("Saving {} application to {}...", app.name(), path.display());
-    rtwisted_persist::save_with(app, &path, style, key)?;
+    crate::snapshots::save(app, &path, style, key)?;
     tracing::info!("Saved.");
     Ok(())
 }
