@@ -35,7 +35,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::multi::{MultiService, TreeError};
 use crate::path::{PathSegment, ServicePath};
@@ -59,7 +59,8 @@ pub enum StartPhase {
 #[derive(Debug, thiserror::Error)]
 #[error("service '{path}' failed to start: {source}{}", rollback_text(.rollback))]
 pub struct StartError {
-    /// The failing service, relative to the service the start was called on.
+    /// The failing service's path from the service the start was called on (for
+    /// `add_service`, from the parent).
     pub path: ServicePath,
     /// The hook that failed.
     pub phase: StartPhase,
@@ -74,16 +75,6 @@ fn rollback_text(rollback: &Option<StopError>) -> String {
     match rollback {
         Some(error) => format!(" (and while undoing the start: {error})"),
         None => String::new(),
-    }
-}
-
-impl StartError {
-    fn prefixed(mut self, segment: PathSegment) -> Self {
-        self.path = self.path.prefixed(segment.clone());
-        if let Some(rollback) = self.rollback.take() {
-            self.rollback = Some(rollback.prefixed(&segment));
-        }
-        self
     }
 }
 
@@ -139,15 +130,6 @@ impl fmt::Display for StopError {
 }
 
 impl std::error::Error for StopError {}
-
-impl StopError {
-    fn prefixed(mut self, segment: &PathSegment) -> Self {
-        for failure in &mut self.failures {
-            failure.path = std::mem::take(&mut failure.path).prefixed(segment.clone());
-        }
-        self
-    }
-}
 
 /// Adding a child to a collection failed; the collection is unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -209,13 +191,13 @@ impl Lifecycle {
     /// Runs `privileged_start` over the tree, parent before children, in insertion order.
     /// Services that already ran it are skipped. On failure, what was acquired is released.
     pub async fn privileged_start(&self, service: &mut dyn Service) -> Result<(), StartError> {
-        self.privileged_node(service).await
+        self.privileged_node(service, ServicePath::root()).await
     }
 
     /// Starts the tree: parent before children, children in insertion order.
     /// On failure, everything that had started is stopped again in reverse order.
     pub async fn start(&self, service: &mut dyn Service) -> Result<(), StartError> {
-        self.start_node(service).await
+        self.start_node(service, ServicePath::root()).await
     }
 
     /// Stops the tree: children in reverse order, then the parent, each with its deadline.
@@ -225,7 +207,7 @@ impl Lifecycle {
         service: &mut dyn Service,
         reason: StopReason,
     ) -> Result<(), StopError> {
-        self.stop_node(service, reason).await
+        self.stop_node(service, ServicePath::root(), reason).await
     }
 
     /// Adds `child` to `parent` (Twisted's `addService`): a name clash is an error and changes
@@ -243,20 +225,17 @@ impl Lifecycle {
         let Some(added) = parent.child_at_mut(index) else {
             return Ok(());
         };
+        let path = ServicePath::root().join(PathSegment::for_child(index, added.name()));
         let result = match parent_state {
-            LifecycleState::Running => self.start_node(added).await,
-            LifecycleState::Stopped if parent_holds => self.privileged_node(added).await,
+            LifecycleState::Running => self.start_node(added, path).await,
+            LifecycleState::Stopped if parent_holds => self.privileged_node(added, path).await,
             // A collection that is starting will reach the new child itself (it walks the
             // live list); one that is stopping or stopped has nothing to do.
             _ => Ok(()),
         };
         if let Err(error) = result {
-            let segment = PathSegment::for_child(index, added.name());
             let service = parent.remove_at(index);
-            return Err(AddError::Start {
-                error: error.prefixed(segment),
-                service,
-            });
+            return Err(AddError::Start { error, service });
         }
         Ok(())
     }
@@ -274,21 +253,24 @@ impl Lifecycle {
             .ok_or_else(|| TreeError::NotFound {
                 path: ServicePath::root().join(segment.clone()),
             })?;
-        let shown =
-            PathSegment::for_child(index, parent.child_at(index).and_then(|child| child.name()));
+        let path = ServicePath::root().join(PathSegment::for_child(
+            index,
+            parent.child_at(index).and_then(|child| child.name()),
+        ));
         let mut service = parent.remove_at(index);
-        match self.stop_node(&mut *service, StopReason::Removed).await {
+        match self
+            .stop_node(&mut *service, path, StopReason::Removed)
+            .await
+        {
             Ok(()) => Ok(service),
-            Err(error) => Err(RemoveError::Stop {
-                error: error.prefixed(&shown),
-                service,
-            }),
+            Err(error) => Err(RemoveError::Stop { error, service }),
         }
     }
 
     fn privileged_node<'a>(
         &'a self,
         service: &'a mut dyn Service,
+        path: ServicePath,
     ) -> BoxFuture<'a, Result<(), StartError>> {
         Box::pin(async move {
             if service.meta().state() != LifecycleState::Stopped {
@@ -297,7 +279,7 @@ impl Lifecycle {
             if !service.meta().holds_resources {
                 if let Err(source) = service.privileged_start().await {
                     return Err(StartError {
-                        path: ServicePath::root(),
+                        path,
                         phase: StartPhase::Privileged,
                         source,
                         rollback: None,
@@ -305,25 +287,27 @@ impl Lifecycle {
                 }
                 service.meta_mut().holds_resources = true;
             }
-            self.children(service, StartPhase::Privileged).await
+            self.children(service, &path, StartPhase::Privileged).await
         })
     }
 
     fn start_node<'a>(
         &'a self,
         service: &'a mut dyn Service,
+        path: ServicePath,
     ) -> BoxFuture<'a, Result<(), StartError>> {
         Box::pin(async move {
             match service.meta().state() {
                 LifecycleState::Running | LifecycleState::Starting => return Ok(()),
                 LifecycleState::Stopped | LifecycleState::Stopping => {}
             }
+            let began = Instant::now();
             service.meta_mut().set_state(LifecycleState::Starting);
             if !service.meta().holds_resources {
                 if let Err(source) = service.privileged_start().await {
                     service.meta_mut().set_state(LifecycleState::Stopped);
                     return Err(StartError {
-                        path: ServicePath::root(),
+                        path,
                         phase: StartPhase::Privileged,
                         source,
                         rollback: None,
@@ -332,26 +316,35 @@ impl Lifecycle {
                 service.meta_mut().holds_resources = true;
             }
             if let Err(source) = service.start().await {
-                let rollback = self.stop_node(service, StopReason::Rollback).await.err();
+                let rollback = self
+                    .stop_node(service, path.clone(), StopReason::Rollback)
+                    .await
+                    .err();
                 return Err(StartError {
-                    path: ServicePath::root(),
+                    path,
                     phase: StartPhase::Start,
                     source,
                     rollback,
                 });
             }
-            self.children(service, StartPhase::Start).await?;
+            tracing::info!(
+                "started {} [{}] in {}",
+                path,
+                service.type_tag(),
+                elapsed(began)
+            );
+            self.children(service, &path, StartPhase::Start).await?;
             service.meta_mut().set_state(LifecycleState::Running);
             Ok(())
         })
     }
 
     /// Runs `phase` over `service`'s children in insertion order. If a child fails, `service`
-    /// is stopped again (its children in reverse, then itself) and the error is returned with
-    /// the child's segment in front of its path.
+    /// is stopped again (its children in reverse, then itself) and the child's error returned.
     async fn children(
         &self,
         service: &mut dyn Service,
+        path: &ServicePath,
         phase: StartPhase,
     ) -> Result<(), StartError> {
         // Walk the live list by index, so a child added while this loop runs is started once,
@@ -361,14 +354,16 @@ impl Lifecycle {
             .collection_mut()
             .and_then(|collection| collection.child_at_mut(index))
         {
+            let child_path = path.join(PathSegment::for_child(index, child.name()));
             let result = match phase {
-                StartPhase::Privileged => self.privileged_node(child).await,
-                StartPhase::Start => self.start_node(child).await,
+                StartPhase::Privileged => self.privileged_node(child, child_path).await,
+                StartPhase::Start => self.start_node(child, child_path).await,
             };
-            if let Err(error) = result {
-                let segment = segment_at(service, index);
-                let rollback = self.stop_node(service, StopReason::Rollback).await.err();
-                let mut error = error.prefixed(segment);
+            if let Err(mut error) = result {
+                let rollback = self
+                    .stop_node(service, path.clone(), StopReason::Rollback)
+                    .await
+                    .err();
                 error.rollback = merge(error.rollback, rollback);
                 return Err(error);
             }
@@ -380,6 +375,7 @@ impl Lifecycle {
     fn stop_node<'a>(
         &'a self,
         service: &'a mut dyn Service,
+        path: ServicePath,
         reason: StopReason,
     ) -> BoxFuture<'a, Result<(), StopError>> {
         Box::pin(async move {
@@ -387,6 +383,7 @@ impl Lifecycle {
             if meta.state() == LifecycleState::Stopped && !meta.holds_resources {
                 return Ok(());
             }
+            let began = Instant::now();
             service.meta_mut().set_state(LifecycleState::Stopping);
             let mut failures = Vec::new();
             let count = service.collection().map_or(0, MultiService::len);
@@ -400,24 +397,30 @@ impl Lifecycle {
                 let Some(child) = collection.child_at_mut(index) else {
                     continue;
                 };
-                if let Err(error) = self.stop_node(child, reason).await {
-                    failures.extend(error.prefixed(&segment).failures);
+                if let Err(error) = self.stop_node(child, path.join(segment), reason).await {
+                    failures.extend(error.failures);
                 }
             }
-            match tokio::time::timeout(self.stop_deadline, service.stop(reason)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => failures.push(StopFailure {
-                    path: ServicePath::root(),
-                    kind: StopFailureKind::Failed(error),
-                }),
-                Err(_elapsed) => failures.push(StopFailure {
-                    path: ServicePath::root(),
-                    kind: StopFailureKind::TimedOut(self.stop_deadline),
-                }),
-            }
+            let outcome = tokio::time::timeout(self.stop_deadline, service.stop(reason)).await;
             let meta = service.meta_mut();
             meta.set_state(LifecycleState::Stopped);
             meta.holds_resources = false;
+            match outcome {
+                Ok(Ok(())) => tracing::info!(
+                    "stopped {} [{}] in {} ({reason})",
+                    path,
+                    service.type_tag(),
+                    elapsed(began)
+                ),
+                Ok(Err(error)) => failures.push(StopFailure {
+                    path,
+                    kind: StopFailureKind::Failed(error),
+                }),
+                Err(_elapsed) => failures.push(StopFailure {
+                    path,
+                    kind: StopFailureKind::TimedOut(self.stop_deadline),
+                }),
+            }
             if failures.is_empty() {
                 Ok(())
             } else {
@@ -427,11 +430,13 @@ impl Lifecycle {
     }
 }
 
-fn segment_at(service: &dyn Service, index: usize) -> PathSegment {
-    service
-        .collection()
-        .and_then(|collection| collection.segment_of(index))
-        .unwrap_or(PathSegment::Index(index))
+fn elapsed(began: Instant) -> String {
+    let elapsed = began.elapsed();
+    if elapsed < Duration::from_millis(1) {
+        format!("{}µs", elapsed.as_micros())
+    } else {
+        format!("{:.1}ms", elapsed.as_secs_f64() * 1000.0)
+    }
 }
 
 fn merge(first: Option<StopError>, second: Option<StopError>) -> Option<StopError> {

@@ -31,6 +31,89 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The path of a built example of the workspace (`cargo test` builds them).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// Polls `condition` every 10 ms until it holds or [`DEADLINE`] passes; returns whether it
+/// held.
+pub fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// True once process `pid` has exited (gone, or a zombie waiting for its parent).
+pub fn exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// The PID in a pidfile.
+pub fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Sends `signal` to process `pid`.
+pub fn send_signal(pid: i32, signal: Signal) {
+    kill(Pid::from_raw(pid), signal).unwrap();
+}
+
+/// Waits for a line containing `needle` in the file at `path` and returns it.
+pub fn wait_for_log_line(path: &Path, needle: &str) -> String {
+    let mut found = None;
+    let ok = eventually(|| {
+        found = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.lines().find(|l| l.contains(needle)).map(str::to_owned));
+        found.is_some()
+    });
+    assert!(
+        ok,
+        "no line with {needle:?} in {} within {DEADLINE:?}: {:?}",
+        path.display(),
+        std::fs::read_to_string(path)
+    );
+    found.unwrap()
+}
+
+/// The address in the first "listening on ADDR" line of a log file.
+pub fn logged_address(path: &Path) -> SocketAddr {
+    let line = wait_for_log_line(path, "listening on ");
+    line.rsplit("listening on ")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// A scratch folder that the binaries run in.
 pub struct Scratch {
     dir: tempfile::TempDir,
@@ -62,17 +145,30 @@ impl Scratch {
 
     /// A command for a workspace binary, running in this folder with a quiet environment.
     pub fn command(&self, name: &str) -> Command {
-        let mut command = Command::new(binary(name));
+        self.command_at(&binary(name))
+    }
+
+    /// A command for the program at `program`, set up as [`Scratch::command`] sets up the
+    /// workspace's binaries.
+    pub fn command_at(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
         command
             .current_dir(self.path())
             .env_remove("RTWISTD_LOG")
             .env_remove("RTWISTED_PASSPHRASE")
             .env_remove("EDITOR")
             .env_remove("VISUAL")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("RTWISTD_SYSLOG_SOCKET")
             // A cheap scrypt work factor: encrypted tests stay fast.
             .env("RTWISTED_SCRYPT_WORK_FACTOR", "10")
             .stdin(Stdio::null());
         command
+    }
+
+    /// Runs `rtwistd` with `args` until it returns (in daemon mode: once the daemon started).
+    pub fn rtwistd(&self, args: &[&str]) -> Output {
+        self.command("rtwistd").args(args).output().unwrap()
     }
 
     /// Runs `rtap` with `args` to completion.
@@ -104,9 +200,12 @@ impl Scratch {
 
     /// Starts `rtwistd` with `args`, its stdout read line by line.
     pub fn spawn_rtwistd(&self, args: &[&str]) -> Daemon {
-        let mut child = self
-            .command("rtwistd")
-            .args(args)
+        self.spawn(self.command("rtwistd").args(args))
+    }
+
+    /// Starts `command`, its stdout and stderr read line by line.
+    pub fn spawn(&self, command: &mut Command) -> Daemon {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -180,6 +279,11 @@ impl Daemon {
         let line = self.wait_for_line("listening on ");
         let address = line.rsplit("listening on ").next().unwrap().trim();
         address.parse().unwrap()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
     }
 
     /// Sends a signal.

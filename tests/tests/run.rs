@@ -84,22 +84,6 @@ fn a_plugin_runs_directly_and_saves_nothing_at_shutdown() {
 }
 
 #[test]
-fn without_n_it_stays_in_the_foreground_and_says_so() {
-    let scratch = Scratch::new();
-    let mut daemon = scratch.spawn_rtwistd(&["echo", "--port", LOOPBACK]);
-    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
-    daemon.signal(Signal::SIGTERM);
-    let (status, _, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0));
-    assert_eq!(
-        err,
-        [
-            "rtwistd: daemon mode is not available yet; running in the foreground (pass -n to say so)"
-        ]
-    );
-}
-
-#[test]
 fn without_a_file_it_runs_rtwistd_tap() {
     let scratch = Scratch::new();
     scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK, "-o", "rtwistd.tap"]);

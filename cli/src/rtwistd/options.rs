@@ -1,14 +1,17 @@
-//! `rtwistd`'s options, checked and resolved once, when the command line is parsed.
+//! `rtwistd`'s options, checked and resolved once, when the command line is parsed: every path
+//! is made absolute against the launch folder, so a later chdir or daemonize cannot change what
+//! it means.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{ArgMatches, Command};
 use rtwisted_core::plugin::ServiceMaker;
 
-use super::DEFAULT_FILE;
+use super::{DEFAULT_FILE, DEFAULT_LOGFILE, DEFAULT_PIDFILE};
 use crate::error::CliError;
+use crate::logging::{LogFormat, LogTarget};
 use crate::passphrase::PassphraseSource;
 use crate::plugins;
 
@@ -17,7 +20,7 @@ use crate::plugins;
 pub enum Source {
     /// A snapshot file (either style; `-s` insists on the source style).
     File {
-        /// The file.
+        /// The file, as given (it is read before any chdir).
         path: PathBuf,
         /// True for `-s`.
         source_style: bool,
@@ -44,24 +47,52 @@ pub struct Options {
     pub stop_timeout: Duration,
     /// Where the passphrase of an encrypted snapshot comes from.
     pub passphrase: PassphraseSource,
+    /// Where log lines go.
+    pub log: LogTarget,
+    /// Text or JSON lines.
+    pub log_format: LogFormat,
+    /// Rotate the log file at this size (0: never).
+    pub log_max_size: u64,
+    /// Rotated log files kept.
+    pub log_keep: u32,
+    /// The pidfile, absolute, if one is written.
+    pub pidfile: Option<PathBuf>,
+    /// The folder to run in (inside the chroot, if there is one).
+    pub rundir: PathBuf,
+    /// The folder to chroot to, absolute.
+    pub chroot: Option<PathBuf>,
+    /// The user to switch to (overrides the application's setting).
+    pub uid: Option<u32>,
+    /// The group to switch to (overrides the application's setting).
+    pub gid: Option<u32>,
+    /// The umask; daemons default to 077.
+    pub umask: Option<u32>,
+}
+
+fn absolute(path: &str) -> Result<PathBuf, CliError> {
+    std::path::absolute(Path::new(path))
+        .map_err(|error| CliError::failed(format!("cannot resolve the path '{path}': {error}")))
 }
 
 impl Options {
-    /// Resolves parsed arguments; a file together with a plugin is a usage error.
+    /// Resolves parsed arguments. Conflicting choices are usage errors.
     pub fn from_matches(matches: &ArgMatches, command: &mut Command) -> Result<Self, CliError> {
+        let mut usage =
+            |message: &str| CliError::Usage(command.error(ErrorKind::ArgumentConflict, message));
         let file = matches.get_one::<String>("file");
         let source_file = matches.get_one::<String>("source");
         let source = match (plugins::chosen(matches), file, source_file) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(CliError::Usage(command.error(
-                    ErrorKind::ArgumentConflict,
+                return Err(usage(
                     "give either a snapshot (-f/-s) or a plugin, not both",
-                )));
+                ));
             }
             (Some((maker, options)), None, None) => Source::Plugin {
                 maker,
                 options: options.clone(),
             },
+            // Snapshot paths stay as written: they are read before any chdir or chroot, and
+            // errors should name them the way the user did.
             (None, _, Some(path)) => Source::File {
                 path: PathBuf::from(path),
                 source_style: true,
@@ -71,17 +102,73 @@ impl Options {
                 source_style: false,
             },
         };
+        let nodaemon = matches.get_flag("nodaemon");
         let from_plugin = matches!(source, Source::Plugin { .. });
+        let log = if matches.get_flag("syslog") {
+            LogTarget::Syslog {
+                prefix: matches
+                    .get_one::<String>("prefix")
+                    .cloned()
+                    .unwrap_or_else(|| "rtwistd".into()),
+            }
+        } else {
+            match matches.get_one::<String>("logfile").map(String::as_str) {
+                Some("-") if !nodaemon => {
+                    return Err(usage(
+                        "a daemon cannot log to stdout (its stdout is /dev/null): use -n, or --logfile FILE",
+                    ));
+                }
+                Some("-") => LogTarget::Stdout,
+                Some(path) => LogTarget::File(absolute(path)?),
+                None if nodaemon => LogTarget::Stdout,
+                None => LogTarget::File(absolute(DEFAULT_LOGFILE)?),
+            }
+        };
+        let pidfile = if matches.get_flag("no-pidfile") {
+            None
+        } else {
+            match matches.get_one::<String>("pidfile").map(String::as_str) {
+                Some("") => None,
+                Some(path) => Some(absolute(path)?),
+                None if nodaemon => None,
+                None => Some(absolute(DEFAULT_PIDFILE)?),
+            }
+        };
+        let chroot = matches
+            .get_one::<String>("chroot")
+            .map(|path| absolute(path))
+            .transpose()?;
+        let rundir = PathBuf::from(
+            matches
+                .get_one::<String>("rundir")
+                .map_or(".", String::as_str),
+        );
         Ok(Options {
-            nodaemon: matches.get_flag("nodaemon"),
-            // As in twistd, a run from a plugin saves nothing at shutdown.
-            save: !matches.get_flag("no-save") && !from_plugin,
+            nodaemon,
+            // As in twistd, a run from a plugin saves nothing at shutdown unless asked to.
+            save: !matches.get_flag("no-save") && (!from_plugin || matches.get_flag("save")),
             source,
             stop_timeout: matches
                 .get_one::<Duration>("stop-timeout")
                 .copied()
                 .unwrap_or(rtwisted_core::lifecycle::DEFAULT_STOP_DEADLINE),
             passphrase: PassphraseSource::from_matches(matches),
+            log,
+            log_format: match matches.get_one::<String>("log-format").map(String::as_str) {
+                Some("json") => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
+            log_max_size: matches
+                .get_one::<u64>("log-max-size")
+                .copied()
+                .unwrap_or(1_000_000),
+            log_keep: matches.get_one::<u32>("log-keep").copied().unwrap_or(10),
+            pidfile,
+            rundir,
+            chroot,
+            uid: matches.get_one::<u32>("uid").copied(),
+            gid: matches.get_one::<u32>("gid").copied(),
+            umask: matches.get_one::<u32>("umask").copied(),
         })
     }
 }

@@ -1,33 +1,153 @@
-//! One run of `rtwistd`: load, start, serve until a signal, stop, save.
+//! One run of `rtwistd`, in the order twistd established: load -> log -> pidfile -> chroot,
+//! rundir, umask -> daemonize -> pid -> runtime -> privileged start -> privilege drop -> start
+//! -> ready -> serve -> stop -> shutdown save -> pidfile removed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use nix::sys::stat::{Mode, umask};
 use rtwisted_core::{Application, Lifecycle, StopReason, Style};
 use rtwisted_persist::Key;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::daemon::{self, StatusPipe};
 use super::options::{Options, Source};
+use super::pidfile::{self, Pidfile};
+use super::privileges;
 use crate::error::CliError;
+use crate::logging::{self, LogFile, LogTarget};
 use crate::passphrase::PassphraseSource;
-use crate::{logging, plugins, snapshots};
+use crate::{plugins, snapshots};
 
-/// Runs the application the options describe, in the foreground.
+/// Runs the application the options describe, until a signal stops it.
 pub fn run(options: Options) -> Result<(), CliError> {
-    if !options.nodaemon {
-        eprintln!(
-            "rtwistd: daemon mode is not available yet; running in the foreground (pass -n to say so)"
+    // The pidfile comes first (as twistd's checkPID): a refused second start touches nothing.
+    let (mut pidfile, stale) = match options.pidfile.as_deref().map(Pidfile::acquire) {
+        Some(acquired) => {
+            let (pidfile, stale) = acquired?;
+            (Some(pidfile), stale)
+        }
+        None => (None, None),
+    };
+    let result = run_holding(&options, pidfile.as_mut(), stale);
+    // Reached by the daemon (or a foreground run) only: the launching process exits inside
+    // daemonize, leaving the file and its lock to the daemon.
+    if let Some(pidfile) = pidfile {
+        pidfile.remove();
+    }
+    result
+}
+
+fn run_holding(
+    options: &Options,
+    mut pidfile: Option<&mut Pidfile>,
+    stale: Option<String>,
+) -> Result<(), CliError> {
+    let log_file = logging::init(
+        &options.log,
+        options.log_format,
+        options.log_max_size,
+        options.log_keep,
+    )?;
+    tracing::info!("rtwistd {} starting up", env!("CARGO_PKG_VERSION"));
+    if let (Some(stale), Some(path)) = (stale, &options.pidfile) {
+        tracing::warn!(
+            "Took over stale pidfile {} (PID {stale} no longer holds it)",
+            path.display()
         );
     }
-    logging::init_stdout();
-    tracing::info!("rtwistd {} starting up", env!("CARGO_PKG_VERSION"));
     let (app, key) = load(&options.source, &options.passphrase)?;
-    // The runtime (and its threads) exists only from here on: daemonizing, when it comes,
-    // happens before this line.
+    let ids = privileges::resolve(options.uid, options.gid, app.process())?;
+    let null = if options.nodaemon {
+        None
+    } else {
+        Some(daemon::open_null()?)
+    };
+    enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
+    let mut status = null.map(daemon::daemonize).transpose()?;
+    // From here on a failure is also sent to the launching shell through the status pipe.
+    let result = daemon_body(app, key, options, ids, pidfile, &mut status, log_file);
+    if let Err(error) = &result {
+        tracing::error!("{error}");
+        if let Some(status) = status.take() {
+            status.failed(&error.to_string());
+        }
+    }
+    result
+}
+
+/// chroot, rundir and umask, before daemonizing (twistd's `setupEnvironment`).
+fn enter_environment(
+    options: &Options,
+    app: &Application,
+    pidfile: Option<&mut Pidfile>,
+    log_file: Option<&LogFile>,
+) -> Result<(), CliError> {
+    let mut rundir = options.rundir.clone();
+    if let Some(root) = &options.chroot {
+        privileges::chroot(root)?;
+        if let Some(pidfile) = pidfile {
+            pidfile.chrooted(root);
+        }
+        if let (Some(file), LogTarget::File(path)) = (log_file, &options.log) {
+            file.set_path(pidfile::inside(root, path));
+        }
+        if rundir == Path::new(".") {
+            rundir = PathBuf::from("/");
+        }
+    }
+    std::env::set_current_dir(&rundir).map_err(|error| {
+        CliError::failed(format!(
+            "cannot change to the run folder '{}': {}",
+            rundir.display(),
+            rtwisted_persist::describe_io(&error)
+        ))
+    })?;
+    let mask = options
+        .umask
+        .or(app.process().umask)
+        .or((!options.nodaemon).then_some(0o077));
+    if let Some(mask) = mask {
+        umask(Mode::from_bits_truncate(mask));
+    }
+    Ok(())
+}
+
+fn daemon_body(
+    app: Application,
+    key: Option<Key>,
+    options: &Options,
+    ids: (Option<u32>, Option<u32>),
+    pidfile: Option<&mut Pidfile>,
+    status: &mut Option<StatusPipe>,
+    log_file: Option<Arc<LogFile>>,
+) -> Result<(), CliError> {
+    if let Some(pidfile) = pidfile {
+        pidfile.write_pid()?;
+        // The daemon removes its pidfile after dropping privileges; in a sticky folder such
+        // as /tmp only the file's owner may.
+        pidfile.give_to(ids);
+    }
+    set_process_name(&app);
+    // The runtime (and its threads) exists only from here on, after daemonizing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    runtime.block_on(serve(app, key, &options))
+    runtime.block_on(serve(app, key, options, ids, status, log_file))
+}
+
+fn set_process_name(app: &Application) {
+    if let Some(name) = &app.process().process_name {
+        match std::ffi::CString::new(name.as_bytes()) {
+            Ok(name) => {
+                if let Err(errno) = nix::sys::prctl::set_name(&name) {
+                    tracing::warn!("cannot set the process name: {errno}");
+                }
+            }
+            Err(_) => tracing::warn!("the process name contains a NUL byte; left unchanged"),
+        }
+    }
 }
 
 fn load(
@@ -54,20 +174,35 @@ fn load(
     }
 }
 
-async fn serve(mut app: Application, key: Option<Key>, options: &Options) -> Result<(), CliError> {
+async fn serve(
+    mut app: Application,
+    key: Option<Key>,
+    options: &Options,
+    (uid, gid): (Option<u32>, Option<u32>),
+    status: &mut Option<StatusPipe>,
+    log_file: Option<Arc<LogFile>>,
+) -> Result<(), CliError> {
     let signal_error =
         |error: std::io::Error| CliError::failed(format!("cannot handle signals: {error}"));
     // Handlers go in before the start, so a signal that arrives while services start is kept
-    // and answered with a clean stop instead of killing the process.
+    // and answered with a clean stop, and SIGHUP/SIGUSR1 never kill the daemon.
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
+    let mut user1 = signal(SignalKind::user_defined1()).map_err(signal_error)?;
 
     let lifecycle = Lifecycle::new(options.stop_timeout);
-    let started = async {
-        lifecycle.privileged_start(app.services_mut()).await?;
-        lifecycle.start(app.services_mut()).await
-    };
-    if let Err(error) = started.await {
+    if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
+        return Err(CliError::failed(error.to_string()));
+    }
+    if let Err(error) = privileges::drop_to(uid, gid) {
+        // Nothing stays half-started: release what the privileged start acquired.
+        let _ = lifecycle
+            .stop(app.services_mut(), StopReason::Rollback)
+            .await;
+        return Err(error);
+    }
+    if let Err(error) = lifecycle.start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
     let services = count(app.services());
@@ -76,17 +211,27 @@ async fn serve(mut app: Application, key: Option<Key>, options: &Options) -> Res
         app.name(),
         if services == 1 { "" } else { "s" }
     );
+    if let Some(status) = status.take() {
+        status.started();
+    }
+    notify_systemd(sd_notify::NotifyState::Ready);
 
-    let received = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
+    let received = loop {
+        tokio::select! {
+            _ = terminate.recv() => break "SIGTERM",
+            _ = interrupt.recv() => break "SIGINT",
+            _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
+            _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
+        }
     };
     tracing::info!("Received {received}, shutting down.");
+    notify_systemd(sd_notify::NotifyState::Stopping);
     tokio::spawn(async move {
         tokio::select! {
             _ = terminate.recv() => {},
             _ = interrupt.recv() => {},
         }
+        tracing::warn!("second signal: exiting at once, without a clean stop or a save");
         eprintln!("rtwistd: second signal: exiting at once, without a clean stop or a save");
         std::process::exit(1);
     });
@@ -104,6 +249,24 @@ async fn serve(mut app: Application, key: Option<Key>, options: &Options) -> Res
     }
     tracing::info!("Server Shut Down.");
     stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
+}
+
+fn reopen(log_file: Option<&LogFile>, signal: &str) {
+    match log_file {
+        Some(file) => match file.reopen() {
+            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
+            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
+        },
+        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
+    }
+}
+
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(error) = sd_notify::notify(false, &[state])
+    {
+        tracing::warn!("cannot notify systemd: {error}");
+    }
 }
 
 /// Saves `NAME-shutdown.tap` (`.tas`, and `.etap`/`.etas` when the input was encrypted) in the

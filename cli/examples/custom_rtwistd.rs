@@ -1,0 +1,74 @@
+//! Your own `rtwistd`, knowing your own service types and plugins: link the crate that defines
+//! them and call `rtwisted_cli::rtwistd::main()`. This one adds a `sleeper` plugin whose
+//! service takes `--stop-seconds` to stop (the black-box tests use it as a service that hangs).
+//!
+//! ```sh
+//! cargo run --example custom_rtwistd -- -n sleeper --stop-seconds 2
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Arg, ArgMatches, Command};
+use rtwisted_core::plugin::{PluginError, ServiceMaker};
+use rtwisted_core::{Service, ServiceError, ServiceMeta, StopReason};
+use serde::{Deserialize, Serialize};
+
+/// A service that takes its time to stop.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sleeper {
+    #[serde(rename = "name", default)]
+    meta: ServiceMeta,
+    stop_seconds: u64,
+}
+
+#[typetag::serde(name = "example.Sleeper")]
+#[async_trait::async_trait]
+impl Service for Sleeper {
+    fn meta(&self) -> &ServiceMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ServiceMeta {
+        &mut self.meta
+    }
+
+    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+        tokio::time::sleep(Duration::from_secs(self.stop_seconds)).await;
+        Ok(())
+    }
+}
+
+rtwisted_core::register_type!(service "example.Sleeper", version 1);
+
+fn options() -> Command {
+    Command::new("sleeper").arg(
+        Arg::new("stop-seconds")
+            .long("stop-seconds")
+            .value_parser(clap::value_parser!(u64))
+            .default_value("3600"),
+    )
+}
+
+fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
+    Ok(Box::new(Sleeper {
+        meta: ServiceMeta::named("sleeper")?,
+        stop_seconds: options
+            .get_one::<u64>("stop-seconds")
+            .copied()
+            .unwrap_or(3600),
+    }))
+}
+
+rtwisted_core::inventory::submit! {
+    ServiceMaker {
+        name: "sleeper",
+        description: "A service that takes --stop-seconds to stop",
+        options,
+        make_service,
+    }
+}
+
+fn main() -> ExitCode {
+    rtwisted_cli::rtwistd::main()
+}

@@ -1,0 +1,376 @@
+//! rtwistd as a daemon: the status pipe, the pidfile and its lock, signals, logs, umask,
+//! privileges, chroot and systemd notification, all with the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+
+use nix::sys::signal::Signal;
+use rtwisted_tests::{
+    DEADLINE, Scratch, eventually, exchange, exited, logged_address, read_pid, send_signal, text,
+    wait_for_log_line,
+};
+
+const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
+
+fn echo_snapshot(scratch: &Scratch) {
+    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
+}
+
+/// Starts a daemon with `args` and returns its PID (from the pidfile).
+fn start_daemon(scratch: &Scratch, args: &[&str]) -> i32 {
+    let output = scratch.rtwistd(args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
+    read_pid(&scratch.join("rtwistd.pid"))
+}
+
+fn stop_daemon(pid: i32) {
+    send_signal(pid, Signal::SIGTERM);
+    assert!(eventually(|| exited(pid)), "the daemon did not exit");
+}
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+#[test]
+fn a_daemon_starts_returns_0_serves_and_sigterm_leaves_a_snapshot_and_no_pidfile() {
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch);
+    let pid = start_daemon(&scratch, &["-f", "echo.tap"]);
+    assert!(!exited(pid), "the pidfile names a dead process");
+    assert_ne!(pid as u32, std::process::id());
+    let address = logged_address(&scratch.join("rtwistd.log"));
+    assert_eq!(exchange(address, b"daemon echo"), b"daemon echo");
+
+    stop_daemon(pid);
+    assert!(
+        eventually(|| !scratch.join("rtwistd.pid").exists()),
+        "pidfile left behind"
+    );
+    let doc = scratch.inspect_json("echo-shutdown.tap");
+    assert_eq!(doc["services"]["children"][0]["running"], false);
+    let log = std::fs::read_to_string(scratch.join("rtwistd.log")).unwrap();
+    assert!(
+        log.contains("started echo [rtwisted.StreamServer] in"),
+        "{log}"
+    );
+    assert!(
+        log.contains("stopped echo [rtwisted.StreamServer] in"),
+        "{log}"
+    );
+    assert!(log.contains("Server Shut Down."), "{log}");
+}
+
+#[test]
+fn a_busy_port_reaches_the_launching_shell_and_leaves_no_pidfile() {
+    let scratch = Scratch::new();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    scratch.rtap_ok(&[
+        "save",
+        "echo",
+        "--port",
+        &format!("tcp:{port}:interface=127.0.0.1"),
+    ]);
+    let output = scratch.rtwistd(&["-f", "echo.tap"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("rtwistd: error: service 'echo' failed to start: cannot listen on"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(eventually(|| !scratch.join("rtwistd.pid").exists()));
+}
+
+#[test]
+fn a_live_pidfile_refuses_a_second_daemon() {
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch);
+    let pid = start_daemon(&scratch, &["-f", "echo.tap"]);
+    let output = scratch.rtwistd(&["-f", "echo.tap"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains(&format!("another rtwistd is running, PID {pid}")),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(read_pid(&scratch.join("rtwistd.pid")), pid);
+    stop_daemon(pid);
+}
+
+#[test]
+fn a_stale_pidfile_is_taken_over_even_when_its_pid_was_recycled() {
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch);
+    // The PID of a live, unrelated process (this test), as after a crash and PID reuse.
+    std::fs::write(
+        scratch.join("rtwistd.pid"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let pid = start_daemon(&scratch, &["-f", "echo.tap"]);
+    assert_ne!(pid as u32, std::process::id());
+    wait_for_log_line(&scratch.join("rtwistd.log"), "Took over stale pidfile");
+    stop_daemon(pid);
+}
+
+#[test]
+fn no_save_leaves_no_shutdown_snapshot_and_rundir_holds_it_otherwise() {
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch);
+    let pid = start_daemon(&scratch, &["-o", "-f", "echo.tap"]);
+    stop_daemon(pid);
+    assert!(!scratch.join("echo-shutdown.tap").exists());
+
+    std::fs::create_dir(scratch.join("run")).unwrap();
+    let pid = start_daemon(&scratch, &["-f", "echo.tap", "-d", "run"]);
+    stop_daemon(pid);
+    assert!(eventually(|| scratch
+        .join("run/echo-shutdown.tap")
+        .exists()));
+}
+
+#[test]
+fn a_second_signal_forces_exit_while_a_service_hangs_in_stop() {
+    let scratch = Scratch::new();
+    let program = rtwisted_tests::example("custom_rtwistd");
+    let mut daemon = scratch.spawn(scratch.command_at(&program).args([
+        "-n",
+        "--stop-timeout",
+        "3600",
+        "sleeper",
+        "--stop-seconds",
+        "3600",
+    ]));
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_for_line("Received SIGTERM, shutting down.");
+    daemon.signal(Signal::SIGINT);
+    let (status, _, err) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.iter()
+            .any(|l| l.contains("second signal: exiting at once")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn sigusr1_after_logrotate_moved_the_file_makes_a_new_one_with_the_umask() {
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch);
+    let pid = start_daemon(&scratch, &["-o", "-f", "echo.tap", "--umask", "027"]);
+    let log = scratch.join("rtwistd.log");
+    wait_for_log_line(&log, "waiting for SIGTERM");
+    std::fs::rename(&log, scratch.join("rtwistd.log.old")).unwrap();
+    send_signal(pid, Signal::SIGUSR1);
+    wait_for_log_line(&log, "reopened the log file");
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "umask 027 applies to files the daemon creates");
+    send_signal(pid, Signal::SIGHUP);
+    wait_for_log_line(&log, "Received SIGHUP, reopened the log file.");
+    assert!(!exited(pid));
+    stop_daemon(pid);
+}
+
+#[test]
+fn sighup_and_sigusr1_never_kill_a_foreground_run() {
+    let scratch = Scratch::new();
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "echo", "--port", LOOPBACK]);
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    daemon.signal(Signal::SIGHUP);
+    daemon.wait_for_line("Received SIGHUP; not logging to a file");
+    daemon.signal(Signal::SIGUSR1);
+    daemon.wait_for_line("Received SIGUSR1; not logging to a file");
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+}
+
+#[test]
+fn the_log_file_rotates_by_size_and_keeps_a_bounded_number() {
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch);
+    let pid = start_daemon(
+        &scratch,
+        &[
+            "-o",
+            "-f",
+            "echo.tap",
+            "--log-max-size",
+            "200",
+            "--log-keep",
+            "2",
+        ],
+    );
+    wait_for_log_line(&scratch.join("rtwistd.log"), "waiting for SIGTERM");
+    stop_daemon(pid);
+    assert!(scratch.join("rtwistd.log.1").exists());
+    assert!(scratch.join("rtwistd.log.2").exists());
+    assert!(
+        !scratch.join("rtwistd.log.3").exists(),
+        "more than --log-keep files"
+    );
+    for name in ["rtwistd.log.1", "rtwistd.log.2"] {
+        let size = std::fs::metadata(scratch.join(name)).unwrap().len();
+        assert!(size <= 400, "{name} is {size} bytes");
+    }
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let scratch = Scratch::new();
+    let mut daemon =
+        scratch.spawn_rtwistd(&["-n", "--log-format", "json", "echo", "--port", LOOPBACK]);
+    let line = daemon.wait_for_line("listening on");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["level"], "INFO");
+    assert!(
+        event["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("listening on 127.0.0.1:")
+    );
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+}
+
+#[test]
+fn syslog_gets_each_line_with_the_prefix() {
+    let scratch = Scratch::new();
+    let socket_path = scratch.join("log.sock");
+    let syslog = UnixDatagram::bind(&socket_path).unwrap();
+    syslog.set_read_timeout(Some(DEADLINE)).unwrap();
+    let daemon = scratch.spawn(
+        scratch
+            .command("rtwistd")
+            .env("RTWISTD_SYSLOG_SOCKET", &socket_path)
+            .args([
+                "-n", "--syslog", "--prefix", "echod", "echo", "--port", LOOPBACK,
+            ]),
+    );
+    let mut buffer = [0u8; 2048];
+    let mut lines = Vec::new();
+    while !lines
+        .iter()
+        .any(|l: &String| l.contains("waiting for SIGTERM"))
+    {
+        let n = syslog.recv(&mut buffer).unwrap();
+        lines.push(String::from_utf8_lossy(&buffer[..n]).into_owned());
+    }
+    let prefix = format!("<30>echod[{}]: ", daemon.pid());
+    assert!(lines.iter().all(|l| l.starts_with(&prefix)), "{lines:#?}");
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+}
+
+#[test]
+fn notify_socket_gets_ready_then_stopping() {
+    let scratch = Scratch::new();
+    let socket_path = scratch.join("notify.sock");
+    let notify = UnixDatagram::bind(&socket_path).unwrap();
+    notify.set_read_timeout(Some(DEADLINE)).unwrap();
+    let daemon = scratch.spawn(
+        scratch
+            .command("rtwistd")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .args(["-n", "echo", "--port", LOOPBACK]),
+    );
+    let mut buffer = [0u8; 256];
+    let n = notify.recv(&mut buffer).unwrap();
+    assert_eq!(buffer[..n].trim_ascii_end(), b"READY=1");
+    daemon.signal(Signal::SIGTERM);
+    let n = notify.recv(&mut buffer).unwrap();
+    assert_eq!(buffer[..n].trim_ascii_end(), b"STOPPING=1");
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+}
+
+#[test]
+fn a_daemon_refuses_to_log_to_stdout() {
+    let scratch = Scratch::new();
+    let output = scratch.rtwistd(&["-l", "-", "echo"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("a daemon cannot log to stdout"));
+}
+
+#[test]
+fn running_as_root_with_u_nobody_drops_privileges_after_binding() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED: dropping privileges needs root, and this test runs as uid {}",
+            nix::unistd::Uid::effective()
+        );
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("a 'nobody' user");
+    let scratch = Scratch::new();
+    // nobody must be able to remove its pidfile from this folder at exit.
+    let run = scratch.join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    echo_snapshot(&scratch);
+    let output = scratch.rtwistd(&[
+        "-o",
+        "-f",
+        "echo.tap",
+        "-u",
+        "nobody",
+        "--pidfile",
+        "run/rtwistd.pid",
+        "-l",
+        "run/log",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let pid = read_pid(&run.join("rtwistd.pid"));
+    let address = logged_address(&run.join("log"));
+    assert_eq!(exchange(address, b"as nobody"), b"as nobody");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let expected = nobody.uid.as_raw().to_string();
+    assert!(
+        uids.split_whitespace().skip(1).all(|id| id == expected),
+        "{uids}"
+    );
+    let gids = status.lines().find(|l| l.starts_with("Gid:")).unwrap();
+    assert!(
+        gids.split_whitespace()
+            .skip(1)
+            .all(|id| id == nobody.gid.as_raw().to_string()),
+        "{gids}"
+    );
+    stop_daemon(pid);
+    assert!(eventually(|| !run.join("rtwistd.pid").exists()));
+}
+
+#[test]
+fn chroot_runs_inside_the_folder_and_saves_there() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED: chroot needs root, and this test runs as uid {}",
+            nix::unistd::Uid::effective()
+        );
+        return;
+    }
+    let scratch = Scratch::new();
+    echo_snapshot(&scratch);
+    let jail = scratch.join("jail");
+    std::fs::create_dir(&jail).unwrap();
+    let pid = start_daemon(&scratch, &["-f", "echo.tap", "--chroot", "jail"]);
+    let address = logged_address(&scratch.join("rtwistd.log"));
+    assert_eq!(exchange(address, b"jailed"), b"jailed");
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root, jail.canonicalize().unwrap());
+    stop_daemon(pid);
+    assert!(eventually(|| jail.join("echo-shutdown.tap").exists()));
+    wait_for_log_line(&scratch.join("rtwistd.log"), "Server Shut Down.");
+}
