@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 
 use nix::sys::signal::Signal;
 use rtwisted_tests::{
@@ -373,4 +374,71 @@ fn chroot_runs_inside_the_folder_and_saves_there() {
     stop_daemon(pid);
     assert!(eventually(|| jail.join("echo-shutdown.tap").exists()));
     wait_for_log_line(&scratch.join("rtwistd.log"), "Server Shut Down.");
+}
+
+#[test]
+fn a_systemd_socket_is_adopted_served_and_closed_not_shut_down() {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::unix::process::CommandExt;
+
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=INET:index=0"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let raw = listener.as_raw_fd();
+    let rtwistd = rtwisted_tests::binary("rtwistd");
+    let mut command = scratch.command_at(Path::new("/bin/sh"));
+    command.args([
+        "-c",
+        r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#,
+        rtwistd.to_str().unwrap(),
+        "-n",
+        "-o",
+        "-f",
+        "echo.tap",
+    ]);
+    // As systemd does: the listening socket becomes descriptor 3 of the service.
+    #[allow(unsafe_code)]
+    // SAFETY: between fork and exec only dup2 runs, which is async-signal-safe; `raw` stays
+    // open in this process until the child has exec'd.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = BorrowedFd::borrow_raw(raw);
+            if raw == 3 {
+                // Already in place; dup2 onto itself would keep close-on-exec set.
+                nix::fcntl::fcntl(
+                    fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )
+                .map_err(std::io::Error::from)?;
+            } else {
+                let duplicated = nix::unistd::dup2_raw(fd, 3).map_err(std::io::Error::from)?;
+                std::mem::forget(duplicated);
+            }
+            Ok(())
+        });
+    }
+    let mut daemon = scratch.spawn(&mut command);
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    assert_eq!(exchange(address, b"socket activated"), b"socket activated");
+    daemon.signal(Signal::SIGTERM);
+    let (status, out, err) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    // Closed, not shut down: the socket still accepts for the next start.
+    let client = std::net::TcpStream::connect(address);
+    assert!(client.is_ok(), "the adopted socket was shut down");
+    drop(listener);
+}
+
+#[test]
+fn a_systemd_endpoint_without_activation_says_what_is_missing() {
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=INET:index=0"]);
+    let output = scratch.rtwistd(&["-n", "-o", "-f", "echo.tap"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("systemd passed no socket at index 0 (0 passed;"),
+        "{}",
+        text(&output.stderr)
+    );
 }

@@ -218,6 +218,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    // Before anything opens a file: socket-activated descriptors start at 3.
+    rtwisted_core::net::activation::claim();
     let mut command = command();
     let matches = command.try_get_matches_from_mut(args)?;
     let options = Options::from_matches(&matches, &mut command)?;

@@ -4,6 +4,7 @@
 //! signal, so a [`ProtocolFactory`](crate::ProtocolFactory) never cares whether it sits on TCP
 //! or (later) UNIX sockets or TLS.
 
+pub mod activation;
 mod stream_server;
 
 use std::fmt;

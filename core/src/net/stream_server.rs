@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Address, Connection};
+use super::{Address, Connection, activation};
 use crate::protocols::ProtocolFactory;
 use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 use crate::strports::{ServerEndpoint, TcpListen};
@@ -133,8 +133,14 @@ impl Service for StreamServer {
     }
 
     async fn privileged_start(&mut self) -> Result<(), ServiceError> {
-        let ServerEndpoint::Tcp(tcp) = &self.endpoint;
-        let listener = self.bind(tcp)?;
+        let listener = match &self.endpoint {
+            ServerEndpoint::Tcp(tcp) => self.bind(tcp)?,
+            ServerEndpoint::Systemd(socket) => {
+                let listener = activation::adopt(socket)?;
+                listener.set_nonblocking(true)?;
+                TcpListener::from_std(listener)?
+            }
+        };
         let local = listener.local_addr()?;
         tracing::info!("{} listening on {local}", self.label());
         self.live.local = Some(local);

@@ -12,7 +12,8 @@
 //! Server endpoints so far:
 //! - `tcp:PORT[:interface=ADDR][:backlog=N]` (IPv4; interface defaults to all addresses,
 //!   backlog to 50, as in Twisted);
-//! - `tcp6:PORT[:interface=ADDR6][:backlog=N]` (IPv6; `interface=[::1]` or `interface=\:\:1`).
+//! - `tcp6:PORT[:interface=ADDR6][:backlog=N]` (IPv6; `interface=[::1]` or `interface=\:\:1`);
+//! - `systemd:domain=INET|INET6:index=N` (a socket from systemd socket activation).
 //!
 //! Every endpoint has one canonical string form (defaults left out), and an endpoint
 //! serializes as that string, so snapshots and `rtap inspect` show `tcp:8080`. Endpoint type
@@ -53,12 +54,12 @@ pub enum StrportError {
         expected: String,
     },
     /// A required parameter is missing.
-    #[error("{kind} endpoint needs a {param}, like '{example}'")]
+    #[error("{kind} endpoint needs {what}, like '{example}'")]
     Missing {
         /// The endpoint type.
         kind: &'static str,
-        /// The missing parameter.
-        param: &'static str,
+        /// The missing parameter, with its article ("a port").
+        what: &'static str,
         /// A correct description.
         example: &'static str,
     },
@@ -136,7 +137,7 @@ pub struct InvalidEndpoint {
 }
 
 /// The server endpoint types this build knows, for error messages.
-pub const SERVER_TYPES: &str = "tcp, tcp6";
+pub const SERVER_TYPES: &str = "tcp, tcp6, systemd";
 
 /// A TCP listener: address family, interface, port and backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,6 +162,27 @@ impl TcpListen {
 pub enum ServerEndpoint {
     /// `tcp:` or `tcp6:`.
     Tcp(TcpListen),
+    /// `systemd:domain=INET|INET6:index=N`: a listening socket passed by systemd socket
+    /// activation (`LISTEN_FDS`), adopted instead of bound.
+    Systemd(SystemdSocket),
+}
+
+/// The address family an adopted systemd socket must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Domain {
+    /// IPv4 (`INET`).
+    Inet,
+    /// IPv6 (`INET6`).
+    Inet6,
+}
+
+/// A socket handed over by systemd: its expected family and its index among `LISTEN_FDS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SystemdSocket {
+    /// The family the socket must have (checked when it is adopted).
+    pub domain: Domain,
+    /// The offset into the inherited descriptors (fd 3 + index).
+    pub index: usize,
 }
 
 impl ServerEndpoint {
@@ -182,6 +204,7 @@ fn parse_server(text: &str) -> Result<ServerEndpoint, StrportError> {
     match kind.as_str() {
         "tcp" => parse_tcp(params, false),
         "tcp6" => parse_tcp(params, true),
+        "systemd" => parse_systemd(params),
         _ => Err(StrportError::UnknownType {
             found: params.kind().to_owned(),
             expected: SERVER_TYPES.to_owned(),
@@ -197,7 +220,7 @@ fn parse_tcp(mut params: Params, v6: bool) -> Result<ServerEndpoint, StrportErro
     };
     let port = params.take("port", Some(0))?.ok_or(StrportError::Missing {
         kind,
-        param: "port",
+        what: "a port",
         example,
     })?;
     let port = parse_port(&port)?;
@@ -243,6 +266,38 @@ fn parse_tcp(mut params: Params, v6: bool) -> Result<ServerEndpoint, StrportErro
     }))
 }
 
+fn parse_systemd(mut params: Params) -> Result<ServerEndpoint, StrportError> {
+    const EXAMPLE: &str = "systemd:domain=INET:index=0";
+    let domain = params.take("domain", None)?.ok_or(StrportError::Missing {
+        kind: "systemd",
+        what: "a domain",
+        example: EXAMPLE,
+    })?;
+    let domain = match domain.to_ascii_uppercase().as_str() {
+        "INET" => Domain::Inet,
+        "INET6" => Domain::Inet6,
+        _ => {
+            return Err(StrportError::BadValue {
+                param: "domain",
+                value: domain,
+                expected: "INET or INET6 (UNIX sockets come later)",
+            });
+        }
+    };
+    let index = params.take("index", None)?.ok_or(StrportError::Missing {
+        kind: "systemd",
+        what: "an index",
+        example: EXAMPLE,
+    })?;
+    let index = index.parse::<usize>().map_err(|_| StrportError::BadValue {
+        param: "index",
+        value: index,
+        expected: "a number from 0",
+    })?;
+    params.finish("systemd", "domain, index")?;
+    Ok(ServerEndpoint::Systemd(SystemdSocket { domain, index }))
+}
+
 /// Parses a port number, 0..=65535.
 pub fn parse_port(text: &str) -> Result<u16, StrportError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -285,6 +340,13 @@ impl fmt::Display for ServerEndpoint {
                     write!(f, ":backlog={}", tcp.backlog)?;
                 }
                 Ok(())
+            }
+            ServerEndpoint::Systemd(socket) => {
+                let domain = match socket.domain {
+                    Domain::Inet => "INET",
+                    Domain::Inet6 => "INET6",
+                };
+                write!(f, "systemd:domain={domain}:index={}", socket.index)
             }
         }
     }

@@ -9,10 +9,25 @@ fn parse(text: &str) -> Result<ServerEndpoint, String> {
 
 #[test]
 fn tcp_port_and_interface() {
-    let ServerEndpoint::Tcp(tcp) = parse("tcp:8080:interface=127.0.0.1").unwrap();
+    let ServerEndpoint::Tcp(tcp) = parse("tcp:8080:interface=127.0.0.1").unwrap() else {
+        panic!("not tcp");
+    };
     assert_eq!(tcp.port, 8080);
     assert_eq!(tcp.interface, IpAddr::V4(Ipv4Addr::LOCALHOST));
     assert_eq!(tcp.backlog, 50);
+}
+
+#[test]
+fn systemd_sockets_by_domain_and_index() {
+    let endpoint = parse("systemd:domain=inet6:index=2").unwrap();
+    assert_eq!(
+        endpoint,
+        ServerEndpoint::Systemd(SystemdSocket {
+            domain: Domain::Inet6,
+            index: 2
+        })
+    );
+    assert_eq!(endpoint.to_string(), "systemd:domain=INET6:index=2");
 }
 
 #[test]
@@ -41,7 +56,7 @@ fn errors_name_the_part_and_what_was_expected() {
     let cases = [
         (
             "tpc:80",
-            "unknown endpoint type 'tpc' (expected one of: tcp, tcp6)",
+            "unknown endpoint type 'tpc' (expected one of: tcp, tcp6, systemd)",
         ),
         ("tcp:70000", "port must be 0..65535, got 70000"),
         ("tcp:abc", "port must be a number 0..65535, got 'abc'"),
@@ -108,13 +123,20 @@ fn arb_endpoint() -> impl Strategy<Value = ServerEndpoint> {
         any::<[u8; 4]>().prop_map(|b| IpAddr::V4(Ipv4Addr::from(b))),
         any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
     ];
-    (ip, any::<u16>(), any::<u32>()).prop_map(|(interface, port, backlog)| {
+    let tcp = (ip, any::<u16>(), any::<u32>()).prop_map(|(interface, port, backlog)| {
         ServerEndpoint::Tcp(TcpListen {
             interface,
             port,
             backlog,
         })
-    })
+    });
+    let systemd = (prop::bool::ANY, 0usize..64).prop_map(|(v6, index)| {
+        ServerEndpoint::Systemd(SystemdSocket {
+            domain: if v6 { Domain::Inet6 } else { Domain::Inet },
+            index,
+        })
+    });
+    prop_oneof![tcp, systemd]
 }
 
 proptest! {
