@@ -33,6 +33,7 @@ pub mod multi;
 pub mod net;
 pub mod path;
 pub mod plugin;
+pub mod procmon;
 pub mod protocols;
 pub mod registry;
 pub mod service;

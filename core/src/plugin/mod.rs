@@ -21,6 +21,8 @@
 //! ```
 
 mod echo;
+mod kv;
+mod procmon;
 
 use crate::service::{NameError, Service};
 use crate::strports::InvalidEndpoint;

@@ -4,6 +4,7 @@
 //! explicit namespaced tag), and called once per connection. It never knows the transport.
 
 mod echo;
+pub mod kv;
 
 use std::fmt;
 use std::io;

@@ -1,0 +1,1 @@
+//! The `kv` plugin (being written).

@@ -1,0 +1,1 @@
+//! The `procmon` plugin (being written).

@@ -1,0 +1,1 @@
+//! `ProcessMonitor`: keeps child processes running (being written).
