@@ -38,6 +38,7 @@ pub mod protocols;
 pub mod registry;
 pub mod service;
 pub mod strports;
+pub mod timer;
 pub mod tree;
 
 pub use application::{Application, PersistenceSettings, ProcessSettings, Style};
@@ -50,3 +51,15 @@ pub use service::{LifecycleState, NameError, Service, ServiceError, ServiceMeta,
 /// Re-exported so that [`register_type!`] and plugin registration work without a direct
 /// dependency on `inventory`.
 pub use inventory;
+
+/// An I/O error in words a user recognizes, without Rust's `(os error N)` where a plain phrase
+/// says it.
+pub fn describe_io(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory, not a file".into(),
+        std::io::ErrorKind::NotADirectory => "a parent of the path is not a directory".into(),
+        _ => error.to_string(),
+    }
+}

@@ -46,6 +46,17 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The default deadline for one service's own stop hook.
 pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
 
+tokio::task_local! {
+    static STOP_DEADLINE: tokio::time::Instant;
+}
+
+/// Inside a service's `stop` hook: the moment the driver abandons it. A service that drains
+/// work gracefully (a server letting connections finish) plans its stop around it. `None`
+/// outside a stop hook.
+pub fn stop_deadline() -> Option<tokio::time::Instant> {
+    STOP_DEADLINE.try_with(|deadline| *deadline).ok()
+}
+
 /// Which hook failed during a start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartPhase {
@@ -401,7 +412,12 @@ impl Lifecycle {
                     failures.extend(error.failures);
                 }
             }
-            let outcome = tokio::time::timeout(self.stop_deadline, service.stop(reason)).await;
+            let deadline = tokio::time::Instant::now() + self.stop_deadline;
+            let outcome = tokio::time::timeout_at(
+                deadline,
+                STOP_DEADLINE.scope(deadline, service.stop(reason)),
+            )
+            .await;
             let meta = service.meta_mut();
             meta.set_state(LifecycleState::Stopped);
             meta.holds_resources = false;

@@ -26,8 +26,11 @@ use std::sync::OnceLock;
 pub enum TypeKind {
     /// A [`Service`](crate::Service).
     Service,
-    /// A [`ProtocolFactory`](crate::ProtocolFactory).
+    /// A [`ProtocolFactory`](crate::ProtocolFactory) or a
+    /// [`DatagramProtocol`](crate::protocols::DatagramProtocol).
     Factory,
+    /// A [`TimerTask`](crate::timer::TimerTask).
+    Task,
 }
 
 /// One registered type.
@@ -43,8 +46,8 @@ pub struct TypeInfo {
 
 inventory::collect!(TypeInfo);
 
-/// Registers a persistable type: `register_type!(service "ns.Name", version N)` or
-/// `register_type!(factory "ns.Name", version N)`. The tag must equal the type's typetag name.
+/// Registers a persistable type: `register_type!(service "ns.Name", version N)`,
+/// `register_type!(factory "ns.Name", version N)` or `register_type!(task "ns.Name", version N)`. The tag must equal the type's typetag name.
 #[macro_export]
 macro_rules! register_type {
     (service $tag:literal, version $version:literal) => {
@@ -52,6 +55,15 @@ macro_rules! register_type {
             $crate::registry::TypeInfo {
                 tag: $tag,
                 kind: $crate::registry::TypeKind::Service,
+                version: $version,
+            }
+        }
+    };
+    (task $tag:literal, version $version:literal) => {
+        $crate::inventory::submit! {
+            $crate::registry::TypeInfo {
+                tag: $tag,
+                kind: $crate::registry::TypeKind::Task,
                 version: $version,
             }
         }

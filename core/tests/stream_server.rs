@@ -53,28 +53,74 @@ async fn echo_sends_back_every_byte_and_stop_closes_the_port() {
     assert!(TcpStream::connect(addr).await.is_err(), "port still open");
 }
 
+fn server(tree: &MultiService) -> &StreamServer {
+    tree.get("echo")
+        .unwrap()
+        .downcast_ref::<StreamServer>()
+        .unwrap()
+}
+
 #[tokio::test]
-async fn stopping_closes_open_connections() {
+async fn stop_cuts_connections_still_open_near_the_deadline_and_counts_them() {
     let mut tree = MultiService::new();
     tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
         .unwrap();
-    let lifecycle = Lifecycle::new(Duration::from_secs(5));
+    let lifecycle = Lifecycle::new(Duration::from_secs(1));
     lifecycle.start(&mut tree).await.unwrap();
     let mut client = TcpStream::connect(bound(&tree)).await.unwrap();
     client.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 4];
     client.read_exact(&mut buf).await.unwrap();
 
+    let began = std::time::Instant::now();
     lifecycle
         .stop(&mut tree, StopReason::Shutdown)
         .await
         .unwrap();
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "the stop overran its deadline"
+    );
+    assert_eq!(server(&tree).last_cut(), 1);
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
     assert!(
         matches!(read, Ok(Ok(0)) | Ok(Err(_))),
         "connection not closed: {read:?}"
     );
+}
+
+#[tokio::test]
+async fn stop_refuses_new_connections_at_once_and_lets_open_ones_finish() {
+    let mut tree = MultiService::new();
+    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+        .unwrap();
+    let lifecycle = Lifecycle::new(Duration::from_secs(10));
+    lifecycle.start(&mut tree).await.unwrap();
+    let address = bound(&tree);
+    let mut client = TcpStream::connect(address).await.unwrap();
+
+    let stopping = tokio::spawn(async move {
+        lifecycle
+            .stop(&mut tree, StopReason::Shutdown)
+            .await
+            .unwrap();
+        tree
+    });
+    // Accepting stops at once (poll with a deadline: the stop runs concurrently).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(address).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still accepting");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The open connection still works, and ends when the client is done.
+    client.write_all(b"last words").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut received = Vec::new();
+    client.read_to_end(&mut received).await.unwrap();
+    assert_eq!(received, b"last words");
+    let tree = stopping.await.unwrap();
+    assert_eq!(server(&tree).last_cut(), 0);
 }
 
 #[tokio::test]
@@ -117,6 +163,7 @@ async fn a_server_restarts_after_a_stop() {
     let mut buf = [0u8; 5];
     client.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"again");
+    drop(client);
     lifecycle
         .stop(&mut tree, StopReason::Shutdown)
         .await

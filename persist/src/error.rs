@@ -129,14 +129,4 @@ pub enum SnapshotError {
     },
 }
 
-/// An I/O error in words a user recognizes, without Rust's `(os error N)` where a plain phrase
-/// says it.
-pub fn describe_io(error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".into(),
-        io::ErrorKind::PermissionDenied => "permission denied".into(),
-        io::ErrorKind::IsADirectory => "it is a directory, not a file".into(),
-        io::ErrorKind::NotADirectory => "a parent of the path is not a directory".into(),
-        _ => error.to_string(),
-    }
-}
+pub use rtwisted_core::describe_io;

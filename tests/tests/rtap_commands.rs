@@ -233,12 +233,18 @@ fn inspect_path_shows_one_subtree() {
 fn plugins_lists_each_plugin_with_its_options() {
     let scratch = Scratch::new();
     let output = scratch.rtap_ok(&["plugins"]);
-    assert!(text(&output.stdout).starts_with("echo          An RFC 862 echo server"));
+    let listing = text(&output.stdout);
+    let names: Vec<&str> = listing.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["chargen", "daytime", "discard", "echo", "kv", "portforward", "procmon", "qotd", "time"]
+    );
+    assert!(listing.contains("\necho          An RFC 862 echo server"), "{listing}");
     let output = scratch.rtap_ok(&["plugins", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(list[0]["name"], "echo");
-    assert_eq!(list[0]["options"][0]["long"], "--port");
-    assert_eq!(list[0]["options"][0]["default"], "tcp:7001");
+    let echo = list.as_array().unwrap().iter().find(|p| p["name"] == "echo").unwrap();
+    assert_eq!(echo["options"][0]["long"], "--port");
+    assert_eq!(echo["options"][0]["default"], "tcp:7001");
 }
 
 #[test]

@@ -205,3 +205,90 @@ fn help_lists_the_plugins() {
     assert!(help.contains("echo"), "{help}");
     assert!(help.contains("An RFC 862 echo server"), "{help}");
 }
+
+#[test]
+fn classic_plugins_serve_over_tcp_and_udp() {
+    let scratch = Scratch::new();
+    let mut qotd = scratch.spawn_rtwistd(&[
+        "-n", "qotd", "--port", LOOPBACK, "--quote", "Ship it.", "--quote", "Test it.",
+    ]);
+    let address = qotd.listening_address();
+    let read_all = |address| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::net::TcpStream::connect(address).unwrap(),
+            &mut text,
+        )
+        .unwrap();
+        text
+    };
+    assert_eq!(read_all(address), "Ship it.\r\n");
+    assert_eq!(read_all(address), "Test it.\r\n");
+    qotd.signal(Signal::SIGTERM);
+    assert_eq!(qotd.wait_exit().0.code(), Some(0));
+
+    let mut echo = scratch.spawn_rtwistd(&["-n", "echo", "--port", "udp:0:interface=127.0.0.1"]);
+    let address = echo.listening_address();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(rtwisted_tests::DEADLINE))
+        .unwrap();
+    socket.send_to(b"ping over udp", address).unwrap();
+    let mut buffer = [0u8; 64];
+    let (n, _) = socket.recv_from(&mut buffer).unwrap();
+    assert_eq!(&buffer[..n], b"ping over udp");
+    echo.signal(Signal::SIGTERM);
+    assert_eq!(echo.wait_exit().0.code(), Some(0));
+}
+
+#[test]
+fn portforward_counts_survive_in_the_shutdown_snapshot() {
+    let scratch = Scratch::new();
+    let mut backend = scratch.spawn_rtwistd(&["-n", "echo", "--port", LOOPBACK]);
+    let backend_address = backend.listening_address();
+    let dest = format!("tcp:host=127.0.0.1:port={}", backend_address.port());
+    scratch.rtap_ok(&["save", "portforward", "--port", LOOPBACK, "--dest", &dest]);
+    let mut forward = scratch.spawn_rtwistd(&["-n", "-f", "portforward.tap"]);
+    let address = forward.listening_address();
+    assert_eq!(
+        exchange(address, b"through the relay"),
+        b"through the relay"
+    );
+    assert_eq!(exchange(address, b"again"), b"again");
+    forward.signal(Signal::SIGTERM);
+    assert_eq!(forward.wait_exit().0.code(), Some(0));
+    backend.signal(Signal::SIGTERM);
+    assert_eq!(backend.wait_exit().0.code(), Some(0));
+    let doc = scratch.inspect_json("portforward-shutdown.tap");
+    let counters = &doc["services"]["children"][0]["fields"]["factory"]["counters"];
+    assert_eq!(
+        counters,
+        &serde_json::json!({"connections": 2, "bytes_in": 22, "bytes_out": 22})
+    );
+}
+
+#[test]
+fn a_bad_endpoint_kind_for_a_plugin_is_one_line() {
+    let scratch = Scratch::new();
+    let output = scratch.rtap(&[
+        "save",
+        "portforward",
+        "--port",
+        "udp:9",
+        "--dest",
+        "tcp:a:1",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("portforward relays streams; udp:9 is a datagram endpoint"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = scratch.rtap(&["save", "portforward", "--dest", "tcp:host=a"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("tcp endpoint needs a port"),
+        "{}",
+        text(&output.stderr)
+    );
+}

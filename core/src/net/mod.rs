@@ -1,11 +1,18 @@
 //! Network services and the transport-agnostic connection their protocols see.
 //!
 //! A [`Connection`] is a boxed byte stream plus the peer and local addresses and a shutdown
-//! signal, so a [`ProtocolFactory`](crate::ProtocolFactory) never cares whether it sits on TCP
-//! or (later) UNIX sockets or TLS.
+//! signal, so a [`ProtocolFactory`](crate::ProtocolFactory) never cares whether it sits on TCP,
+//! TLS or a UNIX socket.
 
 pub mod activation;
+pub mod connect;
+mod datagram;
+pub mod listener;
+mod reconnecting;
+mod stream_client;
 mod stream_server;
+pub mod tls;
+pub mod unix;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -14,7 +21,10 @@ use std::path::PathBuf;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
-pub use stream_server::{NetError, StreamServer};
+pub use datagram::DatagramServer;
+pub use reconnecting::{Backoff, ClientHandle, ClientState, ReconnectingClient, WaitError};
+pub use stream_client::StreamClient;
+pub use stream_server::StreamServer;
 
 /// A byte stream a protocol reads and writes: any `AsyncRead + AsyncWrite` transport.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}

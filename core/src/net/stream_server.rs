@@ -1,44 +1,36 @@
-//! `StreamServer`: listens on a stream endpoint and hands each connection to a protocol
-//! factory (Twisted's `StreamServerEndpointService`, `TCPServer`).
+//! `StreamServer`: listens on a stream endpoint (TCP, TLS, UNIX, systemd) and hands each
+//! connection to a protocol factory (Twisted's `StreamServerEndpointService`, `TCPServer`,
+//! `SSLServer`, `UNIXServer`).
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Address, Connection, activation};
+use super::listener::Bound;
+use super::{Address, Connection};
+use crate::lifecycle;
 use crate::protocols::ProtocolFactory;
 use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
-use crate::strports::{ServerEndpoint, TcpListen};
+use crate::strports::ServerEndpoint;
 
-/// A network error from a server, naming the endpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    /// The endpoint could not be bound.
-    #[error("cannot listen on {endpoint} ({address}): {source}")]
-    Bind {
-        /// The endpoint as configured.
-        endpoint: String,
-        /// The socket address that was tried.
-        address: SocketAddr,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
-}
+/// How long open connections may finish when a stop has no deadline from the driver.
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-/// A stream server: binds its endpoint in the privileged start (so ports below 1024 work before
-/// privileges are dropped), accepts connections once started, and on stop stops accepting at
-/// once and closes open connections (each protocol sees its `shutdown` token cancelled).
+/// A stream server. Binds its endpoint in the privileged start (so ports below 1024 and keys
+/// only root can read work before privileges are dropped), accepts once started.
 ///
-/// Persisted: the name, the endpoint (as its strports string) and the protocol factory. The
-/// listening socket and the connections are not.
+/// Stop is graceful: accepting stops at once; open connections may finish until shortly before
+/// the driver's stop deadline; then the rest are cut (each protocol sees its `shutdown` token
+/// cancelled) and the number cut is logged and kept ([`StreamServer::last_cut`]).
+///
+/// Persisted: the name, the endpoint (as its strports string) and the protocol factory.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StreamServer {
     #[serde(rename = "name", default)]
@@ -47,13 +39,16 @@ pub struct StreamServer {
     factory: Arc<dyn ProtocolFactory>,
     #[serde(skip)]
     live: Live,
+    #[serde(skip)]
+    last_cut: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
 struct Live {
-    listener: Option<TcpListener>,
-    local: Option<SocketAddr>,
-    shutdown: Option<CancellationToken>,
+    bound: Option<Bound>,
+    local: Option<Address>,
+    accepting: Option<CancellationToken>,
+    cut: Option<CancellationToken>,
     connections: Option<TaskTracker>,
     accept: Option<JoinHandle<()>>,
 }
@@ -75,6 +70,7 @@ impl StreamServer {
             endpoint,
             factory,
             live: Live::default(),
+            last_cut: Arc::default(),
         }
     }
 
@@ -89,10 +85,20 @@ impl StreamServer {
         &self.endpoint
     }
 
+    /// The protocol factory.
+    pub fn factory(&self) -> &Arc<dyn ProtocolFactory> {
+        &self.factory
+    }
+
     /// The address actually bound (with the real port when the endpoint asked for port 0),
     /// from the privileged start until the stop.
     pub fn local_address(&self) -> Option<Address> {
-        self.live.local.map(Address::Inet)
+        self.live.local.clone()
+    }
+
+    /// How many open connections the last stop had to cut.
+    pub fn last_cut(&self) -> usize {
+        self.last_cut.load(Ordering::Relaxed)
     }
 
     fn label(&self) -> String {
@@ -100,24 +106,6 @@ impl StreamServer {
             Some(name) => format!("{name} ({})", self.endpoint),
             None => self.endpoint.to_string(),
         }
-    }
-
-    fn bind(&self, tcp: &TcpListen) -> Result<TcpListener, NetError> {
-        let address = tcp.socket_addr();
-        let fail = |source| NetError::Bind {
-            endpoint: self.endpoint.to_string(),
-            address,
-            source,
-        };
-        let socket = if address.is_ipv6() {
-            TcpSocket::new_v6()
-        } else {
-            TcpSocket::new_v4()
-        }
-        .map_err(fail)?;
-        socket.set_reuseaddr(true).map_err(fail)?;
-        socket.bind(address).map_err(fail)?;
-        socket.listen(tcp.backlog).map_err(fail)
     }
 }
 
@@ -133,34 +121,32 @@ impl Service for StreamServer {
     }
 
     async fn privileged_start(&mut self) -> Result<(), ServiceError> {
-        let listener = match &self.endpoint {
-            ServerEndpoint::Tcp(tcp) => self.bind(tcp)?,
-            ServerEndpoint::Systemd(socket) => {
-                let listener = activation::adopt(socket)?;
-                listener.set_nonblocking(true)?;
-                TcpListener::from_std(listener)?
-            }
-        };
-        let local = listener.local_addr()?;
-        tracing::info!("{} listening on {local}", self.label());
-        self.live.local = Some(local);
-        self.live.listener = Some(listener);
+        let bound = Bound::listen(&self.endpoint)?;
+        let local = bound.local_address();
+        if let Some(local) = &local {
+            tracing::info!("{} listening on {local}", self.label());
+        }
+        self.live.local = local;
+        self.live.bound = Some(bound);
         Ok(())
     }
 
     async fn start(&mut self) -> Result<(), ServiceError> {
-        let Some(listener) = self.live.listener.take() else {
+        let Some(bound) = self.live.bound.take() else {
             return Err("the listening socket is gone; stop the service and start it again".into());
         };
-        let shutdown = CancellationToken::new();
+        let accepting = CancellationToken::new();
+        let cut = CancellationToken::new();
         let connections = TaskTracker::new();
         let accept = tokio::spawn(accept_loop(
-            listener,
+            bound,
             Arc::clone(&self.factory),
-            shutdown.clone(),
+            accepting.clone(),
+            cut.clone(),
             connections.clone(),
         ));
-        self.live.shutdown = Some(shutdown);
+        self.live.accepting = Some(accepting);
+        self.live.cut = Some(cut);
         self.live.connections = Some(connections);
         self.live.accept = Some(accept);
         Ok(())
@@ -168,20 +154,41 @@ impl Service for StreamServer {
 
     async fn stop(&mut self, reason: StopReason) -> Result<(), ServiceError> {
         let live = std::mem::take(&mut self.live);
-        drop(live.listener);
-        if let Some(shutdown) = &live.shutdown {
-            shutdown.cancel();
+        drop(live.bound);
+        if let Some(accepting) = &live.accepting {
+            accepting.cancel();
         }
         if let Some(accept) = live.accept {
-            // The accept loop only ends by cancellation; a panic inside it is reported.
+            // The accept loop ends on cancellation and drops the listener (and a UNIX socket
+            // file); a panic inside it is reported.
             accept.await?;
         }
+        let mut cut = 0;
         if let Some(connections) = live.connections {
             connections.close();
-            connections.wait().await;
+            let grace_end = grace_end();
+            if tokio::time::timeout_at(grace_end, connections.wait())
+                .await
+                .is_err()
+            {
+                cut = connections.len();
+                if let Some(token) = &live.cut {
+                    token.cancel();
+                }
+                connections.wait().await;
+            }
         }
+        self.last_cut.store(cut, Ordering::Relaxed);
         if let Some(local) = live.local {
-            tracing::info!("{} stopped listening on {local} ({reason})", self.label());
+            if cut > 0 {
+                tracing::info!(
+                    "{} stopped listening on {local} ({reason}); cut {cut} open connection{}",
+                    self.label(),
+                    if cut == 1 { "" } else { "s" }
+                );
+            } else {
+                tracing::info!("{} stopped listening on {local} ({reason})", self.label());
+            }
         }
         Ok(())
     }
@@ -193,31 +200,53 @@ impl Service for StreamServer {
 
 crate::register_type!(service "rtwisted.StreamServer", version 1);
 
+/// When open connections stop being waited for: a tenth of the remaining stop time (at most
+/// half a second) before the driver's deadline, so the cut connections can still close.
+fn grace_end() -> Instant {
+    let now = Instant::now();
+    match lifecycle::stop_deadline() {
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(now);
+            let margin = (left / 10).min(Duration::from_millis(500));
+            deadline - margin
+        }
+        None => now + DEFAULT_GRACE,
+    }
+}
+
 async fn accept_loop(
-    listener: TcpListener,
+    bound: Bound,
     factory: Arc<dyn ProtocolFactory>,
-    shutdown: CancellationToken,
+    accepting: CancellationToken,
+    cut: CancellationToken,
     connections: TaskTracker,
 ) {
     loop {
         let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
+            () = accepting.cancelled() => break,
+            accepted = bound.accept() => accepted,
         };
         match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let local = stream
-                    .local_addr()
-                    .map_or(Address::Inet(peer), Address::Inet);
-                let connection = Connection {
-                    stream: Box::new(stream),
-                    peer: Address::Inet(peer),
-                    local,
-                    shutdown: shutdown.child_token(),
-                };
+            Ok(accepted) => {
                 let factory = Arc::clone(&factory);
+                let shutdown = cut.child_token();
                 connections.spawn(async move {
+                    let (stream, peer, local) = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        finished = accepted.finish() => match finished {
+                            Ok(parts) => parts,
+                            Err(error) => {
+                                tracing::debug!("a connection failed its TLS handshake: {error}");
+                                return;
+                            }
+                        },
+                    };
+                    let connection = Connection {
+                        stream,
+                        peer: peer.clone(),
+                        local,
+                        shutdown,
+                    };
                     if let Err(error) = factory.serve(connection).await {
                         tracing::debug!("connection from {peer} ended with an error: {error}");
                     }
@@ -227,7 +256,7 @@ async fn accept_loop(
                 // Out of descriptors and the like: back off briefly instead of spinning.
                 tracing::warn!("accept failed: {error}");
                 tokio::select! {
-                    () = shutdown.cancelled() => break,
+                    () = accepting.cancelled() => break,
                     () = tokio::time::sleep(Duration::from_millis(50)) => {}
                 }
             }

@@ -20,8 +20,9 @@
 //! assert!(rtwisted_core::plugin::find("empty").is_some());
 //! ```
 
-mod echo;
+pub mod classic;
 mod kv;
+mod portforward;
 mod procmon;
 
 use crate::service::{NameError, Service};

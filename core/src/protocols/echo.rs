@@ -40,3 +40,11 @@ impl ProtocolFactory for Echo {
 }
 
 crate::register_type!(factory "rtwisted.Echo", version 1);
+
+#[typetag::serde(name = "rtwisted.Echo")]
+#[async_trait]
+impl super::DatagramProtocol for Echo {
+    async fn datagram(&self, datagram: &[u8], _peer: std::net::SocketAddr) -> Option<Vec<u8>> {
+        Some(datagram.to_vec())
+    }
+}

@@ -3,8 +3,10 @@
 //! A factory is persisted with the server that uses it (as a typetag'd trait object, with an
 //! explicit namespaced tag), and called once per connection. It never knows the transport.
 
+pub mod classic;
 mod echo;
 pub mod kv;
+pub mod portforward;
 
 use std::fmt;
 use std::io;
@@ -13,7 +15,19 @@ use async_trait::async_trait;
 
 use crate::net::Connection;
 
+pub use classic::{Chargen, Daytime, Discard, Qotd, Time};
 pub use echo::Echo;
+pub use kv::Kv;
+pub use portforward::PortForward;
+
+/// Answers datagrams (UDP): each datagram may get one datagram back. The classic small
+/// protocols implement this beside [`ProtocolFactory`], under the same type tag.
+#[typetag::serde(tag = "type")]
+#[async_trait]
+pub trait DatagramProtocol: Send + Sync + fmt::Debug {
+    /// The reply to `datagram` from `peer`, if any.
+    async fn datagram(&self, datagram: &[u8], peer: std::net::SocketAddr) -> Option<Vec<u8>>;
+}
 
 /// Serves connections; one factory serves every connection of a server, concurrently.
 ///

@@ -1,5 +1,8 @@
 use proptest::prelude::*;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
 use super::*;
 
 fn parse(text: &str) -> Result<ServerEndpoint, String> {
@@ -31,6 +34,97 @@ fn systemd_sockets_by_domain_and_index() {
 }
 
 #[test]
+fn unix_path_mode_lockfile_and_backlog() {
+    let ServerEndpoint::Unix(unix) = parse(r"unix:/run/a\:b.sock:mode=660:lockfile=0").unwrap()
+    else {
+        panic!("not unix");
+    };
+    assert_eq!(unix.path, PathBuf::from("/run/a:b.sock"));
+    assert_eq!(unix.mode, 0o660);
+    assert!(!unix.lockfile);
+    assert_eq!(unix.backlog, 50);
+    assert_eq!(
+        parse("unix:address=/tmp/x").unwrap().to_string(),
+        "unix:/tmp/x"
+    );
+}
+
+#[test]
+fn ssl_and_tls_are_one_type_with_twisted_defaults() {
+    let a = parse("ssl:443:privateKey=key.pem:certKey=cert.pem").unwrap();
+    let b = parse("tls:port=443:certKey=cert.pem:privateKey=key.pem").unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.to_string(), "ssl:443:privateKey=key.pem:certKey=cert.pem");
+    let ServerEndpoint::Tls(tls) = parse("ssl:443").unwrap() else {
+        panic!("not tls");
+    };
+    assert_eq!(tls.private_key, PathBuf::from("server.pem"));
+    assert_eq!(tls.certificate(), &PathBuf::from("server.pem"));
+    assert_eq!(
+        parse("ssl:443:privateKey=k.pem:certKey=k.pem")
+            .unwrap()
+            .to_string(),
+        "ssl:443:privateKey=k.pem"
+    );
+}
+
+#[test]
+fn udp_is_a_datagram_endpoint() {
+    let endpoint = parse("udp:5353:interface=127.0.0.1").unwrap();
+    assert!(!endpoint.is_stream());
+    assert_eq!(endpoint.to_string(), "udp:5353:interface=127.0.0.1");
+}
+
+#[test]
+fn client_endpoints_read_like_twisteds() {
+    let client = |text: &str| ClientEndpoint::parse(text).map_err(|e| e.reason.to_string());
+    assert_eq!(
+        client("tcp:example.org:80").unwrap().to_string(),
+        "tcp:host=example.org:port=80"
+    );
+    assert_eq!(
+        client("TCP:80:host=example.org").unwrap(),
+        client("tcp:example.org:80").unwrap()
+    );
+    assert_eq!(
+        client("tcp:host=[::1]:port=7:timeout=2.5")
+            .unwrap()
+            .to_string(),
+        "tcp:host=[::1]:port=7:timeout=2.5"
+    );
+    assert_eq!(
+        client("unix:/run/x.sock").unwrap().to_string(),
+        "unix:path=/run/x.sock"
+    );
+    assert_eq!(
+        client("ssl:host=a.example:port=443:caCertsDir=/etc/ca")
+            .unwrap()
+            .to_string(),
+        "tls:host=a.example:port=443:caCertsDir=/etc/ca"
+    );
+    assert_eq!(
+        client("tcp:port=80").unwrap_err(),
+        "tcp endpoint needs a host, like 'tcp:host=example.org:port=80'"
+    );
+    assert_eq!(
+        client("tcp:host=a").unwrap_err(),
+        "tcp endpoint needs a port, like 'tcp:host=example.org:port=80'"
+    );
+    assert_eq!(
+        client("unix:timeout=3").unwrap_err(),
+        "unix endpoint needs a path, like 'unix:path=/run/app.sock'"
+    );
+    assert_eq!(
+        client("tcp:a:1:timeout=0").unwrap_err(),
+        "timeout must be a positive number of seconds, got '0'"
+    );
+    assert_eq!(
+        client("udp:a:1").unwrap_err(),
+        "unknown endpoint type 'udp' (expected one of: tcp, unix, tls, ssl)"
+    );
+}
+
+#[test]
 fn port_may_be_given_by_keyword() {
     assert_eq!(parse("tcp:port=80").unwrap(), parse("tcp:80").unwrap());
 }
@@ -56,7 +150,7 @@ fn errors_name_the_part_and_what_was_expected() {
     let cases = [
         (
             "tpc:80",
-            "unknown endpoint type 'tpc' (expected one of: tcp, tcp6, systemd)",
+            "unknown endpoint type 'tpc' (expected one of: tcp, tcp6, unix, ssl, tls, udp, systemd)",
         ),
         ("tcp:70000", "port must be 0..65535, got 70000"),
         ("tcp:abc", "port must be a number 0..65535, got 'abc'"),
@@ -136,7 +230,69 @@ fn arb_endpoint() -> impl Strategy<Value = ServerEndpoint> {
             index,
         })
     });
-    prop_oneof![tcp, systemd]
+    let path = "[a-z/:\\\\=\\[\\] ]{1,20}".prop_map(PathBuf::from);
+    let unix = (path.clone(), 0u32..0o7777, prop::bool::ANY, 1u32..500).prop_map(
+        |(path, mode, lockfile, backlog)| {
+            ServerEndpoint::Unix(UnixListen {
+                path,
+                mode,
+                lockfile,
+                backlog,
+            })
+        },
+    );
+    let tls = (
+        any::<u16>(),
+        path.clone(),
+        proptest::option::of(path.clone()),
+        proptest::option::of(path),
+    )
+        .prop_map(|(port, private_key, cert_key, extra_cert_chain)| {
+            let cert_key = cert_key.filter(|cert| *cert != private_key);
+            ServerEndpoint::Tls(TlsListen {
+                tcp: TcpListen {
+                    interface: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    port,
+                    backlog: DEFAULT_BACKLOG,
+                },
+                private_key,
+                cert_key,
+                extra_cert_chain,
+            })
+        });
+    let udp = (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| {
+        ServerEndpoint::Udp(UdpListen {
+            interface: IpAddr::V4(Ipv4Addr::from(ip)),
+            port,
+        })
+    });
+    prop_oneof![tcp, systemd, unix, tls, udp]
+}
+
+fn arb_client() -> impl Strategy<Value = ClientEndpoint> {
+    let host = prop_oneof![
+        "[a-z][a-z0-9.-]{0,20}",
+        any::<[u16; 8]>().prop_map(|s| Ipv6Addr::from(s).to_string()),
+    ];
+    let timeout = prop_oneof![Just(30.0f64), 0.001f64..1000.0];
+    let tcp = (host, any::<u16>(), timeout).prop_map(|(host, port, timeout)| TcpConnect {
+        host,
+        port,
+        timeout: std::time::Duration::from_secs_f64(timeout),
+    });
+    prop_oneof![
+        tcp.clone().prop_map(ClientEndpoint::Tcp),
+        (tcp, proptest::option::of("[a-z/:]{1,12}")).prop_map(|(tcp, dir)| ClientEndpoint::Tls(
+            TlsConnect {
+                tcp,
+                ca_certs_dir: dir.map(PathBuf::from),
+            }
+        )),
+        "[a-z/:=]{1,20}".prop_map(|path| ClientEndpoint::Unix(UnixConnect {
+            path: PathBuf::from(path),
+            timeout: crate::strports::DEFAULT_TIMEOUT,
+        })),
+    ]
 }
 
 proptest! {
@@ -147,7 +303,14 @@ proptest! {
     }
 
     #[test]
+    fn parse_of_display_is_identity_for_clients(endpoint in arb_client()) {
+        let text = endpoint.to_string();
+        prop_assert_eq!(ClientEndpoint::parse(&text).unwrap(), endpoint);
+    }
+
+    #[test]
     fn parser_never_panics(text in "\\PC{0,40}") {
         let _ = ServerEndpoint::parse(&text);
+        let _ = ClientEndpoint::parse(&text);
     }
 }

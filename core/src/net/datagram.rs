@@ -1,0 +1,148 @@
+//! `DatagramServer`: a UDP socket whose datagrams a [`DatagramProtocol`] answers (Twisted's
+//! `UDPServer`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocols::DatagramProtocol;
+use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use crate::strports::ServerEndpoint;
+
+/// The largest datagram read (the UDP maximum).
+const MAX_DATAGRAM: usize = 65_535;
+
+/// A UDP server: binds in the privileged start, answers datagrams once started, stops reading
+/// at once on stop (a reply being computed is finished first).
+///
+/// Persisted: the name, the endpoint (`udp:PORT[:interface=ADDR]`) and the protocol.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DatagramServer {
+    #[serde(rename = "name", default)]
+    meta: ServiceMeta,
+    endpoint: ServerEndpoint,
+    protocol: Arc<dyn DatagramProtocol>,
+    #[serde(skip)]
+    live: Live,
+}
+
+#[derive(Default)]
+struct Live {
+    socket: Option<UdpSocket>,
+    local: Option<SocketAddr>,
+    stop: Option<CancellationToken>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Live {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Live").field("local", &self.local).finish()
+    }
+}
+
+impl DatagramServer {
+    /// An unnamed server for a `udp:` endpoint.
+    pub fn new(endpoint: ServerEndpoint, protocol: Arc<dyn DatagramProtocol>) -> Self {
+        DatagramServer {
+            meta: ServiceMeta::unnamed(),
+            endpoint,
+            protocol,
+            live: Live::default(),
+        }
+    }
+
+    /// The same server with a name.
+    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
+        self.meta = ServiceMeta::named(name)?;
+        Ok(self)
+    }
+
+    /// The bound address, from the privileged start until the stop.
+    pub fn local_address(&self) -> Option<SocketAddr> {
+        self.live.local
+    }
+}
+
+#[typetag::serde(name = "rtwisted.DatagramServer")]
+#[async_trait::async_trait]
+impl Service for DatagramServer {
+    fn meta(&self) -> &ServiceMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ServiceMeta {
+        &mut self.meta
+    }
+
+    async fn privileged_start(&mut self) -> Result<(), ServiceError> {
+        let ServerEndpoint::Udp(udp) = &self.endpoint else {
+            return Err(format!(
+                "{} is a stream endpoint; a datagram server needs udp:PORT",
+                self.endpoint
+            )
+            .into());
+        };
+        let address = udp.socket_addr();
+        let socket = UdpSocket::bind(address)
+            .await
+            .map_err(|error| format!("cannot listen on {} ({address}): {error}", self.endpoint))?;
+        let local = socket.local_addr()?;
+        let name = self.meta.name().unwrap_or("udp");
+        tracing::info!("{name} ({}) listening on {local}", self.endpoint);
+        self.live.local = Some(local);
+        self.live.socket = Some(socket);
+        Ok(())
+    }
+
+    async fn start(&mut self) -> Result<(), ServiceError> {
+        let Some(socket) = self.live.socket.take() else {
+            return Err("the socket is gone; stop the service and start it again".into());
+        };
+        let stop = CancellationToken::new();
+        let protocol = Arc::clone(&self.protocol);
+        let token = stop.clone();
+        self.live.task = Some(tokio::spawn(async move {
+            let mut buffer = vec![0u8; MAX_DATAGRAM];
+            loop {
+                let received = tokio::select! {
+                    () = token.cancelled() => break,
+                    received = socket.recv_from(&mut buffer) => received,
+                };
+                match received {
+                    Ok((length, peer)) => {
+                        if let Some(reply) = protocol.datagram(&buffer[..length], peer).await
+                            && let Err(error) = socket.send_to(&reply, peer).await
+                        {
+                            tracing::debug!("cannot answer {peer}: {error}");
+                        }
+                    }
+                    Err(error) => tracing::debug!("udp receive failed: {error}"),
+                }
+            }
+        }));
+        self.live.stop = Some(stop);
+        Ok(())
+    }
+
+    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+        let live = std::mem::take(&mut self.live);
+        if let Some(stop) = live.stop {
+            stop.cancel();
+        }
+        if let Some(task) = live.task {
+            task.await?;
+        }
+        Ok(())
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(self.endpoint.to_string())
+    }
+}
+
+crate::register_type!(service "rtwisted.DatagramServer", version 1);

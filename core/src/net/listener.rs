@@ -1,0 +1,209 @@
+//! Listening on any stream endpoint: TCP, TLS over TCP, UNIX sockets, or a socket adopted from
+//! systemd. What a protocol gets is the same [`Connection`](super::Connection) for all of them.
+
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_rustls::TlsAcceptor;
+
+use super::unix::{self, BoundUnix};
+use super::{Address, Stream, activation, tls};
+use crate::strports::{ServerEndpoint, TcpListen};
+
+/// A stream server could not listen; the message names the endpoint and the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// Binding failed.
+    #[error("cannot listen on {endpoint} ({address}): {source}")]
+    Bind {
+        /// The endpoint as configured.
+        endpoint: String,
+        /// What was tried.
+        address: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS could not be set up.
+    #[error("cannot listen on {endpoint}: {source}")]
+    Tls {
+        /// The endpoint as configured.
+        endpoint: String,
+        /// What was wrong with the key or certificate.
+        #[source]
+        source: tls::TlsError,
+    },
+    /// A systemd socket could not be adopted.
+    #[error("cannot listen on {endpoint}: {source}")]
+    Activation {
+        /// The endpoint as configured.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: activation::ActivationError,
+    },
+    /// A datagram endpoint given to a stream server.
+    #[error("{0} is a datagram endpoint; a stream server needs tcp, tcp6, unix, ssl or systemd")]
+    NotAStream(String),
+}
+
+/// A bound listening socket.
+pub enum Bound {
+    /// Plain TCP.
+    Tcp(TcpListener),
+    /// TLS over TCP: the handshake runs per connection.
+    Tls(TcpListener, TlsAcceptor),
+    /// A UNIX socket (its file goes away with it).
+    Unix(BoundUnix),
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::Tcp(listener) => f.debug_tuple("Tcp").field(listener).finish(),
+            Bound::Tls(listener, _) => f.debug_tuple("Tls").field(listener).finish(),
+            Bound::Unix(unix) => f.debug_tuple("Unix").field(unix).finish(),
+        }
+    }
+}
+
+/// An accepted connection before any TLS handshake.
+pub enum Accepted {
+    /// Ready to use.
+    Ready(Box<dyn Stream>, Address, Address),
+    /// A TCP stream that must complete a TLS handshake first.
+    Handshake(tokio::net::TcpStream, TlsAcceptor, Address, Address),
+}
+
+fn bind_tcp(endpoint: &str, tcp: &TcpListen) -> Result<TcpListener, ListenError> {
+    let address = tcp.socket_addr();
+    let fail = |source| ListenError::Bind {
+        endpoint: endpoint.to_owned(),
+        address: address.to_string(),
+        source,
+    };
+    let socket = if address.is_ipv6() {
+        TcpSocket::new_v6()
+    } else {
+        TcpSocket::new_v4()
+    }
+    .map_err(fail)?;
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(address).map_err(fail)?;
+    socket.listen(tcp.backlog).map_err(fail)
+}
+
+impl Bound {
+    /// Binds (or adopts) the endpoint. Runs in the privileged start.
+    pub fn listen(endpoint: &ServerEndpoint) -> Result<Bound, ListenError> {
+        let text = endpoint.to_string();
+        match endpoint {
+            ServerEndpoint::Tcp(tcp) => Ok(Bound::Tcp(bind_tcp(&text, tcp)?)),
+            ServerEndpoint::Tls(settings) => {
+                let config = tls::server_config(settings).map_err(|source| ListenError::Tls {
+                    endpoint: text.clone(),
+                    source,
+                })?;
+                let listener = bind_tcp(&text, &settings.tcp)?;
+                Ok(Bound::Tls(listener, TlsAcceptor::from(config)))
+            }
+            ServerEndpoint::Unix(settings) => {
+                unix::bind(settings)
+                    .map(Bound::Unix)
+                    .map_err(|source| ListenError::Bind {
+                        endpoint: text.clone(),
+                        address: settings.path.display().to_string(),
+                        source,
+                    })
+            }
+            ServerEndpoint::Systemd(socket) => {
+                let activation = |source| ListenError::Activation {
+                    endpoint: text.clone(),
+                    source,
+                };
+                let listener = activation::adopt(socket).map_err(activation)?;
+                let io = |source| ListenError::Bind {
+                    endpoint: text.clone(),
+                    address: format!("systemd socket {}", socket.index),
+                    source,
+                };
+                listener.set_nonblocking(true).map_err(io)?;
+                Ok(Bound::Tcp(TcpListener::from_std(listener).map_err(io)?))
+            }
+            ServerEndpoint::Udp(_) => Err(ListenError::NotAStream(text)),
+        }
+    }
+
+    /// The bound address, with the real port when port 0 was asked for.
+    pub fn local_address(&self) -> Option<Address> {
+        match self {
+            Bound::Tcp(listener) | Bound::Tls(listener, _) => {
+                listener.local_addr().ok().map(Address::Inet)
+            }
+            Bound::Unix(unix) => unix
+                .listener
+                .local_addr()
+                .ok()
+                .and_then(|addr| addr.as_pathname().map(|p| Address::Unix(p.to_owned()))),
+        }
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            Bound::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                let local = local_of(&stream, peer);
+                let _ = stream.set_nodelay(true);
+                Ok(Accepted::Ready(
+                    Box::new(stream),
+                    Address::Inet(peer),
+                    local,
+                ))
+            }
+            Bound::Tls(listener, acceptor) => {
+                let (stream, peer) = listener.accept().await?;
+                let local = local_of(&stream, peer);
+                let _ = stream.set_nodelay(true);
+                Ok(Accepted::Handshake(
+                    stream,
+                    acceptor.clone(),
+                    Address::Inet(peer),
+                    local,
+                ))
+            }
+            Bound::Unix(unix) => {
+                let (stream, peer) = unix.listener.accept().await?;
+                let peer = Address::Unix(
+                    peer.as_pathname()
+                        .map(ToOwned::to_owned)
+                        .unwrap_or_default(),
+                );
+                let local = unix
+                    .listener
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(ToOwned::to_owned))
+                    .map_or_else(|| Address::Unix(Default::default()), Address::Unix);
+                Ok(Accepted::Ready(Box::new(stream), peer, local))
+            }
+        }
+    }
+}
+
+fn local_of(stream: &tokio::net::TcpStream, fallback: SocketAddr) -> Address {
+    Address::Inet(stream.local_addr().unwrap_or(fallback))
+}
+
+impl Accepted {
+    /// Completes the TLS handshake if there is one; returns the stream and its addresses.
+    pub async fn finish(self) -> std::io::Result<(Box<dyn Stream>, Address, Address)> {
+        match self {
+            Accepted::Ready(stream, peer, local) => Ok((stream, peer, local)),
+            Accepted::Handshake(stream, acceptor, peer, local) => {
+                let stream = acceptor.accept(stream).await?;
+                Ok((Box::new(stream), peer, local))
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! `StreamClient`: connects on start, serves the connection with a protocol factory, and
+//! disconnects on stop (Twisted's `TCPClient`, `SSLClient`, `UNIXClient`, with the guaranteed
+//! disconnection Twisted's documentation still promises).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::connect::connect;
+use crate::protocols::ProtocolFactory;
+use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use crate::strports::ClientEndpoint;
+
+/// A client that holds one connection while it runs. A failed connection is a start error
+/// naming the endpoint; for a client that keeps retrying, use
+/// [`ReconnectingClient`](super::ReconnectingClient).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StreamClient {
+    #[serde(rename = "name", default)]
+    meta: ServiceMeta,
+    endpoint: ClientEndpoint,
+    factory: Arc<dyn ProtocolFactory>,
+    #[serde(skip)]
+    live: Live,
+}
+
+#[derive(Default)]
+struct Live {
+    shutdown: Option<CancellationToken>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Live {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Live")
+            .field("connected", &self.task.is_some())
+            .finish()
+    }
+}
+
+impl StreamClient {
+    /// An unnamed client for `endpoint` whose connection `factory` serves.
+    pub fn new(endpoint: ClientEndpoint, factory: Arc<dyn ProtocolFactory>) -> Self {
+        StreamClient {
+            meta: ServiceMeta::unnamed(),
+            endpoint,
+            factory,
+            live: Live::default(),
+        }
+    }
+
+    /// The same client with a name.
+    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
+        self.meta = ServiceMeta::named(name)?;
+        Ok(self)
+    }
+
+    /// True while the connection is being served.
+    pub fn connected(&self) -> bool {
+        self.live
+            .task
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+    }
+}
+
+#[typetag::serde(name = "rtwisted.StreamClient")]
+#[async_trait::async_trait]
+impl Service for StreamClient {
+    fn meta(&self) -> &ServiceMeta {
+        &self.meta
+    }
+
+    fn meta_mut(&mut self) -> &mut ServiceMeta {
+        &mut self.meta
+    }
+
+    async fn start(&mut self) -> Result<(), ServiceError> {
+        let shutdown = CancellationToken::new();
+        let connection = connect(&self.endpoint, shutdown.clone()).await?;
+        tracing::info!("connected to {} ({})", self.endpoint, connection.peer);
+        let factory = Arc::clone(&self.factory);
+        let endpoint = self.endpoint.to_string();
+        self.live.task = Some(tokio::spawn(async move {
+            if let Err(error) = factory.serve(connection).await {
+                tracing::debug!("the connection to {endpoint} ended with an error: {error}");
+            }
+        }));
+        self.live.shutdown = Some(shutdown);
+        Ok(())
+    }
+
+    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+        let live = std::mem::take(&mut self.live);
+        if let Some(shutdown) = live.shutdown {
+            shutdown.cancel();
+        }
+        if let Some(task) = live.task {
+            task.await?;
+        }
+        Ok(())
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(self.endpoint.to_string())
+    }
+}
+
+crate::register_type!(service "rtwisted.StreamClient", version 1);

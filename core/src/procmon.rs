@@ -1,1 +1,0 @@
-//! `ProcessMonitor`: keeps child processes running (being written).

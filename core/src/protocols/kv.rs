@@ -1,1 +1,0 @@
-//! The `kv` protocol: a key-value server speaking the memcached text protocol (being written).

@@ -1,0 +1,573 @@
+//! Every transport, over real sockets: UNIX sockets with modes and lockfiles, TLS with a
+//! certificate made here, UDP, stream and reconnecting clients, timers, and the classic
+//! protocols.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtwisted_core::net::{
+    Address, Backoff, DatagramServer, ReconnectingClient, StreamClient, StreamServer, WaitError,
+};
+use rtwisted_core::protocols::{Chargen, Daytime, Discard, Echo, PortForward, Qotd, Time};
+use rtwisted_core::timer::{TimerService, TouchFile};
+use rtwisted_core::{Lifecycle, MultiService, Service, StopReason};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket, UnixStream};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn tree(services: Vec<Box<dyn Service>>) -> MultiService {
+    let mut root = MultiService::new();
+    for service in services {
+        root.insert(service).unwrap();
+    }
+    root
+}
+
+fn stream_server(
+    name: &str,
+    endpoint: &str,
+    factory: Arc<dyn rtwisted_core::ProtocolFactory>,
+) -> Box<dyn Service> {
+    Box::new(
+        StreamServer::new(endpoint.parse().unwrap(), factory)
+            .named(name)
+            .unwrap(),
+    )
+}
+
+fn inet(root: &MultiService, name: &str) -> std::net::SocketAddr {
+    match root
+        .get(name)
+        .unwrap()
+        .downcast_ref::<StreamServer>()
+        .unwrap()
+        .local_address()
+    {
+        Some(Address::Inet(address)) => address,
+        other => panic!("not inet: {other:?}"),
+    }
+}
+
+async fn echo_over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    payload: &[u8],
+) -> Vec<u8> {
+    stream.write_all(payload).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut received = Vec::new();
+    stream.read_to_end(&mut received).await.unwrap();
+    received
+}
+
+async fn eventually<F: FnMut() -> bool>(mut condition: F) {
+    let end = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(
+            Instant::now() < end,
+            "condition not met within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn unix_socket_applies_its_mode_serves_and_is_removed_on_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.sock");
+    let endpoint = format!("unix:{}:mode=600", path.display());
+    let mut root = tree(vec![stream_server(
+        "echo",
+        &endpoint,
+        Arc::new(Echo::default()),
+    )]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+    let metadata = std::fs::metadata(&path).unwrap();
+    assert!(metadata.file_type().is_socket());
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    let stream = UnixStream::connect(&path).await.unwrap();
+    assert_eq!(echo_over(stream, b"over unix").await, b"over unix");
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert!(!path.exists(), "the socket file is left behind");
+    assert!(!dir.path().join("echo.sock.lock").exists());
+}
+
+#[tokio::test]
+async fn a_stale_unix_socket_is_replaced_but_a_live_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.sock");
+    // A crashed owner leaves its socket file behind, with nobody holding the lock.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let endpoint = format!("unix:{}", path.display());
+    let mut first = tree(vec![stream_server(
+        "a",
+        &endpoint,
+        Arc::new(Echo::default()),
+    )]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut first).await.unwrap();
+
+    let mut second = tree(vec![stream_server(
+        "b",
+        &endpoint,
+        Arc::new(Echo::default()),
+    )]);
+    let err = lifecycle.start(&mut second).await.unwrap_err().to_string();
+    assert!(err.contains("another process holds"), "{err}");
+    // The live socket still works.
+    let stream = UnixStream::connect(&path).await.unwrap();
+    assert_eq!(echo_over(stream, b"still here").await, b"still here");
+    lifecycle
+        .stop(&mut first, StopReason::Shutdown)
+        .await
+        .unwrap();
+
+    // Without a lockfile an existing socket file is never removed.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let mut third = tree(vec![stream_server(
+        "c",
+        &format!("{endpoint}:lockfile=0"),
+        Arc::new(Echo::default()),
+    )]);
+    let err = lifecycle.start(&mut third).await.unwrap_err().to_string();
+    assert!(err.contains("cannot listen on unix:"), "{err}");
+}
+
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+#[tokio::test]
+async fn tls_serves_a_verified_client_and_a_bad_key_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let ca = dir.path().join("ca");
+    std::fs::create_dir(&ca).unwrap();
+    std::fs::copy(&cert, ca.join("cert.pem")).unwrap();
+    let endpoint = format!(
+        "ssl:0:privateKey={}:certKey={}:interface=127.0.0.1",
+        key.display(),
+        cert.display()
+    );
+    let mut root = tree(vec![stream_server(
+        "echo",
+        &endpoint,
+        Arc::new(Echo::default()),
+    )]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+    let port = inet(&root, "echo").port();
+
+    // A client service over TLS, verifying against the CA folder, speaking to the server.
+    let client_endpoint = format!("tls:host=localhost:port={port}:caCertsDir={}", ca.display());
+    let connection = rtwisted_core::net::connect::connect(
+        &client_endpoint.parse().unwrap(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(echo_over(connection.stream, b"over tls").await, b"over tls");
+
+    // A plain TCP client gets no echo: the server insists on a handshake.
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    plain.write_all(b"hello\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, plain.read_to_end(&mut buf)).await;
+    assert!(!buf.starts_with(b"hello"));
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+
+    std::fs::write(dir.path().join("bad.pem"), "not a key").unwrap();
+    let bad = format!(
+        "ssl:0:privateKey={}:certKey={}",
+        dir.path().join("bad.pem").display(),
+        cert.display()
+    );
+    let mut broken = tree(vec![stream_server("echo", &bad, Arc::new(Echo::default()))]);
+    let err = lifecycle.start(&mut broken).await.unwrap_err().to_string();
+    assert!(
+        err.contains("bad.pem") && err.contains("no PEM private key"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn udp_echo_time_and_qotd_answer_datagrams() {
+    let mut root = tree(vec![
+        Box::new(
+            DatagramServer::new(
+                "udp:0:interface=127.0.0.1".parse().unwrap(),
+                Arc::new(Echo::default()),
+            )
+            .named("echo")
+            .unwrap(),
+        ),
+        Box::new(
+            DatagramServer::new(
+                "udp:0:interface=127.0.0.1".parse().unwrap(),
+                Arc::new(Time::default()),
+            )
+            .named("time")
+            .unwrap(),
+        ),
+        Box::new(
+            DatagramServer::new(
+                "udp:0:interface=127.0.0.1".parse().unwrap(),
+                Arc::new(Qotd::new(vec!["Be brief.".into()])),
+            )
+            .named("qotd")
+            .unwrap(),
+        ),
+    ]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+    let address = |name: &str| {
+        root.get(name)
+            .unwrap()
+            .downcast_ref::<DatagramServer>()
+            .unwrap()
+            .local_address()
+            .unwrap()
+    };
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = [0u8; 2048];
+    let mut ask = async |target, payload: &[u8]| {
+        client.send_to(payload, target).await.unwrap();
+        let (n, _) = tokio::time::timeout(DEADLINE, client.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        buf[..n].to_vec()
+    };
+    assert_eq!(ask(address("echo"), b"datagram").await, b"datagram");
+    let time = ask(address("time"), b"").await;
+    let seconds = u32::from_be_bytes(time.try_into().unwrap()) as u64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!((seconds as i64 - ((now + 2_208_988_800) as u32) as i64).abs() <= 2);
+    assert_eq!(ask(address("qotd"), b"").await, b"Be brief.\r\n");
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn classic_stream_protocols_behave_per_their_rfcs() {
+    let mut root = tree(vec![
+        stream_server(
+            "discard",
+            "tcp:0:interface=127.0.0.1",
+            Arc::new(Discard::default()),
+        ),
+        stream_server(
+            "chargen",
+            "tcp:0:interface=127.0.0.1",
+            Arc::new(Chargen::default()),
+        ),
+        stream_server(
+            "daytime",
+            "tcp:0:interface=127.0.0.1",
+            Arc::new(Daytime::default()),
+        ),
+        stream_server(
+            "qotd",
+            "tcp:0:interface=127.0.0.1",
+            Arc::new(Qotd::new(vec!["one".into(), "two".into()])),
+        ),
+    ]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+
+    let discard = TcpStream::connect(inet(&root, "discard")).await.unwrap();
+    assert!(echo_over(discard, b"into the void").await.is_empty());
+
+    let mut chargen = TcpStream::connect(inet(&root, "chargen")).await.unwrap();
+    let mut lines = vec![0u8; 74 * 3];
+    chargen.read_exact(&mut lines).await.unwrap();
+    assert_eq!(
+        &lines[..74],
+        rtwisted_core::protocols::classic::chargen_line(0).as_slice()
+    );
+    assert_eq!(
+        &lines[74..148],
+        rtwisted_core::protocols::classic::chargen_line(1).as_slice()
+    );
+    drop(chargen);
+
+    let mut daytime = String::new();
+    TcpStream::connect(inet(&root, "daytime"))
+        .await
+        .unwrap()
+        .read_to_string(&mut daytime)
+        .await
+        .unwrap();
+    assert!(
+        daytime.ends_with("\r\n") && daytime.len() == 26,
+        "{daytime:?}"
+    );
+
+    let mut quotes = Vec::new();
+    for _ in 0..3 {
+        let mut quote = String::new();
+        TcpStream::connect(inet(&root, "qotd"))
+            .await
+            .unwrap()
+            .read_to_string(&mut quote)
+            .await
+            .unwrap();
+        quotes.push(quote);
+    }
+    assert_eq!(quotes, ["one\r\n", "two\r\n", "one\r\n"]);
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn portforward_relays_and_counts_the_traffic() {
+    let mut backend = tree(vec![stream_server(
+        "echo",
+        "tcp:0:interface=127.0.0.1",
+        Arc::new(Echo::default()),
+    )]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut backend).await.unwrap();
+    let dest = format!("tcp:host=127.0.0.1:port={}", inet(&backend, "echo").port());
+    let mut front = tree(vec![stream_server(
+        "pf",
+        "tcp:0:interface=127.0.0.1",
+        Arc::new(PortForward::new(dest.parse().unwrap())),
+    )]);
+    lifecycle.start(&mut front).await.unwrap();
+    let client = TcpStream::connect(inet(&front, "pf")).await.unwrap();
+    assert_eq!(echo_over(client, b"relayed!").await, b"relayed!");
+    let json = serde_json::to_value(front.get("pf").unwrap()).unwrap();
+    let counters = json["factory"]["counters"].clone();
+    assert_eq!(
+        counters,
+        serde_json::json!({"connections": 1, "bytes_in": 8, "bytes_out": 8})
+    );
+    lifecycle
+        .stop(&mut front, StopReason::Shutdown)
+        .await
+        .unwrap();
+    lifecycle
+        .stop(&mut backend, StopReason::Shutdown)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_client_connects_on_start_and_a_refused_connection_fails_the_start() {
+    let mut server = tree(vec![stream_server(
+        "discard",
+        "tcp:0:interface=127.0.0.1",
+        Arc::new(Discard::default()),
+    )]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut server).await.unwrap();
+    let port = inet(&server, "discard").port();
+    let client = StreamClient::new(
+        format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+        Arc::new(Echo::default()),
+    )
+    .named("client")
+    .unwrap();
+    let mut root = tree(vec![Box::new(client)]);
+    lifecycle.start(&mut root).await.unwrap();
+    assert!(
+        root.get("client")
+            .unwrap()
+            .downcast_ref::<StreamClient>()
+            .unwrap()
+            .connected()
+    );
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+    lifecycle
+        .stop(&mut server, StopReason::Shutdown)
+        .await
+        .unwrap();
+
+    let refused = StreamClient::new(
+        format!("tcp:127.0.0.1:{port}:timeout=2").parse().unwrap(),
+        Arc::new(Echo::default()),
+    )
+    .named("client")
+    .unwrap();
+    let mut root = tree(vec![Box::new(refused)]);
+    let err = lifecycle.start(&mut root).await.unwrap_err().to_string();
+    assert!(err.starts_with(&format!("service 'client' failed to start: cannot connect to tcp:host=127.0.0.1:port={port}:timeout=2:")), "{err}");
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_reconnects_after_the_server_restarts() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    drop(holder);
+    let endpoint = format!("tcp:{port}:interface=127.0.0.1");
+    let backoff = Backoff {
+        initial: 0.02,
+        factor: 1.5,
+        max: 0.2,
+        jitter: false,
+    };
+    let client = ReconnectingClient::new(
+        format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+        Arc::new(Discard::default()),
+    )
+    .named("client")
+    .unwrap()
+    .with_backoff(backoff);
+    let mut handle = client.handle();
+    let mut root = tree(vec![Box::new(client)]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+
+    // Nothing listens yet: waiting with a limit fails after that many attempts.
+    let err = tokio::time::timeout(DEADLINE, handle.wait_connected(Some(3)))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, WaitError::Failed { failures: 3, .. }),
+        "{err}"
+    );
+
+    let mut server = tree(vec![stream_server(
+        "echo",
+        &endpoint,
+        Arc::new(Echo::default()),
+    )]);
+    lifecycle.start(&mut server).await.unwrap();
+    tokio::time::timeout(DEADLINE, handle.wait_connected(None))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The server goes away and comes back: the client notices and connects again.
+    lifecycle
+        .stop(&mut server, StopReason::Shutdown)
+        .await
+        .unwrap();
+    eventually(|| !handle.state().connected).await;
+    lifecycle.start(&mut server).await.unwrap();
+    tokio::time::timeout(DEADLINE, handle.wait_connected(None))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Stop while connected is prompt, and ends every wait.
+    lifecycle
+        .stop(&mut server, StopReason::Shutdown)
+        .await
+        .unwrap();
+    let began = Instant::now();
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert!(began.elapsed() < Duration::from_secs(1));
+    assert_eq!(handle.wait_connected(None).await, Err(WaitError::Cancelled));
+}
+
+#[tokio::test]
+async fn a_timer_runs_at_start_then_every_period_and_stop_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let beat = dir.path().join("heartbeat");
+    let timer = TimerService::new(0.05, Arc::new(TouchFile { path: beat.clone() }))
+        .unwrap()
+        .named("beat")
+        .unwrap();
+    let mut root = tree(vec![Box::new(timer)]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+    eventually(|| beat.exists()).await;
+    let first = std::fs::metadata(&beat).unwrap().modified().unwrap();
+    eventually(|| std::fs::metadata(&beat).unwrap().modified().unwrap() > first).await;
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+    let last = std::fs::metadata(&beat).unwrap().modified().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        std::fs::metadata(&beat).unwrap().modified().unwrap(),
+        last,
+        "ran after the stop"
+    );
+    assert!(TimerService::new(0.0, Arc::new(TouchFile { path: beat })).is_err());
+}
+
+/// A task that takes longer than its timer's period, recording how many runs overlap.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Slow {
+    #[serde(skip)]
+    running: Arc<std::sync::atomic::AtomicUsize>,
+    #[serde(skip)]
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    #[serde(skip)]
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[typetag::serde(name = "test.Slow")]
+#[async_trait::async_trait]
+impl rtwisted_core::timer::TimerTask for Slow {
+    async fn run(&self) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+rtwisted_core::register_type!(task "test.Slow", version 1);
+
+#[tokio::test]
+async fn a_timer_never_overlaps_itself_and_stop_waits_for_the_run_in_progress() {
+    use std::sync::atomic::Ordering;
+    let slow = Arc::new(Slow::default());
+    let (running, most, runs) = (slow.running.clone(), slow.most.clone(), slow.runs.clone());
+    let timer = TimerService::new(0.01, slow)
+        .unwrap()
+        .named("slow")
+        .unwrap();
+    let mut root = tree(vec![Box::new(timer)]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+    eventually(|| runs.load(Ordering::SeqCst) >= 3).await;
+    eventually(|| running.load(Ordering::SeqCst) == 1).await;
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert_eq!(
+        running.load(Ordering::SeqCst),
+        0,
+        "stop returned during a run"
+    );
+    assert_eq!(most.load(Ordering::SeqCst), 1, "runs overlapped");
+}
