@@ -234,15 +234,36 @@ fn plugins_lists_each_plugin_with_its_options() {
     let scratch = Scratch::new();
     let output = scratch.rtap_ok(&["plugins"]);
     let listing = text(&output.stdout);
-    let names: Vec<&str> = listing.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+    let names: Vec<&str> = listing
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["chargen", "daytime", "discard", "echo", "kv", "portforward", "procmon", "qotd", "time"]
+        [
+            "chargen",
+            "daytime",
+            "discard",
+            "echo",
+            "kv",
+            "portforward",
+            "procmon",
+            "qotd",
+            "time"
+        ]
     );
-    assert!(listing.contains("\necho          An RFC 862 echo server"), "{listing}");
+    assert!(
+        listing.contains("\necho          An RFC 862 echo server"),
+        "{listing}"
+    );
     let output = scratch.rtap_ok(&["plugins", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let echo = list.as_array().unwrap().iter().find(|p| p["name"] == "echo").unwrap();
+    let echo = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "echo")
+        .unwrap();
     assert_eq!(echo["options"][0]["long"], "--port");
     assert_eq!(echo["options"][0]["default"], "tcp:7001");
 }

@@ -292,3 +292,36 @@ fn a_bad_endpoint_kind_for_a_plugin_is_one_line() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn procmon_keeps_a_child_running_and_stops_it_with_the_daemon() {
+    let scratch = Scratch::new();
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "procmon", "--run", "napper:sleep 300"]);
+    let line = daemon.wait_for_line("started napper (pid ");
+    let pid: i32 = line
+        .rsplit("(pid ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    assert!(!rtwisted_tests::exited(pid));
+    // Killed from outside, it comes back.
+    rtwisted_tests::send_signal(pid, Signal::SIGKILL);
+    daemon.wait_for_line("restart");
+    let restarted = daemon.wait_for_line("started napper (pid ");
+    assert_ne!(restarted, line);
+    daemon.signal(Signal::SIGTERM);
+    let (status, out, _) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0), "{out:#?}");
+    let new_pid: i32 = restarted
+        .rsplit("(pid ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    assert!(rtwisted_tests::eventually(|| rtwisted_tests::exited(
+        new_pid
+    )));
+}

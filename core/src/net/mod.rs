@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod connect;
+mod constructors;
 mod datagram;
 pub mod listener;
 mod reconnecting;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
+pub use constructors::{ssl_server, tcp_client, tcp_server, udp_server, unix_client, unix_server};
 pub use datagram::DatagramServer;
 pub use reconnecting::{Backoff, ClientHandle, ClientState, ReconnectingClient, WaitError};
 pub use stream_client::StreamClient;
