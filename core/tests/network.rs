@@ -571,3 +571,26 @@ async fn a_timer_never_overlaps_itself_and_stop_waits_for_the_run_in_progress() 
     );
     assert_eq!(most.load(Ordering::SeqCst), 1, "runs overlapped");
 }
+
+#[tokio::test]
+async fn tcp6_serves_on_the_ipv6_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this machine has no IPv6 loopback");
+        return;
+    }
+    let mut root = tree(vec![stream_server(
+        "echo",
+        "tcp6:0:interface=[::1]",
+        Arc::new(Echo::default()),
+    )]);
+    let lifecycle = Lifecycle::new(Duration::from_secs(2));
+    lifecycle.start(&mut root).await.unwrap();
+    let address = inet(&root, "echo");
+    assert!(address.is_ipv6());
+    let stream = TcpStream::connect(address).await.unwrap();
+    assert_eq!(echo_over(stream, b"over ipv6").await, b"over ipv6");
+    lifecycle
+        .stop(&mut root, StopReason::Shutdown)
+        .await
+        .unwrap();
+}

@@ -376,16 +376,12 @@ fn chroot_runs_inside_the_folder_and_saves_there() {
     wait_for_log_line(&scratch.join("rtwistd.log"), "Server Shut Down.");
 }
 
-#[test]
-fn a_systemd_socket_is_adopted_served_and_closed_not_shut_down() {
-    use std::os::fd::{AsRawFd, BorrowedFd};
+/// Runs `rtwistd -n -o -f echo.tap` with `fd` as its first socket-activated descriptor, as
+/// systemd would, and returns the running daemon.
+fn socket_activated(scratch: &Scratch, fd: std::os::fd::RawFd) -> rtwisted_tests::Daemon {
+    use std::os::fd::BorrowedFd;
     use std::os::unix::process::CommandExt;
 
-    let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=INET:index=0"]);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let raw = listener.as_raw_fd();
     let rtwistd = rtwisted_tests::binary("rtwistd");
     let mut command = scratch.command_at(Path::new("/bin/sh"));
     command.args([
@@ -397,28 +393,39 @@ fn a_systemd_socket_is_adopted_served_and_closed_not_shut_down() {
         "-f",
         "echo.tap",
     ]);
-    // As systemd does: the listening socket becomes descriptor 3 of the service.
     #[allow(unsafe_code)]
-    // SAFETY: between fork and exec only dup2 runs, which is async-signal-safe; `raw` stays
-    // open in this process until the child has exec'd.
+    // SAFETY: between fork and exec only fcntl/dup2 run, which are async-signal-safe; `fd`
+    // stays open in this process until the child has exec'd.
     unsafe {
         command.pre_exec(move || {
-            let fd = BorrowedFd::borrow_raw(raw);
-            if raw == 3 {
+            let borrowed = BorrowedFd::borrow_raw(fd);
+            if fd == 3 {
                 // Already in place; dup2 onto itself would keep close-on-exec set.
                 nix::fcntl::fcntl(
-                    fd,
+                    borrowed,
                     nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
                 )
                 .map_err(std::io::Error::from)?;
             } else {
-                let duplicated = nix::unistd::dup2_raw(fd, 3).map_err(std::io::Error::from)?;
+                let duplicated =
+                    nix::unistd::dup2_raw(borrowed, 3).map_err(std::io::Error::from)?;
                 std::mem::forget(duplicated);
             }
             Ok(())
         });
     }
-    let mut daemon = scratch.spawn(&mut command);
+    scratch.spawn(&mut command)
+}
+
+#[test]
+fn a_systemd_socket_is_adopted_served_and_closed_not_shut_down() {
+    use std::os::fd::AsRawFd;
+
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=INET:index=0"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut daemon = socket_activated(&scratch, listener.as_raw_fd());
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     assert_eq!(exchange(address, b"socket activated"), b"socket activated");
     daemon.signal(Signal::SIGTERM);
@@ -428,6 +435,39 @@ fn a_systemd_socket_is_adopted_served_and_closed_not_shut_down() {
     let client = std::net::TcpStream::connect(address);
     assert!(client.is_ok(), "the adopted socket was shut down");
     drop(listener);
+}
+
+#[test]
+fn a_systemd_unix_socket_is_adopted_and_its_file_left_to_systemd() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=UNIX:index=0"]);
+    let path = scratch.join("activated.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut daemon = socket_activated(&scratch, listener.as_raw_fd());
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    stream.write_all(b"unix activated").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"unix activated");
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    assert!(path.exists(), "rtwistd removed systemd's socket file");
+
+    // The wrong family is refused, naming what it is.
+    scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=INET:index=0"]);
+    let daemon = socket_activated(&scratch, listener.as_raw_fd());
+    let (status, _, err) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.iter()
+            .any(|l| l.contains("the systemd socket at index 0 is not an INET (IPv4) socket")),
+        "{err:#?}"
+    );
 }
 
 #[test]

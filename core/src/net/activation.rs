@@ -8,6 +8,7 @@
 
 use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::sync::Mutex;
 
 use crate::strports::{Domain, SystemdSocket};
@@ -77,8 +78,18 @@ pub fn claim() -> usize {
     table.get_or_insert_with(from_environment).len()
 }
 
-/// Takes the listening socket systemd passed at `socket.index` and checks its family.
-pub fn adopt(socket: &SystemdSocket) -> Result<TcpListener, ActivationError> {
+/// An adopted listening socket.
+#[derive(Debug)]
+pub enum Adopted {
+    /// An INET or INET6 stream socket.
+    Tcp(TcpListener),
+    /// A UNIX stream socket (its file belongs to systemd and stays).
+    Unix(UnixListener),
+}
+
+/// Takes the listening socket systemd passed at `socket.index` and checks its family with
+/// getsockname.
+pub fn adopt(socket: &SystemdSocket) -> Result<Adopted, ActivationError> {
     let fd = {
         let mut table = INHERITED
             .lock()
@@ -95,21 +106,29 @@ pub fn adopt(socket: &SystemdSocket) -> Result<TcpListener, ActivationError> {
             Some(slot) => slot.take().ok_or(ActivationError::Taken(socket.index))?,
         }
     };
-    let listener = TcpListener::from(fd);
     let expected = match socket.domain {
         Domain::Inet => "an INET (IPv4) socket",
         Domain::Inet6 => "an INET6 (IPv6) socket",
+        Domain::Unix => "a UNIX socket",
     };
     let wrong = |detail: String| ActivationError::WrongFamily {
         index: socket.index,
         expected,
         detail,
     };
+    if socket.domain == Domain::Unix {
+        let listener = UnixListener::from(fd);
+        listener
+            .local_addr()
+            .map_err(|error| wrong(format!("getsockname says otherwise ({error})")))?;
+        return Ok(Adopted::Unix(listener));
+    }
+    let listener = TcpListener::from(fd);
     let local = listener
         .local_addr()
         .map_err(|error| wrong(format!("it has no inet address ({error})")))?;
     match (socket.domain, local.is_ipv6()) {
-        (Domain::Inet, false) | (Domain::Inet6, true) => Ok(listener),
+        (Domain::Inet, false) | (Domain::Inet6, true) => Ok(Adopted::Tcp(listener)),
         _ => Err(wrong(format!("it is bound to {local}"))),
     }
 }

@@ -55,6 +55,8 @@ pub enum Bound {
     Tls(TcpListener, TlsAcceptor),
     /// A UNIX socket (its file goes away with it).
     Unix(BoundUnix),
+    /// A UNIX socket adopted from systemd (its file stays: systemd owns it).
+    AdoptedUnix(tokio::net::UnixListener),
 }
 
 impl std::fmt::Debug for Bound {
@@ -63,6 +65,7 @@ impl std::fmt::Debug for Bound {
             Bound::Tcp(listener) => f.debug_tuple("Tcp").field(listener).finish(),
             Bound::Tls(listener, _) => f.debug_tuple("Tls").field(listener).finish(),
             Bound::Unix(unix) => f.debug_tuple("Unix").field(unix).finish(),
+            Bound::AdoptedUnix(unix) => f.debug_tuple("AdoptedUnix").field(unix).finish(),
         }
     }
 }
@@ -121,14 +124,23 @@ impl Bound {
                     endpoint: text.clone(),
                     source,
                 };
-                let listener = activation::adopt(socket).map_err(activation)?;
                 let io = |source| ListenError::Bind {
                     endpoint: text.clone(),
                     address: format!("systemd socket {}", socket.index),
                     source,
                 };
-                listener.set_nonblocking(true).map_err(io)?;
-                Ok(Bound::Tcp(TcpListener::from_std(listener).map_err(io)?))
+                match activation::adopt(socket).map_err(activation)? {
+                    activation::Adopted::Tcp(listener) => {
+                        listener.set_nonblocking(true).map_err(io)?;
+                        Ok(Bound::Tcp(TcpListener::from_std(listener).map_err(io)?))
+                    }
+                    activation::Adopted::Unix(listener) => {
+                        listener.set_nonblocking(true).map_err(io)?;
+                        Ok(Bound::AdoptedUnix(
+                            tokio::net::UnixListener::from_std(listener).map_err(io)?,
+                        ))
+                    }
+                }
             }
             ServerEndpoint::Udp(_) => Err(ListenError::NotAStream(text)),
         }
@@ -140,8 +152,7 @@ impl Bound {
             Bound::Tcp(listener) | Bound::Tls(listener, _) => {
                 listener.local_addr().ok().map(Address::Inet)
             }
-            Bound::Unix(unix) => unix
-                .listener
+            Bound::Unix(BoundUnix { listener, .. }) | Bound::AdoptedUnix(listener) => listener
                 .local_addr()
                 .ok()
                 .and_then(|addr| addr.as_pathname().map(|p| Address::Unix(p.to_owned()))),
@@ -172,15 +183,14 @@ impl Bound {
                     local,
                 ))
             }
-            Bound::Unix(unix) => {
-                let (stream, peer) = unix.listener.accept().await?;
+            Bound::Unix(BoundUnix { listener, .. }) | Bound::AdoptedUnix(listener) => {
+                let (stream, peer) = listener.accept().await?;
                 let peer = Address::Unix(
                     peer.as_pathname()
                         .map(ToOwned::to_owned)
                         .unwrap_or_default(),
                 );
-                let local = unix
-                    .listener
+                let local = listener
                     .local_addr()
                     .ok()
                     .and_then(|a| a.as_pathname().map(ToOwned::to_owned))

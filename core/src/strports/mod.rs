@@ -18,7 +18,7 @@
 //! - `ssl:PORT:privateKey=FILE[:certKey=FILE][:extraCertChain=FILE][:interface=ADDR][:backlog=N]`
 //!   (`tls:` is an alias; the certificate defaults to the key's file, as in Twisted);
 //! - `udp:PORT[:interface=ADDR]` (datagrams);
-//! - `systemd:domain=INET|INET6:index=N` (a socket from systemd socket activation).
+//! - `systemd:domain=INET|INET6|UNIX:index=N` (a socket from systemd socket activation).
 //!
 //! Client endpoints: `tcp:host=H:port=P[:timeout=S]` (or `tcp:H:P`),
 //! `unix:path=PATH[:timeout=S]` (or `unix:PATH`), `tls:host=H:port=P[:caCertsDir=DIR][:timeout=S]`

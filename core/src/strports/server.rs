@@ -100,6 +100,8 @@ pub enum Domain {
     Inet,
     /// IPv6 (`INET6`).
     Inet6,
+    /// A UNIX stream socket (`UNIX`).
+    Unix,
 }
 
 /// A socket handed over by systemd: its expected family and its index among `LISTEN_FDS`.
@@ -302,11 +304,12 @@ fn parse_systemd(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     let domain = match domain.to_ascii_uppercase().as_str() {
         "INET" => Domain::Inet,
         "INET6" => Domain::Inet6,
+        "UNIX" => Domain::Unix,
         _ => {
             return Err(StrportError::BadValue {
                 param: "domain",
                 value: domain,
-                expected: "INET or INET6 (UNIX sockets come later)",
+                expected: "INET, INET6 or UNIX",
             });
         }
     };
@@ -393,6 +396,7 @@ impl fmt::Display for ServerEndpoint {
                 let domain = match socket.domain {
                     Domain::Inet => "INET",
                     Domain::Inet6 => "INET6",
+                    Domain::Unix => "UNIX",
                 };
                 write!(f, "systemd:domain={domain}:index={}", socket.index)
             }

@@ -224,9 +224,13 @@ fn arb_endpoint() -> impl Strategy<Value = ServerEndpoint> {
             backlog,
         })
     });
-    let systemd = (prop::bool::ANY, 0usize..64).prop_map(|(v6, index)| {
+    let systemd = (0u8..3, 0usize..64).prop_map(|(domain, index)| {
         ServerEndpoint::Systemd(SystemdSocket {
-            domain: if v6 { Domain::Inet6 } else { Domain::Inet },
+            domain: match domain {
+                0 => Domain::Inet,
+                1 => Domain::Inet6,
+                _ => Domain::Unix,
+            },
             index,
         })
     });
