@@ -40,6 +40,7 @@ pub mod service;
 pub mod strports;
 pub mod timer;
 pub mod tree;
+pub mod upgrade;
 
 pub use application::{Application, PersistenceSettings, ProcessSettings, Style};
 pub use lifecycle::{Lifecycle, StartError, StopError};

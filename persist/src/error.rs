@@ -54,6 +54,39 @@ pub enum FormatError {
         /// What the decoder found.
         detail: String,
     },
+    /// A type was written by a newer version of its code.
+    #[error(
+        "the snapshot holds {tag} at version {found}, but this build knows it only up to version {known} (it was written by newer code: upgrade the binary)"
+    )]
+    NewerType {
+        /// The type tag.
+        tag: String,
+        /// The version in the file.
+        found: u32,
+        /// The version this build has.
+        known: u32,
+    },
+    /// No step upgrades a type from an old version.
+    #[error(
+        "the snapshot holds {tag} at version {from}, and no upgrade step takes it from version {from} to {} (register one with rtwisted_core::register_upgrade!)",
+        .from + 1
+    )]
+    MissingUpgrade {
+        /// The type tag.
+        tag: String,
+        /// The version with no step.
+        from: u32,
+    },
+    /// An upgrade step refused the data.
+    #[error("upgrading {tag} from version {from} failed: {reason}")]
+    UpgradeFailed {
+        /// The type tag.
+        tag: String,
+        /// The version the step upgrades from.
+        from: u32,
+        /// The step's message.
+        reason: String,
+    },
     /// A type in the tree was never registered, so the manifest cannot list it.
     #[error(
         "type '{tag}' is not registered: add `rtwisted_core::register_type!(service \"{tag}\", version 1);` (or `factory`) beside its #[typetag::serde] impl"

@@ -30,6 +30,7 @@ mod file;
 pub mod header;
 pub mod tap;
 pub mod tas;
+pub mod upgrade;
 
 use std::path::Path;
 
@@ -146,12 +147,13 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
 /// Verifies and decodes a snapshot into an application, decrypting it first with `passphrase`
 /// if it is encrypted.
 pub fn decode_with(bytes: &[u8], passphrase: Option<&Passphrase>) -> Result<Snapshot, FormatError> {
-    let raw = decode_raw_with(bytes, passphrase)?;
+    let mut raw = decode_raw_with(bytes, passphrase)?;
     if !raw.unknown_types.is_empty() {
         return Err(FormatError::UnknownTypes {
             types: raw.unknown_types,
         });
     }
+    upgrade::upgrade(&raw.header.fields.manifest, &mut raw.application)?;
     let mut app: Application =
         serde_json::from_value(raw.application).map_err(|error| FormatError::Incompatible {
             detail: error.to_string(),
