@@ -192,6 +192,15 @@ pub fn command() -> Command {
         )
         .arg(
             value(
+                "checkpoint-every",
+                "checkpoint-every",
+                "DURATION",
+                "Save the running tree as NAME-checkpoint.tap this often (30s, 5m, 1h); SIGUSR2 asks for one at once",
+            )
+            .value_parser(options::parse_duration),
+        )
+        .arg(
+            value(
                 "stop-timeout",
                 "stop-timeout",
                 "SECONDS",

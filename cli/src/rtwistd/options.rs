@@ -67,6 +67,8 @@ pub struct Options {
     pub gid: Option<u32>,
     /// The umask; daemons default to 077.
     pub umask: Option<u32>,
+    /// How often to save a checkpoint of the running tree.
+    pub checkpoint_every: Option<Duration>,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -169,8 +171,24 @@ impl Options {
             uid: matches.get_one::<u32>("uid").copied(),
             gid: matches.get_one::<u32>("gid").copied(),
             umask: matches.get_one::<u32>("umask").copied(),
+            checkpoint_every: matches.get_one::<Duration>("checkpoint-every").copied(),
         })
     }
+}
+
+/// Parses a duration: `30s`, `5m`, `1h 30m`, `250ms`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = match text.parse::<f64>() {
+        Ok(_) => parse_seconds(text)?,
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|error| format!("'{text}' is not a duration like 30s, 5m or 1h: {error}"))?,
+    };
+    if duration < Duration::from_millis(10) {
+        return Err(format!(
+            "'{text}' is too short: checkpoints need at least 10ms between them"
+        ));
+    }
+    Ok(duration)
 }
 
 /// Parses a positive number of seconds, such as `10` or `2.5`.

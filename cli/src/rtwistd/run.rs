@@ -190,6 +190,7 @@ async fn serve(
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
     let mut user1 = signal(SignalKind::user_defined1()).map_err(signal_error)?;
+    let mut user2 = signal(SignalKind::user_defined2()).map_err(signal_error)?;
 
     let lifecycle = Lifecycle::new(options.stop_timeout);
     if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
@@ -216,12 +217,25 @@ async fn serve(
     }
     notify_systemd(sd_notify::NotifyState::Ready);
 
+    let mut checkpoints = options.checkpoint_every.map(|period| {
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer
+    });
     let received = loop {
+        let next_checkpoint = async {
+            match checkpoints.as_mut() {
+                Some(timer) => timer.tick().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
             _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
+            _ = user2.recv() => checkpoint(&app, key.as_ref(), "SIGUSR2"),
+            _ = next_checkpoint => checkpoint(&app, key.as_ref(), "timer"),
         }
     };
     tracing::info!("Received {received}, shutting down.");
@@ -266,6 +280,28 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
         && let Err(error) = sd_notify::notify(false, &[state])
     {
         tracing::warn!("cannot notify systemd: {error}");
+    }
+}
+
+/// Saves the running tree, live state included (and every `running` flag false in the file),
+/// as `NAME-checkpoint.tap` in the current folder. A failure is logged; the daemon goes on.
+fn checkpoint(app: &Application, key: Option<&Key>, why: &str) {
+    let began = std::time::Instant::now();
+    let style = app.persistence().style;
+    let path = PathBuf::from(rtwisted_persist::file_name(
+        app.name(),
+        Some("checkpoint"),
+        style,
+        key.is_some(),
+    ));
+    match rtwisted_persist::save_with(app, &path, style, key) {
+        Ok(header) => tracing::info!(
+            "Checkpoint ({why}) saved to {} in {:.1}ms ({})",
+            path.display(),
+            began.elapsed().as_secs_f64() * 1000.0,
+            header.checksum
+        ),
+        Err(error) => tracing::error!("Checkpoint ({why}) failed: {error}"),
     }
 }
 
