@@ -42,6 +42,14 @@ pub enum FormatError {
         /// Every unknown tag, sorted.
         types: Vec<String>,
     },
+    /// The file is larger than any snapshot this build loads.
+    #[error("the file is {size} bytes, more than the {limit} bytes a snapshot may have")]
+    TooLarge {
+        /// The file's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The structure is damaged in a way the checksum did not catch (or the header is bad).
     #[error("the snapshot is damaged: {detail}")]
     Corrupt {

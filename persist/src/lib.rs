@@ -24,6 +24,7 @@
 //! With a [`Key`], a snapshot is encrypted with a passphrase in the `age` format ([`crypto`]):
 //! `.etap` and `.etas` files open with the standard `age` tool too.
 
+pub mod bounds;
 pub mod crypto;
 mod error;
 mod file;
@@ -113,6 +114,7 @@ pub fn decode_raw_with(
     passphrase: Option<&Passphrase>,
 ) -> Result<RawSnapshot, FormatError> {
     if crypto::looks_encrypted(bytes) {
+        bounds::check_size(bytes.len() as u64)?;
         let passphrase = passphrase.ok_or(FormatError::Encrypted)?;
         let plain = crypto::decrypt(bytes, passphrase)?;
         let mut raw = decode_plain(&plain)?;
@@ -123,6 +125,7 @@ pub fn decode_raw_with(
 }
 
 fn decode_plain(bytes: &[u8]) -> Result<RawSnapshot, FormatError> {
+    bounds::check_size(bytes.len() as u64)?;
     let (header, application) = if tap::looks_like_tap(bytes) {
         tap::decode(bytes)?
     } else if tas::looks_like_tas(bytes) {
@@ -234,8 +237,16 @@ pub fn is_encrypted(path: &Path) -> bool {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, SnapshotError> {
-    read(path).map_err(|source| SnapshotError::Read {
+    let read_error = |source| SnapshotError::Read {
         path: path.to_owned(),
         source,
-    })
+    };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if !metadata.is_dir() {
+        bounds::check_size(metadata.len()).map_err(|source| SnapshotError::Invalid {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    read(path).map_err(read_error)
 }

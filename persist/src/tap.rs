@@ -111,6 +111,8 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
         });
     }
     let header_end = PREAMBLE + header_len as usize;
+    crate::bounds::scan_msgpack(&bytes[PREAMBLE..header_end])?;
+    crate::bounds::scan_msgpack(&bytes[header_end..body_end])?;
     let fields: HeaderFields =
         rmp_serde::from_slice(&bytes[PREAMBLE..header_end]).map_err(|error| {
             FormatError::Corrupt {

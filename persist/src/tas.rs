@@ -115,6 +115,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
     if !looks_like_tas(bytes) {
         return Err(FormatError::NotASnapshot);
     }
+    crate::bounds::scan_json(bytes)?;
     let probe: Probe = serde_json::from_slice(bytes).map_err(|error| json_error(&error))?;
     if probe.rtwisted.as_deref() != Some(MARKER) {
         return Err(FormatError::NotASnapshot);

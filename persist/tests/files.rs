@@ -243,3 +243,78 @@ fn the_tas_style_is_readable_json_with_the_header_first() {
     );
     assert!(text.starts_with("{\n  \"rtwisted\": \"snapshot\",\n  \"format_version\": 1,"));
 }
+
+#[test]
+fn every_single_bit_flip_is_an_error_never_a_panic() {
+    for style in [Style::Tap, Style::Tas] {
+        let (bytes, _) = rtwisted_persist::encode(&echo_app(), style).unwrap();
+        let whole = bytes.trim_ascii_end().len();
+        for position in 0..whole {
+            for bit in 0..8 {
+                let mut flipped = bytes.clone();
+                flipped[position] ^= 1 << bit;
+                let result = rtwisted_persist::decode(&flipped);
+                assert!(
+                    result.is_err(),
+                    "{style}: flipping bit {bit} of byte {position} went unnoticed"
+                );
+            }
+        }
+    }
+}
+
+/// A tap file whose checksum is right but whose payload is hostile.
+fn sealed_tap(payload: &[u8]) -> Vec<u8> {
+    let (good, _) = rtwisted_persist::encode(&echo_app(), Style::Tap).unwrap();
+    let header_len = u32::from_be_bytes(good[10..14].try_into().unwrap()) as usize;
+    let header = &good[22..22 + header_len];
+    let mut bytes = good[..10].to_vec();
+    bytes.extend_from_slice(&(header_len as u32).to_be_bytes());
+    bytes.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(payload);
+    let digest = rtwisted_persist::header::digest(&[&bytes]);
+    bytes.extend_from_slice(&digest);
+    bytes
+}
+
+#[test]
+fn a_payload_claiming_a_huge_array_is_refused_before_any_allocation() {
+    let err =
+        rtwisted_persist::decode(&sealed_tap(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the snapshot is damaged: a container claims 4294967295 elements but only 1 bytes remain"
+    );
+    let mut deep = vec![0x91u8; 100_000];
+    deep.push(0xc0);
+    let err = rtwisted_persist::decode(&sealed_tap(&deep)).unwrap_err();
+    assert!(
+        err.to_string().contains("nesting deeper than 128 levels"),
+        "{err}"
+    );
+    let nested_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let err = rtwisted_persist::decode(
+        format!("{{\"rtwisted\": \"snapshot\", \"x\": {nested_json}}}").as_bytes(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("nesting deeper than 128 levels"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_larger_than_the_limit_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.tap");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(rtwisted_persist::bounds::MAX_SNAPSHOT_BYTES + 1)
+        .unwrap();
+    let err = rtwisted_persist::load(&path).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("more than the 536870912 bytes a snapshot may have"),
+        "{err}"
+    );
+}
