@@ -31,7 +31,8 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if new_size > layout.size() {
-            let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+            let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                - layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
         } else {
             CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
@@ -70,8 +71,12 @@ fn tree(services: usize) -> Application {
         .map(|g| MultiService::named(format!("group{g}")).unwrap())
         .collect();
     for i in 0..services - groups {
-        let endpoint = format!("tcp:{}:interface=127.0.0.1", 1024 + i % 60000).parse().unwrap();
-        let server = StreamServer::new(endpoint, Arc::new(Echo::default())).named(format!("s{i}")).unwrap();
+        let endpoint = format!("tcp:{}:interface=127.0.0.1", 1024 + i % 60000)
+            .parse()
+            .unwrap();
+        let server = StreamServer::new(endpoint, Arc::new(Echo::default()))
+            .named(format!("s{i}"))
+            .unwrap();
         collections[i % groups].insert(Box::new(server)).unwrap();
     }
     for collection in collections {
@@ -83,7 +88,10 @@ fn tree(services: usize) -> Application {
 fn main() {
     let dir = std::env::temp_dir().join(format!("rtwisted-bench-snapshots-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    println!("{:>8} {:>5} {:>12} {:>10} {:>10} {:>13} {:>13}", "services", "style", "bytes", "save ms", "load ms", "save peak MB", "load peak MB");
+    println!(
+        "{:>8} {:>5} {:>12} {:>10} {:>10} {:>13} {:>13}",
+        "services", "style", "bytes", "save ms", "load ms", "save peak MB", "load peak MB"
+    );
     let mut rows = Vec::new();
     for services in [1_000usize, 10_000, 100_000] {
         let app = tree(services);
@@ -94,7 +102,8 @@ fn main() {
                 measure(runs, || rtwisted_persist::save(&app, &path, style).unwrap());
             drop(header);
             let bytes = std::fs::metadata(&path).unwrap().len();
-            let (loaded, load_ms, load_peak) = measure(runs, || rtwisted_persist::load(&path).unwrap());
+            let (loaded, load_ms, load_peak) =
+                measure(runs, || rtwisted_persist::load(&path).unwrap());
             assert_eq!(loaded.app.services().len(), app.services().len());
             drop(loaded);
             let mb = |b: usize| b as f64 / 1e6;

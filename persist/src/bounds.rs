@@ -32,70 +32,115 @@ pub fn check_size(size: u64) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// Walks one MessagePack value (and nothing after it) without decoding it.
-pub fn scan_msgpack(bytes: &[u8]) -> Result<(), FormatError> {
+/// One MessagePack item, read without decoding its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item<'a> {
+    /// A string's bytes.
+    Str(&'a [u8]),
+    /// A map with this many key/value pairs.
+    Map(u64),
+    /// An array with this many elements.
+    Array(u64),
+    /// Anything else (numbers, nil, booleans, binary, extensions).
+    Scalar,
+}
+
+/// Reads the item at `*position` and moves past it (past a container's header only), checking
+/// that its lengths fit in the bytes left.
+pub fn next_item<'a>(bytes: &'a [u8], position: &mut usize) -> Result<Item<'a>, FormatError> {
+    let marker = *bytes
+        .get(*position)
+        .ok_or_else(|| corrupt("the data ends inside a value".into()))?;
+    *position += 1;
+    let read_len = |position: &mut usize, width: usize| -> Result<u64, FormatError> {
+        let field = bytes
+            .get(*position..*position + width)
+            .ok_or_else(|| corrupt("the data ends inside a length".into()))?;
+        *position += width;
+        Ok(field.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
+    };
+    let (skip, item) = match marker {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, Item::Scalar),
+        0x80..=0x8f => (0, Item::Map(u64::from(marker & 0x0f))),
+        0x90..=0x9f => (0, Item::Array(u64::from(marker & 0x0f))),
+        0xa0..=0xbf => (u64::from(marker & 0x1f), Item::Str(&[])),
+        0xd9 => (read_len(position, 1)?, Item::Str(&[])),
+        0xda => (read_len(position, 2)?, Item::Str(&[])),
+        0xdb => (read_len(position, 4)?, Item::Str(&[])),
+        0xc4 => (read_len(position, 1)?, Item::Scalar),
+        0xc5 => (read_len(position, 2)?, Item::Scalar),
+        0xc6 => (read_len(position, 4)?, Item::Scalar),
+        0xc7 => (read_len(position, 1)? + 1, Item::Scalar),
+        0xc8 => (read_len(position, 2)? + 1, Item::Scalar),
+        0xc9 => (read_len(position, 4)? + 1, Item::Scalar),
+        0xca => (4, Item::Scalar),
+        0xcb => (8, Item::Scalar),
+        0xcc | 0xd0 => (1, Item::Scalar),
+        0xcd | 0xd1 => (2, Item::Scalar),
+        0xce | 0xd2 => (4, Item::Scalar),
+        0xcf | 0xd3 => (8, Item::Scalar),
+        0xd4 => (2, Item::Scalar),
+        0xd5 => (3, Item::Scalar),
+        0xd6 => (5, Item::Scalar),
+        0xd7 => (9, Item::Scalar),
+        0xd8 => (17, Item::Scalar),
+        0xdc => (0, Item::Array(read_len(position, 2)?)),
+        0xdd => (0, Item::Array(read_len(position, 4)?)),
+        0xde => (0, Item::Map(read_len(position, 2)?)),
+        0xdf => (0, Item::Map(read_len(position, 4)?)),
+        0xc1 => return Err(corrupt("an invalid MessagePack marker (0xc1)".into())),
+    };
+    let left = (bytes.len() - *position) as u64;
+    if skip > left {
+        return Err(corrupt(format!(
+            "a value claims {skip} bytes but only {left} remain"
+        )));
+    }
+    let start = *position;
+    *position += skip as usize;
+    Ok(match item {
+        Item::Str(_) => Item::Str(&bytes[start..*position]),
+        other => other,
+    })
+}
+
+/// Walks one MessagePack value (and nothing after it) without decoding it, calling `visit`
+/// for every item with the items of the map it is a key or value in: `(item, index in its
+/// container, is the container a map)`.
+pub fn walk_msgpack<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(Item<'a>, u64, bool),
+) -> Result<(), FormatError> {
     let mut position = 0usize;
-    // Elements still expected in each open container.
-    let mut open: Vec<u64> = Vec::new();
+    // Open containers: (elements left, elements in all, is a map).
+    let mut open: Vec<(u64, u64, bool)> = Vec::new();
+    let mut top = (1u64, 1u64, false);
     let mut elements: u64 = 0;
-    let mut expected: u64 = 1;
-    while expected > 0 || !open.is_empty() {
-        if expected == 0 {
-            expected = open.pop().unwrap_or(0);
-            continue;
+    loop {
+        if top.0 == 0 {
+            match open.pop() {
+                Some(outer) => {
+                    top = outer;
+                    continue;
+                }
+                None => break,
+            }
         }
-        expected -= 1;
+        let index = top.1 - top.0;
+        top.0 -= 1;
         elements += 1;
         if elements > MAX_ELEMENTS {
             return Err(corrupt(format!("more than {MAX_ELEMENTS} values")));
         }
-        let marker = *bytes
-            .get(position)
-            .ok_or_else(|| corrupt("the data ends inside a value".into()))?;
-        position += 1;
-        let read_len = |position: &mut usize, width: usize| -> Result<u64, FormatError> {
-            let field = bytes
-                .get(*position..*position + width)
-                .ok_or_else(|| corrupt("the data ends inside a length".into()))?;
-            *position += width;
-            Ok(field.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
+        let item = next_item(bytes, &mut position)?;
+        visit(item, index, top.2);
+        let (children, is_map) = match item {
+            Item::Map(pairs) => (pairs.saturating_mul(2), true),
+            Item::Array(count) => (count, false),
+            _ => (0, false),
         };
-        let (skip, children) = match marker {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
-            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
-            0x90..=0x9f => (0, u64::from(marker & 0x0f)),
-            0xa0..=0xbf => (u64::from(marker & 0x1f), 0),
-            0xc4 | 0xd9 => (read_len(&mut position, 1)?, 0),
-            0xc5 | 0xda => (read_len(&mut position, 2)?, 0),
-            0xc6 | 0xdb => (read_len(&mut position, 4)?, 0),
-            0xc7 => (read_len(&mut position, 1)? + 1, 0),
-            0xc8 => (read_len(&mut position, 2)? + 1, 0),
-            0xc9 => (read_len(&mut position, 4)? + 1, 0),
-            0xca => (4, 0),
-            0xcb => (8, 0),
-            0xcc | 0xd0 => (1, 0),
-            0xcd | 0xd1 => (2, 0),
-            0xce | 0xd2 => (4, 0),
-            0xcf | 0xd3 => (8, 0),
-            0xd4 => (2, 0),
-            0xd5 => (3, 0),
-            0xd6 => (5, 0),
-            0xd7 => (9, 0),
-            0xd8 => (17, 0),
-            0xdc => (0, read_len(&mut position, 2)?),
-            0xdd => (0, read_len(&mut position, 4)?),
-            0xde => (0, 2 * read_len(&mut position, 2)?),
-            0xdf => (0, 2 * read_len(&mut position, 4)?),
-            0xc1 => return Err(corrupt("an invalid MessagePack marker (0xc1)".into())),
-        };
-        let left = (bytes.len() - position) as u64;
-        if skip > left {
-            return Err(corrupt(format!(
-                "a value claims {skip} bytes but only {left} remain"
-            )));
-        }
-        position += skip as usize;
         if children > 0 {
+            let left = (bytes.len() - position) as u64;
             if children > left {
                 return Err(corrupt(format!(
                     "a container claims {children} elements but only {left} bytes remain"
@@ -104,8 +149,8 @@ pub fn scan_msgpack(bytes: &[u8]) -> Result<(), FormatError> {
             if open.len() >= MAX_DEPTH {
                 return Err(corrupt(format!("nesting deeper than {MAX_DEPTH} levels")));
             }
-            open.push(expected);
-            expected = children;
+            open.push(top);
+            top = (children, children, is_map);
         }
     }
     if position != bytes.len() {
@@ -115,6 +160,11 @@ pub fn scan_msgpack(bytes: &[u8]) -> Result<(), FormatError> {
         )));
     }
     Ok(())
+}
+
+/// Checks one MessagePack value against the bounds without decoding it.
+pub fn scan_msgpack(bytes: &[u8]) -> Result<(), FormatError> {
+    walk_msgpack(bytes, |_, _, _| {})
 }
 
 /// Counts the values and nesting of a JSON text without decoding it (strings are skipped,

@@ -68,6 +68,32 @@ impl HeaderFields {
 pub fn manifest_of(services: &Value) -> Result<Vec<ManifestEntry>, FormatError> {
     let mut tags = vec![ROOT_TAG.to_owned()];
     collect_tags(services, &mut tags);
+    manifest_from_tags(tags)
+}
+
+/// The manifest of an application already encoded as MessagePack, found without decoding it.
+pub fn manifest_of_msgpack(payload: &[u8]) -> Result<Vec<ManifestEntry>, FormatError> {
+    let mut tags = vec![ROOT_TAG.to_owned()];
+    // The first pair of a map is items 0 (key) and 1 (value).
+    let mut first_key_is_type = false;
+    crate::bounds::walk_msgpack(payload, |item, index, in_map| {
+        if !in_map {
+            return;
+        }
+        match (index, item) {
+            (0, crate::bounds::Item::Str(key)) => first_key_is_type = key == TYPE_KEY.as_bytes(),
+            (1, crate::bounds::Item::Str(tag)) if first_key_is_type => {
+                tags.push(String::from_utf8_lossy(tag).into_owned());
+                first_key_is_type = false;
+            }
+            (0, _) | (1, _) => first_key_is_type = false,
+            _ => {}
+        }
+    })?;
+    manifest_from_tags(tags)
+}
+
+fn manifest_from_tags(mut tags: Vec<String>) -> Result<Vec<ManifestEntry>, FormatError> {
     tags.sort();
     tags.dedup();
     tags.into_iter()

@@ -69,15 +69,21 @@ pub struct RawSnapshot {
 }
 
 /// Encodes `app` in `style`; returns the bytes and the header written.
+///
+/// The application is serialized once, straight from its types (no generic value in between),
+/// and the manifest is read off the encoded bytes.
 pub fn encode(app: &Application, style: Style) -> Result<(Vec<u8>, Header), FormatError> {
-    let application = serde_json::to_value(app).map_err(|error| FormatError::Encode {
-        detail: error.to_string(),
-    })?;
-    let manifest = header::manifest_of(&application)?;
+    let encode_error = |detail: String| FormatError::Encode { detail };
+    let payload = rmp_serde::to_vec_named(app).map_err(|error| encode_error(error.to_string()))?;
+    let manifest = header::manifest_of_msgpack(&payload)?;
     let fields = HeaderFields::new(style, app.name(), manifest);
     let (bytes, checksum) = match style {
-        Style::Tap => tap::encode(&fields, &application)?,
-        Style::Tas => tas::encode(&fields, &application)?,
+        Style::Tap => tap::seal(&fields, &payload)?,
+        Style::Tas => {
+            let pretty = serde_json::to_string_pretty(app)
+                .map_err(|error| encode_error(error.to_string()))?;
+            tas::seal(&fields, &pretty)?
+        }
     };
     Ok((
         bytes,
@@ -150,22 +156,72 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
 /// Verifies and decodes a snapshot into an application, decrypting it first with `passphrase`
 /// if it is encrypted.
 pub fn decode_with(bytes: &[u8], passphrase: Option<&Passphrase>) -> Result<Snapshot, FormatError> {
-    let mut raw = decode_raw_with(bytes, passphrase)?;
-    if !raw.unknown_types.is_empty() {
+    if crypto::looks_encrypted(bytes) {
+        bounds::check_size(bytes.len() as u64)?;
+        let passphrase = passphrase.ok_or(FormatError::Encrypted)?;
+        let plain = crypto::decrypt(bytes, passphrase)?;
+        let mut snapshot = decode_typed(&plain)?;
+        snapshot.encrypted = true;
+        return Ok(snapshot);
+    }
+    decode_typed(bytes)
+}
+
+/// A verified payload, still encoded.
+enum Payload<'a> {
+    Tap(&'a [u8]),
+    Tas(&'a str),
+}
+
+fn decode_typed(bytes: &[u8]) -> Result<Snapshot, FormatError> {
+    bounds::check_size(bytes.len() as u64)?;
+    let (header, payload) = if tap::looks_like_tap(bytes) {
+        let (header, payload) = tap::open(bytes)?;
+        (header, Payload::Tap(payload))
+    } else if tas::looks_like_tas(bytes) {
+        let (header, text) = tas::open(bytes)?;
+        (header, Payload::Tas(text))
+    } else {
+        return Err(FormatError::NotASnapshot);
+    };
+    let unknown_types = header::unknown_types(&header.fields.manifest);
+    if !unknown_types.is_empty() {
         return Err(FormatError::UnknownTypes {
-            types: raw.unknown_types,
+            types: unknown_types,
         });
     }
-    upgrade::upgrade(&raw.header.fields.manifest, &mut raw.application)?;
-    let mut app: Application =
-        serde_json::from_value(raw.application).map_err(|error| FormatError::Incompatible {
-            detail: error.to_string(),
-        })?;
-    app.persistence_mut().style = raw.header.fields.style;
+    let incompatible = |detail: String| FormatError::Incompatible { detail };
+    let current = header.fields.manifest.iter().all(|entry| {
+        rtwisted_core::registry::lookup(&entry.tag)
+            .is_some_and(|info| info.version == entry.version)
+    });
+    let mut app: Application = if current {
+        // The common case: straight from the bytes to the types.
+        match payload {
+            Payload::Tap(payload) => {
+                rmp_serde::from_slice(payload).map_err(|error| incompatible(error.to_string()))?
+            }
+            Payload::Tas(text) => {
+                serde_json::from_str(text).map_err(|error| incompatible(error.to_string()))?
+            }
+        }
+    } else {
+        let mut value = match payload {
+            Payload::Tap(payload) => tap::payload_value(payload)?,
+            Payload::Tas(text) => {
+                serde_json::from_str(text).map_err(|error| FormatError::Corrupt {
+                    detail: error.to_string(),
+                })?
+            }
+        };
+        upgrade::upgrade(&header.fields.manifest, &mut value)?;
+        serde_json::from_value(value).map_err(|error| incompatible(error.to_string()))?
+    };
+    app.persistence_mut().style = header.fields.style;
     Ok(Snapshot {
-        header: raw.header,
+        header,
         app,
-        encrypted: raw.encrypted,
+        encrypted: false,
     })
 }
 

@@ -37,11 +37,18 @@ pub fn encode(
     fields: &HeaderFields,
     application: &Value,
 ) -> Result<(Vec<u8>, String), FormatError> {
+    let payload = rmp_serde::to_vec_named(application).map_err(|error| FormatError::Encode {
+        detail: error.to_string(),
+    })?;
+    seal(fields, &payload)
+}
+
+/// Frames an encoded payload with its header and checksum.
+pub fn seal(fields: &HeaderFields, payload: &[u8]) -> Result<(Vec<u8>, String), FormatError> {
     let encode_error = |error: rmp_serde::encode::Error| FormatError::Encode {
         detail: error.to_string(),
     };
     let header = rmp_serde::to_vec_named(fields).map_err(encode_error)?;
-    let payload = rmp_serde::to_vec_named(application).map_err(encode_error)?;
     let header_len = u32::try_from(header.len()).map_err(|_| FormatError::Encode {
         detail: "the header is larger than 4 GiB".into(),
     })?;
@@ -51,7 +58,7 @@ pub fn encode(
     bytes.extend_from_slice(&header_len.to_be_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_be_bytes());
     bytes.extend_from_slice(&header);
-    bytes.extend_from_slice(&payload);
+    bytes.extend_from_slice(payload);
     let sum = digest(&[&bytes]);
     bytes.extend_from_slice(&sum);
     Ok((bytes, hex("sha256:", &sum)))
@@ -60,6 +67,20 @@ pub fn encode(
 /// Checks magic, version, length and checksum, then decodes the header and the payload into a
 /// generic value (not yet typed).
 pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
+    let (header, payload) = open(bytes)?;
+    Ok((header, payload_value(payload)?))
+}
+
+/// Decodes a verified payload into a generic value.
+pub fn payload_value(payload: &[u8]) -> Result<Value, FormatError> {
+    rmp_serde::from_slice(payload).map_err(|error| FormatError::Corrupt {
+        detail: format!("bad payload: {error}"),
+    })
+}
+
+/// Checks magic, version, length, checksum and bounds; returns the header and the verified
+/// (still encoded) payload.
+pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), FormatError> {
     if !looks_like_tap(bytes) {
         return Err(FormatError::NotASnapshot);
     }
@@ -124,18 +145,12 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
             detail: format!("the header says style '{}' in a tap file", fields.style),
         });
     }
-    let application: Value =
-        rmp_serde::from_slice(&bytes[header_end..body_end]).map_err(|error| {
-            FormatError::Corrupt {
-                detail: format!("bad payload: {error}"),
-            }
-        })?;
     Ok((
         Header {
             format_version: version,
             fields,
             checksum: hex("sha256:", stored),
         },
-        application,
+        &bytes[header_end..body_end],
     ))
 }

@@ -57,12 +57,19 @@ pub fn encode(
     fields: &HeaderFields,
     application: &Value,
 ) -> Result<(Vec<u8>, String), FormatError> {
+    let pretty =
+        serde_json::to_string_pretty(application).map_err(|error| FormatError::Encode {
+            detail: error.to_string(),
+        })?;
+    seal(fields, &pretty)
+}
+
+/// Frames the pretty JSON of an application with its header and checksum.
+pub fn seal(fields: &HeaderFields, pretty: &str) -> Result<(Vec<u8>, String), FormatError> {
     let encode_error = |error: serde_json::Error| FormatError::Encode {
         detail: error.to_string(),
     };
-    let body = serde_json::to_string_pretty(application)
-        .map_err(encode_error)?
-        .replace('\n', "\n  ");
+    let body = pretty.replace('\n', "\n  ");
     let sum = checksum(&[
         &canonical(FORMAT_VERSION.into(), fields)?,
         b"\n",
@@ -112,6 +119,14 @@ fn json_error(error: &serde_json::Error) -> FormatError {
 
 /// Checks the marker, version and checksum, then decodes the application into a generic value.
 pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
+    let (header, application) = open(bytes)?;
+    let value = serde_json::from_str(application).map_err(|error| json_error(&error))?;
+    Ok((header, value))
+}
+
+/// Checks the marker, version, checksum and bounds; returns the header and the verified
+/// `application` text.
+pub fn open(bytes: &[u8]) -> Result<(Header, &str), FormatError> {
     if !looks_like_tas(bytes) {
         return Err(FormatError::NotASnapshot);
     }
@@ -159,8 +174,6 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
             detail: format!("the header says style '{}' in a tas file", fields.style),
         });
     }
-    let application: Value =
-        serde_json::from_str(document.application.get()).map_err(|error| json_error(&error))?;
     let format_version = u16::try_from(document.format_version).unwrap_or(FORMAT_VERSION);
     Ok((
         Header {
@@ -168,6 +181,6 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
             fields,
             checksum: document.checksum,
         },
-        application,
+        document.application.get(),
     ))
 }

@@ -78,7 +78,10 @@ fn a_timer_checkpoints_so_a_crash_loses_at_most_one_interval() {
         let output = scratch.rtap(&["inspect", "--json", "kv-checkpoint.tap"]);
         output.status.success() && String::from_utf8_lossy(&output.stdout).contains("\"key\"")
     };
-    assert!(rtwisted_tests::eventually(holds_key), "no checkpoint held the key");
+    assert!(
+        rtwisted_tests::eventually(holds_key),
+        "no checkpoint held the key"
+    );
     daemon.signal(Signal::SIGKILL);
     daemon.wait_exit();
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
