@@ -105,3 +105,65 @@ fn a_bad_checkpoint_interval_is_a_usage_error() {
             .contains("'soon' is not a duration like 30s, 5m or 1h")
     );
 }
+
+#[test]
+fn kill_9_in_the_middle_of_saves_always_leaves_a_whole_snapshot() {
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    // A large value makes every checkpoint write megabytes, so kills land mid-save.
+    let big = "x".repeat(256 * 1024);
+    let mut generation = 0;
+    let mut file = "kv.tap".to_owned();
+    for round in 0..8 {
+        let mut daemon =
+            scratch.spawn_rtwistd(&["-n", "-o", "-f", &file, "--checkpoint-every", "10ms"]);
+        let address = daemon.listening_address();
+        generation += 1;
+        let request = format!(
+            "set big{round} 0 0 {}\r\n{big}\r\nset generation 0 0 {}\r\n{generation}\r\n",
+            big.len(),
+            generation.to_string().len()
+        );
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        for _ in 0..2 {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            assert_eq!(line, "STORED\r\n");
+        }
+        // Wait until a checkpoint holds this round's key, so the key must survive the kill.
+        let key = format!("big{round}");
+        let holds_key = || {
+            let output = scratch.rtap(&["inspect", "--json", "kv-checkpoint.tap"]);
+            output.status.success() && String::from_utf8_lossy(&output.stdout).contains(&key)
+        };
+        assert!(
+            rtwisted_tests::eventually(holds_key),
+            "round {round}: no checkpoint held {key}"
+        );
+        // A chaos delay (not a readiness wait): land the kill at varied points of the saves.
+        std::thread::sleep(std::time::Duration::from_millis((round * 7 % 23) as u64));
+        daemon.signal(Signal::SIGKILL);
+        daemon.wait_exit();
+        // Whatever moment the kill hit, the checkpoint is a whole snapshot, old or new.
+        let output = scratch.rtap(&["inspect", "--json", "kv-checkpoint.tap"]);
+        assert!(
+            output.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        file = "kv-checkpoint.tap".to_owned();
+    }
+    // The last checkpoint has every round's key: state carried through 8 crashes.
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
+    let address = daemon.listening_address();
+    for round in 0..8 {
+        assert!(
+            get(address, &format!("big{round}")).is_some(),
+            "big{round} lost"
+        );
+    }
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+}
