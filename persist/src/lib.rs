@@ -29,6 +29,7 @@ pub mod crypto;
 mod error;
 mod file;
 pub mod header;
+pub mod store;
 pub mod tap;
 pub mod tas;
 pub mod upgrade;

@@ -24,6 +24,7 @@ mod inspect;
 mod list_plugins;
 mod modify;
 mod save;
+mod store;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -242,6 +243,7 @@ pub fn command() -> Command {
                         .help("Write the output unencrypted"),
                 ),
         )
+        .subcommand(store::command())
         .subcommand(
             Command::new("plugins")
                 .about("List the plugins this binary links")
@@ -296,6 +298,7 @@ where
         "plugins" => list_plugins::run(sub),
         "completions" => generate::completions(sub),
         "man" => generate::man(sub),
+        "store" => store::run(sub),
         other => Err(CliError::failed(format!("unknown command '{other}'"))),
     }
 }

@@ -1,0 +1,133 @@
+//! What can go wrong with a snapshot store, each phrased for the person at the terminal.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::FormatError;
+
+/// A snapshot store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The folder does not exist or holds no store (only for opens that do not create one).
+    #[error("no store at '{}'", .dir.display())]
+    NoStore {
+        /// The folder asked for.
+        dir: PathBuf,
+    },
+    /// The path exists but is not an rtwisted snapshot store; nothing was written to it.
+    #[error("'{}' is not an rtwisted snapshot store: {detail}", .dir.display())]
+    NotAStore {
+        /// The path asked for.
+        dir: PathBuf,
+        /// What it is instead.
+        detail: String,
+    },
+    /// Another process holds the store open for longer than the open waits.
+    #[error(
+        "the store {} is busy (another rtap or rtwistd has it open); try again",
+        .dir.display()
+    )]
+    Busy {
+        /// The store's folder.
+        dir: PathBuf,
+    },
+    /// The store was written by a newer rtwisted.
+    #[error(
+        "the store {} has format version {found}, newer than this rtwisted reads (up to {supported}); upgrade rtwisted",
+        .dir.display()
+    )]
+    NewerStore {
+        /// The store's folder.
+        dir: PathBuf,
+        /// The store's format version.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
+    /// The store's data is damaged (sled found corruption, or a record does not check out).
+    #[error(
+        "the store {} is damaged: {detail} (export what still reads with `rtap store export`, or restore a copy)",
+        .dir.display()
+    )]
+    Damaged {
+        /// The store's folder.
+        dir: PathBuf,
+        /// What was found.
+        detail: String,
+    },
+    /// Reading or writing the store's files failed.
+    #[error("cannot use the store {}: {}", .dir.display(), crate::describe_io(.source))]
+    Io {
+        /// The store's folder.
+        dir: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// An address that does not parse.
+    #[error("invalid store address '{text}': {reason}")]
+    InvalidAddress {
+        /// The text given.
+        text: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// An application name that cannot be stored.
+    #[error("invalid application name: {reason}")]
+    InvalidApp {
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A tag that cannot be used.
+    #[error("invalid tag: {reason}")]
+    InvalidTag {
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The store has no snapshot of this application.
+    #[error("no application '{app}' in the store")]
+    NoApp {
+        /// The application asked for.
+        app: String,
+    },
+    /// The application exists but the address picks none of its snapshots.
+    #[error("no snapshot '{address}' in the store ({hint})")]
+    NoSnapshot {
+        /// The address asked for, as written.
+        address: String,
+        /// What there is instead: `echo has 1..5`, or the tags.
+        hint: String,
+    },
+    /// The tag is already on another snapshot of the application.
+    #[error(
+        "tag '{tag}' is already on {app}@{number}; tags are unique per application (move it with --move, or remove it with `rtap store untag {app}@{tag}`)"
+    )]
+    TagTaken {
+        /// The application.
+        app: String,
+        /// The tag.
+        tag: String,
+        /// The snapshot that has it.
+        number: u64,
+    },
+    /// Untagging a snapshot that has no tag.
+    #[error("{address} has no tag")]
+    NotTagged {
+        /// The snapshot, as `APP@N`.
+        address: String,
+    },
+    /// The bytes are not a snapshot (or not one of the application they were stored under).
+    #[error("not a snapshot: {0}")]
+    NotASnapshot(#[source] FormatError),
+    /// The snapshot's header names another application than the one it is stored under.
+    #[error("the snapshot is of application '{found}', not '{expected}'")]
+    AppMismatch {
+        /// The name it was to be stored under.
+        expected: String,
+        /// The name in its header.
+        found: String,
+    },
+    /// `gc` was asked to keep no snapshot.
+    #[error("gc must keep at least 1 snapshot (the newest is always kept)")]
+    KeepNothing,
+}
