@@ -1,9 +1,12 @@
 //! Loading snapshots in the tools: encrypted ones get their passphrase from the
 //! [`PassphraseSource`] only when the file turns out to be encrypted.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
+use clap::ArgMatches;
 use rtwisted_core::{Application, Style};
+use rtwisted_persist::store::StoreAddress;
 use rtwisted_persist::{Header, Key, RawSnapshot, Snapshot};
 
 use crate::error::CliError;
@@ -50,4 +53,143 @@ fn key_if_encrypted(path: &Path, source: &PassphraseSource) -> Result<Option<Key
     } else {
         Ok(None)
     }
+}
+
+/// Where a snapshot is read from or written to: a file, or an address in a store.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A snapshot file.
+    File(PathBuf),
+    /// `APP`, `APP@N` or `APP@TAG` in the store at `dir`.
+    Store {
+        /// The store's folder.
+        dir: PathBuf,
+        /// The address.
+        address: StoreAddress,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Store { dir, address } => {
+                write!(f, "{address} in the store '{}'", dir.display())
+            }
+        }
+    }
+}
+
+/// The `--store DIR` option of a command that reads or writes snapshots.
+pub fn store_arg() -> clap::Arg {
+    clap::Arg::new("store")
+        .long("store")
+        .value_name("DIR")
+        .help("Use the snapshot store at DIR; FILE is then an address: APP, APP@N or APP@TAG")
+}
+
+impl Location {
+    /// The location named by argument `arg` of `matches`: a file, or with `--store DIR` a
+    /// store address.
+    pub fn from_matches(matches: &ArgMatches, arg: &str) -> Result<Self, CliError> {
+        let text = matches
+            .get_one::<String>(arg)
+            .ok_or_else(|| CliError::failed("no snapshot given"))?;
+        match matches.try_get_one::<String>("store").ok().flatten() {
+            None => Ok(Location::File(PathBuf::from(text))),
+            Some(dir) => Ok(Location::Store {
+                dir: PathBuf::from(dir),
+                address: text
+                    .parse()
+                    .map_err(|error: rtwisted_persist::store::StoreError| {
+                        CliError::failed(error.to_string())
+                    })?,
+            }),
+        }
+    }
+
+    fn store_bytes(dir: &Path, address: &StoreAddress) -> Result<Vec<u8>, CliError> {
+        let (_, bytes) = rtwisted_persist::store::load_from(dir, address)
+            .map_err(|error| CliError::failed(error.to_string()))?;
+        Ok(bytes)
+    }
+
+    fn invalid(&self, error: rtwisted_persist::FormatError) -> CliError {
+        CliError::failed(format!("cannot load snapshot '{self}': {error}"))
+    }
+}
+
+/// [`open`] at any location.
+pub fn open_at(
+    location: &Location,
+    source: &PassphraseSource,
+) -> Result<(Snapshot, Option<Key>), CliError> {
+    match location {
+        Location::File(path) => open(path, source),
+        Location::Store { dir, address } => {
+            let bytes = Location::store_bytes(dir, address)?;
+            let key = if rtwisted_persist::crypto::looks_encrypted(&bytes) {
+                Some(source.key(false)?)
+            } else {
+                None
+            };
+            let snapshot =
+                rtwisted_persist::decode_with(&bytes, key.as_ref().map(|k| &k.passphrase))
+                    .map_err(|error| location.invalid(error))?;
+            Ok((snapshot, key))
+        }
+    }
+}
+
+/// [`open_raw`] at any location.
+pub fn open_raw_at(
+    location: &Location,
+    source: &PassphraseSource,
+) -> Result<RawSnapshot, CliError> {
+    match location {
+        Location::File(path) => open_raw(path, source),
+        Location::Store { dir, address } => {
+            let bytes = Location::store_bytes(dir, address)?;
+            let passphrase = if rtwisted_persist::crypto::looks_encrypted(&bytes) {
+                Some(source.obtain(false)?)
+            } else {
+                None
+            };
+            rtwisted_persist::decode_raw_with(&bytes, passphrase.as_ref())
+                .map_err(|error| location.invalid(error))
+        }
+    }
+}
+
+/// Saves at a location: over the file, or as the next snapshot of the application in the
+/// store (optionally tagged). Returns the header and where it went (`echo@4` for a store).
+pub fn save_at(
+    location: &Location,
+    app: &Application,
+    style: Style,
+    key: Option<&Key>,
+    tag: Option<&str>,
+) -> Result<(Header, String), CliError> {
+    match location {
+        Location::File(path) => Ok((save(app, path, style, key)?, path.display().to_string())),
+        Location::Store { dir, .. } => save_to_store(dir, app, style, key, tag),
+    }
+}
+
+/// Encodes `app` and stores it as the next snapshot of its application in the store at `dir`.
+pub fn save_to_store(
+    dir: &Path,
+    app: &Application,
+    style: Style,
+    key: Option<&Key>,
+    tag: Option<&str>,
+) -> Result<(Header, String), CliError> {
+    let (bytes, header) = rtwisted_persist::encode_with(app, style, key)
+        .map_err(|error| CliError::failed(format!("cannot encode '{}': {error}", app.name())))?;
+    let entry = rtwisted_persist::store::save_to(dir, app.name(), &bytes, tag)
+        .map_err(|error| CliError::failed(error.to_string()))?;
+    Ok((
+        header,
+        format!("{} in the store '{}'", entry.address(), dir.display()),
+    ))
 }

@@ -1,21 +1,19 @@
 //! Opening a snapshot for an edit and writing it back: loaded typed (so every type must be
 //! linked), changed, validated as a whole, and saved atomically in the style it had.
 
-use std::path::{Path, PathBuf};
-
 use rtwisted_core::{Application, PathSegment, ServicePath, Style};
 use rtwisted_persist::{Header, Key};
 use serde_json::{Map, Value};
 
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
-use crate::snapshots;
+use crate::snapshots::{self, Location};
 
 /// A snapshot opened for editing.
 #[derive(Debug)]
 pub struct Document {
     /// Where it came from and goes back to.
-    pub path: PathBuf,
+    pub location: Location,
     /// The style it is written back in.
     pub style: Style,
     /// The application.
@@ -25,20 +23,28 @@ pub struct Document {
 }
 
 impl Document {
-    /// Loads the snapshot at `path` (asking `source` for the passphrase if it is encrypted).
-    pub fn open(path: &Path, source: &PassphraseSource) -> Result<Self, CliError> {
-        let (snapshot, key) = snapshots::open(path, source)?;
+    /// Loads the snapshot at `location` (asking `source` for the passphrase if it is
+    /// encrypted).
+    pub fn open(location: &Location, source: &PassphraseSource) -> Result<Self, CliError> {
+        let (snapshot, key) = snapshots::open_at(location, source)?;
         Ok(Document {
-            path: path.to_owned(),
+            location: location.clone(),
             style: snapshot.header.fields.style,
             app: snapshot.app,
             key,
         })
     }
 
-    /// Writes the application back, atomically, in its style (encrypted again if it was).
-    pub fn write(&self) -> Result<Header, CliError> {
-        crate::snapshots::save(&self.app, &self.path, self.style, self.key.as_ref())
+    /// Writes the application back, atomically, in its style (encrypted again if it was): over
+    /// the file, or as a new snapshot in the store. Returns the header and where it went.
+    pub fn write(&self) -> Result<(Header, String), CliError> {
+        snapshots::save_at(
+            &self.location,
+            &self.app,
+            self.style,
+            self.key.as_ref(),
+            None,
+        )
     }
 
     /// The application as generic data, to change fields by name.

@@ -11,15 +11,12 @@ use serde_json::Value;
 use super::document::{Document, validate};
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
+use crate::snapshots::Location;
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let path = Path::new(
-        matches
-            .get_one::<String>("file")
-            .ok_or_else(|| CliError::failed("no snapshot given"))?,
-    );
-    let mut document = Document::open(path, &PassphraseSource::from_matches(matches))?;
+    let location = Location::from_matches(matches, "file")?;
+    let mut document = Document::open(&location, &PassphraseSource::from_matches(matches))?;
     let original = document.to_value()?;
     let folder = tempfile::tempdir()
         .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;
@@ -41,21 +38,20 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
             });
         match result {
             Ok(None) => {
-                crate::output::println(format!("no changes; {} left as it was", path.display()))?;
+                crate::output::println(format!("no changes; {location} left as it was"))?;
                 return Ok(());
             }
             Ok(Some(app)) => {
                 document.app = app;
-                let header = document.write()?;
-                crate::output::println(format!("wrote {} ({})", path.display(), header.checksum))?;
+                let (header, written) = document.write()?;
+                crate::output::println(format!("wrote {written} ({})", header.checksum))?;
                 return Ok(());
             }
             Err(error) => {
                 eprintln!("rtap: {error}");
                 if !ask_again()? {
                     return Err(CliError::failed(format!(
-                        "the edit was not valid; {} left as it was",
-                        path.display()
+                        "the edit was not valid; {location} left as it was"
                     )));
                 }
             }

@@ -3,8 +3,6 @@
 //! It works from the snapshot's generic data, so a snapshot whose types this binary does not
 //! link is still shown, those nodes marked unknown.
 
-use std::path::Path;
-
 use clap::ArgMatches;
 use rtwisted_core::tree::Node;
 use rtwisted_persist::RawSnapshot;
@@ -12,15 +10,12 @@ use serde_json::{Value, json};
 
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
-use crate::snapshots;
+use crate::snapshots::{self, Location};
 
 /// Prints the snapshot named in `matches`.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let file = matches
-        .get_one::<String>("file")
-        .ok_or_else(|| CliError::failed("no snapshot given"))?;
-    let path = Path::new(file);
-    let raw = snapshots::open_raw(path, &PassphraseSource::from_matches(matches))?;
+    let location = Location::from_matches(matches, "file")?;
+    let raw = snapshots::open_raw_at(&location, &PassphraseSource::from_matches(matches))?;
     if !raw.unknown_types.is_empty() {
         eprintln!(
             "rtap: warning: this binary does not link {}; those services are shown from their raw data",
@@ -36,7 +31,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
                 .find(|node| node.path == wanted)
                 .cloned()
                 .ok_or_else(|| {
-                    CliError::failed(format!("no service at '{wanted}' in {}", path.display()))
+                    CliError::failed(format!("no service at '{wanted}' in {location}"))
                 })?
         }
     };
@@ -47,8 +42,11 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
                 .map_err(|error| CliError::failed(error.to_string()))?,
         )?;
     } else {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        crate::output::print(text_report(path, size, &raw, &services))?;
+        let size = match &location {
+            Location::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            Location::Store { .. } => 0,
+        };
+        crate::output::print(text_report(&location, size, &raw, &services))?;
     }
     Ok(())
 }
@@ -70,7 +68,7 @@ fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
     })
 }
 
-fn text_report(path: &Path, size: u64, raw: &RawSnapshot, services: &Node) -> String {
+fn text_report(location: &Location, size: u64, raw: &RawSnapshot, services: &Node) -> String {
     let header = &raw.header;
     let process = raw.application.get("process");
     let setting = |key: &str, octal: bool| match process.and_then(|p| p.get(key)) {
@@ -93,8 +91,12 @@ fn text_report(path: &Path, size: u64, raw: &RawSnapshot, services: &Node) -> St
         .collect();
     let mut out = String::new();
     out.push_str(&format!(
-        "snapshot  {} ({size} bytes, style {}, format {})\n",
-        path.display(),
+        "snapshot  {location} ({}style {}, format {})\n",
+        if size > 0 {
+            format!("{size} bytes, ")
+        } else {
+            String::new()
+        },
         super::convert::describe(header.fields.style, raw.encrypted),
         header.format_version
     ));

@@ -123,6 +123,22 @@ fn save_command() -> Command {
                 .help(
                     "Encrypt with a passphrase (age, scrypt); the default name becomes NAME.etap",
                 ),
+        )
+        .arg(
+            crate::snapshots::store_arg()
+                .global(true)
+                .conflicts_with_all(["output", "append"])
+                .help(
+                    "Save into the snapshot store at DIR, as the next snapshot of the application",
+                ),
+        )
+        .arg(
+            Arg::new("tag")
+                .long("tag")
+                .value_name("TAG")
+                .global(true)
+                .requires("store")
+                .help("Tag the snapshot in the store"),
         );
     plugins::with_plugin_subcommands(command)
 }
@@ -134,6 +150,7 @@ fn add_command() -> Command {
         .subcommand_value_name("PLUGIN")
         .subcommand_help_heading("Plugins")
         .arg(file_arg())
+        .arg(crate::snapshots::store_arg().global(true))
         .arg(
             Arg::new("parent")
                 .long("parent")
@@ -173,18 +190,21 @@ pub fn command() -> Command {
             Command::new("inspect")
                 .about("Show a snapshot's header and service tree")
                 .arg(file_arg())
+                .arg(crate::snapshots::store_arg())
                 .arg(json_flag().help("Print one JSON document instead of a tree"))
                 .arg(path_arg().long("path").help("Show only the subtree at this path")),
         )
         .subcommand(
             Command::new("edit")
                 .about("Edit a snapshot in $EDITOR; the result is validated before it is written")
-                .arg(file_arg()),
+                .arg(file_arg())
+                .arg(crate::snapshots::store_arg()),
         )
         .subcommand(
             Command::new("set")
                 .about("Set service fields (values are JSON when they parse, else strings) or process settings")
                 .arg(file_arg())
+                .arg(crate::snapshots::store_arg())
                 .arg(path_arg())
                 .arg(
                     Arg::new("assignments")
@@ -213,12 +233,14 @@ pub fn command() -> Command {
             Command::new("remove")
                 .about("Remove a service (and its children)")
                 .arg(file_arg())
+                .arg(crate::snapshots::store_arg())
                 .arg(path_arg().required(true)),
         )
         .subcommand(
             Command::new("rename")
                 .about("Rename a service")
                 .arg(file_arg())
+                .arg(crate::snapshots::store_arg())
                 .arg(path_arg().required(true))
                 .arg(Arg::new("newname").value_name("NEWNAME").required(true)),
         )

@@ -1,8 +1,6 @@
 //! Scriptable edits, each validated as a whole and written atomically:
 //! `rtap set`, `rtap remove`, `rtap rename`, `rtap add`.
 
-use std::path::Path;
-
 use clap::ArgMatches;
 use rtwisted_core::{PathSegment, Service};
 use serde_json::Value;
@@ -11,30 +9,24 @@ use super::document::{Document, node_mut, parse_path};
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::plugins;
+use crate::snapshots::Location;
 
 /// Keys of a service's data that are not plain fields.
 const RESERVED: [&str; 3] = ["type", "name", "children"];
 
-fn file(matches: &ArgMatches) -> Result<&Path, CliError> {
-    matches
-        .get_one::<String>("file")
-        .map(Path::new)
-        .ok_or_else(|| CliError::failed("no snapshot given"))
+fn file(matches: &ArgMatches) -> Result<Location, CliError> {
+    Location::from_matches(matches, "file")
 }
 
 fn say(document: &Document, what: &str) -> Result<(), CliError> {
-    let header = document.write()?;
-    crate::output::println(format!(
-        "{what}; wrote {} ({})",
-        document.path.display(),
-        header.checksum
-    ))?;
+    let (header, written) = document.write()?;
+    crate::output::println(format!("{what}; wrote {written} ({})", header.checksum))?;
     Ok(())
 }
 
 /// `rtap set FILE [PATH FIELD=VALUE...] [--uid U] [--gid G] [--procname N] [--umask M] [--appname N]`.
 pub fn set(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
+    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
     let mut changed = Vec::new();
     let assignments: Vec<&String> = matches
         .get_many::<String>("assignments")
@@ -113,7 +105,7 @@ pub fn set(matches: &ArgMatches) -> Result<(), CliError> {
 
 /// `rtap remove FILE PATH`.
 pub fn remove(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
+    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
     let path = service_path(matches)?;
     let (parent, last) = split_last(&path)?;
     let collection = document
@@ -132,7 +124,7 @@ pub fn remove(matches: &ArgMatches) -> Result<(), CliError> {
 
 /// `rtap rename FILE PATH NEWNAME`.
 pub fn rename(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
+    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
     let path = service_path(matches)?;
     split_last(&path)?;
     let new_name = matches
@@ -148,7 +140,7 @@ pub fn rename(matches: &ArgMatches) -> Result<(), CliError> {
 
 /// `rtap add FILE [--parent PATH] PLUGIN [plugin options]`.
 pub fn add(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(file(matches)?, &PassphraseSource::from_matches(matches))?;
+    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
     let (maker, options) = plugins::chosen(matches)
         .ok_or_else(|| CliError::failed("no plugin given; see rtap add --help"))?;
     let parent = match matches.get_one::<String>("parent") {

@@ -11,6 +11,7 @@ use super::document::Document;
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::plugins;
+use crate::snapshots::Location;
 
 /// Builds the service from the chosen plugin and saves it.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
@@ -56,6 +57,23 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
     } else {
         None
     };
+    if let Some(dir) = matches.get_one::<String>("store") {
+        let tag = matches.get_one::<String>("tag").map(String::as_str);
+        let (header, written) = crate::snapshots::save_to_store(
+            std::path::Path::new(dir),
+            &app,
+            style,
+            key.as_ref(),
+            tag,
+        )?;
+        crate::output::println(format!(
+            "saved {} application '{}' as {written} ({})",
+            describe(style, encrypt),
+            app.name(),
+            header.checksum
+        ))?;
+        return Ok(());
+    }
     let header = crate::snapshots::save(&app, &path, style, key.as_ref())?;
     crate::output::println(format!(
         "saved {} application '{}' to {} ({})",
@@ -75,7 +93,10 @@ fn append(
     options: &ArgMatches,
     target: &Path,
 ) -> Result<(), CliError> {
-    let mut document = Document::open(target, &PassphraseSource::from_matches(matches))?;
+    let mut document = Document::open(
+        &Location::File(target.to_owned()),
+        &PassphraseSource::from_matches(matches),
+    )?;
     let service = plugins::make_service(maker, options)?;
     document
         .app
@@ -93,7 +114,7 @@ fn append(
     if let Some(gid) = matches.get_one::<u32>("gid") {
         document.app.process_mut().gid = Some(*gid);
     }
-    let header = document.write()?;
+    let (header, _) = document.write()?;
     crate::output::println(format!(
         "appended '{}' to application '{}' in {} ({})",
         maker.name,

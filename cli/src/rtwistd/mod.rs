@@ -98,6 +98,9 @@ pub fn command() -> Command {
             .short('e'),
         )
         .arg(crate::rtap::passphrase_file_arg())
+        .arg(crate::snapshots::store_arg().help(
+            "Load from the snapshot store at DIR (-f is then APP, APP@N or APP@TAG); shutdown saves and checkpoints go into it too",
+        ))
         .arg(
             value(
                 "logfile",

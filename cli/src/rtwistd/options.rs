@@ -69,6 +69,8 @@ pub struct Options {
     pub umask: Option<u32>,
     /// How often to save a checkpoint of the running tree.
     pub checkpoint_every: Option<Duration>,
+    /// The snapshot store, absolute, when snapshots come from and go to one.
+    pub store: Option<PathBuf>,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -172,6 +174,10 @@ impl Options {
             gid: matches.get_one::<u32>("gid").copied(),
             umask: matches.get_one::<u32>("umask").copied(),
             checkpoint_every: matches.get_one::<Duration>("checkpoint-every").copied(),
+            store: matches
+                .get_one::<String>("store")
+                .map(|dir| absolute(dir))
+                .transpose()?,
         })
     }
 }

@@ -17,6 +17,7 @@ use super::privileges;
 use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
 use crate::passphrase::PassphraseSource;
+use crate::snapshots::Location;
 use crate::{plugins, snapshots};
 
 /// Runs the application the options describe, until a signal stops it.
@@ -56,7 +57,11 @@ fn run_holding(
             path.display()
         );
     }
-    let (app, key) = load(&options.source, &options.passphrase)?;
+    let (app, key) = load(
+        &options.source,
+        options.store.as_deref(),
+        &options.passphrase,
+    )?;
     let ids = privileges::resolve(options.uid, options.gid, app.process())?;
     let null = if options.nodaemon {
         None
@@ -152,6 +157,7 @@ fn set_process_name(app: &Application) {
 
 fn load(
     source: &Source,
+    store: Option<&std::path::Path>,
     passphrase: &PassphraseSource,
 ) -> Result<(Application, Option<Key>), CliError> {
     match source {
@@ -160,8 +166,19 @@ fn load(
             Ok((plugins::application_from(maker, options, maker.name)?, None))
         }
         Source::File { path, source_style } => {
-            tracing::info!("Loading {}...", path.display());
-            let (snapshot, key) = snapshots::open(path, passphrase)?;
+            let location = match store {
+                None => Location::File(path.clone()),
+                Some(dir) => Location::Store {
+                    dir: dir.to_owned(),
+                    address: path.to_string_lossy().parse().map_err(
+                        |error: rtwisted_persist::store::StoreError| {
+                            CliError::failed(error.to_string())
+                        },
+                    )?,
+                },
+            };
+            tracing::info!("Loading {location}...");
+            let (snapshot, key) = snapshots::open_at(&location, passphrase)?;
             if *source_style && snapshot.header.fields.style != Style::Tas {
                 return Err(CliError::failed(format!(
                     "'{}' is a binary (tap) snapshot; run it with -f, not -s",
@@ -234,8 +251,8 @@ async fn serve(
             _ = interrupt.recv() => break "SIGINT",
             _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
-            _ = user2.recv() => checkpoint(&app, key.as_ref(), "SIGUSR2"),
-            _ = next_checkpoint => checkpoint(&app, key.as_ref(), "timer"),
+            _ = user2.recv() => checkpoint(&app, key.as_ref(), options.store.as_deref(), "SIGUSR2"),
+            _ = next_checkpoint => checkpoint(&app, key.as_ref(), options.store.as_deref(), "timer"),
         }
     };
     tracing::info!("Received {received}, shutting down.");
@@ -259,7 +276,7 @@ async fn serve(
         }
     }
     if options.save {
-        save_shutdown(&app, key.as_ref())?;
+        save_shutdown(&app, key.as_ref(), options.store.as_deref())?;
     }
     tracing::info!("Server Shut Down.");
     stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
@@ -285,9 +302,19 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
 
 /// Saves the running tree, live state included (and every `running` flag false in the file),
 /// as `NAME-checkpoint.tap` in the current folder. A failure is logged; the daemon goes on.
-fn checkpoint(app: &Application, key: Option<&Key>, why: &str) {
+fn checkpoint(app: &Application, key: Option<&Key>, store: Option<&std::path::Path>, why: &str) {
     let began = std::time::Instant::now();
     let style = app.persistence().style;
+    if let Some(dir) = store {
+        match snapshots::save_to_store(dir, app, style, key, None) {
+            Ok((_, written)) => tracing::info!(
+                "Checkpoint ({why}) saved as {written} in {:.1}ms",
+                began.elapsed().as_secs_f64() * 1000.0
+            ),
+            Err(error) => tracing::error!("Checkpoint ({why}) failed: {error}"),
+        }
+        return;
+    }
     let path = PathBuf::from(rtwisted_persist::file_name(
         app.name(),
         Some("checkpoint"),
@@ -307,8 +334,17 @@ fn checkpoint(app: &Application, key: Option<&Key>, why: &str) {
 
 /// Saves `NAME-shutdown.tap` (`.tas`, and `.etap`/`.etas` when the input was encrypted) in the
 /// current folder.
-fn save_shutdown(app: &Application, key: Option<&Key>) -> Result<(), CliError> {
+fn save_shutdown(
+    app: &Application,
+    key: Option<&Key>,
+    store: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let style = app.persistence().style;
+    if let Some(dir) = store {
+        let (_, written) = snapshots::save_to_store(dir, app, style, key, None)?;
+        tracing::info!("Saved the {} application as {written}.", app.name());
+        return Ok(());
+    }
     let path = PathBuf::from(rtwisted_persist::file_name(
         app.name(),
         Some("shutdown"),

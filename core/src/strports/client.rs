@@ -142,7 +142,17 @@ fn take_tcp(
             (host, params.take("port", Some(1))?)
         }
     };
+    // Brackets are IPv6 syntax only: `[::1]` is the host `::1`, while `[a]` stays `[a]`, so the
+    // canonical form always parses back (the strports fuzz target found hosts that did not).
     let host = host
+        .map(|host| {
+            let inner = unbracket(&host);
+            if inner != host && inner.parse::<std::net::Ipv6Addr>().is_ok() {
+                inner.to_owned()
+            } else {
+                host
+            }
+        })
         .filter(|host| !host.is_empty())
         .ok_or(StrportError::Missing {
             kind,
@@ -157,14 +167,14 @@ fn take_tcp(
     let port = parse_port(&port)?;
     let timeout = take_timeout(params)?;
     Ok(TcpConnect {
-        host: unbracket(&host).to_owned(),
+        host,
         port,
         timeout,
     })
 }
 
 fn write_tcp(f: &mut fmt::Formatter<'_>, kind: &str, tcp: &TcpConnect) -> fmt::Result {
-    if tcp.host.contains(':') {
+    if tcp.host.parse::<std::net::Ipv6Addr>().is_ok() {
         write!(f, "{kind}:host=[{}]:port={}", tcp.host, tcp.port)?;
     } else {
         write!(f, "{kind}:host={}:port={}", quote(&tcp.host), tcp.port)?;

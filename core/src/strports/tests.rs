@@ -76,6 +76,28 @@ fn udp_is_a_datagram_endpoint() {
 }
 
 #[test]
+fn odd_client_hosts_found_by_fuzzing_round_trip() {
+    for text in [
+        "tls:][\\:  .sr:514",
+        "tls:host=[]:port=4",
+        "tcp:host=\\[a]:port=1",
+    ] {
+        let endpoint = ClientEndpoint::parse(text).unwrap();
+        assert_eq!(
+            ClientEndpoint::parse(&endpoint.to_string()).unwrap(),
+            endpoint,
+            "{text}"
+        );
+    }
+    assert_eq!(
+        ClientEndpoint::parse("tcp:host=[::1]:port=1")
+            .unwrap()
+            .to_string(),
+        "tcp:host=[::1]:port=1"
+    );
+}
+
+#[test]
 fn client_endpoints_read_like_twisteds() {
     let client = |text: &str| ClientEndpoint::parse(text).map_err(|e| e.reason.to_string());
     assert_eq!(

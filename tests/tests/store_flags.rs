@@ -1,0 +1,108 @@
+//! `--store` on rtap save, inspect and the edits, and on rtwistd: snapshots come from and go to
+//! the store, whose history keeps every save.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use nix::sys::signal::Signal;
+use rtwisted_tests::{DEADLINE, Scratch, text};
+
+fn log_lines(scratch: &Scratch) -> Vec<String> {
+    let output = scratch.rtap_ok(&["store", "log", "echo", "--store", "db"]);
+    text(&output.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn save_inspect_and_edit_through_the_store() {
+    let scratch = Scratch::new();
+    let output = scratch.rtap_ok(&[
+        "save", "echo", "--port", "tcp:7001", "--store", "db", "--tag", "first",
+    ]);
+    assert!(
+        text(&output.stdout).contains("as echo@1 in the store 'db'"),
+        "{}",
+        text(&output.stdout)
+    );
+    scratch.rtap_ok(&["set", "echo", "--store", "db", "echo", "endpoint=tcp:7002"]);
+    let doc: serde_json::Value = serde_json::from_slice(
+        &scratch
+            .rtap_ok(&["inspect", "--json", "echo", "--store", "db"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        doc["services"]["children"][0]["fields"]["endpoint"],
+        "tcp:7002"
+    );
+    let first: serde_json::Value = serde_json::from_slice(
+        &scratch
+            .rtap_ok(&["inspect", "--json", "echo@first", "--store", "db"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        first["services"]["children"][0]["fields"]["endpoint"],
+        "tcp:7001"
+    );
+    assert_eq!(log_lines(&scratch).len(), 2);
+    let output = scratch.rtap(&["inspect", "echo@7", "--store", "db"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("no snapshot 'echo@7' in the store (echo has 1..2)"));
+}
+
+#[test]
+fn rtwistd_runs_from_the_store_and_saves_its_shutdown_and_checkpoints_into_it() {
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&[
+        "save",
+        "kv",
+        "--port",
+        "tcp:0:interface=127.0.0.1",
+        "--store",
+        "db",
+    ]);
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "--store", "db", "-f", "kv"]);
+    daemon.wait_for_line("Loading kv in the store");
+    let address = daemon.listening_address();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(b"set kept 0 0 4\r\nsafe\r\n").unwrap();
+    let mut reply = [0u8; 8];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"STORED\r\n");
+    drop(stream);
+    daemon.signal(Signal::SIGUSR2);
+    daemon.wait_for_line("Checkpoint (SIGUSR2) saved as kv@2 in the store");
+    daemon.signal(Signal::SIGKILL);
+    daemon.wait_exit();
+
+    // Relaunched from the latest snapshot in the store: the checkpoint.
+    let mut relaunched = scratch.spawn_rtwistd(&["-n", "--store", "db", "-f", "kv"]);
+    let address = relaunched.listening_address();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(b"get kept\r\nquit\r\n").unwrap();
+    let mut got = String::new();
+    stream.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "VALUE kept 0 4\r\nsafe\r\nEND\r\n");
+    relaunched.signal(Signal::SIGTERM);
+    let (status, out, _) = relaunched.wait_exit();
+    assert_eq!(status.code(), Some(0), "{out:#?}");
+    assert!(
+        out.iter()
+            .any(|l| l.contains("Saved the kv application as kv@3 in the store")),
+        "{out:#?}"
+    );
+    let output = scratch.rtap_ok(&["store", "log", "kv", "--store", "db"]);
+    assert_eq!(
+        text(&output.stdout).lines().count(),
+        4,
+        "{}",
+        text(&output.stdout)
+    );
+}
