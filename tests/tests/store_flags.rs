@@ -106,3 +106,49 @@ fn rtwistd_runs_from_the_store_and_saves_its_shutdown_and_checkpoints_into_it() 
         text(&output.stdout)
     );
 }
+
+#[test]
+fn kill_9_during_checkpoints_into_the_store_leaves_every_snapshot_whole() {
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&[
+        "save",
+        "kv",
+        "--port",
+        "tcp:0:interface=127.0.0.1",
+        "--store",
+        "db",
+    ]);
+    let big = "y".repeat(128 * 1024);
+    for round in 0..5 {
+        let mut daemon = scratch.spawn_rtwistd(&[
+            "-n",
+            "--store",
+            "db",
+            "-f",
+            "kv",
+            "--checkpoint-every",
+            "10ms",
+        ]);
+        let address = daemon.listening_address();
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream
+            .write_all(format!("set k{round} 0 0 {}\r\n{big}\r\n", big.len()).as_bytes())
+            .unwrap();
+        let mut reply = [0u8; 8];
+        stream.read_exact(&mut reply).unwrap();
+        drop(stream);
+        daemon.wait_for_line("Checkpoint (timer) saved as");
+        daemon.wait_for_line("Checkpoint (timer) saved as");
+        // A chaos delay (not a readiness wait): kill at varied points of the saves.
+        std::thread::sleep(std::time::Duration::from_millis((round * 5 % 17) as u64));
+        daemon.signal(Signal::SIGKILL);
+        daemon.wait_exit();
+        // The store opens, and every snapshot in it is whole.
+        let log = scratch.rtap_ok(&["store", "log", "kv", "--store", "db"]);
+        for line in text(&log.stdout).lines().skip(1) {
+            let address = line.split_whitespace().next().unwrap();
+            scratch.rtap_ok(&["inspect", address, "--store", "db"]);
+        }
+    }
+}
