@@ -4,29 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SECONDS_PER_CASE: f64 = 1.0;
-
-fn bin_dir() -> PathBuf {
-    std::env::var_os("RTWISTED_BIN_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release"),
-        PathBuf::from,
-    )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn wait_until_accepting(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -88,7 +73,7 @@ fn measure(port: u16, connections: usize, size: usize) -> f64 {
 }
 
 fn main() {
-    let bins = bin_dir();
+    let bins = rtwisted_tests::release_bin_dir();
     let (rtwistd, plain) = (bins.join("rtwistd"), bins.join("examples/plain_echo"));
     for path in [&rtwistd, &plain] {
         assert!(
@@ -97,7 +82,7 @@ fn main() {
             path.display()
         );
     }
-    let rt_port = free_port();
+    let rt_port = rtwisted_tests::free_port();
     let _rtwisted = start(
         &rtwistd,
         &[
@@ -109,7 +94,7 @@ fn main() {
         ],
         rt_port,
     );
-    let plain_port = free_port();
+    let plain_port = rtwisted_tests::free_port();
     let _plain = start(&plain, &[format!("127.0.0.1:{plain_port}")], plain_port);
 
     println!("echo round trips per second ({SECONDS_PER_CASE} s per case, same run)");

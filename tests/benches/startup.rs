@@ -4,27 +4,12 @@
 //! binaries first. Prints a table and one JSON line.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 30;
-
-fn bin_dir() -> PathBuf {
-    std::env::var_os("RTWISTED_BIN_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release"),
-        PathBuf::from,
-    )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn launch_to_accept(command: &mut Command, port: u16) -> Duration {
     let start = Instant::now();
@@ -57,7 +42,7 @@ fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
 }
 
 fn main() {
-    let bins = bin_dir();
+    let bins = rtwisted_tests::release_bin_dir();
     let (rtap, rtwistd, plain) = (
         bins.join("rtap"),
         bins.join("rtwistd"),
@@ -74,7 +59,7 @@ fn main() {
     let mut rtwisted = Vec::new();
     let mut reference = Vec::new();
     for _ in 0..RUNS {
-        let port = free_port();
+        let port = rtwisted_tests::free_port();
         let saved = Command::new(&rtap)
             .current_dir(&scratch)
             .args([
@@ -92,7 +77,7 @@ fn main() {
                 .args(["-n", "-o", "-f", "echo.tap"]),
             port,
         ));
-        let port = free_port();
+        let port = rtwisted_tests::free_port();
         reference.push(launch_to_accept(
             Command::new(&plain).arg(format!("127.0.0.1:{port}")),
             port,

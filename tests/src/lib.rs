@@ -31,6 +31,23 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Where the benchmarks find the release binaries: `RTWISTED_BIN_DIR`, else `target/release`.
+pub fn release_bin_dir() -> PathBuf {
+    std::env::var_os("RTWISTED_BIN_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release"),
+        PathBuf::from,
+    )
+}
+
+/// A loopback TCP port free a moment ago (for servers that cannot take port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The path of a built example of the workspace (`cargo test` builds them).
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

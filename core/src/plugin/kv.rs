@@ -45,14 +45,7 @@ fn options() -> Command {
 }
 
 fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
-    let endpoint =
-        options
-            .get_one::<ServerEndpoint>("port")
-            .cloned()
-            .ok_or(PluginError::Option {
-                option: "port",
-                message: "missing".into(),
-            })?;
+    let endpoint = super::classic::port(options)?;
     let max_value_bytes = options
         .get_one::<u64>("max-value-size")
         .copied()
