@@ -357,13 +357,22 @@ async fn portforward_relays_and_counts_the_traffic() {
         Arc::new(PortForward::new(dest.parse().unwrap())),
     )]);
     lifecycle.start(&mut front).await.unwrap();
+    // A connection still open is counted as its bytes flow.
+    let mut open = TcpStream::connect(inet(&front, "pf")).await.unwrap();
+    open.write_all(b"live").await.unwrap();
+    let mut echoed = [0u8; 4];
+    open.read_exact(&mut echoed).await.unwrap();
+    let live = serde_json::to_value(front.get("pf").unwrap()).unwrap();
+    assert_eq!(live["factory"]["counters"]["bytes_in"], 4);
+    assert_eq!(live["factory"]["counters"]["bytes_out"], 4);
+    drop(open);
     let client = TcpStream::connect(inet(&front, "pf")).await.unwrap();
     assert_eq!(echo_over(client, b"relayed!").await, b"relayed!");
     let json = serde_json::to_value(front.get("pf").unwrap()).unwrap();
     let counters = json["factory"]["counters"].clone();
     assert_eq!(
         counters,
-        serde_json::json!({"connections": 1, "bytes_in": 8, "bytes_out": 8})
+        serde_json::json!({"connections": 2, "bytes_in": 12, "bytes_out": 12})
     );
     lifecycle
         .stop(&mut front, StopReason::Shutdown)

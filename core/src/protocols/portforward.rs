@@ -98,7 +98,7 @@ impl PortForward {
 impl ProtocolFactory for PortForward {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
         let Connection {
-            stream: mut client,
+            stream: client,
             peer,
             shutdown,
             ..
@@ -108,18 +108,36 @@ impl ProtocolFactory for PortForward {
             .map_err(|error| io::Error::other(error.to_string()))?;
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
         tracing::debug!("relaying {peer} to {}", self.dest);
-        let mut server = upstream.stream;
-        let relay = tokio::io::copy_bidirectional(&mut client, &mut server);
+        let (client_read, client_write) = tokio::io::split(client);
+        let (server_read, server_write) = tokio::io::split(upstream.stream);
+        // Each direction counts as it goes, so a snapshot of a running forwarder shows the
+        // traffic of connections still open too.
+        let inbound = pump(client_read, server_write, &self.counters.bytes_in);
+        let outbound = pump(server_read, client_write, &self.counters.bytes_out);
         tokio::select! {
-            copied = relay => {
-                let (to_server, to_client) = copied?;
-                self.counters.bytes_in.fetch_add(to_server, Ordering::Relaxed);
-                self.counters.bytes_out.fetch_add(to_client, Ordering::Relaxed);
-                Ok(())
-            }
+            relayed = async { tokio::try_join!(inbound, outbound) } => relayed.map(drop),
             () = shutdown.cancelled() => Ok(()),
         }
     }
 }
 
 crate::register_type!(factory "rtwisted.PortForward", version 1);
+
+/// Copies `from` to `to` until `from` ends, adding every chunk to `counter`; then closes the
+/// write side, so the other end sees the end of the stream.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    counter: &AtomicU64,
+) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = from.read(&mut buffer).await?;
+        if read == 0 {
+            return to.shutdown().await;
+        }
+        to.write_all(&buffer[..read]).await?;
+        counter.fetch_add(read as u64, Ordering::Relaxed);
+    }
+}
