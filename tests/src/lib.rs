@@ -206,12 +206,15 @@ impl Scratch {
 
     /// Runs `rtap inspect --json FILE` and parses the document.
     pub fn inspect_json(&self, file: &str) -> serde_json::Value {
-        let output = self.rtap(&["inspect", "--json", file]);
-        assert!(
-            output.status.success(),
-            "inspect failed: {}",
-            text(&output.stderr)
-        );
+        self.inspect_json_with(&[file])
+    }
+
+    /// Runs `rtap inspect --json` with `args` (a file, or an address and `--store DIR`) and
+    /// parses the document.
+    pub fn inspect_json_with(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["inspect", "--json"];
+        all.extend_from_slice(args);
+        let output = self.rtap_ok(&all);
         serde_json::from_slice(&output.stdout).unwrap()
     }
 

@@ -46,12 +46,7 @@ fn save_encrypt_writes_an_age_file_that_age_itself_opens() {
     let plain = age_decrypt(&bytes, PASSPHRASE);
     assert!(plain.starts_with(TAP_MAGIC));
 
-    let doc: serde_json::Value = serde_json::from_slice(
-        &scratch
-            .rtap_ok(&["inspect", "--json", "echo.etap", "--passphrase-file", &pass])
-            .stdout,
-    )
-    .unwrap();
+    let doc = scratch.inspect_json_with(&["echo.etap", "--passphrase-file", &pass]);
     assert_eq!(doc["encrypted"], true);
     assert_eq!(
         doc["services"]["children"][0]["fields"]["endpoint"],

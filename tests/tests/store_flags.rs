@@ -29,22 +29,12 @@ fn save_inspect_and_edit_through_the_store() {
         text(&output.stdout)
     );
     scratch.rtap_ok(&["set", "echo", "--store", "db", "echo", "endpoint=tcp:7002"]);
-    let doc: serde_json::Value = serde_json::from_slice(
-        &scratch
-            .rtap_ok(&["inspect", "--json", "echo", "--store", "db"])
-            .stdout,
-    )
-    .unwrap();
+    let doc = scratch.inspect_json_with(&["echo", "--store", "db"]);
     assert_eq!(
         doc["services"]["children"][0]["fields"]["endpoint"],
         "tcp:7002"
     );
-    let first: serde_json::Value = serde_json::from_slice(
-        &scratch
-            .rtap_ok(&["inspect", "--json", "echo@first", "--store", "db"])
-            .stdout,
-    )
-    .unwrap();
+    let first = scratch.inspect_json_with(&["echo@first", "--store", "db"]);
     assert_eq!(
         first["services"]["children"][0]["fields"]["endpoint"],
         "tcp:7001"
