@@ -23,5 +23,8 @@ mod progress;
 pub mod rtap;
 pub mod rtwistd;
 mod snapshots;
+#[cfg(feature = "tac")]
+pub mod tac;
+mod tac_source;
 
 pub use error::CliError;

@@ -1,7 +1,8 @@
 //! `rtap inspect FILE`: the header and the service tree, for people or (`--json`) scripts.
 //!
 //! It works from the snapshot's generic data, so a snapshot whose types this binary does not
-//! link is still shown, those nodes marked unknown.
+//! link is still shown, those nodes marked unknown. A TAC file (`.tac`, `.py`) is run, and the
+//! application it defines is shown as its snapshot would be; nothing is written or started.
 
 use clap::ArgMatches;
 use rtwisted_core::tree::Node;
@@ -15,7 +16,18 @@ use crate::snapshots::{self, Location};
 /// Prints the snapshot named in `matches`.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
     let location = Location::from_matches(matches, "file")?;
-    let raw = snapshots::open_raw_at(&location, &PassphraseSource::from_matches(matches))?;
+    let from_tac = matches!(&location, Location::File(path) if crate::tac_source::is_tac(path));
+    let raw = match &location {
+        Location::File(path) if from_tac => {
+            let app = crate::tac_source::evaluate(path)?;
+            let style = app.persistence().style;
+            let (bytes, _) = rtwisted_persist::encode(&app, style)
+                .map_err(|error| CliError::failed(format!("{}: {error}", path.display())))?;
+            rtwisted_persist::decode_raw(&bytes)
+                .map_err(|error| CliError::failed(format!("{}: {error}", path.display())))?
+        }
+        _ => snapshots::open_raw_at(&location, &PassphraseSource::from_matches(matches))?,
+    };
     if !raw.unknown_types.is_empty() {
         eprintln!(
             "rtap: warning: this binary does not link {}; those services are shown from their raw data",
@@ -36,7 +48,14 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
         }
     };
     if matches.get_flag("json") {
-        let document = json_document(&raw, &services);
+        let mut document = json_document(&raw, &services);
+        if from_tac {
+            // Not a snapshot: there is no file header, creation time or checksum to report.
+            document["source"] = json!("tac");
+            for key in ["created", "producer", "checksum", "format_version"] {
+                document[key] = Value::Null;
+            }
+        }
         crate::output::println(
             serde_json::to_string_pretty(&document)
                 .map_err(|error| CliError::failed(error.to_string()))?,
@@ -46,7 +65,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
             Location::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
             Location::Store { .. } => 0,
         };
-        crate::output::print(text_report(&location, size, &raw, &services))?;
+        crate::output::print(text_report(&location, size, &raw, &services, from_tac))?;
     }
     Ok(())
 }
@@ -68,7 +87,13 @@ fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
     })
 }
 
-fn text_report(location: &Location, size: u64, raw: &RawSnapshot, services: &Node) -> String {
+fn text_report(
+    location: &Location,
+    size: u64,
+    raw: &RawSnapshot,
+    services: &Node,
+    from_tac: bool,
+) -> String {
     let header = &raw.header;
     let process = raw.application.get("process");
     let setting = |key: &str, octal: bool| match process.and_then(|p| p.get(key)) {
@@ -90,22 +115,30 @@ fn text_report(location: &Location, size: u64, raw: &RawSnapshot, services: &Nod
         })
         .collect();
     let mut out = String::new();
-    out.push_str(&format!(
-        "snapshot  {location} ({}style {}, format {})\n",
-        if size > 0 {
-            format!("{size} bytes, ")
-        } else {
-            String::new()
-        },
-        super::convert::describe(header.fields.style, raw.encrypted),
-        header.format_version
-    ));
-    out.push_str(&format!("app       {}\n", header.fields.app));
-    out.push_str(&format!(
-        "created   {} by {}\n",
-        header.fields.created, header.fields.producer
-    ));
-    out.push_str(&format!("checksum  {} (verified)\n", header.checksum));
+    if from_tac {
+        out.push_str(&format!(
+            "tac       {location} (evaluated, not saved; saves as {})\n",
+            header.fields.style
+        ));
+        out.push_str(&format!("app       {}\n", header.fields.app));
+    } else {
+        out.push_str(&format!(
+            "snapshot  {location} ({}style {}, format {})\n",
+            if size > 0 {
+                format!("{size} bytes, ")
+            } else {
+                String::new()
+            },
+            super::convert::describe(header.fields.style, raw.encrypted),
+            header.format_version
+        ));
+        out.push_str(&format!("app       {}\n", header.fields.app));
+        out.push_str(&format!(
+            "created   {} by {}\n",
+            header.fields.created, header.fields.producer
+        ));
+        out.push_str(&format!("checksum  {} (verified)\n", header.checksum));
+    }
     out.push_str(&format!(
         "process   uid {}  gid {}  name {}  umask {}\n",
         setting("uid", false),

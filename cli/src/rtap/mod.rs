@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! rtap save PLUGIN [plugin options] [-o FILE | --append FILE] [--appname NAME] [-u UID] [-g GID] [--style tap|tas] [--encrypt]
-//! rtap inspect FILE [--json] [--path PATH]
+//! rtap save -y APP.tac [-o FILE] [...]
+//! rtap inspect FILE|APP.tac [--json] [--path PATH]
 //! rtap edit FILE
 //! rtap set FILE [PATH FIELD=VALUE...] [--uid U] [--gid G] [--procname N] [--umask M] [--appname N]
 //! rtap remove FILE PATH
@@ -89,10 +90,20 @@ fn appname_arg() -> Arg {
 
 fn save_command() -> Command {
     let command = Command::new("save")
-        .about("Build an application from a plugin and save it as a snapshot (mktap)")
-        .subcommand_required(true)
+        .about(
+            "Build an application from a plugin or a TAC file and save it as a snapshot (mktap)",
+        )
         .subcommand_value_name("PLUGIN")
         .subcommand_help_heading("Plugins")
+        .arg(
+            Arg::new("python")
+                .short('y')
+                .long("python")
+                .alias("tac")
+                .value_name("FILE")
+                .conflicts_with("append")
+                .help("Build the application from this TAC file (a Starlark program that defines `application`) instead of a plugin"),
+        )
         .arg(
             Arg::new("output")
                 .short('o')
@@ -188,7 +199,7 @@ pub fn command() -> Command {
         .subcommand(save_command())
         .subcommand(
             Command::new("inspect")
-                .about("Show a snapshot's header and service tree")
+                .about("Show a snapshot's header and service tree (or, for a .tac file, the tree it builds)")
                 .arg(file_arg())
                 .arg(crate::snapshots::store_arg())
                 .arg(json_flag().help("Print one JSON document instead of a tree"))

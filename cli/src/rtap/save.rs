@@ -1,5 +1,5 @@
 //! `rtap save PLUGIN`: build from a plugin and freeze (mktap), or add to a snapshot
-//! (`--append`).
+//! (`--append`); `rtap save -y app.tac`: freeze the application a TAC file builds.
 
 use std::path::{Path, PathBuf};
 
@@ -13,25 +13,47 @@ use crate::passphrase::PassphraseSource;
 use crate::plugins;
 use crate::snapshots::Location;
 
-/// Builds the service from the chosen plugin and saves it.
+/// Builds the application from the chosen plugin or TAC file and saves it.
 pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let (maker, options) = plugins::chosen(matches)
-        .ok_or_else(|| CliError::failed("no plugin given; see rtap save --help"))?;
+    let tac = matches.get_one::<String>("python").map(PathBuf::from);
+    let chosen = plugins::chosen(matches);
     let asked_style = matches
         .get_one::<String>("style")
         .map(|style| style.parse::<Style>())
         .transpose()
         .map_err(|error| CliError::failed(error.to_string()))?;
-    if let Some(target) = matches.get_one::<String>("append") {
-        let target = Path::new(target);
-        if target.exists() {
-            return append(matches, maker, options, target);
+    let mut app = match (chosen, tac) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::failed(
+                "give either a plugin or a TAC file (-y), not both",
+            ));
         }
-    }
-    let name = matches
-        .get_one::<String>("appname")
-        .map_or(maker.name, String::as_str);
-    let mut app = plugins::application_from(maker, options, name)?;
+        (None, None) => {
+            return Err(CliError::failed(
+                "nothing to save: give a plugin (see rtap plugins) or a TAC file with -y",
+            ));
+        }
+        (None, Some(path)) => {
+            let mut app = crate::tac_source::evaluate(&path)?;
+            if let Some(name) = matches.get_one::<String>("appname") {
+                app.set_name(name.as_str())
+                    .map_err(|error| CliError::failed(error.to_string()))?;
+            }
+            app
+        }
+        (Some((maker, options)), None) => {
+            if let Some(target) = matches.get_one::<String>("append") {
+                let target = Path::new(target);
+                if target.exists() {
+                    return append(matches, maker, options, target);
+                }
+            }
+            let name = matches
+                .get_one::<String>("appname")
+                .map_or(maker.name, String::as_str);
+            plugins::application_from(maker, options, name)?
+        }
+    };
     let explicit = matches
         .get_one::<String>("append")
         .or_else(|| matches.get_one::<String>("output"))
@@ -39,11 +61,15 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
     let named = explicit.as_deref().and_then(style_from_extension);
     let style = asked_style
         .or(named.map(|(style, _)| style))
-        .unwrap_or_default();
+        .unwrap_or(app.persistence().style);
     let encrypt = matches.get_flag("encrypt") || named.is_some_and(|(_, encrypted)| encrypted);
     app.persistence_mut().style = style;
-    app.process_mut().uid = matches.get_one::<u32>("uid").copied();
-    app.process_mut().gid = matches.get_one::<u32>("gid").copied();
+    if let Some(uid) = matches.get_one::<u32>("uid") {
+        app.process_mut().uid = Some(*uid);
+    }
+    if let Some(gid) = matches.get_one::<u32>("gid") {
+        app.process_mut().gid = Some(*gid);
+    }
     let path = explicit.unwrap_or_else(|| {
         PathBuf::from(rtwisted_persist::file_name(
             app.name(),

@@ -1,7 +1,7 @@
 //! `rtwistd`: thaw an application and run it until a signal (Twisted's `twistd`).
 //!
 //! ```text
-//! rtwistd [options] [-f FILE | -s FILE]
+//! rtwistd [options] [-f FILE | -s FILE | -y FILE.tac]
 //! rtwistd [options] PLUGIN [plugin options]
 //! ```
 //! A run goes: parse and load (decrypt, resolve users and groups) -> open the log -> take the
@@ -74,7 +74,7 @@ pub fn command() -> Command {
             flag(
                 "save",
                 "save",
-                "Save a shutdown snapshot even for a run from a plugin",
+                "Save a shutdown snapshot even for a run from a plugin or a TAC file",
             )
             .conflicts_with("no-save"),
         )
@@ -88,7 +88,22 @@ pub fn command() -> Command {
             .short('f')
             .conflicts_with("source"),
         )
-        .arg(value("source", "source", "FILE", "Source (tas) snapshot to run").short('s'))
+        .arg(
+            value("source", "source", "FILE", "Source (tas) snapshot to run")
+                .short('s')
+                .conflicts_with("python"),
+        )
+        .arg(
+            value(
+                "python",
+                "python",
+                "FILE",
+                "TAC file to run: a Starlark program that defines `application` (saves nothing at shutdown unless --save)",
+            )
+            .short('y')
+            .alias("tac")
+            .conflicts_with("file"),
+        )
         .arg(
             flag(
                 "encrypted",

@@ -25,6 +25,11 @@ pub enum Source {
         /// True for `-s`.
         source_style: bool,
     },
+    /// A TAC file (`-y`): a Starlark program that defines `application`.
+    Tac {
+        /// The file, as given.
+        path: PathBuf,
+    },
     /// A plugin and its options.
     Plugin {
         /// The plugin.
@@ -85,12 +90,19 @@ impl Options {
             |message: &str| CliError::Usage(command.error(ErrorKind::ArgumentConflict, message));
         let file = matches.get_one::<String>("file");
         let source_file = matches.get_one::<String>("source");
+        let tac = matches.get_one::<String>("python");
         let source = match (plugins::chosen(matches), file, source_file) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(usage(
                     "give either a snapshot (-f/-s) or a plugin, not both",
                 ));
             }
+            (Some(_), None, None) if tac.is_some() => {
+                return Err(usage("give either a TAC file (-y) or a plugin, not both"));
+            }
+            (None, None, None) if tac.is_some() => Source::Tac {
+                path: PathBuf::from(tac.map_or("", String::as_str)),
+            },
             (Some((maker, options)), None, None) => Source::Plugin {
                 maker,
                 options: options.clone(),
@@ -107,7 +119,9 @@ impl Options {
             },
         };
         let nodaemon = matches.get_flag("nodaemon");
-        let from_plugin = matches!(source, Source::Plugin { .. });
+        // As in twistd, a run from a plugin or a TAC file saves nothing at shutdown unless asked
+        // to: the program, not a snapshot, is the source of truth.
+        let from_program = matches!(source, Source::Plugin { .. } | Source::Tac { .. });
         let log = if matches.get_flag("syslog") {
             LogTarget::Syslog {
                 prefix: matches
@@ -149,8 +163,7 @@ impl Options {
         );
         Ok(Options {
             nodaemon,
-            // As in twistd, a run from a plugin saves nothing at shutdown unless asked to.
-            save: !matches.get_flag("no-save") && (!from_plugin || matches.get_flag("save")),
+            save: !matches.get_flag("no-save") && (!from_program || matches.get_flag("save")),
             source,
             stop_timeout: matches
                 .get_one::<Duration>("stop-timeout")

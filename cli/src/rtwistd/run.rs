@@ -165,6 +165,12 @@ fn load(
             tracing::info!("Building {} from the '{}' plugin", maker.name, maker.name);
             Ok((plugins::application_from(maker, options, maker.name)?, None))
         }
+        Source::Tac { path } => {
+            tracing::info!("Loading {}...", path.display());
+            let app = crate::tac_source::evaluate(path)?;
+            tracing::info!("Loaded.");
+            Ok((app, None))
+        }
         Source::File { path, source_style } => {
             let location = match store {
                 None => Location::File(path.clone()),

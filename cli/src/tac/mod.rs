@@ -1,0 +1,299 @@
+//! TAC files: an application written as a program, in Starlark (Twisted's `.tac`, run with
+//! `rtwistd -y app.tac`, frozen with `rtap save -y app.tac`, shown with `rtap inspect app.tac`).
+//!
+//! ```python
+//! application = Application("echo")
+//! TCPServer(7001, Echo()).setServiceParent(application)
+//! ```
+//!
+//! Starlark is deterministic and sandboxed: a TAC file cannot open files, run programs or read
+//! the clock; it reads its environment only through `env("NAME", "default")` and other TAC
+//! files only through `load("other.tac", "name")`, relative to the file that loads them. The
+//! program builds a [`Blueprint`](blueprint::Blueprint); the application it names is written
+//! out as snapshot JSON and typed through serde, so it is exactly what a snapshot would hold.
+
+mod blueprint;
+mod builtins;
+mod convert;
+mod handle;
+mod twisted;
+mod values;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rtwisted_core::Application;
+use starlark::environment::{FrozenModule, Globals, Module};
+use starlark::eval::{Evaluator, FileLoader};
+use starlark::syntax::{AstModule, Dialect};
+use starlark::values::{FrozenHeapName, ValueLike};
+
+use blueprint::{Blueprint, Role, Shared, lock};
+use builtins::Context;
+use handle::Handle;
+
+/// A TAC file could not be turned into an application. Every message starts with the file
+/// (and line and column when there is one), so it can be found.
+#[derive(Debug, thiserror::Error)]
+pub enum TacError {
+    /// The file could not be read.
+    #[error("cannot read the TAC file '{path}': {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The program did not run: a syntax error, a failed call, a broken rule.
+    #[error("{location}: {message}")]
+    Program {
+        /// `FILE:LINE:COLUMN`, or the file alone.
+        location: String,
+        /// Starlark's message.
+        message: String,
+    },
+    /// The program ran but defines no `application`.
+    #[error(
+        "{path}: no variable 'application' is defined; a TAC file must set one, e.g. application = Application(\"echo\")"
+    )]
+    NoApplication {
+        /// The file.
+        path: String,
+    },
+    /// `application` is something else.
+    #[error(
+        "{location}: 'application' is {found}, not an application; make it with application = Application(\"echo\")"
+    )]
+    NotApplication {
+        /// Where `application` is assigned.
+        location: String,
+        /// What it is instead.
+        found: String,
+    },
+    /// The tree the program built is not a valid application.
+    #[error("{path}: the application it defines is invalid: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Runs the TAC file at `path` and returns the application it defines. Nothing is started.
+pub fn evaluate(path: &Path) -> Result<Application, TacError> {
+    let shown = path.display().to_string();
+    let state = State {
+        globals: builtins::globals(),
+        blueprint: Arc::new(Mutex::new(Blueprint::default())),
+        modules: RefCell::new(HashMap::new()),
+        loading: RefCell::new(Vec::new()),
+    };
+    let source = read(path)?;
+    let ast = AstModule::parse(&shown, source.clone(), &dialect()).map_err(program_error)?;
+    let application = Module::with_temp_heap(|module| -> Result<Option<Found>, TacError> {
+        let context = Context {
+            blueprint: state.blueprint.clone(),
+        };
+        let loader = Loader {
+            folder: folder_of(path),
+            state: &state,
+        };
+        let mut eval = Evaluator::new(&module);
+        eval.extra = Some(&context);
+        eval.set_loader(&loader);
+        eval.eval_module(ast, &state.globals)
+            .map_err(program_error)?;
+        Ok(module
+            .get("application")
+            .map(|value| match value.downcast_ref::<Handle>() {
+                Some(handle) => Found::Handle(handle.id()),
+                None => Found::Other(format!(
+                    "{} {}",
+                    article(value.get_type()),
+                    value.get_type()
+                )),
+            }))
+    })?;
+    let blueprint = lock(&state.blueprint).map_err(|error| TacError::Invalid {
+        path: shown.clone(),
+        message: error.to_string(),
+    })?;
+    let not_application = |found: String| TacError::NotApplication {
+        location: assignment_of(&shown, &source),
+        found,
+    };
+    let id = match application {
+        None => return Err(TacError::NoApplication { path: shown }),
+        Some(Found::Other(found)) => return Err(not_application(found)),
+        Some(Found::Handle(id)) => match blueprint.role(id) {
+            Ok(Role::Application) => id,
+            _ => {
+                let what = blueprint
+                    .describe(id)
+                    .unwrap_or_else(|_| "a TAC object".into());
+                return Err(not_application(format!("a {what}")));
+            }
+        },
+    };
+    let invalid = |message: String| TacError::Invalid {
+        path: shown.clone(),
+        message,
+    };
+    let json = blueprint
+        .to_json(id)
+        .map_err(|error| invalid(error.to_string()))?;
+    serde_json::from_value(json).map_err(|error| invalid(error.to_string()))
+}
+
+/// What `application` turned out to be.
+enum Found {
+    Handle(usize),
+    Other(String),
+}
+
+fn article(type_name: &str) -> &'static str {
+    match type_name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
+/// The Starlark dialect of TAC files: Python-like, with `load`, top-level `for`/`if`, and
+/// f-strings.
+fn dialect() -> Dialect {
+    Dialect {
+        enable_f_strings: true,
+        ..Dialect::Extended
+    }
+}
+
+fn read(path: &Path) -> Result<String, TacError> {
+    std::fs::read_to_string(path).map_err(|error| TacError::Read {
+        path: path.display().to_string(),
+        message: rtwisted_persist::describe_io(&error),
+    })
+}
+
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A Starlark error as `FILE:LINE:COLUMN: message`, in one line.
+fn program_error(error: starlark::Error) -> TacError {
+    let message = error.without_diagnostic().to_string();
+    let message = message.trim().trim_start_matches("error: ").to_owned();
+    let location = match error.span() {
+        Some(span) => {
+            let resolved = span.resolve_span();
+            format!(
+                "{}:{}:{}",
+                span.filename(),
+                resolved.begin.line + 1,
+                resolved.begin.column + 1
+            )
+        }
+        None => "TAC file".to_owned(),
+    };
+    TacError::Program {
+        location,
+        message: message.replace('\n', " "),
+    }
+}
+
+/// `FILE:LINE:COLUMN` of the last top-level `application = ...` in the source, else the file.
+fn assignment_of(shown: &str, source: &str) -> String {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.strip_prefix("application").is_some_and(|rest| {
+                rest.trim_start().starts_with('=') && !rest.trim_start().starts_with("==")
+            })
+        })
+        .last()
+        .map_or_else(
+            || shown.to_owned(),
+            |(number, _)| format!("{shown}:{}:1", number + 1),
+        )
+}
+
+/// What every module of one evaluation shares: the globals, the blueprint, the modules loaded
+/// so far (each file runs once), and the chain being loaded (to report cycles).
+struct State {
+    globals: Globals,
+    blueprint: Shared,
+    modules: RefCell<HashMap<PathBuf, FrozenModule>>,
+    loading: RefCell<Vec<PathBuf>>,
+}
+
+/// Resolves `load("x.tac", ...)` relative to the folder of the file that loads.
+struct Loader<'a> {
+    folder: PathBuf,
+    state: &'a State,
+}
+
+impl FileLoader for Loader<'_> {
+    fn load(&self, path: &str) -> starlark::Result<FrozenModule> {
+        let wanted = self.folder.join(path);
+        let full = std::fs::canonicalize(&wanted).map_err(|error| {
+            starlark::Error::new_other(anyhow::anyhow!(
+                "cannot load '{path}' ({}): {}",
+                wanted.display(),
+                rtwisted_persist::describe_io(&error)
+            ))
+        })?;
+        if let Some(module) = self.state.modules.borrow().get(&full) {
+            return Ok(module.clone());
+        }
+        if self.state.loading.borrow().contains(&full) {
+            return Err(starlark::Error::new_other(anyhow::anyhow!(
+                "'{path}' is already being loaded: load() statements form a cycle"
+            )));
+        }
+        self.state.loading.borrow_mut().push(full.clone());
+        let module = self.evaluate_module(&wanted);
+        self.state.loading.borrow_mut().pop();
+        let module = module?;
+        self.state.modules.borrow_mut().insert(full, module.clone());
+        Ok(module)
+    }
+}
+
+impl Loader<'_> {
+    fn evaluate_module(&self, path: &Path) -> starlark::Result<FrozenModule> {
+        let shown = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|error| {
+            starlark::Error::new_other(anyhow::anyhow!(
+                "cannot read '{shown}': {}",
+                rtwisted_persist::describe_io(&error)
+            ))
+        })?;
+        let ast = AstModule::parse(&shown, source, &dialect())?;
+        Module::with_temp_heap(|module| {
+            {
+                let context = Context {
+                    blueprint: self.state.blueprint.clone(),
+                };
+                let loader = Loader {
+                    folder: folder_of(path),
+                    state: self.state,
+                };
+                let mut eval = Evaluator::new(&module);
+                eval.extra = Some(&context);
+                eval.set_loader(&loader);
+                eval.eval_module(ast, &self.state.globals)?;
+            }
+            module
+                .freeze_named(FrozenHeapName::User(Box::new(shown.clone())))
+                .map_err(|error| {
+                    starlark::Error::new_other(anyhow::anyhow!("cannot load '{shown}': {error:?}"))
+                })
+        })
+    }
+}
