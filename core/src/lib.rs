@@ -25,9 +25,11 @@
 //! Modules: [`service`] (the trait and its metadata), [`multi`] (collections), [`lifecycle`]
 //! (the state machine), [`application`], [`path`] (addressing), [`tree`] (views for people and
 //! scripts), [`registry`] (persistable types), [`strports`] (endpoint strings), [`net`] and
-//! [`protocols`] (built-in network services), [`plugin`] (service makers).
+//! [`protocols`] (built-in network services), [`timer`] and [`checkpoint`] (periodic work),
+//! [`plugin`] (service makers).
 
 pub mod application;
+pub mod checkpoint;
 pub mod lifecycle;
 pub mod multi;
 pub mod net;

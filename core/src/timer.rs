@@ -4,7 +4,7 @@
 //! Tasks are serializable trait objects ([`TimerTask`]) like protocol factories. Built in:
 //! [`LogLine`] (log a message), [`RunCommand`] (run a program and log how it ended) and
 //! [`TouchFile`] (create a file or update its modification time: a heartbeat a monitor can
-//! watch).
+//! watch); [`Checkpoint`](crate::checkpoint::Checkpoint) asks `rtwistd` to save the running tree.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -366,6 +366,40 @@ pub fn exchange(address: SocketAddr, payload: &[u8]) -> Vec<u8> {
     received
 }
 
+/// Sends one memcached text-protocol request and returns the first line of the reply.
+pub fn memcache_request(address: SocketAddr, request: &[u8]) -> String {
+    use std::io::{BufRead, Write};
+    let mut stream = TcpStream::connect_timeout(&address, DEADLINE).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line
+}
+
+/// The value a memcached text-protocol server holds for `key`, if any.
+pub fn memcache_get(address: SocketAddr, key: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect_timeout(&address, DEADLINE).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    stream
+        .write_all(format!("get {key}\r\nquit\r\n").as_bytes())
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+        .lines()
+        .nth(1)
+        .filter(|_| reply.starts_with("VALUE"))
+        .map(str::to_owned)
+}
+
+/// A file of the repository (examples, golden snapshots), by its path from the root.
+pub fn repository_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
 /// Every node of an `rtap inspect --json` tree, depth-first.
 pub fn nodes(root: &serde_json::Value) -> Vec<&serde_json::Value> {
     let mut out = vec![root];

@@ -2,36 +2,11 @@
 //! SIGUSR2, so a `kill -9` loses at most one interval.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{DEADLINE, Scratch, nodes};
-
-fn command(address: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream.write_all(request).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    line
-}
-
-fn get(address: SocketAddr, key: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream
-        .write_all(format!("get {key}\r\nquit\r\n").as_bytes())
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    reply
-        .lines()
-        .nth(1)
-        .filter(|_| reply.starts_with("VALUE"))
-        .map(str::to_owned)
-}
+use rtwisted_tests::{Scratch, memcache_get, memcache_request, nodes};
 
 #[test]
 fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
@@ -40,7 +15,7 @@ fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
     let address = daemon.listening_address();
     assert_eq!(
-        command(address, b"set before 0 0 5\r\nsaved\r\n"),
+        memcache_request(address, b"set before 0 0 5\r\nsaved\r\n"),
         "STORED\r\n"
     );
     daemon.signal(Signal::SIGUSR2);
@@ -58,7 +33,7 @@ fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
     );
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
     let address = relaunched.listening_address();
-    assert_eq!(get(address, "before").as_deref(), Some("saved"));
+    assert_eq!(memcache_get(address, "before").as_deref(), Some("saved"));
     relaunched.signal(Signal::SIGTERM);
     assert_eq!(relaunched.wait_exit().0.code(), Some(0));
 }
@@ -70,7 +45,7 @@ fn a_timer_checkpoints_so_a_crash_loses_at_most_one_interval() {
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap", "--checkpoint-every", "100ms"]);
     let address = daemon.listening_address();
     assert_eq!(
-        command(address, b"set key 0 0 5\r\nvalue\r\n"),
+        memcache_request(address, b"set key 0 0 5\r\nvalue\r\n"),
         "STORED\r\n"
     );
     // Within an interval a timer checkpoint holds the key (no signal asked for it).
@@ -86,7 +61,7 @@ fn a_timer_checkpoints_so_a_crash_loses_at_most_one_interval() {
     daemon.wait_exit();
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
     let address = relaunched.listening_address();
-    assert_eq!(get(address, "key").as_deref(), Some("value"));
+    assert_eq!(memcache_get(address, "key").as_deref(), Some("value"));
     relaunched.signal(Signal::SIGTERM);
     assert_eq!(relaunched.wait_exit().0.code(), Some(0));
 }
@@ -160,7 +135,7 @@ fn kill_9_in_the_middle_of_saves_always_leaves_a_whole_snapshot() {
     let address = daemon.listening_address();
     for round in 0..8 {
         assert!(
-            get(address, &format!("big{round}")).is_some(),
+            memcache_get(address, &format!("big{round}")).is_some(),
             "big{round} lost"
         );
     }

@@ -245,6 +245,8 @@ async fn serve(
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer
     });
+    // TimerService(N, Checkpoint()) in the tree asks for checkpoints through this.
+    let requests = rtwisted_core::checkpoint::listen();
     let received = loop {
         let next_checkpoint = async {
             match checkpoints.as_mut() {
@@ -259,8 +261,10 @@ async fn serve(
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
             _ = user2.recv() => checkpoint(&app, key.as_ref(), options.store.as_deref(), "SIGUSR2"),
             _ = next_checkpoint => checkpoint(&app, key.as_ref(), options.store.as_deref(), "timer"),
+            () = requests.requested() => checkpoint(&app, key.as_ref(), options.store.as_deref(), "Checkpoint task"),
         }
     };
+    drop(requests);
     tracing::info!("Received {received}, shutting down.");
     notify_systemd(sd_notify::NotifyState::Stopping);
     tokio::spawn(async move {

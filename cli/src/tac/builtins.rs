@@ -17,7 +17,7 @@ use rtwisted_core::timer::TimerTask;
 use rtwisted_core::{Service, plugin};
 use serde_json::{Map, Value as Json, json};
 use starlark::collections::SmallMap;
-use starlark::environment::{Globals, GlobalsBuilder};
+use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension};
 use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_simple_value;
 use starlark::values::none::NoneOr;
@@ -327,10 +327,21 @@ impl<'v> StarlarkValue<'v> for TypeConstructor {
 /// Twisted's constructors that share a name with a registered type, and win.
 const TWISTED_NAMES: &[&str] = &["MultiService", "TimerService"];
 
-/// The globals of a TAC file: Starlark's standard library, Twisted's names, and one
+/// The globals of a TAC file: Starlark's standard library (with `struct`, `set`, `map`,
+/// `filter`, `partial`, `print` to stderr, `json` and type annotations), Twisted's names, and one
 /// constructor per registered type not already named.
 pub fn globals() -> Globals {
-    let mut builder = GlobalsBuilder::standard().with(super::twisted::twisted_names);
+    let mut builder = GlobalsBuilder::extended_by(&[
+        LibraryExtension::StructType,
+        LibraryExtension::SetType,
+        LibraryExtension::Map,
+        LibraryExtension::Filter,
+        LibraryExtension::Partial,
+        LibraryExtension::Print,
+        LibraryExtension::Json,
+        LibraryExtension::Typing,
+    ])
+    .with(super::twisted::twisted_names);
     let mut short_names: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     for info in registry::all() {
         short_names

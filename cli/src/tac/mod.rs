@@ -89,7 +89,8 @@ pub fn evaluate(path: &Path) -> Result<Application, TacError> {
         globals: builtins::globals(),
         blueprint: Arc::new(Mutex::new(Blueprint::default())),
         modules: RefCell::new(HashMap::new()),
-        loading: RefCell::new(Vec::new()),
+        // The file itself is being loaded: a load() of it is a cycle.
+        loading: RefCell::new(std::fs::canonicalize(path).into_iter().collect()),
     };
     let source = read(path)?;
     let ast = AstModule::parse(&shown, source.clone(), &dialect()).map_err(program_error)?;
@@ -134,7 +135,7 @@ pub fn evaluate(path: &Path) -> Result<Application, TacError> {
                 let what = blueprint
                     .describe(id)
                     .unwrap_or_else(|_| "a TAC object".into());
-                return Err(not_application(format!("a {what}")));
+                return Err(not_application(format!("{} {what}", article(&what))));
             }
         },
     };
@@ -155,7 +156,7 @@ enum Found {
 }
 
 fn article(type_name: &str) -> &'static str {
-    match type_name.chars().next() {
+    match type_name.chars().next().map(|c| c.to_ascii_lowercase()) {
         Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
         _ => "a",
     }
@@ -177,11 +178,10 @@ fn read(path: &Path) -> Result<String, TacError> {
     })
 }
 
+/// The folder `load()` paths are relative to: the file's own (empty for a bare file name, so
+/// messages name `helper.tac`, not `./helper.tac`).
 fn folder_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    }
+    path.parent().map(Path::to_owned).unwrap_or_default()
 }
 
 /// A Starlark error as `FILE:LINE:COLUMN: message`, in one line.
