@@ -16,6 +16,8 @@ mod blueprint;
 mod builtins;
 mod convert;
 mod handle;
+#[cfg(test)]
+mod tests;
 mod twisted;
 mod values;
 

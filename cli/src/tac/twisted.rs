@@ -239,8 +239,17 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
+        let period = to_json(step)?;
+        if !period
+            .as_f64()
+            .is_some_and(|seconds| seconds > 0.0 && seconds.is_finite())
+        {
+            anyhow::bail!(
+                "TimerService(): the step must be a positive number of seconds, not {period}"
+            );
+        }
         let mut arguments = vec![
-            ("period".to_owned(), to_json(step)?),
+            ("period".to_owned(), period),
             ("task".to_owned(), to_json(task)?),
         ];
         arguments.extend(name_field(name));
