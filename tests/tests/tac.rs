@@ -495,3 +495,28 @@ fn environment_reads_are_explicit_and_defaults_keep_runs_hermetic() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn a_users_own_binary_gets_its_own_types_in_tac_files_with_no_bindings() {
+    let scratch = Scratch::new();
+    std::fs::write(
+        scratch.join("own.tac"),
+        "application = Application(\"own\")\n\
+         Sleeper(stop_seconds=0, name=\"nap\").setServiceParent(application)\n\
+         make(\"example.Sleeper\", stop_seconds=0, name=\"doze\").setServiceParent(application)\n",
+    )
+    .unwrap();
+    let program = rtwisted_tests::example("custom_rtwistd");
+    let mut daemon = scratch.spawn(scratch.command_at(&program).args(["-n", "-y", "own.tac"]));
+    daemon.wait_for_line("started nap [example.Sleeper]");
+    daemon.wait_for_line("started doze [example.Sleeper]");
+    stop(daemon);
+    // The stock binary does not link that type, and says so at the line that used it.
+    let output = scratch.rtwistd(&["-n", "-y", "own.tac"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("own.tac:2:1: Variable `Sleeper` not found"),
+        "{}",
+        text(&output.stderr)
+    );
+}
