@@ -10,6 +10,9 @@
 //! fn main() -> std::process::ExitCode { rtwisted_cli::rtwistd::main() }
 //! ```
 //!
+//! Those types are also callable from TAC files (`rtwistd -y app.tac`, module [`tac`], behind the
+//! default cargo feature `tac`) by their short names, with their fields as keyword arguments.
+//!
 //! Exit status: 0 on success, 1 on a failure (reported as one line on stderr), 2 on a usage
 //! error.
 

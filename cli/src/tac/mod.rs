@@ -9,7 +9,7 @@
 //! Starlark is deterministic and sandboxed: a TAC file cannot open files, run programs or read
 //! the clock; it reads its environment only through `env("NAME", "default")` and other TAC
 //! files only through `load("other.tac", "name")`, relative to the file that loads them. The
-//! program builds a [`Blueprint`](blueprint::Blueprint); the application it names is written
+//! program builds a blueprint (see `blueprint.rs`); the application it names is written
 //! out as snapshot JSON and typed through serde, so it is exactly what a snapshot would hold.
 
 mod blueprint;
