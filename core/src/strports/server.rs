@@ -132,6 +132,9 @@ pub enum ServerEndpoint {
 impl ServerEndpoint {
     /// Parses a server description, such as `tcp:8080:interface=127.0.0.1`.
     pub fn parse(description: &str) -> Result<Self, InvalidEndpoint> {
+        if let Some(endpoint) = parse_canonical_tcp(description) {
+            return Ok(endpoint);
+        }
         parse_server(description).map_err(|reason| InvalidEndpoint {
             description: description.to_owned(),
             reason,
@@ -142,6 +145,72 @@ impl ServerEndpoint {
     pub fn is_stream(&self) -> bool {
         !matches!(self, ServerEndpoint::Udp(_))
     }
+}
+
+/// The canonical IPv4 TCP form, `tcp:PORT[:interface=IPV4][:backlog=N]` (what snapshots hold
+/// for most servers), read byte by byte without the tokenizer and without allocating. It
+/// accepts only plain digits (no signs, no leading zeros in an address) and each keyword at
+/// most once; anything else, including anything invalid, is `None` and goes to the full
+/// parser, which gives the same endpoint for every description this accepts.
+fn parse_canonical_tcp(text: &str) -> Option<ServerEndpoint> {
+    let mut rest = text.as_bytes().strip_prefix(b"tcp:")?;
+    let port = u16::try_from(take_digits(&mut rest, u32::from(u16::MAX))?).ok()?;
+    let mut interface = None;
+    let mut backlog = None;
+    while let Some(segment) = rest.strip_prefix(b":") {
+        rest = segment;
+        if let Some(value) = rest.strip_prefix(b"interface=") {
+            rest = value;
+            if interface.is_some() {
+                return None;
+            }
+            let mut octets = [0u8; 4];
+            for (i, octet) in octets.iter_mut().enumerate() {
+                if i > 0 {
+                    rest = rest.strip_prefix(b".")?;
+                }
+                if rest.len() > 1 && rest[0] == b'0' && rest[1].is_ascii_digit() {
+                    return None;
+                }
+                *octet = u8::try_from(take_digits(&mut rest, 255)?).ok()?;
+            }
+            interface = Some(Ipv4Addr::from(octets));
+        } else if let Some(value) = rest.strip_prefix(b"backlog=") {
+            rest = value;
+            if backlog.is_some() {
+                return None;
+            }
+            backlog = Some(take_digits(&mut rest, u32::MAX)?);
+        } else {
+            return None;
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    Some(ServerEndpoint::Tcp(TcpListen {
+        interface: IpAddr::V4(interface.unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        port,
+        backlog: backlog.unwrap_or(DEFAULT_BACKLOG),
+    }))
+}
+
+/// Reads one or more ASCII digits off the front of `rest` as a number no greater than `max`.
+fn take_digits(rest: &mut &[u8], max: u32) -> Option<u32> {
+    let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let (number, after) = rest.split_at(digits);
+    let mut value: u32 = 0;
+    for digit in number {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u32::from(digit - b'0'))
+            .filter(|value| *value <= max)?;
+    }
+    *rest = after;
+    Some(value)
 }
 
 fn parse_server(text: &str) -> Result<ServerEndpoint, StrportError> {
@@ -414,13 +483,179 @@ impl FromStr for ServerEndpoint {
 
 impl Serialize for ServerEndpoint {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The common IPv4 TCP form is written without the formatting machinery or a heap
+        // string; it is byte for byte what `Display` writes.
+        let mut text = ShortText::default();
+        if let ServerEndpoint::Tcp(tcp) = self
+            && let IpAddr::V4(interface) = tcp.interface
+            && text.write_tcp_v4(tcp, interface).is_some()
+        {
+            return serializer.serialize_str(text.as_str());
+        }
         serializer.collect_str(self)
+    }
+}
+
+/// A short ASCII text on the stack: room for the longest IPv4 TCP description
+/// (`tcp:65535:interface=255.255.255.255:backlog=4294967295`, 54 bytes).
+struct ShortText {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Default for ShortText {
+    fn default() -> Self {
+        ShortText {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl ShortText {
+    fn push(&mut self, text: &[u8]) -> Option<()> {
+        let end = self.len.checked_add(text.len())?;
+        self.bytes.get_mut(self.len..end)?.copy_from_slice(text);
+        self.len = end;
+        Some(())
+    }
+
+    fn push_number(&mut self, mut number: u32) -> Option<()> {
+        let mut digits = [0u8; 10];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (number % 10) as u8;
+            number /= 10;
+            if number == 0 {
+                break;
+            }
+        }
+        self.push(&digits[start..])
+    }
+
+    /// What `Display` writes for an IPv4 TCP listener.
+    fn write_tcp_v4(&mut self, tcp: &TcpListen, interface: Ipv4Addr) -> Option<()> {
+        self.push(b"tcp:")?;
+        self.push_number(u32::from(tcp.port))?;
+        if interface != Ipv4Addr::UNSPECIFIED {
+            self.push(b":interface=")?;
+            for (i, octet) in interface.octets().into_iter().enumerate() {
+                if i > 0 {
+                    self.push(b".")?;
+                }
+                self.push_number(u32::from(octet))?;
+            }
+        }
+        if tcp.backlog != DEFAULT_BACKLOG {
+            self.push(b":backlog=")?;
+            self.push_number(tcp.backlog)?;
+        }
+        Some(())
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed, so this never falls back.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }
 
 impl<'de> Deserialize<'de> for ServerEndpoint {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        deserializer.deserialize_string(EndpointVisitor)
+    }
+}
+
+/// Reads an endpoint from a string without copying it first; accepts what `String` accepts
+/// (a string, or bytes that are UTF-8) and words its errors the same way.
+struct EndpointVisitor;
+
+impl serde::de::Visitor<'_> for EndpointVisitor {
+    type Value = ServerEndpoint;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.visit_str(text),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_canonical_tcp_shortcut_takes_only_what_the_parser_reads_the_same() {
+        for text in [
+            "tcp:80",
+            "tcp:00080",
+            "tcp:0:interface=0.0.0.0",
+            "tcp:65535:interface=255.255.255.255:backlog=4294967295",
+            "tcp:7:backlog=0:interface=10.0.0.1",
+        ] {
+            let fast = parse_canonical_tcp(text);
+            assert!(fast.is_some(), "{text}");
+            assert_eq!(fast, parse_server(text).ok(), "{text}");
+        }
+        for text in [
+            "tcp:",
+            "tcp:65536",
+            "tcp:80:",
+            "tcp::80",
+            "TCP:80",
+            "tcp:+80",
+            "tcp:80:interface=01.2.3.4",
+            "tcp:80:interface=1.2.3",
+            "tcp:80:interface=1.2.3.4.5",
+            "tcp:80:interface=256.1.1.1",
+            "tcp:80:interface=",
+            "tcp:80:interface=1.2.3.4:interface=1.2.3.4",
+            "tcp:80:backlog=+5",
+            "tcp:80:backlog=4294967296",
+            "tcp:80:backlog=1:backlog=2",
+            "tcp:80:port=80",
+            r"tcp:80:interface=1.2.3.4\:",
+            "tcp:80:interface=[::1]",
+            "tcp:80:90",
+        ] {
+            assert_eq!(parse_canonical_tcp(text), None, "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_canonical_tcp_shortcut_agrees_with_the_parser(
+            text in "tcp:[0-9]{0,6}(:(interface=[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}|backlog=[+0-9]{0,11}|port=[0-9]{1,3}|interface=[0-9.]{0,9})){0,3}:?"
+        ) {
+            if let Some(fast) = parse_canonical_tcp(&text) {
+                prop_assert_eq!(Some(fast), parse_server(&text).ok());
+            }
+        }
+
+        #[test]
+        fn the_short_text_of_a_tcp_endpoint_is_its_display(
+            octets in any::<[u8; 4]>(),
+            unspecified in any::<bool>(),
+            port in any::<u16>(),
+            backlog in prop_oneof![Just(DEFAULT_BACKLOG), any::<u32>()],
+        ) {
+            let interface = if unspecified { Ipv4Addr::UNSPECIFIED } else { Ipv4Addr::from(octets) };
+            let tcp = TcpListen { interface: IpAddr::V4(interface), port, backlog };
+            let mut text = ShortText::default();
+            prop_assert!(text.write_tcp_v4(&tcp, interface).is_some());
+            prop_assert_eq!(text.as_str(), ServerEndpoint::Tcp(tcp).to_string());
+            let json = serde_json::to_string(&ServerEndpoint::Tcp(tcp)).unwrap_or_default();
+            prop_assert_eq!(json, format!("\"{}\"", ServerEndpoint::Tcp(tcp)));
+        }
     }
 }
