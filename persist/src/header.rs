@@ -73,7 +73,7 @@ pub fn manifest_of(services: &Value) -> Result<Vec<ManifestEntry>, FormatError> 
 
 /// The manifest of an application already encoded as MessagePack, found without decoding it.
 pub fn manifest_of_msgpack(payload: &[u8]) -> Result<Vec<ManifestEntry>, FormatError> {
-    let mut tags = vec![ROOT_TAG.to_owned()];
+    let mut tags = DistinctTags::default();
     // The first pair of a map is items 0 (key) and 1 (value).
     let mut first_key_is_type = false;
     crate::bounds::walk_msgpack(payload, |item, index, in_map| {
@@ -83,14 +83,48 @@ pub fn manifest_of_msgpack(payload: &[u8]) -> Result<Vec<ManifestEntry>, FormatE
         match (index, item) {
             (0, crate::bounds::Item::Str(key)) => first_key_is_type = key == TYPE_KEY.as_bytes(),
             (1, crate::bounds::Item::Str(tag)) if first_key_is_type => {
-                tags.push(String::from_utf8_lossy(tag).into_owned());
+                tags.insert(tag);
                 first_key_is_type = false;
             }
             (0, _) | (1, _) => first_key_is_type = false,
             _ => {}
         }
     })?;
-    manifest_from_tags(tags)
+    let mut all = vec![ROOT_TAG.to_owned()];
+    all.extend(
+        tags.list
+            .iter()
+            .map(|tag| String::from_utf8_lossy(tag).into_owned()),
+    );
+    manifest_from_tags(all)
+}
+
+/// The distinct tags of a payload, each kept once as it was found: a tree of a hundred
+/// thousand services has only a handful of types.
+#[derive(Default)]
+struct DistinctTags<'a> {
+    list: Vec<&'a [u8]>,
+    /// An index of `list` once it is too long to search.
+    index: std::collections::HashSet<&'a [u8]>,
+}
+
+impl<'a> DistinctTags<'a> {
+    const SEARCHED: usize = 16;
+
+    fn insert(&mut self, tag: &'a [u8]) {
+        if self.list.len() < Self::SEARCHED {
+            if !self.list.contains(&tag) {
+                self.list.push(tag);
+            }
+            return;
+        }
+        if self.index.is_empty() {
+            self.index.extend(self.list.iter().copied());
+        }
+        if self.index.insert(tag) {
+            self.list.push(tag);
+        }
+    }
 }
 
 fn manifest_from_tags(mut tags: Vec<String>) -> Result<Vec<ManifestEntry>, FormatError> {
@@ -170,4 +204,71 @@ pub fn hex(prefix: &str, bytes: &[u8]) -> String {
         let _ = write!(text, "{byte:02x}");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The manifest as it was read before tags were kept once each: every tag, sorted.
+    fn every_tag(payload: &[u8]) -> Vec<String> {
+        let mut tags = vec![ROOT_TAG.to_owned()];
+        let mut first_key_is_type = false;
+        crate::bounds::walk_msgpack(payload, |item, index, in_map| {
+            if !in_map {
+                return;
+            }
+            match (index, item) {
+                (0, crate::bounds::Item::Str(key)) => first_key_is_type = key == b"type",
+                (1, crate::bounds::Item::Str(tag)) if first_key_is_type => {
+                    tags.push(String::from_utf8_lossy(tag).into_owned());
+                    first_key_is_type = false;
+                }
+                (0, _) | (1, _) => first_key_is_type = false,
+                _ => {}
+            }
+        })
+        .unwrap();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+
+    #[test]
+    fn many_distinct_tags_are_each_listed_once() {
+        // Forty tags, each used several times, past the point where the list is indexed. (No
+        // numbers: with serde_json's `arbitrary_precision`, which the workspace enables, a
+        // number in a `Value` is written as a map holding a string.)
+        let children: Vec<Value> = (0..400)
+            .map(|i| serde_json::json!({"type": format!("acme.T{}", i % 40), "n": format!("{i}")}))
+            .collect();
+        let payload = rmp_serde::to_vec_named(&serde_json::json!({"children": children})).unwrap();
+        let mut tags = DistinctTags::default();
+        crate::bounds::walk_msgpack(&payload, |item, index, in_map| {
+            if let (true, 1, crate::bounds::Item::Str(tag)) = (in_map, index, item) {
+                tags.insert(tag);
+            }
+        })
+        .unwrap();
+        assert_eq!(tags.list.len(), 40);
+        let err = manifest_of_msgpack(&payload).unwrap_err();
+        assert!(
+            matches!(&err, FormatError::UnregisteredType { tag } if tag == "acme.T0"),
+            "{err}"
+        );
+        assert_eq!(every_tag(&payload).len(), 41);
+    }
+
+    #[test]
+    fn the_manifest_lists_each_registered_tag_once() {
+        let value = serde_json::json!({"name": "x", "services": {"name": null, "children": [
+            {"type": "rtwisted.MultiService", "name": "a", "children": [
+                {"type": "rtwisted.MultiService", "name": "b", "children": []}]},
+            {"type": "rtwisted.MultiService", "name": "c", "children": []}]}});
+        let payload = rmp_serde::to_vec_named(&value).unwrap();
+        let manifest = manifest_of_msgpack(&payload).unwrap();
+        let tags: Vec<_> = manifest.iter().map(|entry| entry.tag.clone()).collect();
+        assert_eq!(tags, every_tag(&payload));
+        assert_eq!(tags, ["rtwisted.MultiService"]);
+    }
 }
