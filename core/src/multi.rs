@@ -23,11 +23,12 @@
 //! ```
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
 use crate::path::{PathSegment, ServicePath};
-use crate::service::{LifecycleState, NameError, Service, ServiceMeta};
+use crate::service::{LifecycleState, NameError, Service, ServiceMeta, dispatch};
 
 /// A change to a tree's structure was refused.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,7 @@ pub enum TreeError {
 pub struct MultiService {
     #[serde(rename = "name")]
     meta: ServiceMeta,
+    #[serde(serialize_with = "dispatch::serialize_services")]
     children: Vec<Box<dyn Service>>,
     #[serde(skip)]
     names: HashMap<String, usize>,
@@ -81,7 +83,7 @@ pub struct MultiService {
 struct MultiServiceRepr {
     #[serde(rename = "name", default)]
     meta: ServiceMeta,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dispatch::deserialize_services")]
     children: Vec<Box<dyn Service>>,
 }
 
@@ -89,15 +91,29 @@ impl TryFrom<MultiServiceRepr> for MultiService {
     type Error = TreeError;
 
     fn try_from(repr: MultiServiceRepr) -> Result<Self, TreeError> {
-        let mut multi = MultiService {
-            meta: repr.meta,
-            children: Vec::with_capacity(repr.children.len()),
-            names: HashMap::new(),
-        };
-        for child in repr.children {
-            multi.push_child(child)?;
+        // What `push_child` does for each child, without moving the children again.
+        let mut children = repr.children;
+        let mut names = HashMap::with_capacity(children.len());
+        for (index, child) in children.iter_mut().enumerate() {
+            if let Some(name) = child.name() {
+                match names.entry(name.to_owned()) {
+                    Entry::Occupied(clash) => {
+                        return Err(TreeError::DuplicateName {
+                            name: clash.key().clone(),
+                        });
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(index);
+                    }
+                }
+            }
+            child.meta_mut().has_parent = true;
         }
-        Ok(multi)
+        Ok(MultiService {
+            meta: repr.meta,
+            children,
+            names,
+        })
     }
 }
 
@@ -244,12 +260,16 @@ impl MultiService {
     /// collections and starts the child itself.
     pub(crate) fn push_child(&mut self, mut child: Box<dyn Service>) -> Result<(), TreeError> {
         if let Some(name) = child.name() {
-            if self.names.contains_key(name) {
-                return Err(TreeError::DuplicateName {
-                    name: name.to_owned(),
-                });
+            match self.names.entry(name.to_owned()) {
+                Entry::Occupied(clash) => {
+                    return Err(TreeError::DuplicateName {
+                        name: clash.key().clone(),
+                    });
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(self.children.len());
+                }
             }
-            self.names.insert(name.to_owned(), self.children.len());
         }
         child.meta_mut().has_parent = true;
         self.children.push(child);

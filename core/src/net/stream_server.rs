@@ -17,7 +17,7 @@ use super::listener::Bound;
 use super::{Address, Connection};
 use crate::lifecycle;
 use crate::protocols::ProtocolFactory;
-use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason, dispatch};
 use crate::strports::ServerEndpoint;
 
 /// How long open connections may finish when a stop has no deadline from the driver.
@@ -36,11 +36,15 @@ pub struct StreamServer {
     #[serde(rename = "name", default)]
     meta: ServiceMeta,
     endpoint: ServerEndpoint,
+    #[serde(
+        serialize_with = "dispatch::serialize_factory",
+        deserialize_with = "dispatch::deserialize_factory"
+    )]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(skip)]
     live: Live,
     #[serde(skip)]
-    last_cut: Arc<AtomicUsize>,
+    last_cut: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -70,7 +74,7 @@ impl StreamServer {
             endpoint,
             factory,
             live: Live::default(),
-            last_cut: Arc::default(),
+            last_cut: AtomicUsize::new(0),
         }
     }
 

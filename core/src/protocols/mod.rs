@@ -33,9 +33,12 @@ pub trait DatagramProtocol: Send + Sync + fmt::Debug {
 ///
 /// Live state shared by connections (counters, tables) sits behind `Arc<Mutex<_>>` inside the
 /// factory, so a snapshot of a running tree reads the current values.
+///
+/// Every factory is `Any` (as every `'static` type is), so that snapshots can write the
+/// built-in factories without going through typetag.
 #[typetag::serde(tag = "type")]
 #[async_trait]
-pub trait ProtocolFactory: Send + Sync + fmt::Debug {
+pub trait ProtocolFactory: std::any::Any + Send + Sync + fmt::Debug {
     /// Serves one connection until it ends or `connection.shutdown` is cancelled.
     async fn serve(&self, connection: Connection) -> io::Result<()>;
 }
