@@ -20,9 +20,12 @@ use tokio_util::sync::CancellationToken;
 use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 
 /// Work a [`TimerService`] runs every period. A failed run is logged; the timer keeps going.
+///
+/// Every task is `Any` (as every `'static` type is), so that snapshots can write the built-in
+/// tasks without going through typetag.
 #[typetag::serde(tag = "type")]
 #[async_trait]
-pub trait TimerTask: Send + Sync + fmt::Debug {
+pub trait TimerTask: std::any::Any + Send + Sync + fmt::Debug {
     /// Runs once.
     async fn run(&self) -> Result<(), String>;
 }
@@ -34,6 +37,10 @@ pub struct TimerService {
     meta: ServiceMeta,
     /// Seconds between the starts of two runs.
     period: f64,
+    #[serde(
+        serialize_with = "crate::service::dispatch::serialize_task",
+        deserialize_with = "crate::service::dispatch::deserialize_task"
+    )]
     task: Arc<dyn TimerTask>,
     #[serde(skip)]
     live: Live,

@@ -26,6 +26,10 @@ pub struct DatagramServer {
     #[serde(rename = "name", default)]
     meta: ServiceMeta,
     endpoint: ServerEndpoint,
+    #[serde(
+        serialize_with = "crate::service::dispatch::serialize_datagram",
+        deserialize_with = "crate::service::dispatch::deserialize_datagram"
+    )]
     protocol: Arc<dyn DatagramProtocol>,
     #[serde(skip)]
     live: Live,

@@ -149,6 +149,10 @@ pub struct ReconnectingClient {
     #[serde(rename = "name", default)]
     meta: ServiceMeta,
     endpoint: ClientEndpoint,
+    #[serde(
+        serialize_with = "crate::service::dispatch::serialize_factory",
+        deserialize_with = "crate::service::dispatch::deserialize_factory"
+    )]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(default)]
     backoff: Backoff,

@@ -22,6 +22,10 @@ pub struct StreamClient {
     #[serde(rename = "name", default)]
     meta: ServiceMeta,
     endpoint: ClientEndpoint,
+    #[serde(
+        serialize_with = "crate::service::dispatch::serialize_factory",
+        deserialize_with = "crate::service::dispatch::deserialize_factory"
+    )]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(skip)]
     live: Live,

@@ -24,7 +24,7 @@ pub use portforward::PortForward;
 /// protocols implement this beside [`ProtocolFactory`], under the same type tag.
 #[typetag::serde(tag = "type")]
 #[async_trait]
-pub trait DatagramProtocol: Send + Sync + fmt::Debug {
+pub trait DatagramProtocol: std::any::Any + Send + Sync + fmt::Debug {
     /// The reply to `datagram` from `peer`, if any.
     async fn datagram(&self, datagram: &[u8], peer: std::net::SocketAddr) -> Option<Vec<u8>>;
 }
@@ -35,7 +35,7 @@ pub trait DatagramProtocol: Send + Sync + fmt::Debug {
 /// factory, so a snapshot of a running tree reads the current values.
 ///
 /// Every factory is `Any` (as every `'static` type is), so that snapshots can write the
-/// built-in factories without going through typetag.
+/// built-in factories without going through typetag (so is every [`DatagramProtocol`]).
 #[typetag::serde(tag = "type")]
 #[async_trait]
 pub trait ProtocolFactory: std::any::Any + Send + Sync + fmt::Debug {

@@ -27,10 +27,15 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::ser::{self, Impossible, Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde::{Deserialize, forward_to_deserialize_any};
 
+use crate::checkpoint::Checkpoint;
 use crate::multi::MultiService;
-use crate::net::StreamServer;
-use crate::protocols::{Echo, ProtocolFactory};
+use crate::net::{DatagramServer, ReconnectingClient, StreamClient, StreamServer};
+use crate::procmon::ProcessMonitor;
+use crate::protocols::{
+    Chargen, DatagramProtocol, Daytime, Discard, Echo, Kv, PortForward, ProtocolFactory, Qotd, Time,
+};
 use crate::service::Service;
+use crate::timer::{LogLine, RunCommand, TimerService, TimerTask, TouchFile};
 use crate::tree::TYPE_KEY;
 
 /// The typetag name of [`MultiService`].
@@ -39,6 +44,9 @@ pub(crate) const MULTI_SERVICE: &str = "rtwisted.MultiService";
 pub(crate) const STREAM_SERVER: &str = "rtwisted.StreamServer";
 /// The typetag name of [`Echo`] as a protocol factory.
 pub(crate) const ECHO: &str = "rtwisted.Echo";
+
+/// The most built-in types one family may list (the size of its table of verdicts).
+const MAX_BUILT_IN: usize = 16;
 
 /// One family of typetag'd trait objects: how typetag names it, how typetag reads it, and
 /// which of its types are read directly.
@@ -59,59 +67,99 @@ trait Family: 'static {
 
     /// typetag's own deserialization of the trait object.
     fn typetag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Box<Self::Object>, D::Error>;
+
+    /// Writes `object` through the fast path when its type is built in, else through typetag.
+    fn write<S: Serializer>(object: &Self::Object, serializer: S) -> Result<S::Ok, S::Error>;
 }
 
-/// Services (`Box<dyn Service>`).
-struct Services;
+/// Declares a family: its trait object, the name typetag gives the trait, and its built-in
+/// types with their tags (each must be the type's typetag name; the tests check every one).
+macro_rules! family {
+    ($family:ident, $object:ty, $trait_name:literal, [$($ty:ty => $tag:expr),+ $(,)?]) => {
+        struct $family;
 
-impl Family for Services {
-    type Object = dyn Service;
-    const TRAIT: &'static str = "Service";
-    const BUILT_IN: &'static [&'static str] = &[STREAM_SERVER, MULTI_SERVICE];
+        impl Family for $family {
+            type Object = $object;
+            const TRAIT: &'static str = $trait_name;
+            const BUILT_IN: &'static [&'static str] = &[$($tag),+];
 
-    fn verdicts() -> &'static [OnceLock<bool>] {
-        static VERDICTS: [OnceLock<bool>; 2] = [const { OnceLock::new() }; 2];
-        &VERDICTS
-    }
+            fn verdicts() -> &'static [OnceLock<bool>] {
+                static VERDICTS: [OnceLock<bool>; MAX_BUILT_IN] =
+                    [const { OnceLock::new() }; MAX_BUILT_IN];
+                &VERDICTS
+            }
 
-    fn build<'de, A: MapAccess<'de>>(index: usize, map: A) -> Result<Box<dyn Service>, A::Error> {
-        Ok(match index {
-            0 => Box::new(direct::<StreamServer, A>(map)?),
-            _ => Box::new(direct::<MultiService, A>(map)?),
-        })
-    }
+            fn build<'de, A: MapAccess<'de>>(
+                index: usize,
+                map: A,
+            ) -> Result<Box<$object>, A::Error> {
+                let mut position = 0usize;
+                $(
+                    if index == position {
+                        return Ok(Box::new(direct::<$ty, A>(map)?));
+                    }
+                    position += 1;
+                )+
+                Err(de::Error::custom(format_args!(
+                    "internal error: no built-in type number {index} of {position}"
+                )))
+            }
 
-    fn typetag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Box<dyn Service>, D::Error> {
-        <Box<dyn Service>>::deserialize(deserializer)
-    }
+            fn typetag<'de, D: Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Box<$object>, D::Error> {
+                <Box<$object>>::deserialize(deserializer)
+            }
+
+            fn write<S: Serializer>(object: &$object, serializer: S) -> Result<S::Ok, S::Error> {
+                let any: &dyn std::any::Any = object;
+                $(
+                    if let Some(value) = any.downcast_ref::<$ty>() {
+                        return value.serialize(Tagger::new($tag, serializer));
+                    }
+                )+
+                object.serialize(serializer)
+            }
+        }
+    };
 }
 
-/// Protocol factories (`Box<dyn ProtocolFactory>`).
-struct Factories;
+family!(Services, dyn Service, "Service", [
+    StreamServer => STREAM_SERVER,
+    MultiService => MULTI_SERVICE,
+    DatagramServer => "rtwisted.DatagramServer",
+    StreamClient => "rtwisted.StreamClient",
+    ReconnectingClient => "rtwisted.ReconnectingClient",
+    TimerService => "rtwisted.TimerService",
+    ProcessMonitor => "rtwisted.ProcessMonitor",
+]);
 
-impl Family for Factories {
-    type Object = dyn ProtocolFactory;
-    const TRAIT: &'static str = "ProtocolFactory";
-    const BUILT_IN: &'static [&'static str] = &[ECHO];
+family!(Factories, dyn ProtocolFactory, "ProtocolFactory", [
+    Echo => ECHO,
+    Kv => "rtwisted.Kv",
+    PortForward => "rtwisted.PortForward",
+    Discard => "rtwisted.Discard",
+    Chargen => "rtwisted.Chargen",
+    Qotd => "rtwisted.Qotd",
+    Daytime => "rtwisted.Daytime",
+    Time => "rtwisted.Time",
+]);
 
-    fn verdicts() -> &'static [OnceLock<bool>] {
-        static VERDICTS: [OnceLock<bool>; 1] = [const { OnceLock::new() }; 1];
-        &VERDICTS
-    }
+family!(Datagrams, dyn DatagramProtocol, "DatagramProtocol", [
+    Echo => ECHO,
+    Discard => "rtwisted.Discard",
+    Chargen => "rtwisted.Chargen",
+    Qotd => "rtwisted.Qotd",
+    Daytime => "rtwisted.Daytime",
+    Time => "rtwisted.Time",
+]);
 
-    fn build<'de, A: MapAccess<'de>>(
-        _index: usize,
-        map: A,
-    ) -> Result<Box<dyn ProtocolFactory>, A::Error> {
-        Ok(Box::new(direct::<Echo, A>(map)?))
-    }
-
-    fn typetag<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Box<dyn ProtocolFactory>, D::Error> {
-        <Box<dyn ProtocolFactory>>::deserialize(deserializer)
-    }
-}
+family!(Tasks, dyn TimerTask, "TimerTask", [
+    LogLine => "rtwisted.LogLine",
+    RunCommand => "rtwisted.RunCommand",
+    TouchFile => "rtwisted.TouchFile",
+    Checkpoint => "rtwisted.Checkpoint",
+]);
 
 /// Reads a built-in type from the rest of its map as typetag would: through
 /// [`RestOfMap`], with an error re-worded through `custom` (typetag's `FnApply` does that).
@@ -127,48 +175,56 @@ pub(crate) fn deserialize_services<'de, D: Deserializer<'de>>(
     deserializer.deserialize_seq(ObjectsVisitor::<Services>(PhantomData))
 }
 
-/// `serde_with`-style reader for an `Arc<dyn ProtocolFactory>` field.
-pub(crate) fn deserialize_factory<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Arc<dyn ProtocolFactory>, D::Error> {
-    ObjectSeed::<Factories>(PhantomData)
-        .deserialize(deserializer)
-        .map(Arc::from)
-}
-
 /// `serde_with`-style writer for a `Vec<Box<dyn Service>>` field.
 pub(crate) fn serialize_services<S: Serializer>(
     children: &[Box<dyn Service>],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    serializer.collect_seq(children.iter().map(|child| FastService(&**child)))
+    serializer.collect_seq(children.iter().map(|child| Fast::<Services>(&**child)))
 }
 
-/// `serde_with`-style writer for an `Arc<dyn ProtocolFactory>` field.
-pub(crate) fn serialize_factory<S: Serializer>(
-    factory: &Arc<dyn ProtocolFactory>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    let factory: &dyn ProtocolFactory = &**factory;
-    let any: &dyn std::any::Any = factory;
-    if let Some(echo) = any.downcast_ref::<Echo>() {
-        return echo.serialize(Tagger::new(ECHO, serializer));
-    }
-    factory.serialize(serializer)
+/// Declares the `serde_with`-style reader and writer of an `Arc<dyn Trait>` field.
+macro_rules! arc_field {
+    ($family:ident, $object:ty, $read:ident, $write:ident) => {
+        #[doc = concat!("`serde_with`-style reader for an `Arc<", stringify!($object), ">` field.")]
+        pub(crate) fn $read<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Arc<$object>, D::Error> {
+            ObjectSeed::<$family>(PhantomData)
+                .deserialize(deserializer)
+                .map(Arc::from)
+        }
+
+        #[doc = concat!("`serde_with`-style writer for an `Arc<", stringify!($object), ">` field.")]
+        pub(crate) fn $write<S: Serializer>(
+            object: &Arc<$object>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            $family::write(&**object, serializer)
+        }
+    };
 }
 
-/// A service written through the fast path when its type is built in.
-struct FastService<'a>(&'a (dyn Service + 'static));
+arc_field!(
+    Factories,
+    dyn ProtocolFactory,
+    deserialize_factory,
+    serialize_factory
+);
+arc_field!(
+    Datagrams,
+    dyn DatagramProtocol,
+    deserialize_datagram,
+    serialize_datagram
+);
+arc_field!(Tasks, dyn TimerTask, deserialize_task, serialize_task);
 
-impl Serialize for FastService<'_> {
+/// A trait object written through the fast path when its type is built in.
+struct Fast<'a, F: Family>(&'a F::Object);
+
+impl<F: Family> Serialize for Fast<'_, F> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Some(server) = self.0.downcast_ref::<StreamServer>() {
-            return server.serialize(Tagger::new(STREAM_SERVER, serializer));
-        }
-        if let Some(multi) = self.0.downcast_ref::<MultiService>() {
-            return multi.serialize(Tagger::new(MULTI_SERVICE, serializer));
-        }
-        self.0.serialize(serializer)
+        F::write(self.0, serializer)
     }
 }
 
@@ -702,18 +758,92 @@ impl<S: Serializer> Serializer for Tagger<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocols::Discard;
 
     fn server(name: &str, factory: Arc<dyn ProtocolFactory>) -> Box<dyn Service> {
         let endpoint = "tcp:7001:interface=127.0.0.1".parse().unwrap();
         Box::new(StreamServer::new(endpoint, factory).named(name).unwrap())
     }
 
+    /// A tree holding one of every built-in type of every family, nested as snapshots nest
+    /// them, plus collections at two levels.
     fn tree() -> MultiService {
+        let tcp = || "tcp:7001:interface=127.0.0.1".parse().unwrap();
+        let udp = || "udp:7001:interface=127.0.0.1".parse().unwrap();
+        let to = || "tcp:host=127.0.0.1:port=7001".parse().unwrap();
+        let factories: Vec<Arc<dyn ProtocolFactory>> = vec![
+            Arc::new(Echo::default()),
+            Arc::new(Kv::new(64)),
+            Arc::new(PortForward::new(to())),
+            Arc::new(Discard::default()),
+            Arc::new(Chargen::default()),
+            Arc::new(Qotd::new(vec!["q".into()])),
+            Arc::new(Daytime::default()),
+            Arc::new(Time::default()),
+        ];
+        let datagrams: Vec<Arc<dyn DatagramProtocol>> = vec![
+            Arc::new(Echo::default()),
+            Arc::new(Discard::default()),
+            Arc::new(Chargen::default()),
+            Arc::new(Qotd::new(vec!["q".into()])),
+            Arc::new(Daytime::default()),
+            Arc::new(Time::default()),
+        ];
+        let tasks: Vec<Arc<dyn TimerTask>> = vec![
+            Arc::new(LogLine {
+                message: "m".into(),
+            }),
+            Arc::new(RunCommand {
+                program: "true".into(),
+                args: vec!["x".into()],
+            }),
+            Arc::new(TouchFile { path: "f".into() }),
+            Arc::new(Checkpoint {}),
+        ];
         let mut web = MultiService::named("web").unwrap();
-        web.insert(server("a", Arc::new(Echo::default()))).unwrap();
-        web.insert(server("b", Arc::new(Discard::default())))
+        for (i, factory) in factories.into_iter().enumerate() {
+            web.insert(Box::new(
+                StreamServer::new(tcp(), factory)
+                    .named(format!("s{i}"))
+                    .unwrap(),
+            ))
             .unwrap();
+        }
+        for (i, protocol) in datagrams.into_iter().enumerate() {
+            web.insert(Box::new(
+                DatagramServer::new(udp(), protocol)
+                    .named(format!("d{i}"))
+                    .unwrap(),
+            ))
+            .unwrap();
+        }
+        for (i, task) in tasks.into_iter().enumerate() {
+            web.insert(Box::new(
+                TimerService::new(1.5, task)
+                    .unwrap()
+                    .named(format!("t{i}"))
+                    .unwrap(),
+            ))
+            .unwrap();
+        }
+        web.insert(Box::new(
+            StreamClient::new(to(), Arc::new(Echo::default()))
+                .named("client")
+                .unwrap(),
+        ))
+        .unwrap();
+        web.insert(Box::new(
+            ReconnectingClient::new(to(), Arc::new(Kv::new(8)))
+                .named("again")
+                .unwrap(),
+        ))
+        .unwrap();
+        web.insert(Box::new(
+            ProcessMonitor::named("procmon")
+                .unwrap()
+                .with_process(crate::procmon::ProcessSpec::new("p", "true"))
+                .unwrap(),
+        ))
+        .unwrap();
         web.insert(Box::new(MultiService::new())).unwrap();
         let mut root = MultiService::new();
         root.insert(Box::new(web)).unwrap();
@@ -730,24 +860,46 @@ mod tests {
             STREAM_SERVER
         );
         assert_eq!(ProtocolFactory::typetag_name(&Echo::default()), ECHO);
+        // Every service of the tree is written with its own tag by typetag and by the fast
+        // path (compared byte for byte below), and each family's list fits its table.
+        let root = tree();
+        let web = root.child_at(0).unwrap().collection().unwrap();
+        let tags: std::collections::BTreeSet<&str> =
+            web.iter().map(|service| service.type_tag()).collect();
+        for tag in Services::BUILT_IN {
+            assert!(tags.contains(tag), "the test tree lacks {tag}");
+        }
+        for family in [
+            Services::BUILT_IN,
+            Factories::BUILT_IN,
+            Datagrams::BUILT_IN,
+            Tasks::BUILT_IN,
+        ] {
+            assert!(family.len() <= MAX_BUILT_IN);
+            for tag in family {
+                assert!(
+                    crate::registry::lookup(tag).is_some(),
+                    "{tag} is not registered"
+                );
+            }
+        }
     }
 
     #[test]
     fn the_fast_path_writes_what_typetag_writes() {
         let root = tree();
         let web = root.child_at(0).unwrap();
-        let services = [
-            web,
-            web.collection().unwrap().child_at(1).unwrap(),
-            root.child_at(1).unwrap(),
-        ];
+        let mut services = vec![web, root.child_at(1).unwrap()];
+        services.extend(web.collection().unwrap().iter());
         for service in services {
             // Each service written both ways (its own level through typetag or not), in each
             // format the project uses.
-            let fast = FastService(service);
+            let fast = Fast::<Services>(service);
             assert_eq!(
                 rmp_serde::to_vec_named(&fast).unwrap(),
-                rmp_serde::to_vec_named(service).unwrap()
+                rmp_serde::to_vec_named(service).unwrap(),
+                "{}",
+                service.type_tag()
             );
             assert_eq!(
                 serde_json::to_string_pretty(&fast).unwrap(),
@@ -766,6 +918,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(fast, rmp_serde::to_vec_named(&*echo).unwrap());
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_built_in_type_as_typetag_does() {
+        let root: Box<dyn Service> = Box::new(tree());
+        for json in [
+            serde_json::to_string(&*root).unwrap(),
+            serde_json::to_string_pretty(&*root).unwrap(),
+        ] {
+            let (fast, slow) = both(&json);
+            assert_eq!(fast, slow);
+            assert_eq!(fast.unwrap(), serde_json::to_string(&*root).unwrap());
+        }
+        let bytes = rmp_serde::to_vec_named(&*root).unwrap();
+        let fast = ObjectSeed::<Services>(PhantomData)
+            .deserialize(&mut rmp_serde::Deserializer::new(&bytes[..]))
+            .unwrap();
+        assert_eq!(rmp_serde::to_vec_named(&*fast).unwrap(), bytes);
     }
 
     fn both(json: &str) -> (Result<String, String>, Result<String, String>) {
