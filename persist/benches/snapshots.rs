@@ -1,6 +1,10 @@
 //! Save and load of trees of 1,000, 10,000 and 100,000 services, in both styles: time, bytes
 //! written, and peak heap (measured by a counting allocator around each operation). Run with
 //! `cargo bench -p rtwisted-persist --bench snapshots`; prints a table and JSON lines.
+//!
+//! Two trees: `echo` (stream servers with the echo factory, the common case) and `mixed` (every
+//! fifth service each of: echo server, kv server, port forward, timer, UDP echo), so types read
+//! through typetag's generic path are measured too.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -8,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use rtwisted_core::net::StreamServer;
-use rtwisted_core::protocols::Echo;
-use rtwisted_core::{Application, MultiService, Style};
+use rtwisted_core::net::{DatagramServer, StreamServer};
+use rtwisted_core::protocols::{Echo, Kv, PortForward};
+use rtwisted_core::timer::{LogLine, TimerService};
+use rtwisted_core::{Application, MultiService, Service, Style};
 
 struct Counting;
 
@@ -63,7 +68,7 @@ fn measure<T>(runs: usize, mut work: impl FnMut() -> T) -> (T, f64, usize) {
     (last.unwrap(), best, peak)
 }
 
-fn tree(services: usize) -> Application {
+fn tree(services: usize, mixed: bool) -> Application {
     let mut app = Application::new("bench").unwrap();
     // 100 collections of services, so the tree has depth as well as breadth.
     let groups = 100.min(services);
@@ -71,13 +76,49 @@ fn tree(services: usize) -> Application {
         .map(|g| MultiService::named(format!("group{g}")).unwrap())
         .collect();
     for i in 0..services - groups {
-        let endpoint = format!("tcp:{}:interface=127.0.0.1", 1024 + i % 60000)
-            .parse()
-            .unwrap();
-        let server = StreamServer::new(endpoint, Arc::new(Echo::default()))
-            .named(format!("s{i}"))
-            .unwrap();
-        collections[i % groups].insert(Box::new(server)).unwrap();
+        let port = 1024 + i % 60000;
+        let tcp = || format!("tcp:{port}:interface=127.0.0.1").parse().unwrap();
+        let name = format!("s{i}");
+        let service: Box<dyn Service> = match (mixed, i % 5) {
+            (false, _) | (true, 0) => Box::new(
+                StreamServer::new(tcp(), Arc::new(Echo::default()))
+                    .named(name)
+                    .unwrap(),
+            ),
+            (true, 1) => Box::new(
+                StreamServer::new(tcp(), Arc::new(Kv::default()))
+                    .named(name)
+                    .unwrap(),
+            ),
+            (true, 2) => {
+                let dest = format!("tcp:host=127.0.0.1:port={port}").parse().unwrap();
+                Box::new(
+                    StreamServer::new(tcp(), Arc::new(PortForward::new(dest)))
+                        .named(name)
+                        .unwrap(),
+                )
+            }
+            (true, 3) => Box::new(
+                TimerService::new(
+                    60.0,
+                    Arc::new(LogLine {
+                        message: name.clone(),
+                    }),
+                )
+                .unwrap()
+                .named(name)
+                .unwrap(),
+            ),
+            (true, _) => {
+                let udp = format!("udp:{port}:interface=127.0.0.1").parse().unwrap();
+                Box::new(
+                    DatagramServer::new(udp, Arc::new(Echo::default()))
+                        .named(name)
+                        .unwrap(),
+                )
+            }
+        };
+        collections[i % groups].insert(service).unwrap();
     }
     for collection in collections {
         app.services_mut().insert(Box::new(collection)).unwrap();
@@ -89,14 +130,21 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("rtwisted-bench-snapshots-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     println!(
-        "{:>8} {:>5} {:>12} {:>10} {:>10} {:>13} {:>13}",
-        "services", "style", "bytes", "save ms", "load ms", "save peak MB", "load peak MB"
+        "{:>8} {:>6} {:>5} {:>12} {:>10} {:>10} {:>13} {:>13}",
+        "services", "tree", "style", "bytes", "save ms", "load ms", "save peak MB", "load peak MB"
     );
     let mut rows = Vec::new();
-    for services in [1_000usize, 10_000, 100_000] {
-        let app = tree(services);
+    let sizes = [
+        (1_000usize, false),
+        (10_000, false),
+        (100_000, false),
+        (100_000, true),
+    ];
+    for (services, mixed) in sizes {
+        let app = tree(services, mixed);
+        let kind = if mixed { "mixed" } else { "echo" };
         for style in [Style::Tap, Style::Tas] {
-            let path = dir.join(format!("bench-{services}.{}", style.extension()));
+            let path = dir.join(format!("bench-{services}-{kind}.{}", style.extension()));
             let runs = if services >= 100_000 { 3 } else { 10 };
             let (header, save_ms, save_peak) =
                 measure(runs, || rtwisted_persist::save(&app, &path, style).unwrap());
@@ -108,13 +156,13 @@ fn main() {
             drop(loaded);
             let mb = |b: usize| b as f64 / 1e6;
             println!(
-                "{services:>8} {:>5} {bytes:>12} {save_ms:>10.1} {load_ms:>10.1} {:>13.1} {:>13.1}",
+                "{services:>8} {kind:>6} {:>5} {bytes:>12} {save_ms:>10.1} {load_ms:>10.1} {:>13.1} {:>13.1}",
                 style.extension(),
                 mb(save_peak),
                 mb(load_peak)
             );
             rows.push(format!(
-                "{{\"services\":{services},\"style\":\"{}\",\"bytes\":{bytes},\"save_ms\":{save_ms:.2},\"load_ms\":{load_ms:.2},\"save_peak_bytes\":{save_peak},\"load_peak_bytes\":{load_peak}}}",
+                "{{\"services\":{services},\"tree\":\"{kind}\",\"style\":\"{}\",\"bytes\":{bytes},\"save_ms\":{save_ms:.2},\"load_ms\":{load_ms:.2},\"save_peak_bytes\":{save_peak},\"load_peak_bytes\":{load_peak}}}",
                 style.extension()
             ));
         }
