@@ -218,6 +218,16 @@ impl Scratch {
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
+    /// Waits (up to [`DEADLINE`]) until `rtap inspect --json FILE` succeeds and its output
+    /// contains `needle`: a checkpoint being written in the background holds what it should.
+    pub fn wait_until_inspection_contains(&self, file: &str, needle: &str) {
+        let holds = || {
+            let output = self.rtap(&["inspect", "--json", file]);
+            output.status.success() && text(&output.stdout).contains(needle)
+        };
+        assert!(eventually(holds), "{file} never held {needle:?}");
+    }
+
     /// Starts `rtwistd` with `args`, its stdout read line by line.
     pub fn spawn_rtwistd(&self, args: &[&str]) -> Daemon {
         self.spawn(self.command("rtwistd").args(args))

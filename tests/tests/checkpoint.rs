@@ -49,14 +49,7 @@ fn a_timer_checkpoints_so_a_crash_loses_at_most_one_interval() {
         "STORED\r\n"
     );
     // Within an interval a timer checkpoint holds the key (no signal asked for it).
-    let holds_key = || {
-        let output = scratch.rtap(&["inspect", "--json", "kv-checkpoint.tap"]);
-        output.status.success() && String::from_utf8_lossy(&output.stdout).contains("\"key\"")
-    };
-    assert!(
-        rtwisted_tests::eventually(holds_key),
-        "no checkpoint held the key"
-    );
+    scratch.wait_until_inspection_contains("kv-checkpoint.tap", "\"key\"");
     daemon.signal(Signal::SIGKILL);
     daemon.wait_exit();
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
@@ -108,15 +101,7 @@ fn kill_9_in_the_middle_of_saves_always_leaves_a_whole_snapshot() {
             assert_eq!(line, "STORED\r\n");
         }
         // Wait until a checkpoint holds this round's key, so the key must survive the kill.
-        let key = format!("big{round}");
-        let holds_key = || {
-            let output = scratch.rtap(&["inspect", "--json", "kv-checkpoint.tap"]);
-            output.status.success() && String::from_utf8_lossy(&output.stdout).contains(&key)
-        };
-        assert!(
-            rtwisted_tests::eventually(holds_key),
-            "round {round}: no checkpoint held {key}"
-        );
+        scratch.wait_until_inspection_contains("kv-checkpoint.tap", &format!("big{round}"));
         // A chaos delay (not a readiness wait): land the kill at varied points of the saves.
         std::thread::sleep(std::time::Duration::from_millis((round * 7 % 23) as u64));
         daemon.signal(Signal::SIGKILL);

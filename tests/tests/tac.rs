@@ -169,14 +169,7 @@ fn kv_example_checkpoints_on_its_timer_and_a_crash_loses_nothing_before_it() {
         memcache_request(address, b"set answer 0 0 2\r\n42\r\n"),
         "STORED\r\n"
     );
-    let checkpoint_holds_key = || {
-        let output = scratch.rtap(&["inspect", "--json", "kv-checkpoint.tap"]);
-        output.status.success() && text(&output.stdout).contains("\"answer\"")
-    };
-    assert!(
-        rtwisted_tests::eventually(checkpoint_holds_key),
-        "no checkpoint held the key"
-    );
+    scratch.wait_until_inspection_contains("kv-checkpoint.tap", "\"answer\"");
     daemon.signal(Signal::SIGKILL);
     daemon.wait_exit();
 
