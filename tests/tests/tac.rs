@@ -144,6 +144,11 @@ fn rtap_save_freezes_a_tac_file_and_rtwistd_runs_the_snapshot() {
     ]);
     assert_eq!(scratch.inspect_json("other.tap")["app"], "renamed");
 
+    // tapconvert guesses a .tac input to be a program; so does rtap convert.
+    let output = scratch.rtap_ok(&["convert", "app.tac", "converted.tap"]);
+    assert!(text(&output.stdout).contains("converted app.tac (TAC file) to converted.tap (tap"));
+    assert_eq!(scratch.inspect_json("converted.tap")["style"], "tap");
+
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-o", "-f", "frozen.tas"]);
     let address = daemon.listening_address();
     assert_eq!(exchange(address, b"thawed"), b"thawed");
@@ -322,6 +327,8 @@ fn assert_broken(scratch: &Scratch, file: &str, source: &str, location: &str, ne
 
     let save = scratch.rtap(&["save", "-y", file, "-o", "never.tap"]);
     assert_eq!(save.status.code(), Some(1));
+    let convert = scratch.rtap(&["convert", file, "never.tap"]);
+    assert_eq!(convert.status.code(), Some(1));
     assert!(!scratch.join("never.tap").exists());
 }
 

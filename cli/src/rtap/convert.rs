@@ -1,4 +1,5 @@
-//! `rtap convert IN OUT [--style tap|tas]`: Twisted's `tapconvert`.
+//! `rtap convert IN OUT [--style tap|tas]`: Twisted's `tapconvert`. As tapconvert guesses a
+//! `.tac` input to be a program, a TAC file converts too: it is run and its application saved.
 
 use std::path::Path;
 
@@ -46,22 +47,28 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
         })?,
     };
     let source = PassphraseSource::from_matches(matches);
-    let (mut snapshot, key) = snapshots::open(input, &source)?;
+    let (mut app, key, encrypted, from) = if crate::tac_source::is_tac(input) {
+        let app = crate::tac_source::evaluate(input)?;
+        (app, None, false, "TAC file".to_owned())
+    } else {
+        let (snapshot, key) = snapshots::open(input, &source)?;
+        let from = describe(snapshot.header.fields.style, snapshot.encrypted);
+        (snapshot.app, key, snapshot.encrypted, from)
+    };
     let encrypt = if matches.get_flag("encrypt") {
         true
     } else if matches.get_flag("decrypt") {
         false
     } else {
-        named.map_or(snapshot.encrypted, |(_, encrypted)| encrypted)
+        named.map_or(encrypted, |(_, encrypted)| encrypted)
     };
     let key = match (encrypt, key) {
         (false, _) => None,
         (true, Some(key)) => Some(key),
         (true, None) => Some(source.key(true)?),
     };
-    let from = describe(snapshot.header.fields.style, snapshot.encrypted);
-    snapshot.app.persistence_mut().style = style;
-    let header = crate::snapshots::save(&snapshot.app, output, style, key.as_ref())?;
+    app.persistence_mut().style = style;
+    let header = crate::snapshots::save(&app, output, style, key.as_ref())?;
     crate::output::println(format!(
         "converted {} ({from}) to {} ({}, {})",
         input.display(),

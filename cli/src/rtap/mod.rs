@@ -10,7 +10,7 @@
 //! rtap remove FILE PATH
 //! rtap rename FILE PATH NEWNAME
 //! rtap add FILE [--parent PATH] PLUGIN [plugin options]
-//! rtap convert IN OUT [--style tap|tas] [--encrypt|--decrypt]
+//! rtap convert IN|APP.tac OUT [--style tap|tas] [--encrypt|--decrypt]
 //! rtap plugins [--json]
 //! rtap completions SHELL [--for rtap|rtwistd]
 //! rtap man [--for rtap|rtwistd]
@@ -258,7 +258,7 @@ pub fn command() -> Command {
         .subcommand(add_command())
         .subcommand(
             Command::new("convert")
-                .about("Convert a snapshot to another style (tapconvert)")
+                .about("Convert a snapshot to another style, or a TAC file to a snapshot (tapconvert)")
                 .arg(Arg::new("input").value_name("IN").required(true))
                 .arg(Arg::new("output").value_name("OUT").required(true))
                 .arg(style_arg().help("The output style (default: from OUT's extension)"))
