@@ -18,16 +18,30 @@ pub fn open(path: &Path, source: &PassphraseSource) -> Result<(Snapshot, Option<
     let key = key_if_encrypted(path, source)?;
     let snapshot = track(&loading(path), || {
         rtwisted_persist::load_with(path, key.as_ref().map(|key| &key.passphrase))
-    })?;
+    })
+    .map_err(|error| not_a_tac(path, error))?;
     Ok((snapshot, key))
 }
 
 /// Loads a snapshot as generic data (types need not be linked).
 pub fn open_raw(path: &Path, source: &PassphraseSource) -> Result<RawSnapshot, CliError> {
     let key = key_if_encrypted(path, source)?;
-    Ok(track(&loading(path), || {
+    track(&loading(path), || {
         rtwisted_persist::load_raw_with(path, key.as_ref().map(|key| &key.passphrase))
-    })?)
+    })
+    .map_err(|error| not_a_tac(path, error))
+}
+
+/// A load error, with the way out when the file is a TAC program given where a snapshot goes.
+fn not_a_tac(path: &Path, error: rtwisted_persist::SnapshotError) -> CliError {
+    if crate::tac_source::is_tac(path) {
+        CliError::failed(format!(
+            "{error}; '{}' is a TAC file: run it with rtwistd -y, or freeze it with rtap save -y",
+            path.display()
+        ))
+    } else {
+        error.into()
+    }
 }
 
 /// Saves like [`rtwisted_persist::save_with`], with a spinner if it takes a while.

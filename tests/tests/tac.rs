@@ -457,6 +457,25 @@ fn a_missing_tac_file_and_conflicting_sources_are_clear_errors() {
     let both = scratch.rtwistd(&["-n", "-y", "a.tac", "echo"]);
     assert_eq!(both.status.code(), Some(2));
     assert!(text(&both.stderr).contains("either a TAC file (-y) or a plugin"));
+    // A TAC file where a snapshot goes: the error says how to use it.
+    std::fs::write(
+        scratch.join("app.tac"),
+        "application = Application(\"a\")\n",
+    )
+    .unwrap();
+    for output in [
+        scratch.rtwistd(&["-n", "-f", "app.tac"]),
+        scratch.rtap(&["edit", "app.tac"]),
+    ] {
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            text(&output.stderr).contains(
+                "'app.tac' is a TAC file: run it with rtwistd -y, or freeze it with rtap save -y"
+            ),
+            "{}",
+            text(&output.stderr)
+        );
+    }
     let neither = scratch.rtap(&["save"]);
     assert_eq!(neither.status.code(), Some(1));
     assert!(
