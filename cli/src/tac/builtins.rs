@@ -1,9 +1,7 @@
-//! What a TAC file can call: Twisted's names (`Application`, `MultiService`, `TCPServer`,
-//! `service(strport, factory)`, `TimerService`, ...), every registered service, factory and
-//! timer task by its short name with its persisted fields as keyword arguments (`Echo()`,
-//! `Kv(max_value_bytes=4096)`), `make("ns.Type", ...)` for any tag, `plugin("kv", port=...)`,
-//! and `env("PORT", "7001")`, the one door to the environment.
-#![allow(non_snake_case)] // Twisted's constructor names, as a TAC file from Twisted spells them.
+//! The machinery behind what a TAC file calls: building any registered type from its fields
+//! through serde, servers and clients from strports, plugins from keyword options, and the
+//! globals (Starlark's library, Twisted's names from `twisted.rs`, and one constructor per
+//! registered type by its short name: `Echo()`, `Kv(max_value_bytes=4096)`).
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -97,18 +97,7 @@ pub fn evaluate(path: &Path) -> Result<Application, TacError> {
     let source = read(path)?;
     let ast = AstModule::parse(&shown, source.clone(), &dialect()).map_err(program_error)?;
     let application = Module::with_temp_heap(|module| -> Result<Option<Found>, TacError> {
-        let context = Context {
-            blueprint: state.blueprint.clone(),
-        };
-        let loader = Loader {
-            folder: folder_of(path),
-            state: &state,
-        };
-        let mut eval = Evaluator::new(&module);
-        eval.extra = Some(&context);
-        eval.set_loader(&loader);
-        eval.eval_module(ast, &state.globals)
-            .map_err(program_error)?;
+        state.run(&module, ast, path).map_err(program_error)?;
         Ok(module
             .get("application")
             .map(|value| match value.downcast_ref::<Handle>() {
@@ -234,6 +223,25 @@ struct State {
     loading: RefCell<Vec<PathBuf>>,
 }
 
+impl State {
+    /// Runs the program of the file at `path` in `module`: the builtins find the blueprint,
+    /// and its `load()`s resolve relative to the file's folder.
+    fn run(&self, module: &Module, ast: AstModule, path: &Path) -> starlark::Result<()> {
+        let context = Context {
+            blueprint: self.blueprint.clone(),
+        };
+        let loader = Loader {
+            folder: folder_of(path),
+            state: self,
+        };
+        let mut eval = Evaluator::new(module);
+        eval.extra = Some(&context);
+        eval.set_loader(&loader);
+        eval.eval_module(ast, &self.globals)?;
+        Ok(())
+    }
+}
+
 /// Resolves `load("x.tac", ...)` relative to the folder of the file that loads.
 struct Loader<'a> {
     folder: PathBuf,
@@ -278,19 +286,7 @@ impl Loader<'_> {
         })?;
         let ast = AstModule::parse(&shown, source, &dialect())?;
         Module::with_temp_heap(|module| {
-            {
-                let context = Context {
-                    blueprint: self.state.blueprint.clone(),
-                };
-                let loader = Loader {
-                    folder: folder_of(path),
-                    state: self.state,
-                };
-                let mut eval = Evaluator::new(&module);
-                eval.extra = Some(&context);
-                eval.set_loader(&loader);
-                eval.eval_module(ast, &self.state.globals)?;
-            }
+            self.state.run(&module, ast, path)?;
             module
                 .freeze_named(FrozenHeapName::User(Box::new(shown.clone())))
                 .map_err(|error| {
