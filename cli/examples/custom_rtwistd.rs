@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Arg, ArgMatches, Command};
-use rtwisted_core::plugin::{PluginError, ServiceMaker};
 use rtwisted_core::{Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_services::plugin::{PluginError, ServiceMaker};
 use serde::{Deserialize, Serialize};
 
 /// A service that takes its time to stop.

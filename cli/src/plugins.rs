@@ -1,8 +1,8 @@
 //! Plugins on the command line: each registered `ServiceMaker` becomes a subcommand.
 
 use clap::{ArgMatches, Command};
-use rtwisted_core::plugin::{self, ServiceMaker};
 use rtwisted_core::{Application, Service};
+use rtwisted_services::plugin::{self, ServiceMaker};
 
 use crate::error::CliError;
 

@@ -3,17 +3,13 @@
 //! Twisted's TAC files checkpoint with `TimerService(60, IPersistable(application).save)`. Core
 //! does no snapshot I/O, so here a request is only a notification: the runner (`rtwistd`)
 //! [`listen`]s and saves where its checkpoints go (the store, or `NAME-checkpoint.tap`). The
-//! [`Checkpoint`] timer task sends one per run: `TimerService(60, Checkpoint())`. A request
+//! `Checkpoint` timer task of `rtwisted-services` sends one per run. A request
 //! made while a save is under way is kept and answered after it; requests never pile up.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
-
-use crate::timer::TimerTask;
 
 fn requests() -> &'static Notify {
     static REQUESTS: OnceLock<Notify> = OnceLock::new();
@@ -55,24 +51,6 @@ impl Drop for Listener {
     }
 }
 
-/// A timer task that asks the runner for a checkpoint of the running tree each run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {}
-
-#[typetag::serde(name = "rtwisted.Checkpoint")]
-#[async_trait]
-impl TimerTask for Checkpoint {
-    async fn run(&self) -> Result<(), String> {
-        if request() {
-            Ok(())
-        } else {
-            Err("nothing saves checkpoints here: run the application with rtwistd".into())
-        }
-    }
-}
-
-crate::register_type!(task "rtwisted.Checkpoint", version 1);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,9 +59,9 @@ mod tests {
     #[tokio::test]
     async fn a_request_reaches_a_listener_and_fails_without_one() {
         // One test owns the process-wide listener count, so the two halves cannot race.
-        assert!(Checkpoint {}.run().await.is_err());
+        assert!(!request());
         let listener = listen();
-        assert!(Checkpoint {}.run().await.is_ok());
+        assert!(request());
         tokio::time::timeout(Duration::from_secs(5), listener.requested())
             .await
             .expect("the request was not delivered");

@@ -7,40 +7,31 @@
 //! service with a deadline).
 //!
 //! ```
-//! use std::sync::Arc;
-//! use rtwisted_core::{Application, Lifecycle, StopReason, net::StreamServer, protocols::Echo};
+//! use rtwisted_core::{Application, Lifecycle, MultiService, StopReason};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let mut app = Application::new("echo").unwrap();
-//! let endpoint = "tcp:0:interface=127.0.0.1".parse().unwrap();
-//! let server = StreamServer::new(endpoint, Arc::new(Echo::default())).named("echo").unwrap();
-//! app.services_mut().insert(Box::new(server)).unwrap();
+//! let mut app = Application::new("shop").unwrap();
+//! app.services_mut().insert(Box::new(MultiService::named("web").unwrap())).unwrap();
 //!
 //! let lifecycle = Lifecycle::default();
 //! lifecycle.start(app.services_mut()).await.unwrap();
-//! assert!(app.services().get("echo").unwrap().running());
+//! assert!(app.services().get("web").unwrap().running());
 //! lifecycle.stop(app.services_mut(), StopReason::Shutdown).await.unwrap();
 //! # });
 //! ```
 //!
 //! Modules: [`service`] (the trait and its metadata), [`multi`] (collections), [`lifecycle`]
 //! (the state machine), [`application`], [`path`] (addressing), [`tree`] (views for people and
-//! scripts), [`registry`] (persistable types), [`strports`] (endpoint strings), [`net`] and
-//! [`protocols`] (built-in network services), [`timer`] and [`checkpoint`] (periodic work),
-//! [`plugin`] (service makers).
+//! scripts), [`registry`] (persistable types), [`upgrade`] (steps for old data) and
+//! [`checkpoint`] (requests to save the running tree). The built-in services, protocols and
+//! plugins live in `rtwisted-services`. Nothing here does network or file I/O.
 
 pub mod application;
 pub mod checkpoint;
 pub mod lifecycle;
 pub mod multi;
-pub mod net;
 pub mod path;
-pub mod plugin;
-pub mod procmon;
-pub mod protocols;
 pub mod registry;
 pub mod service;
-pub mod strports;
-pub mod timer;
 pub mod tree;
 pub mod upgrade;
 
@@ -48,7 +39,6 @@ pub use application::{Application, PersistenceSettings, ProcessSettings, Style};
 pub use lifecycle::{Lifecycle, StartError, StopError};
 pub use multi::{MultiService, TreeError};
 pub use path::{PathSegment, ServicePath};
-pub use protocols::ProtocolFactory;
 pub use service::{LifecycleState, NameError, Service, ServiceError, ServiceMeta, StopReason};
 
 /// Re-exported so that [`register_type!`] and plugin registration work without a direct

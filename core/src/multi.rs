@@ -28,7 +28,7 @@ use std::collections::hash_map::Entry;
 use serde::{Deserialize, Serialize};
 
 use crate::path::{PathSegment, ServicePath};
-use crate::service::{LifecycleState, NameError, Service, ServiceMeta, dispatch};
+use crate::service::{LifecycleState, NameError, Service, ServiceMeta};
 
 /// A change to a tree's structure was refused.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,6 @@ pub enum TreeError {
 pub struct MultiService {
     #[serde(rename = "name")]
     meta: ServiceMeta,
-    #[serde(serialize_with = "dispatch::serialize_services")]
     children: Vec<Box<dyn Service>>,
     #[serde(skip)]
     names: HashMap<String, usize>,
@@ -83,7 +82,7 @@ pub struct MultiService {
 struct MultiServiceRepr {
     #[serde(rename = "name", default)]
     meta: ServiceMeta,
-    #[serde(default, deserialize_with = "dispatch::deserialize_services")]
+    #[serde(default)]
     children: Vec<Box<dyn Service>>,
 }
 

@@ -41,8 +41,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::multi::MultiService;
 
-pub(crate) mod dispatch;
-
 /// The error a service's own lifecycle hook returns.
 ///
 /// It is a boxed error so that services can return whatever their I/O produces; the lifecycle

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use rtwisted_core::net::{DatagramServer, StreamServer};
-use rtwisted_core::protocols::{Echo, Kv, PortForward};
-use rtwisted_core::timer::{LogLine, TimerService};
 use rtwisted_core::{Application, MultiService, Service, Style};
+use rtwisted_services::net::{DatagramServer, StreamServer};
+use rtwisted_services::protocols::{Echo, Kv, PortForward};
+use rtwisted_services::timer::{LogLine, TimerService};
 
 struct Counting;
 

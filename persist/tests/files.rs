@@ -5,11 +5,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rtwisted_core::net::StreamServer;
-use rtwisted_core::protocols::Echo;
 use rtwisted_core::registry::TypeKind;
 use rtwisted_core::{Application, Style};
 use rtwisted_persist::{FormatError, HeaderFields, ManifestEntry};
+use rtwisted_services::net::StreamServer;
+use rtwisted_services::protocols::Echo;
 use serde_json::json;
 
 fn echo_app() -> Application {

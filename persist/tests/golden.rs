@@ -9,11 +9,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rtwisted_core::net::StreamServer;
-use rtwisted_core::protocols::Echo;
 use rtwisted_core::registry::TypeKind;
 use rtwisted_core::{Application, Service, ServiceMeta, Style};
 use rtwisted_persist::{FormatError, HeaderFields, ManifestEntry};
+use rtwisted_services::net::StreamServer;
+use rtwisted_services::protocols::Echo;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use rtwisted_core::net::StreamServer;
-use rtwisted_core::protocols::Echo;
 use rtwisted_core::{Application, Lifecycle, MultiService, Service, Style};
+use rtwisted_services::net::StreamServer;
+use rtwisted_services::protocols::Echo;
 
 #[derive(Debug, Clone)]
 enum Spec {

@@ -1,7 +1,7 @@
 //! `rtap plugins [--json]`: every registered plugin, its description and its options.
 
 use clap::ArgMatches;
-use rtwisted_core::plugin;
+use rtwisted_services::plugin;
 use serde_json::{Value, json};
 
 use crate::error::CliError;

@@ -115,7 +115,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
 /// leaves the file untouched.
 fn append(
     matches: &ArgMatches,
-    maker: &rtwisted_core::plugin::ServiceMaker,
+    maker: &rtwisted_services::plugin::ServiceMaker,
     options: &ArgMatches,
     target: &Path,
 ) -> Result<(), CliError> {

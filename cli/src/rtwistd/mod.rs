@@ -246,7 +246,7 @@ where
     T: Into<OsString> + Clone,
 {
     // Before anything opens a file: socket-activated descriptors start at 3.
-    rtwisted_core::net::activation::claim();
+    rtwisted_services::net::activation::claim();
     let mut command = command();
     let matches = command.try_get_matches_from_mut(args)?;
     let options = Options::from_matches(&matches, &mut command)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{ArgMatches, Command};
-use rtwisted_core::plugin::ServiceMaker;
+use rtwisted_services::plugin::ServiceMaker;
 
 use super::{DEFAULT_FILE, DEFAULT_LOGFILE, DEFAULT_PIDFILE};
 use crate::error::CliError;

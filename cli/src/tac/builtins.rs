@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rtwisted_core::protocols::{DatagramProtocol, ProtocolFactory};
+use rtwisted_core::Service;
 use rtwisted_core::registry::{self, TypeKind};
 use rtwisted_core::service::validate_name;
-use rtwisted_core::strports::{ClientEndpoint, ServerEndpoint};
-use rtwisted_core::timer::TimerTask;
-use rtwisted_core::{Service, plugin};
+use rtwisted_services::plugin;
+use rtwisted_services::protocols::{DatagramProtocol, ProtocolFactory};
+use rtwisted_services::strports::{ClientEndpoint, ServerEndpoint};
+use rtwisted_services::timer::TimerTask;
 use serde_json::{Map, Value as Json, json};
 use starlark::collections::SmallMap;
 use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension};

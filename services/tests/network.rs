@@ -7,12 +7,12 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtwisted_core::net::{
+use rtwisted_core::{Lifecycle, MultiService, Service, StopReason};
+use rtwisted_services::net::{
     Address, Backoff, DatagramServer, ReconnectingClient, StreamClient, StreamServer, WaitError,
 };
-use rtwisted_core::protocols::{Chargen, Daytime, Discard, Echo, PortForward, Qotd, Time};
-use rtwisted_core::timer::{TimerService, TouchFile};
-use rtwisted_core::{Lifecycle, MultiService, Service, StopReason};
+use rtwisted_services::protocols::{Chargen, Daytime, Discard, Echo, PortForward, Qotd, Time};
+use rtwisted_services::timer::{TimerService, TouchFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 
@@ -29,7 +29,7 @@ fn tree(services: Vec<Box<dyn Service>>) -> MultiService {
 fn stream_server(
     name: &str,
     endpoint: &str,
-    factory: Arc<dyn rtwisted_core::ProtocolFactory>,
+    factory: Arc<dyn rtwisted_services::ProtocolFactory>,
 ) -> Box<dyn Service> {
     Box::new(
         StreamServer::new(endpoint.parse().unwrap(), factory)
@@ -172,7 +172,7 @@ async fn tls_serves_a_verified_client_and_a_bad_key_names_the_file() {
 
     // A client service over TLS, verifying against the CA folder, speaking to the server.
     let client_endpoint = format!("tls:host=localhost:port={port}:caCertsDir={}", ca.display());
-    let connection = rtwisted_core::net::connect::connect(
+    let connection = rtwisted_services::net::connect::connect(
         &client_endpoint.parse().unwrap(),
         tokio_util::sync::CancellationToken::new(),
     )
@@ -303,11 +303,11 @@ async fn classic_stream_protocols_behave_per_their_rfcs() {
     chargen.read_exact(&mut lines).await.unwrap();
     assert_eq!(
         &lines[..74],
-        rtwisted_core::protocols::classic::chargen_line(0).as_slice()
+        rtwisted_services::protocols::classic::chargen_line(0).as_slice()
     );
     assert_eq!(
         &lines[74..148],
-        rtwisted_core::protocols::classic::chargen_line(1).as_slice()
+        rtwisted_services::protocols::classic::chargen_line(1).as_slice()
     );
     drop(chargen);
 
@@ -541,7 +541,7 @@ struct Slow {
 
 #[typetag::serde(name = "test.Slow")]
 #[async_trait::async_trait]
-impl rtwisted_core::timer::TimerTask for Slow {
+impl rtwisted_services::timer::TimerTask for Slow {
     async fn run(&self) -> Result<(), String> {
         use std::sync::atomic::Ordering;
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;

@@ -8,8 +8,8 @@ use clap::{Arg, ArgMatches, Command};
 use super::{PluginError, ServiceMaker};
 use crate::net::StreamServer;
 use crate::protocols::kv::Kv;
-use crate::service::Service;
 use crate::strports::ServerEndpoint;
+use rtwisted_core::service::Service;
 
 /// The kv plugin's default endpoint: memcached's well-known port.
 pub const DEFAULT_PORT: &str = "tcp:11211";

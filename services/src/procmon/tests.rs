@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::supervisor::Backoff;
 use super::*;
-use crate::{Lifecycle, MultiService};
+use rtwisted_core::{Lifecycle, MultiService};
 
 /// How long any wait for a process may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -491,10 +491,10 @@ fn the_spec_round_trips_through_json_without_live_state() {
     assert_eq!(monitor.policy(), full_monitor().policy());
     assert_eq!(serde_json::to_value(&back).unwrap(), value);
 
-    let info = crate::registry::lookup("rtwisted.ProcessMonitor").unwrap();
+    let info = rtwisted_core::registry::lookup("rtwisted.ProcessMonitor").unwrap();
     assert_eq!(
         (info.kind, info.version),
-        (crate::registry::TypeKind::Service, 1)
+        (rtwisted_core::registry::TypeKind::Service, 1)
     );
 }
 

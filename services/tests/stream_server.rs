@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rtwisted_core::net::{Address, StreamServer};
-use rtwisted_core::protocols::Echo;
 use rtwisted_core::{Lifecycle, MultiService, StopReason};
+use rtwisted_services::net::{Address, StreamServer};
+use rtwisted_services::protocols::Echo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

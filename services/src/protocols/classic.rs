@@ -64,7 +64,7 @@ impl DatagramProtocol for Discard {
     }
 }
 
-crate::register_type!(factory "rtwisted.Discard", version 1);
+rtwisted_core::register_type!(factory "rtwisted.Discard", version 1);
 
 /// The printable ASCII characters Chargen cycles through.
 const PRINTABLE: &[u8] = b" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
@@ -129,7 +129,7 @@ impl DatagramProtocol for Chargen {
     }
 }
 
-crate::register_type!(factory "rtwisted.Chargen", version 1);
+rtwisted_core::register_type!(factory "rtwisted.Chargen", version 1);
 
 /// RFC 865 Quote of the Day: sends one quote (taking turns through the list) and closes. The
 /// quotes are configuration, persisted in the snapshot.
@@ -179,7 +179,7 @@ impl DatagramProtocol for Qotd {
     }
 }
 
-crate::register_type!(factory "rtwisted.Qotd", version 1);
+rtwisted_core::register_type!(factory "rtwisted.Qotd", version 1);
 
 /// RFC 867 Daytime: sends the time in words (`Tue Nov 24 10:00:00 2026`, UTC, as Twisted's
 /// `asctime`) and closes.
@@ -243,7 +243,7 @@ impl DatagramProtocol for Daytime {
     }
 }
 
-crate::register_type!(factory "rtwisted.Daytime", version 1);
+rtwisted_core::register_type!(factory "rtwisted.Daytime", version 1);
 
 /// Seconds from 1900-01-01 to 1970-01-01.
 pub const SECONDS_1900_TO_1970: u64 = 2_208_988_800;
@@ -273,7 +273,7 @@ impl DatagramProtocol for Time {
     }
 }
 
-crate::register_type!(factory "rtwisted.Time", version 1);
+rtwisted_core::register_type!(factory "rtwisted.Time", version 1);
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 //! `serverFromString` and `clientFromString` read them.
 //!
 //! ```
-//! use rtwisted_core::strports::{ClientEndpoint, ServerEndpoint};
+//! use rtwisted_services::strports::{ClientEndpoint, ServerEndpoint};
 //! let endpoint: ServerEndpoint = "tcp:8080:interface=127.0.0.1".parse().unwrap();
 //! assert_eq!(endpoint.to_string(), "tcp:8080:interface=127.0.0.1");
 //! let err = "tcp:70000".parse::<ServerEndpoint>().unwrap_err();

@@ -121,7 +121,7 @@ impl ProtocolFactory for PortForward {
     }
 }
 
-crate::register_type!(factory "rtwisted.PortForward", version 1);
+rtwisted_core::register_type!(factory "rtwisted.PortForward", version 1);
 
 /// Copies `from` to `to` until `from` ends, adding every chunk to `counter`; then closes the
 /// write side, so the other end sees the end of the stream.

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::connect::connect;
 use crate::protocols::ProtocolFactory;
-use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 use crate::strports::ClientEndpoint;
+use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 
 /// The retry schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -150,8 +150,8 @@ pub struct ReconnectingClient {
     meta: ServiceMeta,
     endpoint: ClientEndpoint,
     #[serde(
-        serialize_with = "crate::service::dispatch::serialize_factory",
-        deserialize_with = "crate::service::dispatch::deserialize_factory"
+        serialize_with = "crate::dispatch::serialize_factory",
+        deserialize_with = "crate::dispatch::deserialize_factory"
     )]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(default)]
@@ -261,7 +261,7 @@ impl Service for ReconnectingClient {
     }
 }
 
-crate::register_type!(service "rtwisted.ReconnectingClient", version 1);
+rtwisted_core::register_type!(service "rtwisted.ReconnectingClient", version 1);
 
 async fn keep_connected(
     endpoint: ClientEndpoint,

@@ -39,7 +39,7 @@ impl ProtocolFactory for Echo {
     }
 }
 
-crate::register_type!(factory "rtwisted.Echo", version 1);
+rtwisted_core::register_type!(factory "rtwisted.Echo", version 1);
 
 #[typetag::serde(name = "rtwisted.Echo")]
 #[async_trait]

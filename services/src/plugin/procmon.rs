@@ -15,7 +15,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{PluginError, ServiceMaker};
 use crate::procmon::{ProcessMonitor, ProcessSpec, ProcmonError, RestartPolicy};
-use crate::service::Service;
+use rtwisted_core::service::Service;
 
 fn options() -> Command {
     Command::new("procmon")

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::connect::connect;
 use crate::protocols::ProtocolFactory;
-use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 use crate::strports::ClientEndpoint;
+use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 
 /// A client that holds one connection while it runs. A failed connection is a start error
 /// naming the endpoint; for a client that keeps retrying, use
@@ -23,8 +23,8 @@ pub struct StreamClient {
     meta: ServiceMeta,
     endpoint: ClientEndpoint,
     #[serde(
-        serialize_with = "crate::service::dispatch::serialize_factory",
-        deserialize_with = "crate::service::dispatch::deserialize_factory"
+        serialize_with = "crate::dispatch::serialize_factory",
+        deserialize_with = "crate::dispatch::deserialize_factory"
     )]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(skip)]
@@ -113,4 +113,4 @@ impl Service for StreamClient {
     }
 }
 
-crate::register_type!(service "rtwisted.StreamClient", version 1);
+rtwisted_core::register_type!(service "rtwisted.StreamClient", version 1);

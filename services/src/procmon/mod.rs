@@ -34,7 +34,7 @@
 //! The default `max_restart_delay` is Twisted's: one hour.
 //!
 //! ```
-//! use rtwisted_core::procmon::{ProcessMonitor, ProcessSpec};
+//! use rtwisted_services::procmon::{ProcessMonitor, ProcessSpec};
 //!
 //! let monitor = ProcessMonitor::named("procmon")
 //!     .unwrap()
@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 use supervisor::{ProcessState, Supervisor, Timings};
 
 /// The default `min_restart_delay`, in seconds (Twisted's).
@@ -534,4 +534,4 @@ impl Service for ProcessMonitor {
     }
 }
 
-crate::register_type!(service "rtwisted.ProcessMonitor", version 1);
+rtwisted_core::register_type!(service "rtwisted.ProcessMonitor", version 1);

@@ -4,7 +4,7 @@
 //! Tasks are serializable trait objects ([`TimerTask`]) like protocol factories. Built in:
 //! [`LogLine`] (log a message), [`RunCommand`] (run a program and log how it ended) and
 //! [`TouchFile`] (create a file or update its modification time: a heartbeat a monitor can
-//! watch); [`Checkpoint`](crate::checkpoint::Checkpoint) asks `rtwistd` to save the running tree.
+//! watch); [`Checkpoint`] asks `rtwistd` to save the running tree.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 
 /// Work a [`TimerService`] runs every period. A failed run is logged; the timer keeps going.
 ///
@@ -38,8 +38,8 @@ pub struct TimerService {
     /// Seconds between the starts of two runs.
     period: f64,
     #[serde(
-        serialize_with = "crate::service::dispatch::serialize_task",
-        deserialize_with = "crate::service::dispatch::deserialize_task"
+        serialize_with = "crate::dispatch::serialize_task",
+        deserialize_with = "crate::dispatch::deserialize_task"
     )]
     task: Arc<dyn TimerTask>,
     #[serde(skip)]
@@ -140,7 +140,7 @@ impl Service for TimerService {
     }
 }
 
-crate::register_type!(service "rtwisted.TimerService", version 1);
+rtwisted_core::register_type!(service "rtwisted.TimerService", version 1);
 
 /// Logs a line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,7 +158,7 @@ impl TimerTask for LogLine {
     }
 }
 
-crate::register_type!(task "rtwisted.LogLine", version 1);
+rtwisted_core::register_type!(task "rtwisted.LogLine", version 1);
 
 /// Runs a program with arguments (no shell) and logs how it ended; a non-zero exit is a failed
 /// run.
@@ -190,7 +190,7 @@ impl TimerTask for RunCommand {
     }
 }
 
-crate::register_type!(task "rtwisted.RunCommand", version 1);
+rtwisted_core::register_type!(task "rtwisted.RunCommand", version 1);
 
 /// Creates a file, or sets its modification time to now: a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,10 +217,28 @@ impl TimerTask for TouchFile {
             format!(
                 "cannot touch '{}': {}",
                 self.path.display(),
-                crate::describe_io(&error)
+                rtwisted_core::describe_io(&error)
             )
         })
     }
 }
 
-crate::register_type!(task "rtwisted.TouchFile", version 1);
+rtwisted_core::register_type!(task "rtwisted.TouchFile", version 1);
+
+/// A timer task that asks the runner for a checkpoint of the running tree each run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {}
+
+#[typetag::serde(name = "rtwisted.Checkpoint")]
+#[async_trait]
+impl TimerTask for Checkpoint {
+    async fn run(&self) -> Result<(), String> {
+        if rtwisted_core::checkpoint::request() {
+            Ok(())
+        } else {
+            Err("nothing saves checkpoints here: run the application with rtwistd".into())
+        }
+    }
+}
+
+rtwisted_core::register_type!(task "rtwisted.Checkpoint", version 1);

@@ -8,8 +8,8 @@ use super::classic::{port, port_option};
 use super::{PluginError, ServiceMaker};
 use crate::net::StreamServer;
 use crate::protocols::PortForward;
-use crate::service::Service;
 use crate::strports::ClientEndpoint;
+use rtwisted_core::service::Service;
 
 fn options() -> Command {
     Command::new("portforward")

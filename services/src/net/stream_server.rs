@@ -15,10 +15,11 @@ use tokio_util::task::TaskTracker;
 
 use super::listener::Bound;
 use super::{Address, Connection};
-use crate::lifecycle;
+use crate::dispatch;
 use crate::protocols::ProtocolFactory;
-use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason, dispatch};
 use crate::strports::ServerEndpoint;
+use rtwisted_core::lifecycle;
+use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 
 /// How long open connections may finish when a stop has no deadline from the driver.
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -202,7 +203,7 @@ impl Service for StreamServer {
     }
 }
 
-crate::register_type!(service "rtwisted.StreamServer", version 1);
+rtwisted_core::register_type!(service "rtwisted.StreamServer", version 1);
 
 /// When open connections stop being waited for: a tenth of the remaining stop time (at most
 /// half a second) before the driver's deadline, so the cut connections can still close.

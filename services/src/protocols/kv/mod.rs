@@ -193,7 +193,7 @@ impl ProtocolFactory for Kv {
     }
 }
 
-crate::register_type!(factory "rtwisted.Kv", version 1);
+rtwisted_core::register_type!(factory "rtwisted.Kv", version 1);
 
 impl Kv {
     /// Answers commands until the peer closes, quits, or breaks the protocol beyond repair.

@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocols::DatagramProtocol;
-use crate::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 use crate::strports::ServerEndpoint;
+use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
 
 /// The largest datagram read (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
@@ -27,8 +27,8 @@ pub struct DatagramServer {
     meta: ServiceMeta,
     endpoint: ServerEndpoint,
     #[serde(
-        serialize_with = "crate::service::dispatch::serialize_datagram",
-        deserialize_with = "crate::service::dispatch::deserialize_datagram"
+        serialize_with = "crate::dispatch::serialize_datagram",
+        deserialize_with = "crate::dispatch::deserialize_datagram"
     )]
     protocol: Arc<dyn DatagramProtocol>,
     #[serde(skip)]
@@ -149,4 +149,4 @@ impl Service for DatagramServer {
     }
 }
 
-crate::register_type!(service "rtwisted.DatagramServer", version 1);
+rtwisted_core::register_type!(service "rtwisted.DatagramServer", version 1);

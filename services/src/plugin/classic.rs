@@ -11,8 +11,8 @@ use crate::net::{DatagramServer, StreamServer};
 use crate::protocols::{
     Chargen, DatagramProtocol, Daytime, Discard, Echo, ProtocolFactory, Qotd, Time,
 };
-use crate::service::Service;
 use crate::strports::ServerEndpoint;
+use rtwisted_core::service::Service;
 
 /// The `--port` option, with a default.
 pub fn port_option(default: &'static str) -> Arg {

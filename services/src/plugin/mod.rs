@@ -5,7 +5,7 @@
 //! plugin with no other step:
 //!
 //! ```
-//! use rtwisted_core::plugin::{PluginError, ServiceMaker};
+//! use rtwisted_services::plugin::{PluginError, ServiceMaker};
 //! use rtwisted_core::{MultiService, Service};
 //!
 //! fn options() -> clap::Command {
@@ -17,7 +17,7 @@
 //! rtwisted_core::inventory::submit! {
 //!     ServiceMaker { name: "empty", description: "An empty collection", options, make_service: make }
 //! }
-//! assert!(rtwisted_core::plugin::find("empty").is_some());
+//! assert!(rtwisted_services::plugin::find("empty").is_some());
 //! ```
 
 pub mod classic;
@@ -25,8 +25,8 @@ mod kv;
 mod portforward;
 mod procmon;
 
-use crate::service::{NameError, Service};
 use crate::strports::InvalidEndpoint;
+use rtwisted_core::service::{NameError, Service};
 
 /// A plugin could not build its service from the options given.
 #[derive(Debug, thiserror::Error)]

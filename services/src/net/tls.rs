@@ -58,7 +58,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 fn pem_reason(error: &rustls_pki_types::pem::Error) -> String {
     match error {
-        rustls_pki_types::pem::Error::Io(io) => crate::describe_io(io),
+        rustls_pki_types::pem::Error::Io(io) => rtwisted_core::describe_io(io),
         other => format!("{other}"),
     }
 }
@@ -98,7 +98,7 @@ pub fn client_config(tls: &TlsConnect) -> Result<Arc<ClientConfig>, TlsError> {
         Some(dir) => {
             let entries = std::fs::read_dir(dir).map_err(|error| TlsError::File {
                 path: dir.clone(),
-                reason: crate::describe_io(&error),
+                reason: rtwisted_core::describe_io(&error),
             })?;
             for entry in entries.flatten() {
                 let path = entry.path();

@@ -27,16 +27,16 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::ser::{self, Impossible, Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde::{Deserialize, forward_to_deserialize_any};
 
-use crate::checkpoint::Checkpoint;
-use crate::multi::MultiService;
 use crate::net::{DatagramServer, ReconnectingClient, StreamClient, StreamServer};
 use crate::procmon::ProcessMonitor;
 use crate::protocols::{
     Chargen, DatagramProtocol, Daytime, Discard, Echo, Kv, PortForward, ProtocolFactory, Qotd, Time,
 };
-use crate::service::Service;
+use crate::timer::Checkpoint;
 use crate::timer::{LogLine, RunCommand, TimerService, TimerTask, TouchFile};
-use crate::tree::TYPE_KEY;
+use rtwisted_core::multi::MultiService;
+use rtwisted_core::service::Service;
+use rtwisted_core::tree::TYPE_KEY;
 
 /// The typetag name of [`MultiService`].
 pub(crate) const MULTI_SERVICE: &str = "rtwisted.MultiService";
@@ -878,7 +878,7 @@ mod tests {
             assert!(family.len() <= MAX_BUILT_IN);
             for tag in family {
                 assert!(
-                    crate::registry::lookup(tag).is_some(),
+                    rtwisted_core::registry::lookup(tag).is_some(),
                     "{tag} is not registered"
                 );
             }
