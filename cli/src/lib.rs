@@ -31,3 +31,11 @@ pub mod tac;
 mod tac_source;
 
 pub use error::CliError;
+
+// Every binary built on these tools reads and writes snapshots with the built-in types'
+// fast path (the bytes are the same either way; see rtwisted_services::codec).
+rtwisted_core::inventory::submit! {
+    rtwisted_persist::codec::Registered(
+        &rtwisted_persist::codec::CatalogCodec::<rtwisted_services::codec::BuiltIns>::NEW,
+    )
+}

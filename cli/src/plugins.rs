@@ -1,7 +1,7 @@
 //! Plugins on the command line: each registered `ServiceMaker` becomes a subcommand.
 
 use clap::{ArgMatches, Command};
-use rtwisted_core::{Application, Service};
+use rtwisted_core::{Application, Child};
 use rtwisted_services::plugin::{self, ServiceMaker};
 
 use crate::error::CliError;
@@ -22,10 +22,7 @@ pub fn chosen(matches: &ArgMatches) -> Option<(&'static ServiceMaker, &ArgMatche
 }
 
 /// Builds the plugin's service from its options.
-pub fn make_service(
-    maker: &ServiceMaker,
-    options: &ArgMatches,
-) -> Result<Box<dyn Service>, CliError> {
+pub fn make_service(maker: &ServiceMaker, options: &ArgMatches) -> Result<Child, CliError> {
     (maker.make_service)(options)
         .map_err(|error| CliError::failed(format!("plugin '{}': {error}", maker.name)))
 }

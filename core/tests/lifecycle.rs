@@ -4,10 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rtwisted_core::lifecycle::{AddError, StopFailureKind};
+use rtwisted_core::lifecycle::{AddError, ReplaceError, StopFailureKind};
 use rtwisted_core::{
-    Lifecycle, LifecycleState, MultiService, PathSegment, Service, ServiceError, ServiceMeta,
-    StopReason,
+    Child, Lifecycle, LifecycleState, MultiService, Service, ServiceError, ServicePath,
+    StartContext, StopContext, StopReason,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -17,8 +17,8 @@ type Log = Arc<Mutex<Vec<String>>>;
 /// A service that records every hook call and can be told to fail or hang.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Probe {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
+    #[serde(skip)]
+    label: String,
     #[serde(default)]
     fail_privileged: bool,
     #[serde(default)]
@@ -36,13 +36,17 @@ struct Probe {
 impl Probe {
     fn new(name: &str, log: &Log) -> Self {
         Probe {
-            meta: ServiceMeta::named(name).unwrap(),
+            label: name.to_owned(),
             log: Arc::clone(log),
             ..Probe::default()
         }
     }
     fn record(&self, event: &str) {
-        let name = self.meta.name().unwrap_or("?");
+        let name = if self.label.is_empty() {
+            "?"
+        } else {
+            &self.label
+        };
         self.log.lock().unwrap().push(format!("{event} {name}"));
     }
 }
@@ -50,20 +54,14 @@ impl Probe {
 #[typetag::serde(name = "test.Probe")]
 #[async_trait::async_trait]
 impl Service for Probe {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-    async fn privileged_start(&mut self) -> Result<(), ServiceError> {
+    async fn privileged_start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
         self.record("privileged");
         if self.fail_privileged {
             return Err("no permission".into());
         }
         Ok(())
     }
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
         self.record("start");
         if let Some((entered, release)) = &self.gate {
             entered.notify_one();
@@ -74,8 +72,8 @@ impl Service for Probe {
         }
         Ok(())
     }
-    async fn stop(&mut self, reason: StopReason) -> Result<(), ServiceError> {
-        self.record(&format!("stop({reason})"));
+    async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
+        self.record(&format!("stop({})", cx.reason()));
         if self.hang_stop {
             std::future::pending::<()>().await;
         }
@@ -96,25 +94,21 @@ fn events(log: &Log) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
 }
 
-fn probe(name: &str, log: &Log) -> Box<dyn Service> {
-    Box::new(Probe::new(name, log))
+fn probe(name: &str, log: &Log) -> Child {
+    Child::named(name, Box::new(Probe::new(name, log))).unwrap()
 }
 
-fn probe_with(name: &str, log: &Log, f: impl FnOnce(&mut Probe)) -> Box<dyn Service> {
+fn probe_with(name: &str, log: &Log, f: impl FnOnce(&mut Probe)) -> Child {
     let mut p = Probe::new(name, log);
     f(&mut p);
-    Box::new(p)
+    Child::named(name, Box::new(p)).unwrap()
 }
 
-fn sub(name: &str, children: Vec<Box<dyn Service>>) -> Box<dyn Service> {
-    let mut multi = MultiService::named(name).unwrap();
-    for child in children {
-        multi.insert(child).unwrap();
-    }
-    Box::new(multi)
+fn sub(name: &str, children: Vec<Child>) -> Child {
+    Child::named(name, Box::new(root(children))).unwrap()
 }
 
-fn root(children: Vec<Box<dyn Service>>) -> MultiService {
+fn root(children: Vec<Child>) -> MultiService {
     let mut multi = MultiService::new();
     for child in children {
         multi.insert(child).unwrap();
@@ -122,11 +116,15 @@ fn root(children: Vec<Box<dyn Service>>) -> MultiService {
     multi
 }
 
-fn all_stopped(service: &dyn Service) -> bool {
-    service.meta().state() == LifecycleState::Stopped
-        && service
-            .collection()
-            .is_none_or(|c| c.iter().all(all_stopped))
+fn all_stopped(collection: &MultiService) -> bool {
+    collection.iter().all(|child| {
+        child.meta().state() == LifecycleState::Stopped
+            && child.service().collection().is_none_or(all_stopped)
+    })
+}
+
+fn path(text: &str) -> ServicePath {
+    text.parse().unwrap()
 }
 
 #[tokio::test]
@@ -150,7 +148,7 @@ async fn children_start_in_insertion_order_and_stop_in_reverse() {
             "start c"
         ]
     );
-    assert!(tree.meta().running());
+    assert!(tree.running());
     assert!(tree.find(&"sub/c".parse().unwrap()).unwrap().running());
 
     lifecycle
@@ -171,7 +169,7 @@ async fn privileged_start_runs_over_the_whole_tree_before_start() {
     let lifecycle = Lifecycle::default();
     lifecycle.privileged_start(&mut tree).await.unwrap();
     assert_eq!(events(&log), ["privileged a", "privileged b"]);
-    assert!(!tree.meta().running());
+    assert!(!tree.running());
     lifecycle.start(&mut tree).await.unwrap();
     assert_eq!(events(&log), ["start a", "start b"]);
 }
@@ -362,7 +360,7 @@ async fn adding_a_child_to_a_running_parent_starts_it() {
     lifecycle.start(&mut tree).await.unwrap();
     events(&log);
     lifecycle
-        .add_service(&mut tree, probe("b", &log))
+        .add_service(&mut tree, &ServicePath::root(), probe("b", &log))
         .await
         .unwrap();
     assert_eq!(events(&log), ["privileged b", "start b"]);
@@ -374,7 +372,7 @@ async fn adding_a_child_to_a_stopped_parent_does_not_start_it() {
     let log = log();
     let mut tree = root(vec![]);
     Lifecycle::default()
-        .add_service(&mut tree, probe("a", &log))
+        .add_service(&mut tree, &ServicePath::root(), probe("a", &log))
         .await
         .unwrap();
     assert!(events(&log).is_empty());
@@ -388,15 +386,19 @@ async fn a_child_that_fails_to_start_in_a_running_parent_is_handed_back() {
     let lifecycle = Lifecycle::default();
     lifecycle.start(&mut tree).await.unwrap();
     let err = lifecycle
-        .add_service(&mut tree, probe_with("b", &log, |p| p.fail_start = true))
+        .add_service(
+            &mut tree,
+            &ServicePath::root(),
+            probe_with("b", &log, |p| p.fail_start = true),
+        )
         .await
         .unwrap_err();
-    let AddError::Start { error, service } = err else {
+    let AddError::Start { error, child } = err else {
         panic!("expected a start error");
     };
     assert_eq!(error.to_string(), "service 'b' failed to start: boom");
-    assert_eq!(service.name(), Some("b"));
-    assert!(!service.meta().has_parent());
+    assert_eq!(child.name(), Some("b"));
+    assert!(!child.running());
     assert_eq!(tree.len(), 1);
 }
 
@@ -408,7 +410,7 @@ async fn adding_a_clashing_name_to_a_running_parent_changes_nothing() {
     lifecycle.start(&mut tree).await.unwrap();
     events(&log);
     let err = lifecycle
-        .add_service(&mut tree, probe("a", &log))
+        .add_service(&mut tree, &ServicePath::root(), probe("a", &log))
         .await
         .unwrap_err();
     assert_eq!(
@@ -427,7 +429,7 @@ async fn removing_a_child_from_a_running_parent_stops_it() {
     lifecycle.start(&mut tree).await.unwrap();
     events(&log);
     let removed = lifecycle
-        .remove_service(&mut tree, &PathSegment::Name("a".into()))
+        .remove_service(&mut tree, &path("a"))
         .await
         .unwrap();
     assert_eq!(events(&log), ["stop(removed) a"]);
@@ -469,7 +471,11 @@ async fn a_child_added_while_its_parent_is_starting_starts_exactly_once() {
         let tree = Arc::clone(&tree);
         let lifecycle = lifecycle.clone();
         let late = probe("late", &log);
-        tokio::spawn(async move { lifecycle.add_service(&mut *tree.lock().await, late).await })
+        tokio::spawn(async move {
+            lifecycle
+                .add_service(&mut *tree.lock().await, &ServicePath::root(), late)
+                .await
+        })
     };
     tokio::task::yield_now().await;
     release.notify_one();
@@ -492,12 +498,90 @@ async fn the_running_flag_is_never_serialized() {
     let json = serde_json::to_value(&tree).unwrap();
     assert_eq!(
         json,
-        serde_json::json!({"name": null, "children": [{
+        serde_json::json!({"children": [{
             "type": "test.Probe", "name": "a", "fail_privileged": false, "fail_start": false,
             "fail_stop": false, "hang_stop": false
         }]})
     );
     let thawed: MultiService = serde_json::from_value(json).unwrap();
     assert!(all_stopped(&thawed));
-    assert!(thawed.get("a").unwrap().meta().has_parent());
+    assert_eq!(thawed.get("a").unwrap().name(), Some("a"));
+}
+
+#[tokio::test]
+async fn adding_below_a_running_nested_collection_starts_the_child_there() {
+    let log = log();
+    let mut tree = root(vec![sub("sub", vec![probe("a", &log)])]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    lifecycle
+        .add_service(&mut tree, &path("sub"), probe("b", &log))
+        .await
+        .unwrap();
+    assert_eq!(events(&log), ["privileged b", "start b"]);
+    assert!(tree.find(&path("sub/b")).unwrap().running());
+    // A plain insert into the running nested collection is refused as well.
+    let nested = tree.find_mut(&path("sub")).unwrap();
+    let collection = nested.service_mut().collection_mut().unwrap();
+    assert!(collection.insert(probe("c", &log)).is_err());
+}
+
+#[tokio::test]
+async fn replacing_a_running_child_stops_the_old_and_starts_the_new_in_its_place() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let replacement = Box::new(Probe::new("b2", &log));
+    let old = lifecycle
+        .replace_service(&mut tree, &path("b"), replacement)
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) b", "privileged b2", "start b2"]
+    );
+    assert!(!old.running());
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "b", "c"], "same place, same name");
+    assert!(tree.get("b").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_replacement_that_fails_to_start_puts_the_old_one_back_running() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let mut broken = Probe::new("b2", &log);
+    broken.fail_start = true;
+    let err = lifecycle
+        .replace_service(&mut tree, &path("a"), Box::new(broken))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReplaceError::Start { restored: None, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "service 'a' failed to start: boom; the old service runs again"
+    );
+    assert_eq!(
+        events(&log),
+        [
+            "stop(replaced) a",
+            "privileged b2",
+            "start b2",
+            "stop(rollback) b2",
+            "privileged a",
+            "start a"
+        ]
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(tree.get("a").unwrap().running());
 }

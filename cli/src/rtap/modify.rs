@@ -2,7 +2,7 @@
 //! `rtap set`, `rtap remove`, `rtap rename`, `rtap add`.
 
 use clap::ArgMatches;
-use rtwisted_core::{PathSegment, Service};
+use rtwisted_core::PathSegment;
 use serde_json::Value;
 
 use super::document::{Document, node_mut, parse_path};
@@ -118,7 +118,7 @@ pub fn remove(matches: &ArgMatches) -> Result<(), CliError> {
         .map_err(|_| CliError::failed(format!("no service at '{path}'")))?;
     say(
         &document,
-        &format!("removed '{path}' ({})", removed.type_tag()),
+        &format!("removed '{path}' ({})", removed.service().type_tag()),
     )
 }
 
@@ -147,7 +147,7 @@ pub fn add(matches: &ArgMatches) -> Result<(), CliError> {
         Some(text) => parse_path(text)?,
         None => rtwisted_core::ServicePath::root(),
     };
-    let service: Box<dyn Service> = plugins::make_service(maker, options)?;
+    let service = plugins::make_service(maker, options)?;
     let shown = service.name().unwrap_or("(unnamed)").to_owned();
     document
         .app

@@ -74,3 +74,17 @@ impl fmt::Debug for Connection {
             .finish_non_exhaustive()
     }
 }
+
+/// The path of a service for log lines, when anything on it has a name (`web/http`, `kv`);
+/// `None` for a path of indexes only (`#0`), which says nothing to a reader.
+pub(crate) fn named_path(path: &rtwisted_core::ServicePath) -> Option<String> {
+    path.segments()
+        .iter()
+        .any(|segment| matches!(segment, rtwisted_core::PathSegment::Name(_)))
+        .then(|| path.to_string())
+}
+
+/// How a service names itself in log lines: its path (see [`named_path`]), else `default`.
+pub(crate) fn log_label(path: &rtwisted_core::ServicePath, default: &str) -> String {
+    named_path(path).unwrap_or_else(|| default.to_owned())
+}

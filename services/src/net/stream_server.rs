@@ -15,14 +15,9 @@ use tokio_util::task::TaskTracker;
 
 use super::listener::Bound;
 use super::{Address, Connection};
-use crate::dispatch;
 use crate::protocols::ProtocolFactory;
 use crate::strports::ServerEndpoint;
-use rtwisted_core::lifecycle;
-use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
-
-/// How long open connections may finish when a stop has no deadline from the driver.
-const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 
 /// A stream server. Binds its endpoint in the privileged start (so ports below 1024 and keys
 /// only root can read work before privileges are dropped), accepts once started.
@@ -31,16 +26,11 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// the driver's stop deadline; then the rest are cut (each protocol sees its `shutdown` token
 /// cancelled) and the number cut is logged and kept ([`StreamServer::last_cut`]).
 ///
-/// Persisted: the name, the endpoint (as its strports string) and the protocol factory.
+/// Persisted: the endpoint (as its strports string) and the protocol factory.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StreamServer {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     endpoint: ServerEndpoint,
-    #[serde(
-        serialize_with = "dispatch::serialize_factory",
-        deserialize_with = "dispatch::deserialize_factory"
-    )]
+    #[serde(with = "crate::codec::factory")]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(skip)]
     live: Live,
@@ -50,6 +40,8 @@ pub struct StreamServer {
 
 #[derive(Default)]
 struct Live {
+    /// How logs name the server: its path and endpoint.
+    label: String,
     bound: Option<Bound>,
     local: Option<Address>,
     accepting: Option<CancellationToken>,
@@ -71,18 +63,11 @@ impl StreamServer {
     /// An unnamed server for `endpoint` that serves each connection with `factory`.
     pub fn new(endpoint: ServerEndpoint, factory: Arc<dyn ProtocolFactory>) -> Self {
         StreamServer {
-            meta: ServiceMeta::unnamed(),
             endpoint,
             factory,
             live: Live::default(),
             last_cut: AtomicUsize::new(0),
         }
-    }
-
-    /// The same server with a name.
-    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
-        self.meta = ServiceMeta::named(name)?;
-        Ok(self)
     }
 
     /// The configured endpoint.
@@ -105,38 +90,33 @@ impl StreamServer {
     pub fn last_cut(&self) -> usize {
         self.last_cut.load(Ordering::Relaxed)
     }
+}
 
-    fn label(&self) -> String {
-        match self.meta.name() {
-            Some(name) => format!("{name} ({})", self.endpoint),
-            None => self.endpoint.to_string(),
-        }
+/// How logs name a server: `path (endpoint)`, or the endpoint alone when nothing on its path
+/// has a name.
+fn label(path: &rtwisted_core::ServicePath, endpoint: &ServerEndpoint) -> String {
+    match super::named_path(path) {
+        Some(path) => format!("{path} ({endpoint})"),
+        None => endpoint.to_string(),
     }
 }
 
-#[typetag::serde(name = "rtwisted.StreamServer")]
+#[typetag::serde(name = StreamServer::TAG)]
 #[async_trait::async_trait]
 impl Service for StreamServer {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn privileged_start(&mut self) -> Result<(), ServiceError> {
+    async fn privileged_start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let bound = Bound::listen(&self.endpoint)?;
         let local = bound.local_address();
+        self.live.label = label(cx.path(), &self.endpoint);
         if let Some(local) = &local {
-            tracing::info!("{} listening on {local}", self.label());
+            tracing::info!("{} listening on {local}", self.live.label);
         }
         self.live.local = local;
         self.live.bound = Some(bound);
         Ok(())
     }
 
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
         let Some(bound) = self.live.bound.take() else {
             return Err("the listening socket is gone; stop the service and start it again".into());
         };
@@ -157,7 +137,8 @@ impl Service for StreamServer {
         Ok(())
     }
 
-    async fn stop(&mut self, reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
+        let reason = cx.reason();
         let live = std::mem::take(&mut self.live);
         drop(live.bound);
         if let Some(accepting) = &live.accepting {
@@ -171,7 +152,7 @@ impl Service for StreamServer {
         let mut cut = 0;
         if let Some(connections) = live.connections {
             connections.close();
-            let grace_end = grace_end();
+            let grace_end = grace_end(cx.deadline());
             if tokio::time::timeout_at(grace_end, connections.wait())
                 .await
                 .is_err()
@@ -188,11 +169,11 @@ impl Service for StreamServer {
             if cut > 0 {
                 tracing::info!(
                     "{} stopped listening on {local} ({reason}); cut {cut} open connection{}",
-                    self.label(),
+                    live.label,
                     if cut == 1 { "" } else { "s" }
                 );
             } else {
-                tracing::info!("{} stopped listening on {local} ({reason})", self.label());
+                tracing::info!("{} stopped listening on {local} ({reason})", live.label);
             }
         }
         Ok(())
@@ -203,20 +184,15 @@ impl Service for StreamServer {
     }
 }
 
-rtwisted_core::register_type!(service "rtwisted.StreamServer", version 1);
+rtwisted_core::register_type!(service StreamServer = "rtwisted.StreamServer", version 1);
 
 /// When open connections stop being waited for: a tenth of the remaining stop time (at most
 /// half a second) before the driver's deadline, so the cut connections can still close.
-fn grace_end() -> Instant {
+fn grace_end(deadline: Instant) -> Instant {
     let now = Instant::now();
-    match lifecycle::stop_deadline() {
-        Some(deadline) => {
-            let left = deadline.saturating_duration_since(now);
-            let margin = (left / 10).min(Duration::from_millis(500));
-            deadline - margin
-        }
-        None => now + DEFAULT_GRACE,
-    }
+    let left = deadline.saturating_duration_since(now);
+    let margin = (left / 10).min(Duration::from_millis(500));
+    deadline - margin
 }
 
 async fn accept_loop(

@@ -175,7 +175,7 @@ enum Line {
     Eof,
 }
 
-#[typetag::serde(name = "rtwisted.Kv")]
+#[typetag::serde(name = Kv::TAG)]
 #[async_trait]
 impl ProtocolFactory for Kv {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -193,7 +193,7 @@ impl ProtocolFactory for Kv {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.Kv", version 1);
+rtwisted_core::register_type!(factory Kv = "rtwisted.Kv", version 1);
 
 impl Kv {
     /// Answers commands until the peer closes, quits, or breaks the protocol beyond repair.
