@@ -32,6 +32,12 @@ mod tac_source;
 
 pub use error::CliError;
 
+/// Checks what the binary links before any command runs: two types registered under one tag
+/// would make snapshots ambiguous, so the tools refuse to start, naming both.
+fn preflight() -> Result<(), CliError> {
+    rtwisted_core::registry::check().map_err(|error| CliError::failed(error.to_string()))
+}
+
 // Every binary built on these tools reads and writes snapshots with the built-in types'
 // fast path (the bytes are the same either way; see rtwisted_services::codec).
 rtwisted_core::inventory::submit! {

@@ -237,7 +237,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    finish("rtwistd", dispatch(args))
+    finish("rtwistd", crate::preflight().and_then(|()| dispatch(args)))
 }
 
 fn dispatch<I, T>(args: I) -> Result<(), CliError>
