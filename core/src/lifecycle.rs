@@ -47,7 +47,7 @@ use crate::multi::{MultiService, TreeError};
 use crate::path::{PathSegment, ServicePath};
 use crate::service::{LifecycleState, Service, ServiceError, StopReason};
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The default deadline for one service's own stop hook.
 pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
