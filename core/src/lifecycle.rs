@@ -187,6 +187,16 @@ pub enum ReplaceError {
         /// Why the old one did not start again, if it did not.
         restored: Option<StartError>,
     },
+    /// The new service could not be made from the old one; the old one was put back.
+    #[error("cannot change '{path}': {cause}{}", restore_text(.restored))]
+    Build {
+        /// The service's path.
+        path: ServicePath,
+        /// Why.
+        cause: ServiceError,
+        /// Why the old one did not start again, if it did not.
+        restored: Option<StartError>,
+    },
 }
 
 fn restore_text(restored: &Option<StartError>) -> String {
@@ -365,6 +375,19 @@ impl Lifecycle {
         path: &ServicePath,
         service: Box<dyn Service>,
     ) -> Result<Child, ReplaceError> {
+        self.replace_service_with(root, path, |_| Ok(service)).await
+    }
+
+    /// Like [`replace_service`](Self::replace_service), but the new service is made by
+    /// `make` from the old child *after* the old one stopped, so it can carry every change the
+    /// old one saw (a live edit of one field keeps every item a table stored until the
+    /// moment of the change). If `make` fails, the old one starts again.
+    pub async fn replace_service_with(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        make: impl FnOnce(&Child) -> Result<Box<dyn Service>, ServiceError>,
+    ) -> Result<Child, ReplaceError> {
         let Some((last, parent)) = path.split_last() else {
             return Err(TreeError::NotFound { path: path.clone() }.into());
         };
@@ -379,7 +402,21 @@ impl Lifecycle {
         let stopped = self
             .stop_node(&mut old, child_path.clone(), StopReason::Replaced)
             .await;
-        let mut new = Child::new(name, service)?;
+        let made = make(&old).and_then(|service| Child::new(name, service).map_err(Into::into));
+        let mut new = match made {
+            Ok(new) => new,
+            Err(cause) => {
+                let restarted = self
+                    .restart_in_place(&mut old, &child_path, state, holds)
+                    .await;
+                collection.put_back(index, old)?;
+                return Err(ReplaceError::Build {
+                    path: child_path,
+                    cause,
+                    restored: restarted.err(),
+                });
+            }
+        };
         // Counters keep counting across the change, as they do across a restart.
         new.meta.keep_counters_of(&old.meta);
         let started = match state {
@@ -408,6 +445,84 @@ impl Lifecycle {
                     _ => Ok(()),
                 };
                 collection.put_back(index, old)?;
+                Err(ReplaceError::Start {
+                    error,
+                    restored: restarted.err(),
+                })
+            }
+        }
+    }
+
+    /// Takes a stopped child back to where its parent's state says it should be.
+    async fn restart_in_place(
+        &self,
+        child: &mut Child,
+        path: &ServicePath,
+        parent_state: LifecycleState,
+        parent_holds: bool,
+    ) -> Result<(), StartError> {
+        match parent_state {
+            LifecycleState::Running => self.start_node(child, path.clone()).await,
+            LifecycleState::Stopped if parent_holds => {
+                self.privileged_node(child, path.clone()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames the child at `path` to `name`, in the same place: as Twisted allows no rename
+    /// under a parent, it is removed (stopped), renamed and added again (started). A clash with
+    /// a sibling is refused before anything stops; a failed start puts the old name back.
+    pub async fn rename_service(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        name: &str,
+    ) -> Result<(), ReplaceError> {
+        crate::service::validate_name(name)?;
+        let Some((last, parent)) = path.split_last() else {
+            return Err(TreeError::NotFound { path: path.clone() }.into());
+        };
+        let (state, holds) = node_state(root, &parent)?;
+        let collection = root.collection_at_mut(&parent)?;
+        let index = collection
+            .index_of(last)
+            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+        if collection.get(name).is_some() {
+            return Err(TreeError::DuplicateName {
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        let mut old = collection.remove_at(index);
+        let old_name = old.name().map(str::to_owned);
+        let old_path = parent.join(PathSegment::for_child(index, old_name.as_deref()));
+        let stopped = self
+            .stop_node(&mut old, old_path.clone(), StopReason::Replaced)
+            .await;
+        if let Err(error) = stopped {
+            for failure in &error.failures {
+                tracing::warn!("while renaming {old_path}: {failure}");
+            }
+        }
+        let counters = old.meta.clone();
+        let mut renamed = old.renamed(Some(name.to_owned()))?;
+        renamed.meta.keep_counters_of(&counters);
+        let new_path = parent.join(PathSegment::Name(name.to_owned()));
+        match self
+            .restart_in_place(&mut renamed, &new_path, state, holds)
+            .await
+        {
+            Ok(()) => {
+                collection.put_back(index, renamed)?;
+                Ok(())
+            }
+            Err(error) => {
+                let mut back = renamed.renamed(old_name)?;
+                let restarted = self
+                    .restart_in_place(&mut back, &old_path, state, holds)
+                    .await;
+                collection.put_back(index, back)?;
                 Err(ReplaceError::Start {
                     error,
                     restored: restarted.err(),

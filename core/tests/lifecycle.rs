@@ -677,3 +677,73 @@ async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
     assert_eq!(saved(&tree), before);
     assert!(tree.iter().all(Child::running));
 }
+
+#[tokio::test]
+async fn a_rename_restarts_the_child_in_place_and_refuses_a_clash_before_stopping() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .rename_service(&mut tree, &path("b"), "c")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot have two services with the same name 'c'"
+    );
+    assert!(
+        events(&log).is_empty(),
+        "nothing stopped for a refused rename"
+    );
+    lifecycle
+        .rename_service(&mut tree, &path("b"), "bee")
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) b", "privileged b", "start b"]
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "bee", "c"]);
+    assert!(tree.get("bee").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_replacement_made_after_the_stop_sees_the_last_state_and_a_failure_restarts_the_old() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .replace_service_with(&mut tree, &path("a"), |_| Err("no such field".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot change 'a': no such field; the old service runs again"
+    );
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) a", "privileged a", "start a"]
+    );
+    assert!(tree.get("a").unwrap().running());
+    lifecycle
+        .replace_service_with(&mut tree, &path("a"), |old| {
+            // The old child is stopped by now: what it saves is final.
+            assert!(!old.running());
+            let mut json = serde_json::to_value(old).unwrap();
+            json["fail_stop"] = serde_json::Value::Bool(true);
+            let child: Child = serde_json::from_value(json).unwrap();
+            Ok(child.into_service())
+        })
+        .await
+        .unwrap();
+    // The new probe records elsewhere (its log is not saved); the old one only stopped.
+    assert_eq!(events(&log), ["stop(replaced) a"]);
+    let a = tree.get("a").unwrap();
+    assert!(a.running());
+    assert_eq!(serde_json::to_value(a).unwrap()["fail_stop"], true);
+}
