@@ -18,6 +18,7 @@
 
 pub mod control;
 pub mod error;
+pub mod fields;
 mod ids;
 mod logging;
 mod output;

@@ -12,6 +12,7 @@
 //! error.
 
 mod daemon;
+mod live;
 mod options;
 mod pidfile;
 mod privileges;
