@@ -21,12 +21,13 @@
 //!
 //! Modules: [`service`] (the trait and its metadata), [`multi`] (collections), [`lifecycle`]
 //! (the state machine), [`application`], [`path`] (addressing), [`tree`] (views for people and
-//! scripts), [`registry`] (persistable types), [`upgrade`] (steps for old data) and
+//! scripts), [`diff`] (what differs between two trees), [`registry`] (persistable types), [`upgrade`] (steps for old data) and
 //! [`checkpoint`] (requests to save the running tree). The built-in services, protocols and
 //! plugins live in `rtwisted-services`. Nothing here does network or file I/O.
 
 pub mod application;
 pub mod checkpoint;
+pub mod diff;
 pub mod lifecycle;
 pub mod multi;
 pub mod path;
