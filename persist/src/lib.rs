@@ -40,7 +40,7 @@ use rtwisted_core::{Application, Style};
 use serde_json::Value;
 
 pub use crypto::{Key, Passphrase};
-pub use error::{FormatError, SnapshotError, describe_io};
+pub use error::{CodecError, EncryptError, FormatError, SnapshotError, describe_io};
 pub use file::{file_name, read, write_atomic};
 pub use header::{FORMAT_VERSION, Header, HeaderFields, ManifestEntry};
 
@@ -74,15 +74,15 @@ pub struct RawSnapshot {
 /// The application is serialized once, straight from its types (no generic value in between),
 /// and the manifest is read off the encoded bytes.
 pub fn encode(app: &Application, style: Style) -> Result<(Vec<u8>, Header), FormatError> {
-    let encode_error = |detail: String| FormatError::Encode { detail };
-    let payload = rmp_serde::to_vec_named(app).map_err(|error| encode_error(error.to_string()))?;
+    let payload =
+        rmp_serde::to_vec_named(app).map_err(|error| FormatError::Encode(error.into()))?;
     let manifest = header::manifest_of_msgpack(&payload)?;
     let fields = HeaderFields::new(style, app.name(), manifest);
     let (bytes, checksum) = match style {
         Style::Tap => tap::seal(&fields, &payload)?,
         Style::Tas => {
             let pretty = serde_json::to_string_pretty(app)
-                .map_err(|error| encode_error(error.to_string()))?;
+                .map_err(|error| FormatError::Encode(error.into()))?;
             tas::seal(&fields, &pretty)?
         }
     };
@@ -191,7 +191,7 @@ fn decode_typed(bytes: &[u8]) -> Result<Snapshot, FormatError> {
             types: unknown_types,
         });
     }
-    let incompatible = |detail: String| FormatError::Incompatible { detail };
+    let incompatible = |error: error::CodecError| FormatError::Incompatible(error);
     let current = header.fields.manifest.iter().all(|entry| {
         rtwisted_core::registry::lookup(&entry.tag)
             .is_some_and(|info| info.version == entry.version)
@@ -200,23 +200,19 @@ fn decode_typed(bytes: &[u8]) -> Result<Snapshot, FormatError> {
         // The common case: straight from the bytes to the types.
         match payload {
             Payload::Tap(payload) => {
-                rmp_serde::from_slice(payload).map_err(|error| incompatible(error.to_string()))?
+                rmp_serde::from_slice(payload).map_err(|error| incompatible(error.into()))?
             }
             Payload::Tas(text) => {
-                serde_json::from_str(text).map_err(|error| incompatible(error.to_string()))?
+                serde_json::from_str(text).map_err(|error| incompatible(error.into()))?
             }
         }
     } else {
         let mut value = match payload {
             Payload::Tap(payload) => tap::payload_value(payload)?,
-            Payload::Tas(text) => {
-                serde_json::from_str(text).map_err(|error| FormatError::Corrupt {
-                    detail: error.to_string(),
-                })?
-            }
+            Payload::Tas(text) => serde_json::from_str(text).map_err(FormatError::BadJson)?,
         };
         upgrade::upgrade(&header.fields.manifest, &mut value)?;
-        serde_json::from_value(value).map_err(|error| incompatible(error.to_string()))?
+        serde_json::from_value(value).map_err(|error| incompatible(error.into()))?
     };
     app.persistence_mut().style = header.fields.style;
     Ok(Snapshot {
@@ -239,13 +235,13 @@ pub fn save_with(
     style: Style,
     key: Option<&Key>,
 ) -> Result<Header, SnapshotError> {
-    let (bytes, header) = encode_with(app, style, key).map_err(|source| SnapshotError::Encode {
+    let (bytes, header) = encode_with(app, style, key).map_err(|cause| SnapshotError::Encode {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
-    write_atomic(path, &bytes).map_err(|source| SnapshotError::Write {
+    write_atomic(path, &bytes).map_err(|cause| SnapshotError::Write {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     Ok(header)
 }
@@ -258,9 +254,9 @@ pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
 /// Loads the snapshot at `path`, decrypting it with `passphrase` if it is encrypted.
 pub fn load_with(path: &Path, passphrase: Option<&Passphrase>) -> Result<Snapshot, SnapshotError> {
     let bytes = read_file(path)?;
-    decode_with(&bytes, passphrase).map_err(|source| SnapshotError::Invalid {
+    decode_with(&bytes, passphrase).map_err(|cause| SnapshotError::Invalid {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -277,9 +273,9 @@ pub fn load_raw_with(
     passphrase: Option<&Passphrase>,
 ) -> Result<RawSnapshot, SnapshotError> {
     let bytes = read_file(path)?;
-    decode_raw_with(&bytes, passphrase).map_err(|source| SnapshotError::Invalid {
+    decode_raw_with(&bytes, passphrase).map_err(|cause| SnapshotError::Invalid {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -294,15 +290,15 @@ pub fn is_encrypted(path: &Path) -> bool {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, SnapshotError> {
-    let read_error = |source| SnapshotError::Read {
+    let read_error = |cause| SnapshotError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let metadata = std::fs::metadata(path).map_err(read_error)?;
     if !metadata.is_dir() {
-        bounds::check_size(metadata.len()).map_err(|source| SnapshotError::Invalid {
+        bounds::check_size(metadata.len()).map_err(|cause| SnapshotError::Invalid {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
     }
     read(path).map_err(read_error)
