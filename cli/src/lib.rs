@@ -16,6 +16,7 @@
 //! Exit status: 0 on success, 1 on a failure (reported as one line on stderr), 2 on a usage
 //! error.
 
+mod args;
 pub mod control;
 pub mod error;
 pub mod fields;

@@ -5,18 +5,18 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::Command;
 
-use clap::ArgMatches;
 use serde_json::Value;
 
+use super::EditArgs;
 use super::document::{Document, validate};
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::snapshots::Location;
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
-pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let location = Location::from_matches(matches, "file")?;
-    let mut document = Document::open(&location, &PassphraseSource::from_matches(matches))?;
+pub fn run(args: &EditArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    let location = Location::new(&args.file, args.store.store.as_deref())?;
+    let mut document = Document::open(&location, passphrase)?;
     let original = document.to_value()?;
     let folder = tempfile::tempdir()
         .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;

@@ -4,18 +4,18 @@
 //! link is still shown, those nodes marked unknown. A TAC file (`.tac`, `.py`) is run, and the
 //! application it defines is shown as its snapshot would be; nothing is written or started.
 
-use clap::ArgMatches;
 use rtwisted_core::tree::Node;
 use rtwisted_persist::RawSnapshot;
 use serde_json::{Value, json};
 
+use super::InspectArgs;
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::snapshots::{self, Location};
 
-/// Prints the snapshot named in `matches`.
-pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let location = Location::from_matches(matches, "file")?;
+/// Prints the snapshot the arguments name.
+pub fn run(args: &InspectArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    let location = Location::new(&args.file, args.store.store.as_deref())?;
     let from_tac = matches!(&location, Location::File(path) if crate::tac_source::is_tac(path));
     let raw = match &location {
         Location::File(path) if from_tac => {
@@ -26,7 +26,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
             rtwisted_persist::decode_raw(&bytes)
                 .map_err(|error| CliError::failed(format!("{}: {error}", path.display())))?
         }
-        _ => snapshots::open_raw_at(&location, &PassphraseSource::from_matches(matches))?,
+        _ => snapshots::open_raw_at(&location, passphrase)?,
     };
     if !raw.unknown_types.is_empty() {
         eprintln!(
@@ -35,10 +35,10 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
         );
     }
     let tree = Node::from_value(raw.application.get("services").unwrap_or(&Value::Null));
-    let services = match matches.get_one::<String>("path") {
+    let services = match &args.path {
         None => tree,
         Some(text) => {
-            let wanted = super::document::parse_path(text)?.to_string();
+            let wanted = super::document::parse_path("inspect", text)?.to_string();
             tree.walk()
                 .find(|node| node.path == wanted)
                 .cloned()
@@ -47,7 +47,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
                 })?
         }
     };
-    if matches.get_flag("json") {
+    if args.json {
         let mut document = json_document(&raw, &services);
         if from_tac {
             // Not a snapshot: there is no file header, creation time or checksum to report.

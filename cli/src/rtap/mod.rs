@@ -15,7 +15,9 @@
 //! rtap completions SHELL [--for rtap|rtwistd]
 //! rtap man [--for rtap|rtwistd]
 //! ```
-//! Every command takes `--passphrase-file FILE` for encrypted snapshots.
+//! Every command takes `--passphrase-file FILE` for encrypted snapshots. The fixed commands
+//! are typed structs ([`Rtap`]); only the plugin subcommands of `save` and `add` are built at
+//! run time ([`PluginChoice`](crate::args::PluginChoice)).
 
 mod convert;
 mod document;
@@ -28,276 +30,291 @@ mod save;
 mod store;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Arg, ArgAction, Command};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::args::{AppnameArgs, IdArgs, PassphraseArgs, PluginChoice, StoreArgs, StyleArgs};
 use crate::error::{CliError, finish};
-use crate::{ids, plugins};
 
-fn file_arg() -> Arg {
-    Arg::new("file")
-        .value_name("FILE")
-        .required(true)
-        .help("The snapshot")
+// The `rtap` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtap",
+    about = "Build, inspect, edit and convert rtwisted snapshots",
+    version,
+    subcommand_required = true,
+    mut_arg("passphrase_file", |arg| arg.global(true))
+)]
+pub(crate) struct Rtap {
+    /// Where the passphrase of encrypted snapshots comes from.
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub(crate) command: RtapCommand,
 }
 
-fn path_arg() -> Arg {
-    Arg::new("path")
-        .value_name("PATH")
-        .help("A service's path: web/http, or #2 for the third child")
+/// One `rtap` command.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RtapCommand {
+    /// Build an application from a plugin or a TAC file and save it as a snapshot (mktap)
+    Save(SaveArgs),
+    /// Show a snapshot's header and service tree (or, for a .tac file, the tree it builds)
+    Inspect(InspectArgs),
+    /// Edit a snapshot in $EDITOR; the result is validated before it is written
+    Edit(EditArgs),
+    /// Set service fields (values are JSON when they parse, else strings) or process settings
+    Set(SetArgs),
+    /// Remove a service (and its children)
+    Remove(RemoveArgs),
+    /// Rename a service
+    Rename(RenameArgs),
+    /// Add a service built by a plugin to a snapshot
+    Add(AddArgs),
+    /// Convert a snapshot to another style, or a TAC file to a snapshot (tapconvert)
+    Convert(ConvertArgs),
+    /// Keep a history of snapshots per application in a store folder
+    #[command(
+        long_about = "Keep a history of snapshots per application in a store folder: numbered snapshots \
+                      (never reused), unique tags, retention, and the exact bytes of a .tap file, so \
+                      export and import are copies. Addresses: APP (the newest), APP@N, APP@TAG."
+    )]
+    Store(store::StoreCommand),
+    /// List the plugins this binary links
+    Plugins(PluginsArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man(ManArgs),
 }
 
-fn json_flag() -> Arg {
-    Arg::new("json")
-        .long("json")
-        .action(ArgAction::SetTrue)
-        .help("Print JSON for scripts")
+// `rtap save`.
+#[derive(Debug, Args)]
+#[command(
+    subcommand_value_name = "PLUGIN",
+    subcommand_help_heading = "Plugins",
+    mut_arg("appname", |arg| arg.global(true)),
+    mut_arg("uid", |arg| arg.global(true)),
+    mut_arg("gid", |arg| arg.global(true)),
+    mut_arg("style", |arg| arg.global(true)),
+)]
+pub(crate) struct SaveArgs {
+    /// Build the application from this TAC file (a Starlark program that defines `application`) instead of a plugin
+    #[arg(
+        short = 'y',
+        long,
+        alias = "tac",
+        value_name = "FILE",
+        conflicts_with = "append"
+    )]
+    pub(crate) python: Option<PathBuf>,
+    /// Where to save (default: NAME.tap, or NAME.tas with --style tas)
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        global = true,
+        conflicts_with = "append"
+    )]
+    pub(crate) output: Option<PathBuf>,
+    /// Add the service to this snapshot's root (a new snapshot if it does not exist)
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) append: Option<PathBuf>,
+    /// The application's name.
+    #[command(flatten)]
+    pub(crate) appname: AppnameArgs,
+    /// Who the daemon runs as.
+    #[command(flatten)]
+    pub(crate) ids: IdArgs,
+    /// The style.
+    #[command(flatten)]
+    pub(crate) style: StyleArgs,
+    /// Encrypt with a passphrase (age, scrypt); the default name becomes NAME.etap
+    #[arg(long, global = true)]
+    pub(crate) encrypt: bool,
+    /// Save into the snapshot store at DIR, as the next snapshot of the application
+    #[arg(long, value_name = "DIR", global = true, conflicts_with_all = ["output", "append"])]
+    pub(crate) store: Option<PathBuf>,
+    /// Tag the snapshot in the store
+    #[arg(long, value_name = "TAG", global = true, requires = "store")]
+    pub(crate) tag: Option<String>,
+    /// The plugin, when the application is built from one.
+    #[command(subcommand)]
+    pub(crate) plugin: Option<PluginChoice>,
 }
 
-fn style_arg() -> Arg {
-    Arg::new("style")
-        .long("style")
-        .value_name("STYLE")
-        .value_parser(["tap", "tas"])
-        .help("tap: binary; tas: readable JSON source")
+// `rtap inspect`.
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print one JSON document instead of a tree
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Show only the subtree at this path
+    #[arg(long, value_name = "PATH")]
+    pub(crate) path: Option<String>,
 }
 
-fn uid_arg(short: bool) -> Arg {
-    let arg = Arg::new("uid")
-        .long("uid")
-        .value_name("USER")
-        .value_parser(ids::parse_uid)
-        .help("User to run as, by name or number");
-    if short { arg.short('u') } else { arg }
+// `rtap edit`.
+#[derive(Debug, Args)]
+pub(crate) struct EditArgs {
+    /// The snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
-fn gid_arg(short: bool) -> Arg {
-    let arg = Arg::new("gid")
-        .long("gid")
-        .value_name("GROUP")
-        .value_parser(ids::parse_gid)
-        .help("Group to run as, by name or number");
-    if short { arg.short('g') } else { arg }
+// `rtap set`.
+#[derive(Debug, Args)]
+pub(crate) struct SetArgs {
+    /// The snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// A service's path: web/http, or #2 for the third child
+    #[arg(value_name = "PATH")]
+    pub(crate) path: Option<String>,
+    /// The fields to set
+    #[arg(value_name = "FIELD=VALUE", requires = "path")]
+    pub(crate) assignments: Vec<String>,
+    /// Who the daemon runs as.
+    #[command(flatten)]
+    pub(crate) ids: IdArgs,
+    /// The process name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) procname: Option<String>,
+    /// The umask, in octal
+    #[arg(long, value_name = "OCTAL", value_parser = crate::args::parse_umask)]
+    pub(crate) umask: Option<u32>,
+    /// The application's name.
+    #[command(flatten)]
+    pub(crate) appname: AppnameArgs,
 }
 
-fn appname_arg() -> Arg {
-    Arg::new("appname")
-        .long("appname")
-        .value_name("NAME")
-        .help("The application's name, which names its files")
+// `rtap remove`.
+#[derive(Debug, Args)]
+pub(crate) struct RemoveArgs {
+    /// The snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// A service's path: web/http, or #2 for the third child
+    #[arg(value_name = "PATH")]
+    pub(crate) path: String,
 }
 
-fn save_command() -> Command {
-    let command = Command::new("save")
-        .about(
-            "Build an application from a plugin or a TAC file and save it as a snapshot (mktap)",
-        )
-        .subcommand_value_name("PLUGIN")
-        .subcommand_help_heading("Plugins")
-        .arg(
-            Arg::new("python")
-                .short('y')
-                .long("python")
-                .alias("tac")
-                .value_name("FILE")
-                .conflicts_with("append")
-                .help("Build the application from this TAC file (a Starlark program that defines `application`) instead of a plugin"),
-        )
-        .arg(
-            Arg::new("output")
-                .short('o')
-                .long("output")
-                .value_name("FILE")
-                .global(true)
-                .conflicts_with("append")
-                .help("Where to save (default: NAME.tap, or NAME.tas with --style tas)"),
-        )
-        .arg(
-            Arg::new("append")
-                .long("append")
-                .value_name("FILE")
-                .global(true)
-                .help(
-                    "Add the service to this snapshot's root (a new snapshot if it does not exist)",
-                ),
-        )
-        .arg(appname_arg().global(true))
-        .arg(uid_arg(true).global(true))
-        .arg(gid_arg(true).global(true))
-        .arg(style_arg().global(true))
-        .arg(
-            Arg::new("encrypt")
-                .long("encrypt")
-                .action(ArgAction::SetTrue)
-                .global(true)
-                .help(
-                    "Encrypt with a passphrase (age, scrypt); the default name becomes NAME.etap",
-                ),
-        )
-        .arg(
-            crate::snapshots::store_arg()
-                .global(true)
-                .conflicts_with_all(["output", "append"])
-                .help(
-                    "Save into the snapshot store at DIR, as the next snapshot of the application",
-                ),
-        )
-        .arg(
-            Arg::new("tag")
-                .long("tag")
-                .value_name("TAG")
-                .global(true)
-                .requires("store")
-                .help("Tag the snapshot in the store"),
-        );
-    plugins::with_plugin_subcommands(command)
+// `rtap rename`.
+#[derive(Debug, Args)]
+pub(crate) struct RenameArgs {
+    /// The snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// A service's path: web/http, or #2 for the third child
+    #[arg(value_name = "PATH")]
+    pub(crate) path: String,
+    /// The new name
+    #[arg(value_name = "NEWNAME")]
+    pub(crate) newname: String,
 }
 
-fn add_command() -> Command {
-    let command = Command::new("add")
-        .about("Add a service built by a plugin to a snapshot")
-        .subcommand_required(true)
-        .subcommand_value_name("PLUGIN")
-        .subcommand_help_heading("Plugins")
-        .arg(file_arg())
-        .arg(crate::snapshots::store_arg().global(true))
-        .arg(
-            Arg::new("parent")
-                .long("parent")
-                .value_name("PATH")
-                .global(true)
-                .help("The collection to add to (default: the root)"),
-        );
-    plugins::with_plugin_subcommands(command)
+// `rtap add`.
+#[derive(Debug, Args)]
+#[command(
+    subcommand_required = true,
+    subcommand_value_name = "PLUGIN",
+    subcommand_help_heading = "Plugins",
+    mut_arg("store", |arg| arg.global(true))
+)]
+pub(crate) struct AddArgs {
+    /// The snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// The collection to add to (default: the root)
+    #[arg(long, value_name = "PATH", global = true)]
+    pub(crate) parent: Option<String>,
+    /// The plugin that builds the service.
+    #[command(subcommand)]
+    pub(crate) plugin: PluginChoice,
 }
 
-/// `--passphrase-file FILE`, shared by both tools.
-pub fn passphrase_file_arg() -> Arg {
-    Arg::new("passphrase-file")
-        .long("passphrase-file")
-        .value_name("FILE")
-        .help("Read the passphrase of encrypted snapshots from FILE (else RTWISTED_PASSPHRASE, else the terminal)")
+// `rtap convert`.
+#[derive(Debug, Args)]
+pub(crate) struct ConvertArgs {
+    /// The snapshot or TAC file to read
+    #[arg(value_name = "IN")]
+    pub(crate) input: PathBuf,
+    /// The snapshot to write
+    #[arg(value_name = "OUT")]
+    pub(crate) output: PathBuf,
+    /// The output style (default: from OUT's extension)
+    #[arg(long, value_name = "STYLE", value_parser = ["tap", "tas"])]
+    pub(crate) style: Option<String>,
+    /// Encrypt the output (default: as OUT's extension says, else as IN was)
+    #[arg(long, conflicts_with = "decrypt")]
+    pub(crate) encrypt: bool,
+    /// Write the output unencrypted
+    #[arg(long)]
+    pub(crate) decrypt: bool,
 }
 
-fn tool_arg() -> Arg {
-    Arg::new("for")
-        .long("for")
-        .value_name("TOOL")
-        .value_parser(["rtap", "rtwistd"])
-        .default_value("rtap")
-        .help("Which tool")
+// `rtap plugins`.
+#[derive(Debug, Args)]
+pub(crate) struct PluginsArgs {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
-/// The clap definition of `rtap`.
-pub fn command() -> Command {
-    Command::new("rtap")
-        .about("Build, inspect, edit and convert rtwisted snapshots")
-        .version(env!("CARGO_PKG_VERSION"))
-        .subcommand_required(true)
-        .arg(passphrase_file_arg().global(true))
-        .subcommand(save_command())
-        .subcommand(
-            Command::new("inspect")
-                .about("Show a snapshot's header and service tree (or, for a .tac file, the tree it builds)")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(json_flag().help("Print one JSON document instead of a tree"))
-                .arg(path_arg().long("path").help("Show only the subtree at this path")),
-        )
-        .subcommand(
-            Command::new("edit")
-                .about("Edit a snapshot in $EDITOR; the result is validated before it is written")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg()),
-        )
-        .subcommand(
-            Command::new("set")
-                .about("Set service fields (values are JSON when they parse, else strings) or process settings")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(path_arg())
-                .arg(
-                    Arg::new("assignments")
-                        .value_name("FIELD=VALUE")
-                        .num_args(0..)
-                        .requires("path"),
-                )
-                .arg(uid_arg(false))
-                .arg(gid_arg(false))
-                .arg(
-                    Arg::new("procname")
-                        .long("procname")
-                        .value_name("NAME")
-                        .help("The process name"),
-                )
-                .arg(
-                    Arg::new("umask")
-                        .long("umask")
-                        .value_name("OCTAL")
-                        .value_parser(ids::parse_umask)
-                        .help("The umask, in octal"),
-                )
-                .arg(appname_arg()),
-        )
-        .subcommand(
-            Command::new("remove")
-                .about("Remove a service (and its children)")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(path_arg().required(true)),
-        )
-        .subcommand(
-            Command::new("rename")
-                .about("Rename a service")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(path_arg().required(true))
-                .arg(Arg::new("newname").value_name("NEWNAME").required(true)),
-        )
-        .subcommand(add_command())
-        .subcommand(
-            Command::new("convert")
-                .about("Convert a snapshot to another style, or a TAC file to a snapshot (tapconvert)")
-                .arg(Arg::new("input").value_name("IN").required(true))
-                .arg(Arg::new("output").value_name("OUT").required(true))
-                .arg(style_arg().help("The output style (default: from OUT's extension)"))
-                .arg(
-                    Arg::new("encrypt")
-                        .long("encrypt")
-                        .action(ArgAction::SetTrue)
-                        .conflicts_with("decrypt")
-                        .help("Encrypt the output (default: as OUT's extension says, else as IN was)"),
-                )
-                .arg(
-                    Arg::new("decrypt")
-                        .long("decrypt")
-                        .action(ArgAction::SetTrue)
-                        .help("Write the output unencrypted"),
-                ),
-        )
-        .subcommand(store::command())
-        .subcommand(
-            Command::new("plugins")
-                .about("List the plugins this binary links")
-                .arg(json_flag()),
-        )
-        .subcommand(
-            Command::new("completions")
-                .about("Print a shell completion script")
-                .arg(
-                    Arg::new("shell")
-                        .value_name("SHELL")
-                        .required(true)
-                        .value_parser(clap::value_parser!(clap_complete::Shell)),
-                )
-                .arg(tool_arg()),
-        )
-        .subcommand(
-            Command::new("man")
-                .about("Print the man page (roff)")
-                .arg(tool_arg()),
-        )
+/// Which tool a generated file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Tool {
+    /// `rtap`.
+    Rtap,
+    /// `rtwistd`.
+    Rtwistd,
+}
+
+// `rtap completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+    /// Which tool
+    #[arg(long = "for", value_name = "TOOL", default_value = "rtap")]
+    pub(crate) tool: Tool,
+}
+
+// `rtap man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Which tool
+    #[arg(long = "for", value_name = "TOOL", default_value = "rtap")]
+    pub(crate) tool: Tool,
+}
+
+/// The clap definition of `rtap`, plugins included.
+pub fn command() -> clap::Command {
+    Rtap::command()
 }
 
 /// Runs `rtap` with these arguments (the first is the program name) and returns its exit
@@ -316,24 +333,32 @@ where
     T: Into<OsString> + Clone,
 {
     let matches = command().try_get_matches_from(args)?;
-    let Some((name, sub)) = matches.subcommand() else {
-        return Err(CliError::failed("no command given; see rtap --help"));
-    };
-    match name {
-        "save" => save::run(sub),
-        "inspect" => inspect::run(sub),
-        "edit" => edit::run(sub),
-        "set" => modify::set(sub),
-        "remove" => modify::remove(sub),
-        "rename" => modify::rename(sub),
-        "add" => modify::add(sub),
-        "convert" => convert::run(sub),
-        "plugins" => list_plugins::run(sub),
-        "completions" => generate::completions(sub),
-        "man" => generate::man(sub),
-        "store" => store::run(sub),
-        other => Err(CliError::failed(format!("unknown command '{other}'"))),
+    let rtap = Rtap::from_arg_matches(&matches)?;
+    let passphrase = rtap.passphrase.source();
+    match rtap.command {
+        RtapCommand::Save(args) => save::run(&args, &passphrase),
+        RtapCommand::Inspect(args) => inspect::run(&args, &passphrase),
+        RtapCommand::Edit(args) => edit::run(&args, &passphrase),
+        RtapCommand::Set(args) => modify::set(&args, &passphrase),
+        RtapCommand::Remove(args) => modify::remove(&args, &passphrase),
+        RtapCommand::Rename(args) => modify::rename(&args, &passphrase),
+        RtapCommand::Add(args) => modify::add(&args, &passphrase),
+        RtapCommand::Convert(args) => convert::run(&args, &passphrase),
+        RtapCommand::Plugins(args) => list_plugins::run(&args),
+        RtapCommand::Completions(args) => generate::completions(&args),
+        RtapCommand::Man(args) => generate::man(&args),
+        RtapCommand::Store(args) => store::run(args, &passphrase),
     }
+}
+
+/// A usage error (exit status 2) of `rtap SUBCOMMAND`, formatted by clap.
+pub(crate) fn usage(subcommand: &str, message: &str) -> CliError {
+    CliError::Usage(crate::args::usage_error(
+        command(),
+        &[subcommand],
+        clap::error::ErrorKind::ArgumentConflict,
+        message,
+    ))
 }
 
 /// `rtap` for the current process's arguments.

@@ -139,7 +139,12 @@ fn daemon_body(
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    runtime.block_on(serve(app, key, options, ids, status, log_file))
+    let result = runtime.block_on(serve(app, key, options, ids, status, log_file));
+    if matches!(result, Err(CliError::Forced)) {
+        // A service may still be stuck in its stop: leave without waiting for it.
+        runtime.shutdown_background();
+    }
+    result
 }
 
 fn set_process_name(app: &Application) {
@@ -197,6 +202,8 @@ fn load(
     }
 }
 
+/// Serves until a stop signal, then stops and saves; [`CliError::Forced`] when a second signal
+/// cut the stop short.
 async fn serve(
     mut app: Application,
     key: Option<Key>,
@@ -265,31 +272,54 @@ async fn serve(
         }
     };
     drop(requests);
+    let first_signal = tokio::time::Instant::now();
     tracing::info!("Received {received}, shutting down.");
     notify_systemd(sd_notify::NotifyState::Stopping);
-    tokio::spawn(async move {
+    let forced = second_signal(terminate, interrupt, first_signal);
+
+    let stop_and_save = async {
+        let stopped = lifecycle
+            .stop(app.services_mut(), StopReason::Shutdown)
+            .await;
+        if let Err(error) = &stopped {
+            for failure in &error.failures {
+                tracing::warn!("{failure}");
+            }
+        }
+        if options.save {
+            save_shutdown(&app, key.as_ref(), options.store.as_deref())?;
+        }
+        tracing::info!("Server Shut Down.");
+        stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
+    };
+    tokio::select! {
+        result = stop_and_save => result,
+        () = forced => {
+            tracing::warn!("{}", CliError::Forced);
+            Err(CliError::Forced)
+        }
+    }
+}
+
+/// Resolves at the first SIGTERM or SIGINT that comes 50 ms or more after the one that started
+/// the stop. Closer ones are the same request sent twice (`timeout` signals the process and
+/// its group), so the graceful stop and its save still happen.
+async fn second_signal(
+    mut terminate: tokio::signal::unix::Signal,
+    mut interrupt: tokio::signal::unix::Signal,
+    first: tokio::time::Instant,
+) {
+    const SAME_REQUEST: std::time::Duration = std::time::Duration::from_millis(50);
+    loop {
         tokio::select! {
             _ = terminate.recv() => {},
             _ = interrupt.recv() => {},
         }
-        tracing::warn!("second signal: exiting at once, without a clean stop or a save");
-        eprintln!("rtwistd: second signal: exiting at once, without a clean stop or a save");
-        std::process::exit(1);
-    });
-
-    let stopped = lifecycle
-        .stop(app.services_mut(), StopReason::Shutdown)
-        .await;
-    if let Err(error) = &stopped {
-        for failure in &error.failures {
-            tracing::warn!("{failure}");
+        if first.elapsed() >= SAME_REQUEST {
+            return;
         }
+        tracing::debug!("a second stop signal within 50 ms of the first: the same request");
     }
-    if options.save {
-        save_shutdown(&app, key.as_ref(), options.store.as_deref())?;
-    }
-    tracing::info!("Server Shut Down.");
-    stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
 }
 
 fn reopen(log_file: Option<&LogFile>, signal: &str) {
