@@ -29,6 +29,10 @@ pub struct Command {
 pub struct ControlSocket {
     listener: Option<UnixListener>,
     path: PathBuf,
+    /// The accept loop, once serving.
+    accept: Option<tokio::task::JoinHandle<()>>,
+    /// Every client session, so a shutdown can let the last replies reach their clients.
+    sessions: tokio_util::task::TaskTracker,
     /// False once the socket was handed to a successor, which keeps using the file.
     remove_on_drop: bool,
 }
@@ -78,6 +82,8 @@ impl ControlSocket {
         Ok(ControlSocket {
             listener: Some(listener),
             path: path.to_owned(),
+            accept: None,
+            sessions: tokio_util::task::TaskTracker::new(),
             remove_on_drop: true,
         })
     }
@@ -88,6 +94,8 @@ impl ControlSocket {
         Ok(ControlSocket {
             listener: Some(UnixListener::from_std(listener)?),
             path,
+            accept: None,
+            sessions: tokio_util::task::TaskTracker::new(),
             remove_on_drop: true,
         })
     }
@@ -102,14 +110,26 @@ impl ControlSocket {
         self.remove_on_drop = false;
     }
 
-    /// Serves the socket until the task is dropped: each request goes to `commands`.
-    pub fn serve(
-        &mut self,
-        commands: mpsc::Sender<Command>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        let listener = self.listener.take()?;
+    /// Serves the socket: each request goes to `commands`.
+    pub fn serve(&mut self, commands: mpsc::Sender<Command>) {
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
         let own_uid = nix::unistd::geteuid().as_raw();
-        Some(tokio::spawn(accept_loop(listener, commands, own_uid)))
+        let sessions = self.sessions.clone();
+        self.accept = Some(tokio::spawn(accept_loop(
+            listener, commands, own_uid, sessions,
+        )));
+    }
+
+    /// Stops accepting, and gives the clients still connected up to `grace` to read their
+    /// last replies (the reply to `rtap stop` is sent just before the daemon exits).
+    pub async fn shutdown(&mut self, grace: std::time::Duration) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+        self.sessions.close();
+        let _ = tokio::time::timeout(grace, self.sessions.wait()).await;
     }
 }
 
@@ -121,11 +141,16 @@ impl Drop for ControlSocket {
     }
 }
 
-async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>, own_uid: u32) {
+async fn accept_loop(
+    listener: UnixListener,
+    commands: mpsc::Sender<Command>,
+    own_uid: u32,
+    sessions: tokio_util::task::TaskTracker,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(session(stream, commands.clone(), own_uid));
+                sessions.spawn(session(stream, commands.clone(), own_uid));
             }
             Err(error) => {
                 tracing::warn!("control socket: accept failed: {error}");

@@ -75,6 +75,8 @@ pub struct Options {
     pub checkpoint_every: Option<Duration>,
     /// The snapshot store, absolute, when snapshots come from and go to one.
     pub store: Option<PathBuf>,
+    /// The control socket: `None` for none, `Some(None)` for `NAME.ctl` in the run folder.
+    pub control: Option<Option<PathBuf>>,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -186,6 +188,11 @@ impl Options {
             umask: args.umask,
             checkpoint_every: args.checkpoint_every,
             store,
+            control: if args.no_control {
+                None
+            } else {
+                Some(args.control.as_deref().map(absolute).transpose()?)
+            },
         })
     }
 }
