@@ -257,6 +257,17 @@ async fn serve(
     if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
+    // The control socket is made like a privileged resource: before the drop (so a run folder
+    // only root may write is fine), then handed to the user the daemon runs as.
+    let mut control = match open_control(options, &app, (uid, gid)) {
+        Ok(control) => control,
+        Err(error) => {
+            let _ = lifecycle
+                .stop(app.services_mut(), StopReason::Rollback)
+                .await;
+            return Err(error);
+        }
+    };
     if let Err(error) = privileges::drop_to(uid, gid) {
         // Nothing stays half-started: release what the privileged start acquired.
         let _ = lifecycle
@@ -275,28 +286,10 @@ async fn serve(
     );
     let mut facts = live::Facts::new(origin);
     let (control_commands, mut control_requests) = tokio::sync::mpsc::channel(16);
-    let mut control = match &options.control {
-        None => None,
-        Some(path) => {
-            let path = path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("{}.ctl", app.name())));
-            let mut socket =
-                ControlSocket::bind(&path).map_err(|error| CliError::failed(error.to_string()));
-            match &mut socket {
-                Ok(socket) => {
-                    socket.serve(control_commands.clone());
-                    tracing::info!("control socket at {}", socket.path().display());
-                }
-                Err(_) => {
-                    let _ = lifecycle
-                        .stop(app.services_mut(), StopReason::Rollback)
-                        .await;
-                }
-            }
-            Some(socket?)
-        }
-    };
+    if let Some(socket) = control.as_mut() {
+        socket.serve(control_commands.clone());
+        tracing::info!("control socket at {}", socket.path().display());
+    }
     drop(control_commands);
     if let Some(status) = status.take() {
         status.started();
@@ -441,6 +434,36 @@ async fn second_signal(
         }
         tracing::debug!("a second stop signal within 50 ms of the first: the same request");
     }
+}
+
+/// Binds the control socket the options ask for (`NAME.ctl` in the run folder by default) and
+/// gives it to the user the daemon will run as.
+fn open_control(
+    options: &Options,
+    app: &Application,
+    (uid, gid): (Option<u32>, Option<u32>),
+) -> Result<Option<ControlSocket>, CliError> {
+    let Some(path) = &options.control else {
+        return Ok(None);
+    };
+    let path = path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.ctl", app.name())));
+    let socket = ControlSocket::bind(&path).map_err(|error| CliError::failed(error.to_string()))?;
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::chown(
+            socket.path(),
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(|errno| {
+            CliError::failed(format!(
+                "cannot give the control socket '{}' to the daemon's user: {errno}",
+                socket.path().display()
+            ))
+        })?;
+    }
+    Ok(Some(socket))
 }
 
 fn reopen(log_file: Option<&LogFile>, signal: &str) {
