@@ -463,3 +463,46 @@ fn the_control_socket_refuses_another_user() {
     );
     stop(&scratch, daemon);
 }
+
+#[test]
+fn systemd_hears_status_watchdog_and_reloading_around_an_apply() {
+    let scratch = Scratch::new();
+    let socket_path = scratch.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    notify.set_read_timeout(Some(DEADLINE)).unwrap();
+    let (keep, change) = (free_port(), free_port());
+    std::fs::write(scratch.join("app.tac"), two_echoes(keep, change)).unwrap();
+    scratch.rtap_ok(&["save", "-y", "app.tac", "-o", "app.tap"]);
+    let daemon = scratch.spawn(
+        scratch
+            .command("rtwistd")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "100000")
+            .args(["-n", "-f", "app.tap"]),
+    );
+    let mut buffer = [0u8; 512];
+    let mut next = || {
+        let n = notify.recv(&mut buffer).unwrap();
+        String::from_utf8_lossy(buffer[..n].trim_ascii_end()).into_owned()
+    };
+    assert_eq!(next(), "READY=1");
+    assert_eq!(next(), "STATUS=2 services running; no checkpoint yet");
+    let beats = (0..3).map(|_| next()).collect::<Vec<_>>();
+    assert_eq!(beats, ["WATCHDOG=1"; 3], "the watchdog is kept alive");
+    std::fs::write(scratch.join("new.tac"), two_echoes(keep, free_port())).unwrap();
+    scratch.rtap_ok(&["apply", "app", "new.tac"]);
+    let mut seen: Vec<String> = Vec::new();
+    while !seen.last().is_some_and(|line| line.starts_with("STATUS=")) {
+        let line = next();
+        if line != "WATCHDOG=1" {
+            seen.push(line);
+        }
+    }
+    assert_eq!(seen[0], "RELOADING=1");
+    assert_eq!(seen[1], "READY=1");
+    assert!(
+        seen[2].starts_with("STATUS=2 services running; last checkpoint "),
+        "{seen:?}"
+    );
+    stop(&scratch, daemon);
+}
