@@ -179,6 +179,18 @@ pub trait Service: Any + Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// A hand-over is coming (a hot restart): stop changing what a snapshot of this service
+    /// saves, and return once the state is final. New work that would change it waits (it is
+    /// not refused), work under way finishes. Either [`resume`](Service::resume) follows (the
+    /// hand-over failed: carry on) or the service is snapshotted and stopped. Called only on a
+    /// running service; a service without live state keeps the default, which does nothing.
+    async fn quiesce(&mut self) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    /// Undoes [`quiesce`](Service::quiesce): the waiting work goes on.
+    async fn resume(&mut self) {}
+
     /// A one-line summary for people, such as the endpoint a server listens on.
     fn summary(&self) -> Option<String> {
         None

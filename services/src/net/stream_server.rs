@@ -187,6 +187,15 @@ impl Service for StreamServer {
         Ok(())
     }
 
+    async fn quiesce(&mut self) -> Result<(), ServiceError> {
+        self.factory.quiesce().await;
+        Ok(())
+    }
+
+    async fn resume(&mut self) {
+        self.factory.resume().await;
+    }
+
     fn summary(&self) -> Option<String> {
         Some(self.endpoint.to_string())
     }
