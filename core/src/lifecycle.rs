@@ -217,6 +217,7 @@ impl From<crate::service::NameError> for ReplaceError {
 pub struct Lifecycle {
     stop_deadline: Duration,
     checkpoints: CheckpointRequester,
+    inherited: crate::context::Inherited,
 }
 
 impl Default for Lifecycle {
@@ -231,6 +232,7 @@ impl Lifecycle {
         Lifecycle {
             stop_deadline,
             checkpoints: CheckpointRequester::default(),
+            inherited: crate::context::Inherited::default(),
         }
     }
 
@@ -238,6 +240,36 @@ impl Lifecycle {
     pub fn with_checkpoints(mut self, checkpoints: CheckpointRequester) -> Self {
         self.checkpoints = checkpoints;
         self
+    }
+
+    /// The same driver, offering sockets a predecessor handed over to the services it starts.
+    pub fn with_inherited(mut self, inherited: crate::context::Inherited) -> Self {
+        self.inherited = inherited;
+        self
+    }
+
+    /// The listening sockets of every running service, for a successor (see
+    /// [`Service::handover_sockets`]).
+    pub fn handover_sockets<'a>(
+        &self,
+        root: &'a MultiService,
+    ) -> Vec<crate::service::HandoverSocket<'a>> {
+        fn walk<'a>(
+            collection: &'a MultiService,
+            out: &mut Vec<crate::service::HandoverSocket<'a>>,
+        ) {
+            for child in collection.iter() {
+                if child.meta.holds_resources {
+                    out.extend(child.service().handover_sockets());
+                }
+                if let Some(inner) = child.service().collection() {
+                    walk(inner, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, &mut out);
+        out
     }
 
     /// The deadline for each service's own stop hook.
@@ -568,6 +600,7 @@ impl Lifecycle {
             self.checkpoints.clone(),
             child.meta.counters_or_new(),
         )
+        .with_inherited(self.inherited.clone())
     }
 
     fn privileged_node<'a>(
