@@ -75,11 +75,15 @@ pub struct Predecessor {
 impl Predecessor {
     /// A new pair: this end, and the end to give the successor (inheritable).
     pub fn pair() -> Result<(Predecessor, OwnedFd), HandoverError> {
-        let (ours, theirs) = UnixStream::pair().map_err(|error| fail("cannot make the hand-over socket", error))?;
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|error| fail("cannot make the hand-over socket", error))?;
         let theirs = OwnedFd::from(theirs);
         // The successor inherits this one descriptor across exec; every other stays closed.
-        nix::fcntl::fcntl(&theirs, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-            .map_err(|errno| fail("cannot pass the hand-over socket on", errno))?;
+        nix::fcntl::fcntl(
+            &theirs,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .map_err(|errno| fail("cannot pass the hand-over socket on", errno))?;
         Ok((Predecessor { stream: ours }, theirs))
     }
 
@@ -92,7 +96,9 @@ impl Predecessor {
         }
         serde_json::from_str::<Hello>(&line)
             .map(|hello| hello.hello)
-            .map_err(|_| HandoverError(format!("the new rtwistd said something unexpected: {line}")))
+            .map_err(|_| {
+                HandoverError(format!("the new rtwistd said something unexpected: {line}"))
+            })
     }
 
     /// Sends the manifest, the descriptors and the snapshot.
@@ -108,7 +114,8 @@ impl Predecessor {
                 fds.len()
             )));
         }
-        let mut line = serde_json::to_vec(manifest).map_err(|error| fail("cannot describe the hand-over", error))?;
+        let mut line = serde_json::to_vec(manifest)
+            .map_err(|error| fail("cannot describe the hand-over", error))?;
         line.push(b'\n');
         let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
         let control = [ControlMessage::ScmRights(&raw)];
@@ -147,7 +154,9 @@ impl Predecessor {
                 failed: Some(reason),
                 ..
             }) => Err(HandoverError(format!("the new rtwistd failed: {reason}"))),
-            _ => Err(HandoverError(format!("the new rtwistd said something unexpected: {line}"))),
+            _ => Err(HandoverError(format!(
+                "the new rtwistd said something unexpected: {line}"
+            ))),
         }
     }
 
@@ -207,7 +216,10 @@ impl Successor {
         // thing, so nothing else in this process knows or owns that number.
         #[allow(unsafe_code)]
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        let _ = nix::fcntl::fcntl(&owned, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+        let _ = nix::fcntl::fcntl(
+            &owned,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
         Some(Successor {
             stream: UnixStream::from(owned),
         })
@@ -228,7 +240,10 @@ impl Successor {
             )
             .map_err(|errno| fail("cannot receive the hand-over", errno))?;
             let mut fds = Vec::new();
-            for control in message.cmsgs().map_err(|errno| fail("cannot read the hand-over", errno))? {
+            for control in message
+                .cmsgs()
+                .map_err(|errno| fail("cannot read the hand-over", errno))?
+            {
                 if let ControlMessageOwned::ScmRights(received) = control {
                     fds.extend(received);
                 }
@@ -238,9 +253,12 @@ impl Successor {
         // SAFETY: the kernel created these descriptors in this process for the message just
         // received; nothing else knows their numbers.
         #[allow(unsafe_code)]
-        let mut fds: std::collections::VecDeque<OwnedFd> =
-            fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }).collect();
-        let mut reader = BufReader::new(std::io::Cursor::new(buffer[..read].to_vec()).chain(&mut self.stream));
+        let mut fds: std::collections::VecDeque<OwnedFd> = fds
+            .into_iter()
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .collect();
+        let mut reader =
+            BufReader::new(std::io::Cursor::new(buffer[..read].to_vec()).chain(&mut self.stream));
         let mut line = String::new();
         reader
             .read_line(&mut line)
@@ -258,19 +276,31 @@ impl Successor {
         for (key, count) in &manifest.sockets {
             let mut taken = Vec::new();
             for _ in 0..*count {
-                taken.push(fds.pop_front().ok_or_else(|| HandoverError("descriptors are missing from the hand-over".to_owned()))?);
+                taken.push(fds.pop_front().ok_or_else(|| {
+                    HandoverError("descriptors are missing from the hand-over".to_owned())
+                })?);
             }
             sockets.push((key.clone(), taken));
         }
-        let control = if manifest.control { fds.pop_front() } else { None };
-        let pidfile = if manifest.pidfile { fds.pop_front() } else { None };
+        let control = if manifest.control {
+            fds.pop_front()
+        } else {
+            None
+        };
+        let pidfile = if manifest.pidfile {
+            fds.pop_front()
+        } else {
+            None
+        };
         let mut snapshot = Vec::new();
         reader
             .take(manifest.snapshot_bytes)
             .read_to_end(&mut snapshot)
             .map_err(|error| fail("cannot receive the running tree", error))?;
         if snapshot.len() as u64 != manifest.snapshot_bytes {
-            return Err(HandoverError("the running tree arrived cut short".to_owned()));
+            return Err(HandoverError(
+                "the running tree arrived cut short".to_owned(),
+            ));
         }
         Ok(Received {
             manifest,
@@ -302,7 +332,10 @@ impl Successor {
 
 /// Keeps `fd` from being inherited by programs started later.
 pub fn close_on_exec(fd: impl AsFd) {
-    let _ = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+    let _ = nix::fcntl::fcntl(
+        fd.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
 }
 
 #[cfg(test)]
@@ -322,7 +355,10 @@ mod tests {
             successor.ready().unwrap();
             received
         });
-        assert_eq!(predecessor.hello(Duration::from_secs(10)).unwrap(), std::process::id());
+        assert_eq!(
+            predecessor.hello(Duration::from_secs(10)).unwrap(),
+            std::process::id()
+        );
         let manifest = Manifest {
             snapshot_bytes: 5,
             sockets: vec![("tcp:0:interface=127.0.0.1".into(), 1)],
@@ -352,7 +388,10 @@ mod tests {
         let mut predecessor = Predecessor { stream: ours };
         drop(theirs);
         let error = predecessor.hello(Duration::from_secs(10)).unwrap_err();
-        assert!(error.to_string().contains("exited before it was ready"), "{error}");
+        assert!(
+            error.to_string().contains("exited before it was ready"),
+            "{error}"
+        );
         let (ours, _theirs) = UnixStream::pair().unwrap();
         let mut predecessor = Predecessor { stream: ours };
         let error = predecessor.hello(Duration::from_millis(50)).unwrap_err();

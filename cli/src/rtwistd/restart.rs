@@ -60,7 +60,9 @@ pub(super) async fn hand_over(
     drop(theirs);
     let waited = tokio::task::spawn_blocking(move || {
         let mut predecessor = predecessor;
-        predecessor.hello(HELLO_DEADLINE).map(|pid| (predecessor, pid))
+        predecessor
+            .hello(HELLO_DEADLINE)
+            .map(|pid| (predecessor, pid))
     })
     .await;
     let (predecessor, pid) = match flatten(waited) {
