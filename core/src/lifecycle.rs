@@ -47,7 +47,7 @@ use crate::multi::{MultiService, TreeError};
 use crate::path::{PathSegment, ServicePath};
 use crate::service::{LifecycleState, Service, ServiceError, StopReason};
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The default deadline for one service's own stop hook.
 pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
@@ -184,6 +184,16 @@ pub enum ReplaceError {
     Start {
         /// Why the new service failed.
         error: StartError,
+        /// Why the old one did not start again, if it did not.
+        restored: Option<StartError>,
+    },
+    /// The new service could not be made from the old one; the old one was put back.
+    #[error("cannot change '{path}': {cause}{}", restore_text(.restored))]
+    Build {
+        /// The service's path.
+        path: ServicePath,
+        /// Why.
+        cause: ServiceError,
         /// Why the old one did not start again, if it did not.
         restored: Option<StartError>,
     },
@@ -365,6 +375,19 @@ impl Lifecycle {
         path: &ServicePath,
         service: Box<dyn Service>,
     ) -> Result<Child, ReplaceError> {
+        self.replace_service_with(root, path, |_| Ok(service)).await
+    }
+
+    /// Like [`replace_service`](Self::replace_service), but the new service is made by
+    /// `make` from the old child *after* the old one stopped, so it can carry every change the
+    /// old one saw (a live edit of one field keeps every item a table stored until the
+    /// moment of the change). If `make` fails, the old one starts again.
+    pub async fn replace_service_with(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        make: impl FnOnce(&Child) -> Result<Box<dyn Service>, ServiceError>,
+    ) -> Result<Child, ReplaceError> {
         let Some((last, parent)) = path.split_last() else {
             return Err(TreeError::NotFound { path: path.clone() }.into());
         };
@@ -379,9 +402,23 @@ impl Lifecycle {
         let stopped = self
             .stop_node(&mut old, child_path.clone(), StopReason::Replaced)
             .await;
-        let mut new = Child::new(name, service)?;
+        let made = make(&old).and_then(|service| Child::new(name, service).map_err(Into::into));
+        let mut new = match made {
+            Ok(new) => new,
+            Err(cause) => {
+                let restarted = self
+                    .restart_in_place(&mut old, &child_path, state, holds)
+                    .await;
+                collection.put_back(index, old)?;
+                return Err(ReplaceError::Build {
+                    path: child_path,
+                    cause,
+                    restored: restarted.err(),
+                });
+            }
+        };
         // Counters keep counting across the change, as they do across a restart.
-        new.meta.counters = old.meta.counters.clone();
+        new.meta.keep_counters_of(&old.meta);
         let started = match state {
             LifecycleState::Running => self.start_node(&mut new, child_path.clone()).await,
             LifecycleState::Stopped if holds => {
@@ -416,11 +453,89 @@ impl Lifecycle {
         }
     }
 
-    fn start_context(&self, child: &Child, path: &ServicePath) -> StartContext {
+    /// Takes a stopped child back to where its parent's state says it should be.
+    async fn restart_in_place(
+        &self,
+        child: &mut Child,
+        path: &ServicePath,
+        parent_state: LifecycleState,
+        parent_holds: bool,
+    ) -> Result<(), StartError> {
+        match parent_state {
+            LifecycleState::Running => self.start_node(child, path.clone()).await,
+            LifecycleState::Stopped if parent_holds => {
+                self.privileged_node(child, path.clone()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames the child at `path` to `name`, in the same place: as Twisted allows no rename
+    /// under a parent, it is removed (stopped), renamed and added again (started). A clash with
+    /// a sibling is refused before anything stops; a failed start puts the old name back.
+    pub async fn rename_service(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        name: &str,
+    ) -> Result<(), ReplaceError> {
+        crate::service::validate_name(name)?;
+        let Some((last, parent)) = path.split_last() else {
+            return Err(TreeError::NotFound { path: path.clone() }.into());
+        };
+        let (state, holds) = node_state(root, &parent)?;
+        let collection = root.collection_at_mut(&parent)?;
+        let index = collection
+            .index_of(last)
+            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+        if collection.get(name).is_some() {
+            return Err(TreeError::DuplicateName {
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        let mut old = collection.remove_at(index);
+        let old_name = old.name().map(str::to_owned);
+        let old_path = parent.join(PathSegment::for_child(index, old_name.as_deref()));
+        let stopped = self
+            .stop_node(&mut old, old_path.clone(), StopReason::Replaced)
+            .await;
+        if let Err(error) = stopped {
+            for failure in &error.failures {
+                tracing::warn!("while renaming {old_path}: {failure}");
+            }
+        }
+        let counters = old.meta.clone();
+        let mut renamed = old.renamed(Some(name.to_owned()))?;
+        renamed.meta.keep_counters_of(&counters);
+        let new_path = parent.join(PathSegment::Name(name.to_owned()));
+        match self
+            .restart_in_place(&mut renamed, &new_path, state, holds)
+            .await
+        {
+            Ok(()) => {
+                collection.put_back(index, renamed)?;
+                Ok(())
+            }
+            Err(error) => {
+                let mut back = renamed.renamed(old_name)?;
+                let restarted = self
+                    .restart_in_place(&mut back, &old_path, state, holds)
+                    .await;
+                collection.put_back(index, back)?;
+                Err(ReplaceError::Start {
+                    error,
+                    restored: restarted.err(),
+                })
+            }
+        }
+    }
+
+    fn start_context(&self, child: &mut Child, path: &ServicePath) -> StartContext {
         StartContext::new(
             path.clone(),
             self.checkpoints.clone(),
-            child.meta.counters.clone(),
+            child.meta.counters_or_new(),
         )
     }
 
@@ -436,7 +551,7 @@ impl Lifecycle {
             if !child.meta.holds_resources {
                 let mut cx = self.start_context(child, &path);
                 if let Err(source) = child.service.privileged_start(&mut cx).await {
-                    child.meta.last_error = Some(source.to_string());
+                    child.meta.set_last_error(Some(source.to_string()));
                     return Err(StartError {
                         path,
                         phase: StartPhase::Privileged,
@@ -474,12 +589,12 @@ impl Lifecycle {
             }
             let began = Instant::now();
             set_state(child, LifecycleState::Starting);
-            child.meta.last_error = None;
+            child.meta.set_last_error(None);
             let mut cx = self.start_context(child, &path);
             if !child.meta.holds_resources {
                 if let Err(source) = child.service.privileged_start(&mut cx).await {
                     set_state(child, LifecycleState::Stopped);
-                    child.meta.last_error = Some(source.to_string());
+                    child.meta.set_last_error(Some(source.to_string()));
                     return Err(StartError {
                         path,
                         phase: StartPhase::Privileged,
@@ -494,7 +609,7 @@ impl Lifecycle {
                     .stop_node(child, path.clone(), StopReason::Rollback)
                     .await
                     .err();
-                child.meta.last_error = Some(source.to_string());
+                child.meta.set_last_error(Some(source.to_string()));
                 return Err(StartError {
                     path,
                     phase: StartPhase::Start,

@@ -337,6 +337,38 @@ impl MultiService {
         child
     }
 
+    /// Takes every child out, leaving the collection empty (for building another tree).
+    pub(crate) fn take_children(&mut self) -> Vec<Child> {
+        self.names.clear();
+        std::mem::take(&mut self.children)
+    }
+
+    /// Puts the children in the order `keys` gives: a name picks that child, and each `#N`
+    /// picks the next unnamed child in the current order. A key that picks nothing is skipped;
+    /// children no key picked keep their order, after the others.
+    pub(crate) fn reorder(&mut self, keys: &[PathSegment]) -> Result<(), TreeError> {
+        let mut slots: Vec<Option<Child>> = self.take_children().into_iter().map(Some).collect();
+        let mut ordered = Vec::with_capacity(slots.len());
+        for key in keys {
+            let found = slots.iter().position(|slot| match (slot, key) {
+                (Some(child), PathSegment::Name(name)) => child.name() == Some(name.as_str()),
+                (Some(child), PathSegment::Index(_)) => child.name().is_none(),
+                (None, _) => false,
+            });
+            if let Some(child) = found.and_then(|position| slots[position].take()) {
+                ordered.push(child);
+            }
+        }
+        // Nothing is ever lost: children no key picked follow, in their old order.
+        ordered.extend(slots.into_iter().flatten());
+        *self = MultiService {
+            state: self.state,
+            holds_resources: self.holds_resources,
+            ..MultiService::from_children(ordered)?
+        };
+        Ok(())
+    }
+
     /// The children, for the codec.
     pub(crate) fn children(&self) -> &[Child] {
         &self.children

@@ -585,3 +585,224 @@ async fn a_replacement_that_fails_to_start_puts_the_old_one_back_running() {
     assert_eq!(names, ["a", "b"]);
     assert!(tree.get("a").unwrap().running());
 }
+
+fn saved(tree: &MultiService) -> serde_json::Value {
+    serde_json::to_value(tree).unwrap()
+}
+
+#[tokio::test]
+async fn an_apply_touches_only_what_differs() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("keep", &log),
+        probe("change", &log),
+        probe("drop", &log),
+        sub("sub", vec![probe("inner", &log), probe("deep", &log)]),
+    ]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let wanted = root(vec![
+        probe("keep", &log),
+        probe_with("change", &log, |p| p.fail_stop = true),
+        sub(
+            "sub",
+            vec![
+                probe("inner", &log),
+                probe_with("deep", &log, |p| p.hang_stop = false),
+            ],
+        ),
+        probe("new", &log),
+    ]);
+    let report = lifecycle.apply(&mut tree, wanted).await.unwrap();
+    assert_eq!(report.added, [path("new")]);
+    assert_eq!(report.removed, [path("drop")]);
+    assert_eq!(report.replaced, [path("change")]);
+    assert_eq!(report.unchanged, 4, "keep, sub, sub/inner and sub/deep");
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) drop",
+            "stop(replaced) change",
+            "privileged change",
+            "start change",
+            "privileged new",
+            "start new"
+        ],
+        "nothing else was stopped or started"
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["keep", "change", "sub", "new"]);
+    assert!(tree.iter().all(Child::running));
+    assert!(tree.find(&path("sub/deep")).unwrap().running());
+}
+
+#[tokio::test]
+async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    let before = saved(&tree);
+    events(&log);
+    // b is removed, a replaced, and the new d fails to start: all of it is undone.
+    let wanted = root(vec![
+        probe_with("a", &log, |p| p.fail_stop = true),
+        probe("c", &log),
+        probe_with("d", &log, |p| p.fail_start = true),
+    ]);
+    let err = lifecycle.apply(&mut tree, wanted).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot add 'd': service 'd' failed to start: boom; the running tree is as it was"
+    );
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) b",
+            "stop(replaced) a",
+            "privileged a",
+            "start a",
+            "privileged d",
+            "start d",
+            "stop(rollback) d",
+            // the undo: the old a back, then b again
+            "stop(replaced) a",
+            "privileged a",
+            "start a",
+            "privileged b",
+            "start b",
+        ]
+    );
+    assert_eq!(saved(&tree), before);
+    assert!(tree.iter().all(Child::running));
+}
+
+#[tokio::test]
+async fn a_rename_restarts_the_child_in_place_and_refuses_a_clash_before_stopping() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .rename_service(&mut tree, &path("b"), "c")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot have two services with the same name 'c'"
+    );
+    assert!(
+        events(&log).is_empty(),
+        "nothing stopped for a refused rename"
+    );
+    lifecycle
+        .rename_service(&mut tree, &path("b"), "bee")
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) b", "privileged b", "start b"]
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "bee", "c"]);
+    assert!(tree.get("bee").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_replacement_made_after_the_stop_sees_the_last_state_and_a_failure_restarts_the_old() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .replace_service_with(&mut tree, &path("a"), |_| Err("no such field".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot change 'a': no such field; the old service runs again"
+    );
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) a", "privileged a", "start a"]
+    );
+    assert!(tree.get("a").unwrap().running());
+    lifecycle
+        .replace_service_with(&mut tree, &path("a"), |old| {
+            // The old child is stopped by now: what it saves is final.
+            assert!(!old.running());
+            let mut json = serde_json::to_value(old).unwrap();
+            json["fail_stop"] = serde_json::Value::Bool(true);
+            let child: Child = serde_json::from_value(json).unwrap();
+            Ok(child.into_service())
+        })
+        .await
+        .unwrap();
+    // The new probe records elsewhere (its log is not saved); the old one only stopped.
+    assert_eq!(events(&log), ["stop(replaced) a"]);
+    let a = tree.get("a").unwrap();
+    assert!(a.running());
+    assert_eq!(serde_json::to_value(a).unwrap()["fail_stop"], true);
+}
+
+#[tokio::test]
+async fn an_edit_applies_only_what_it_changed_and_keeps_what_ran_on_since() {
+    let log = log();
+    let tree_of = |log: &Log| {
+        root(vec![
+            probe("table", log),
+            probe("edited", log),
+            probe("gone", log),
+        ])
+    };
+    let mut tree = tree_of(&log);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    let base = tree_of(&log);
+    // While the edit is being made, the live "table" moves on (its state is saved)...
+    let table = tree.get_mut("table").unwrap().service_mut();
+    table.downcast_mut::<Probe>().unwrap().fail_stop = true;
+    // ...and someone adds a service live.
+    lifecycle
+        .add_service(&mut tree, &ServicePath::root(), probe("later", &log))
+        .await
+        .unwrap();
+    events(&log);
+    // The edit changes "edited", removes "gone" and adds "new"; it never touched "table".
+    let wanted = root(vec![
+        probe("table", &log),
+        probe_with("edited", &log, |p| p.fail_stop = true),
+        probe("new", &log),
+    ]);
+    let report = lifecycle
+        .apply_edit(&mut tree, &base, wanted)
+        .await
+        .unwrap();
+    assert_eq!(report.removed, [path("gone")]);
+    assert_eq!(report.replaced, [path("edited")]);
+    assert_eq!(report.added, [path("new")]);
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) gone",
+            "stop(replaced) edited",
+            "privileged edited",
+            "start edited",
+            "privileged new",
+            "start new"
+        ]
+    );
+    let table = tree.get("table").unwrap();
+    assert_eq!(
+        serde_json::to_value(table).unwrap()["fail_stop"],
+        true,
+        "the live state of an untouched service is kept"
+    );
+    assert!(
+        tree.get("later").unwrap().running(),
+        "a service added since stays"
+    );
+}

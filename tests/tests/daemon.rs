@@ -154,6 +154,9 @@ fn a_second_signal_forces_exit_while_a_service_hangs_in_stop() {
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     daemon.signal(Signal::SIGTERM);
     daemon.wait_for_line("Received SIGTERM, shutting down.");
+    // Not a readiness wait: signals closer than 50 ms to the first are the same request, so
+    // the second one must come later than that to force the exit.
+    std::thread::sleep(std::time::Duration::from_millis(100));
     daemon.signal(Signal::SIGINT);
     let (status, _, err) = daemon.wait_exit();
     assert_eq!(status.code(), Some(1));
