@@ -65,6 +65,14 @@ pub enum TacError {
         /// Why.
         message: String,
     },
+    /// The file is a snapshot, given where a TAC file goes.
+    #[error(
+        "'{path}' is a snapshot, not a TAC file: run it with rtwistd -f {path} (-y is for TAC files)"
+    )]
+    Snapshot {
+        /// The file.
+        path: String,
+    },
     /// The program did not run: a syntax error, a failed call, a broken rule.
     #[error("{location}: {message}")]
     Program {
@@ -181,11 +189,34 @@ fn dialect() -> Dialect {
     }
 }
 
+/// The source of a TAC file; a snapshot given instead is named as one.
 fn read(path: &Path) -> Result<String, TacError> {
-    std::fs::read_to_string(path).map_err(|error| TacError::Read {
-        path: path.display().to_string(),
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| TacError::Read {
+        path: shown.clone(),
         message: rtwisted_persist::describe_io(&error),
+    })?;
+    if is_snapshot(&bytes) {
+        return Err(TacError::Snapshot { path: shown });
+    }
+    String::from_utf8(bytes).map_err(|_| TacError::Read {
+        path: shown,
+        message: "it is not UTF-8 text, so not a TAC file".into(),
     })
+}
+
+/// True for the bytes of a `tap`, `tas` or encrypted snapshot.
+fn is_snapshot(bytes: &[u8]) -> bool {
+    let tas_header = rtwisted_persist::tas::looks_like_tas(bytes) && {
+        let start = &bytes[..bytes.len().min(256)];
+        let text = String::from_utf8_lossy(start);
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        compact.starts_with("{\"rtwisted\":\"snapshot\"")
+    };
+    bytes.len() >= rtwisted_persist::tap::MAGIC.len()
+        && rtwisted_persist::tap::looks_like_tap(bytes)
+        || rtwisted_persist::crypto::looks_encrypted(bytes)
+        || tas_header
 }
 
 /// The folder `load()` paths are relative to: the file's own (empty for a bare file name, so

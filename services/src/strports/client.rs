@@ -136,6 +136,11 @@ fn parse_client(text: &str) -> Result<ClientEndpoint, StrportError> {
                 lockfile,
             }))
         }
+        port if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
+            Err(StrportError::BarePort {
+                suggestion: format!("tcp:host=HOST:port={port}"),
+            })
+        }
         _ => Err(StrportError::UnknownType {
             found: params.kind().to_owned(),
             expected: CLIENT_TYPES.to_owned(),

@@ -75,6 +75,13 @@ pub enum StrportError {
         /// The known types.
         expected: String,
     },
+    /// A bare port number where a description goes (Twisted's old strports read `7001` as
+    /// TCP; its endpoints, and rtwisted, do not).
+    #[error("a port alone is not an endpoint: write '{suggestion}'")]
+    BarePort {
+        /// The description to write instead.
+        suggestion: String,
+    },
     /// A required parameter is missing.
     #[error("{kind} endpoint needs {what}, like '{example}'")]
     Missing {

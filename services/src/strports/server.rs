@@ -244,6 +244,11 @@ fn parse_server(text: &str) -> Result<ServerEndpoint, StrportError> {
         "ssl" | "tls" => parse_tls(params),
         "udp" => parse_udp(params),
         "systemd" => parse_systemd(params),
+        port if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
+            Err(StrportError::BarePort {
+                suggestion: format!("tcp:{port}"),
+            })
+        }
         _ => Err(StrportError::UnknownType {
             found: params.kind().to_owned(),
             expected: SERVER_TYPES.to_owned(),

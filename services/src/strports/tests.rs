@@ -142,6 +142,10 @@ fn client_endpoints_read_like_twisteds() {
         "timeout must be a positive number of seconds, got '0'"
     );
     assert_eq!(
+        client("8080").unwrap_err(),
+        "a port alone is not an endpoint: write 'tcp:host=HOST:port=8080'"
+    );
+    assert_eq!(
         client("udp:a:1").unwrap_err(),
         "unknown endpoint type 'udp' (expected one of: tcp, unix, tls, ssl)"
     );
@@ -176,6 +180,7 @@ fn errors_name_the_part_and_what_was_expected() {
             "unknown endpoint type 'tpc' (expected one of: tcp, tcp6, unix, ssl, tls, udp, systemd)",
         ),
         ("tcp:70000", "port must be 0..65535, got 70000"),
+        ("7001", "a port alone is not an endpoint: write 'tcp:7001'"),
         ("tcp:abc", "port must be a number 0..65535, got 'abc'"),
         ("tcp", "tcp endpoint needs a port, like 'tcp:8080'"),
         (
