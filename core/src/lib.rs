@@ -48,7 +48,7 @@ pub use context::{StartContext, StopContext};
 pub use lifecycle::{Lifecycle, StartError, StopError};
 pub use multi::{MultiService, TreeError};
 pub use path::{PathSegment, ServicePath};
-pub use service::{LifecycleState, NameError, Service, ServiceError, StopReason};
+pub use service::{HandoverSocket, LifecycleState, NameError, Service, ServiceError, StopReason};
 
 /// Re-exported so that [`register_type!`] and plugin registration work without a direct
 /// dependency on `inventory`.

@@ -72,6 +72,16 @@ impl Service for Probe {
         }
         Ok(())
     }
+    async fn quiesce(&mut self) -> Result<(), ServiceError> {
+        self.record("quiesce");
+        if self.fail_privileged {
+            return Err("busy".into());
+        }
+        Ok(())
+    }
+    async fn resume(&mut self) {
+        self.record("resume");
+    }
     async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
         self.record(&format!("stop({})", cx.reason()));
         if self.hang_stop {
@@ -805,4 +815,32 @@ async fn an_edit_applies_only_what_it_changed_and_keeps_what_ran_on_since() {
         tree.get("later").unwrap().running(),
         "a service added since stays"
     );
+}
+
+#[tokio::test]
+async fn quiesce_reaches_children_before_parents_and_a_failure_resumes_the_rest() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), sub("sub", vec![probe("b", &log)])]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    lifecycle.quiesce(&mut tree).await.unwrap();
+    assert_eq!(events(&log), ["quiesce a", "quiesce b"]);
+    lifecycle.resume(&mut tree).await;
+    assert_eq!(events(&log), ["resume a", "resume b"]);
+    let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
+    lifecycle.start(&mut tree).await.unwrap();
+    tree.get_mut("b")
+        .unwrap()
+        .service_mut()
+        .downcast_mut::<Probe>()
+        .unwrap()
+        .fail_privileged = true;
+    events(&log);
+    let err = lifecycle.quiesce(&mut tree).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service 'b' could not quiesce for the hand-over: busy"
+    );
+    assert_eq!(events(&log), ["quiesce a", "quiesce b", "resume a"]);
 }

@@ -12,10 +12,12 @@
 //! error.
 
 mod daemon;
+mod handover;
 mod live;
 mod options;
 mod pidfile;
 mod privileges;
+mod restart;
 mod run;
 
 use std::ffi::OsString;

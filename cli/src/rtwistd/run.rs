@@ -311,8 +311,18 @@ async fn serve(
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer
     });
+    // systemd's watchdog, when the unit asks for one: kept alive from this loop, so a daemon
+    // whose main loop hangs is noticed.
+    let mut watchdog = watchdog_interval().map(tokio::time::interval);
+    notify_status(&app, &facts);
     let mut stop_reply = None;
     let received = loop {
+        let next_watchdog = async {
+            match watchdog.as_mut() {
+                Some(timer) => timer.tick().await,
+                None => std::future::pending().await,
+            }
+        };
         let next_checkpoint = async {
             match checkpoints.as_mut() {
                 Some(timer) => timer.tick().await,
@@ -327,9 +337,19 @@ async fn serve(
             _ = interrupt.recv() => break "SIGINT",
             _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
-            _ = user2.recv() => facts.last_checkpoint = Some(save(&app, "SIGUSR2")),
-            _ = next_checkpoint => facts.last_checkpoint = Some(save(&app, "timer")),
-            () = requests.requested() => facts.last_checkpoint = Some(save(&app, "Checkpoint task")),
+            _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),
+            _ = user2.recv() => {
+                facts.last_checkpoint = Some(save(&app, "SIGUSR2"));
+                notify_status(&app, &facts);
+            }
+            _ = next_checkpoint => {
+                facts.last_checkpoint = Some(save(&app, "timer"));
+                notify_status(&app, &facts);
+            }
+            () = requests.requested() => {
+                facts.last_checkpoint = Some(save(&app, "Checkpoint task"));
+                notify_status(&app, &facts);
+            }
             Some(command) = control_requests.recv() => {
                 let Command { request, reply } = command;
                 match request {
@@ -353,6 +373,7 @@ async fn serve(
                             Some(error) => Reply::failure(format!("the checkpoint failed: {error}")),
                         };
                         facts.last_checkpoint = Some(record);
+                        notify_status(&app, &facts);
                         let _ = reply.send(answer);
                     }
                     request if live::is_change(&request) => {
@@ -369,6 +390,7 @@ async fn serve(
                             Err(error) => Reply::failure(error),
                         };
                         notify_systemd(sd_notify::NotifyState::Ready);
+                        notify_status(&app, &facts);
                         let _ = reply.send(answer);
                     }
                     _ => {
@@ -484,6 +506,49 @@ fn reopen(log_file: Option<&LogFile>, signal: &str) {
         },
         None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
     }
+}
+
+/// Half of `WATCHDOG_USEC`, when systemd set it for this process (as `sd_watchdog_enabled`
+/// reads it: a `WATCHDOG_PID` that is not this process turns it off).
+fn watchdog_interval() -> Option<std::time::Duration> {
+    std::env::var_os("NOTIFY_SOCKET")?;
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    (usec > 0).then(|| {
+        std::time::Duration::from_micros(usec / 2).max(std::time::Duration::from_millis(10))
+    })
+}
+
+/// `STATUS=`: services running, and the last checkpoint.
+fn notify_status(app: &Application, facts: &live::Facts) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let running = count_running(app.services());
+    let checkpoint = match &facts.last_checkpoint {
+        None => "no checkpoint yet".to_owned(),
+        Some(record) => match &record.to {
+            Some(to) => format!("last checkpoint {} to {to}", record.at),
+            None => format!("last checkpoint {} FAILED", record.at),
+        },
+    };
+    let line = format!(
+        "{running} service{} running; {checkpoint}",
+        if running == 1 { "" } else { "s" }
+    );
+    notify_systemd(sd_notify::NotifyState::Status(&line));
+}
+
+fn count_running(root: &rtwisted_core::MultiService) -> usize {
+    root.iter()
+        .map(|child| {
+            usize::from(child.running()) + child.service().collection().map_or(0, count_running)
+        })
+        .sum()
 }
 
 fn notify_systemd(state: sd_notify::NotifyState<'_>) {
