@@ -56,6 +56,7 @@ use handle::Handle;
 /// A TAC file could not be turned into an application. Every message starts with the file
 /// (and line and column when there is one), so it can be found.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TacError {
     /// The file could not be read.
     #[error("cannot read the TAC file '{path}': {message}")]

@@ -19,6 +19,7 @@ pub const FIRST_FD: RawFd = 3;
 
 /// An adoption that did not work.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ActivationError {
     /// No socket at that index.
     #[error(

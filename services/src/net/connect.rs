@@ -13,6 +13,7 @@ use crate::strports::{ClientEndpoint, TcpConnect, UnixConnect};
 
 /// A connection attempt failed; the message names the endpoint.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The attempt failed or was refused.
     #[error("cannot connect to {endpoint}: {source}")]

@@ -60,6 +60,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What was wrong with an endpoint description (without the description itself; see
 /// [`InvalidEndpoint`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StrportError {
     /// The description was empty.
     #[error("empty endpoint description: write a type and its arguments, like 'tcp:8080'")]
