@@ -130,6 +130,28 @@ pub enum StoreError {
         /// The name in its header.
         found: String,
     },
+    /// An edit read one snapshot, and another was saved before it could write.
+    #[error(
+        "{app}@{latest} was saved after {app}@{read}, which this edit started from; nothing was written: edit {app}@{latest} instead"
+    )]
+    Changed {
+        /// The application.
+        app: String,
+        /// The snapshot the edit read.
+        read: u64,
+        /// The newest snapshot.
+        latest: u64,
+    },
+    /// A running rtwistd holds the application, and the edit was not forced.
+    #[error(
+        "cannot edit {app} in the store: held by rtwistd PID {pid}, stop it or apply the change to the running daemon, or --force to edit anyway"
+    )]
+    Held {
+        /// The application.
+        app: String,
+        /// The holder's PID.
+        pid: u32,
+    },
     /// `gc` was asked to keep no snapshot.
     #[error("gc must keep at least 1 snapshot (the newest is always kept)")]
     KeepNothing,
