@@ -10,36 +10,26 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Arg, ArgMatches, Command};
-use rtwisted_core::{Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::{Child, IntoChild, Service, ServiceError, StopContext};
 use rtwisted_services::plugin::{PluginError, ServiceMaker};
 use serde::{Deserialize, Serialize};
 
 /// A service that takes its time to stop.
 #[derive(Debug, Serialize, Deserialize)]
 struct Sleeper {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     stop_seconds: u64,
 }
 
-#[typetag::serde(name = "example.Sleeper")]
+rtwisted_core::register_type!(service Sleeper = "example.Sleeper", version 1);
+
+#[typetag::serde(name = Sleeper::TAG)]
 #[async_trait::async_trait]
 impl Service for Sleeper {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
         tokio::time::sleep(Duration::from_secs(self.stop_seconds)).await;
         Ok(())
     }
 }
-
-rtwisted_core::register_type!(service "example.Sleeper", version 1);
 
 fn options() -> Command {
     Command::new("sleeper").arg(
@@ -50,14 +40,14 @@ fn options() -> Command {
     )
 }
 
-fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
-    Ok(Box::new(Sleeper {
-        meta: ServiceMeta::named("sleeper")?,
+fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
+    let sleeper = Sleeper {
         stop_seconds: options
             .get_one::<u64>("stop-seconds")
             .copied()
             .unwrap_or(3600),
-    }))
+    };
+    Ok(sleeper.named("sleeper")?)
 }
 
 rtwisted_core::inventory::submit! {

@@ -17,7 +17,9 @@
 //! error.
 
 mod args;
+pub mod control;
 pub mod error;
+pub mod fields;
 mod ids;
 mod logging;
 mod output;
@@ -32,3 +34,17 @@ pub mod tac;
 mod tac_source;
 
 pub use error::CliError;
+
+/// Checks what the binary links before any command runs: two types registered under one tag
+/// would make snapshots ambiguous, so the tools refuse to start, naming both.
+fn preflight() -> Result<(), CliError> {
+    rtwisted_core::registry::check().map_err(|error| CliError::failed(error.to_string()))
+}
+
+// Every binary built on these tools reads and writes snapshots with the built-in types'
+// fast path (the bytes are the same either way; see rtwisted_services::codec).
+rtwisted_core::inventory::submit! {
+    rtwisted_persist::codec::Registered(
+        &rtwisted_persist::codec::CatalogCodec::<rtwisted_services::codec::BuiltIns>::NEW,
+    )
+}

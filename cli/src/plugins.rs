@@ -2,16 +2,13 @@
 //! subcommand: see [`PluginChoice`](crate::args::PluginChoice)).
 
 use clap::ArgMatches;
-use rtwisted_core::{Application, Service};
+use rtwisted_core::{Application, Child};
 use rtwisted_services::plugin::ServiceMaker;
 
 use crate::error::CliError;
 
 /// Builds the plugin's service from its options.
-pub fn make_service(
-    maker: &ServiceMaker,
-    options: &ArgMatches,
-) -> Result<Box<dyn Service>, CliError> {
+pub fn make_service(maker: &ServiceMaker, options: &ArgMatches) -> Result<Child, CliError> {
     (maker.make_service)(options)
         .map_err(|error| CliError::failed(format!("plugin '{}': {error}", maker.name)))
 }

@@ -9,7 +9,7 @@
 //! ```
 //! use rtwisted_core::{Application, MultiService};
 //! let mut app = Application::new("echo").unwrap();
-//! app.services_mut().insert(Box::new(MultiService::named("web").unwrap())).unwrap();
+//! app.services_mut().insert_named("web", Box::new(MultiService::new())).unwrap();
 //! app.process_mut().uid = Some(1000);
 //! assert_eq!(app.name(), "echo");
 //! assert_eq!(app.services().len(), 1);
@@ -110,9 +110,8 @@ pub struct PersistenceSettings {
 /// The root configuration object: name, process and persistence settings, and the service tree.
 ///
 /// Persisted: everything except each service's lifecycle state, so a thawed application has
-/// every service stopped.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(try_from = "ApplicationRepr")]
+/// every service stopped. Its serde form is written and read by [`crate::codec`].
+#[derive(Debug)]
 pub struct Application {
     name: String,
     process: ProcessSettings,
@@ -120,29 +119,35 @@ pub struct Application {
     services: MultiService,
 }
 
-#[derive(Deserialize)]
-struct ApplicationRepr {
-    name: String,
-    #[serde(default)]
-    process: ProcessSettings,
-    #[serde(default)]
-    persistence: PersistenceSettings,
-    #[serde(default)]
-    services: MultiService,
+/// Process settings that no process could use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessSettingsError {
+    /// A umask has nine permission bits.
+    #[error("invalid umask {0:#o}: a umask is at most 0o777")]
+    Umask(u32),
 }
 
-impl TryFrom<ApplicationRepr> for Application {
-    type Error = AppNameError;
-
-    fn try_from(repr: ApplicationRepr) -> Result<Self, AppNameError> {
-        validate_app_name(&repr.name)?;
-        Ok(Application {
-            name: repr.name,
-            process: repr.process,
-            persistence: repr.persistence,
-            services: repr.services,
-        })
+impl ProcessSettings {
+    /// Checks the settings a runner would apply.
+    pub fn validate(&self) -> Result<(), ProcessSettingsError> {
+        match self.umask {
+            Some(mask) if mask > 0o777 => Err(ProcessSettingsError::Umask(mask)),
+            _ => Ok(()),
+        }
     }
+}
+
+/// An application could not be built from its parts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplicationError {
+    /// The name.
+    #[error(transparent)]
+    Name(#[from] AppNameError),
+    /// The process settings.
+    #[error(transparent)]
+    Process(#[from] ProcessSettingsError),
 }
 
 impl Application {
@@ -155,6 +160,24 @@ impl Application {
             process: ProcessSettings::default(),
             persistence: PersistenceSettings::default(),
             services: MultiService::new(),
+        })
+    }
+
+    /// An application from its parts, as a snapshot holds them; the name and the process
+    /// settings are checked.
+    pub fn from_parts(
+        name: String,
+        process: ProcessSettings,
+        persistence: PersistenceSettings,
+        services: MultiService,
+    ) -> Result<Self, ApplicationError> {
+        validate_app_name(&name)?;
+        process.validate()?;
+        Ok(Application {
+            name,
+            process,
+            persistence,
+            services,
         })
     }
 
@@ -222,6 +245,13 @@ mod tests {
             err.to_string().contains("invalid application name"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn thawing_a_umask_no_process_can_have_is_an_error() {
+        let json = r#"{"name": "x", "process": {"umask": 4095}, "services": {"children": []}}"#;
+        let err = serde_json::from_str::<Application>(json).unwrap_err();
+        assert!(err.to_string().contains("invalid umask 0o7777"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! use rtwisted_core::{Application, Lifecycle, MultiService, StopReason};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let mut app = Application::new("shop").unwrap();
-//! app.services_mut().insert(Box::new(MultiService::named("web").unwrap())).unwrap();
+//! app.services_mut().insert_named("web", Box::new(MultiService::new())).unwrap();
 //!
 //! let lifecycle = Lifecycle::default();
 //! lifecycle.start(app.services_mut()).await.unwrap();
@@ -21,12 +21,17 @@
 //!
 //! Modules: [`service`] (the trait and its metadata), [`multi`] (collections), [`lifecycle`]
 //! (the state machine), [`application`], [`path`] (addressing), [`tree`] (views for people and
-//! scripts), [`diff`] (what differs between two trees), [`registry`] (persistable types), [`upgrade`] (steps for old data) and
-//! [`checkpoint`] (requests to save the running tree). The built-in services, protocols and
+//! scripts), [`diff`] (what differs between two trees), [`registry`] (persistable types),
+//! [`codec`] (the serde form of a tree, with the fast path for built-in types), [`upgrade`]
+//! (steps for old data), [`child`] (a service with the framework's metadata beside it) and
+//! [`context`] (what hooks get from the driver). The built-in services, protocols and
 //! plugins live in `rtwisted-services`. Nothing here does network or file I/O.
 
 pub mod application;
-pub mod checkpoint;
+pub mod apply;
+pub mod child;
+pub mod codec;
+pub mod context;
 pub mod diff;
 pub mod lifecycle;
 pub mod multi;
@@ -37,10 +42,12 @@ pub mod tree;
 pub mod upgrade;
 
 pub use application::{Application, PersistenceSettings, ProcessSettings, Style};
+pub use child::{Child, ChildMeta, IntoChild};
+pub use context::{StartContext, StopContext};
 pub use lifecycle::{Lifecycle, StartError, StopError};
 pub use multi::{MultiService, TreeError};
 pub use path::{PathSegment, ServicePath};
-pub use service::{LifecycleState, NameError, Service, ServiceError, ServiceMeta, StopReason};
+pub use service::{LifecycleState, NameError, Service, ServiceError, StopReason};
 
 /// Re-exported so that [`register_type!`] and plugin registration work without a direct
 /// dependency on `inventory`.

@@ -15,15 +15,19 @@
 //!   started twice (Twisted #4366, #4649) and nothing that never started is stopped
 //!   (Twisted #6202, #6206).
 //!
+//! Each hook gets a context ([`StartContext`], [`StopContext`]): the service's path, the
+//! runner's checkpoint handle and the child's live counters at a start; the reason and the
+//! deadline at a stop.
+//!
 //! A collection shared between tasks is wrapped in a `tokio::sync::Mutex`: a task that adds a
 //! child while another task is starting the tree waits for the lock, then sees the parent
 //! running and starts the child exactly once.
 //!
 //! ```
-//! use rtwisted_core::{Lifecycle, MultiService, Service, StopReason};
+//! use rtwisted_core::{Lifecycle, MultiService, StopReason};
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let mut root = MultiService::new();
-//! root.insert(Box::new(MultiService::named("child").unwrap())).unwrap();
+//! root.insert_named("child", Box::new(MultiService::new())).unwrap();
 //! let lifecycle = Lifecycle::default();
 //! lifecycle.start(&mut root).await.unwrap();
 //! assert!(root.get("child").unwrap().running());
@@ -37,28 +41,20 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use crate::child::Child;
+use crate::context::{CheckpointRequester, StartContext, StopContext};
 use crate::multi::{MultiService, TreeError};
 use crate::path::{PathSegment, ServicePath};
 use crate::service::{LifecycleState, Service, ServiceError, StopReason};
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The default deadline for one service's own stop hook.
 pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
 
-tokio::task_local! {
-    static STOP_DEADLINE: tokio::time::Instant;
-}
-
-/// Inside a service's `stop` hook: the moment the driver abandons it. A service that drains
-/// work gracefully (a server letting connections finish) plans its stop around it. `None`
-/// outside a stop hook.
-pub fn stop_deadline() -> Option<tokio::time::Instant> {
-    STOP_DEADLINE.try_with(|deadline| *deadline).ok()
-}
-
 /// Which hook failed during a start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StartPhase {
     /// `privileged_start`.
     Privileged,
@@ -75,8 +71,7 @@ pub struct StartError {
     pub path: ServicePath,
     /// The hook that failed.
     pub phase: StartPhase,
-    /// What the service reported.
-    #[source]
+    /// What the service reported (shown in the message, so not a `source()`).
     pub source: ServiceError,
     /// Failures while undoing the partial start, if any.
     pub rollback: Option<StopError>,
@@ -91,6 +86,7 @@ fn rollback_text(rollback: &Option<StopError>) -> String {
 
 /// How one service failed to stop.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StopFailureKind {
     /// Its stop hook returned an error.
     Failed(ServiceError),
@@ -144,6 +140,7 @@ impl std::error::Error for StopError {}
 
 /// Adding a child to a collection failed; the collection is unchanged.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AddError {
     /// The child could not be added (a name clash, for instance).
     #[error(transparent)]
@@ -154,12 +151,13 @@ pub enum AddError {
         /// Why the child failed to start (its path includes the child's own segment).
         error: StartError,
         /// The child, handed back stopped.
-        service: Box<dyn Service>,
+        child: Box<Child>,
     },
 }
 
 /// Removing a child failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RemoveError {
     /// Nothing to remove at that segment.
     #[error(transparent)]
@@ -170,28 +168,76 @@ pub enum RemoveError {
         /// The stop failures (paths include the child's own segment).
         error: StopError,
         /// The removed child.
-        service: Box<dyn Service>,
+        child: Box<Child>,
     },
+}
+
+/// Replacing a child failed; the old one is back in its place.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplaceError {
+    /// Nothing to replace there.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// The new service failed to start; the old one was put back.
+    #[error("{error}{}", restore_text(.restored))]
+    Start {
+        /// Why the new service failed.
+        error: StartError,
+        /// Why the old one did not start again, if it did not.
+        restored: Option<StartError>,
+    },
+    /// The new service could not be made from the old one; the old one was put back.
+    #[error("cannot change '{path}': {cause}{}", restore_text(.restored))]
+    Build {
+        /// The service's path.
+        path: ServicePath,
+        /// Why.
+        cause: ServiceError,
+        /// Why the old one did not start again, if it did not.
+        restored: Option<StartError>,
+    },
+}
+
+fn restore_text(restored: &Option<StartError>) -> String {
+    match restored {
+        Some(error) => format!("; the old service could not start again either: {error}"),
+        None => "; the old service runs again".to_owned(),
+    }
+}
+
+impl From<crate::service::NameError> for ReplaceError {
+    fn from(error: crate::service::NameError) -> Self {
+        ReplaceError::Tree(TreeError::Name(error))
+    }
 }
 
 /// Drives services through their lifecycle; see the [module docs](self) for the rules.
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     stop_deadline: Duration,
+    checkpoints: CheckpointRequester,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Lifecycle {
-            stop_deadline: DEFAULT_STOP_DEADLINE,
-        }
+        Lifecycle::new(DEFAULT_STOP_DEADLINE)
     }
 }
 
 impl Lifecycle {
     /// A driver that gives each service's own stop hook `stop_deadline` to finish.
     pub fn new(stop_deadline: Duration) -> Self {
-        Lifecycle { stop_deadline }
+        Lifecycle {
+            stop_deadline,
+            checkpoints: CheckpointRequester::default(),
+        }
+    }
+
+    /// The same driver, handing `checkpoints` to every service it starts.
+    pub fn with_checkpoints(mut self, checkpoints: CheckpointRequester) -> Self {
+        self.checkpoints = checkpoints;
+        self
     }
 
     /// The deadline for each service's own stop hook.
@@ -201,94 +247,311 @@ impl Lifecycle {
 
     /// Runs `privileged_start` over the tree, parent before children, in insertion order.
     /// Services that already ran it are skipped. On failure, what was acquired is released.
-    pub async fn privileged_start(&self, service: &mut dyn Service) -> Result<(), StartError> {
-        self.privileged_node(service, ServicePath::root()).await
+    pub async fn privileged_start(&self, root: &mut MultiService) -> Result<(), StartError> {
+        if root.state != LifecycleState::Stopped {
+            return Ok(());
+        }
+        let root_path = ServicePath::root();
+        if let Err(mut error) = self
+            .each_child(root, &root_path, StartPhase::Privileged)
+            .await
+        {
+            let rollback = self
+                .stop_children(root, &root_path, StopReason::Rollback)
+                .await;
+            error.rollback = merge(error.rollback, rollback.err());
+            return Err(error);
+        }
+        root.holds_resources = true;
+        Ok(())
     }
 
     /// Starts the tree: parent before children, children in insertion order.
     /// On failure, everything that had started is stopped again in reverse order.
-    pub async fn start(&self, service: &mut dyn Service) -> Result<(), StartError> {
-        self.start_node(service, ServicePath::root()).await
+    pub async fn start(&self, root: &mut MultiService) -> Result<(), StartError> {
+        if matches!(
+            root.state,
+            LifecycleState::Running | LifecycleState::Starting
+        ) {
+            return Ok(());
+        }
+        root.state = LifecycleState::Starting;
+        let root_path = ServicePath::root();
+        if let Err(mut error) = self.each_child(root, &root_path, StartPhase::Start).await {
+            let rollback = self
+                .stop_children(root, &root_path, StopReason::Rollback)
+                .await;
+            error.rollback = merge(error.rollback, rollback.err());
+            root.state = LifecycleState::Stopped;
+            root.holds_resources = false;
+            return Err(error);
+        }
+        root.holds_resources = true;
+        root.state = LifecycleState::Running;
+        Ok(())
     }
 
-    /// Stops the tree: children in reverse order, then the parent, each with its deadline.
-    /// Every service gets its turn; the error lists each one that failed or hung.
-    pub async fn stop(
-        &self,
-        service: &mut dyn Service,
-        reason: StopReason,
-    ) -> Result<(), StopError> {
-        self.stop_node(service, ServicePath::root(), reason).await
+    /// Stops the tree: children in reverse order, each with its deadline. Every service gets
+    /// its turn; the error lists each one that failed or hung.
+    pub async fn stop(&self, root: &mut MultiService, reason: StopReason) -> Result<(), StopError> {
+        if root.state == LifecycleState::Stopped && !root.holds_resources {
+            // Children may still hold what a privileged start gave them.
+            return self.stop_children(root, &ServicePath::root(), reason).await;
+        }
+        root.state = LifecycleState::Stopping;
+        let result = self.stop_children(root, &ServicePath::root(), reason).await;
+        root.state = LifecycleState::Stopped;
+        root.holds_resources = false;
+        result
     }
 
-    /// Adds `child` to `parent` (Twisted's `addService`): a name clash is an error and changes
-    /// nothing; if the parent is running, the child is started at once, and if that fails the
-    /// child is taken out again and handed back in the error.
+    /// Adds `child` to the collection at `parent` (Twisted's `addService`): a name clash is an
+    /// error and changes nothing; if the parent is running, the child is started at once, and
+    /// if that fails the child is taken out again and handed back in the error.
     pub async fn add_service(
         &self,
-        parent: &mut MultiService,
-        child: Box<dyn Service>,
+        root: &mut MultiService,
+        parent: &ServicePath,
+        child: Child,
     ) -> Result<(), AddError> {
-        parent.push_child(child)?;
-        let index = parent.len() - 1;
-        let parent_state = parent.meta().state();
-        let parent_holds = parent.meta().holds_resources;
-        let Some(added) = parent.child_at_mut(index) else {
+        let (state, holds) = node_state(root, parent)?;
+        let collection = root.collection_at_mut(parent)?;
+        collection.push_child(child)?;
+        let index = collection.len() - 1;
+        let Some(added) = collection.child_at_mut(index) else {
             return Ok(());
         };
-        let path = ServicePath::root().join(PathSegment::for_child(index, added.name()));
-        let result = match parent_state {
+        let path = parent.join(PathSegment::for_child(index, added.name()));
+        let result = match state {
             LifecycleState::Running => self.start_node(added, path).await,
-            LifecycleState::Stopped if parent_holds => self.privileged_node(added, path).await,
-            // A collection that is starting will reach the new child itself (it walks the
-            // live list); one that is stopping or stopped has nothing to do.
+            LifecycleState::Stopped if holds => self.privileged_node(added, path).await,
+            // A collection that is starting reaches the new child itself (it walks the live
+            // list); one that is stopping or stopped has nothing to do.
             _ => Ok(()),
         };
         if let Err(error) = result {
-            let service = parent.remove_at(index);
-            return Err(AddError::Start { error, service });
+            let child = Box::new(collection.remove_at(index));
+            return Err(AddError::Start { error, child });
         }
         Ok(())
     }
 
-    /// Removes the child `segment` addresses from `parent` (Twisted's `removeService`) and
-    /// returns it; if it was running (or held resources), it is stopped with
-    /// [`StopReason::Removed`].
+    /// Removes the child at `path` (Twisted's `removeService`) and returns it; if it was
+    /// running (or held resources), it is stopped with [`StopReason::Removed`].
     pub async fn remove_service(
         &self,
-        parent: &mut MultiService,
-        segment: &PathSegment,
-    ) -> Result<Box<dyn Service>, RemoveError> {
-        let index = parent
-            .index_of(segment)
-            .ok_or_else(|| TreeError::NotFound {
-                path: ServicePath::root().join(segment.clone()),
-            })?;
-        let path = ServicePath::root().join(PathSegment::for_child(
-            index,
-            parent.child_at(index).and_then(|child| child.name()),
-        ));
-        let mut service = parent.remove_at(index);
+        root: &mut MultiService,
+        path: &ServicePath,
+    ) -> Result<Child, RemoveError> {
+        let Some((last, parent)) = path.split_last() else {
+            return Err(TreeError::NotFound { path: path.clone() }.into());
+        };
+        let collection = root.collection_at_mut(&parent)?;
+        let index = collection
+            .index_of(last)
+            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+        let segment =
+            PathSegment::for_child(index, collection.child_at(index).and_then(Child::name));
+        let mut child = collection.remove_at(index);
         match self
-            .stop_node(&mut *service, path, StopReason::Removed)
+            .stop_node(&mut child, parent.join(segment), StopReason::Removed)
             .await
         {
-            Ok(()) => Ok(service),
-            Err(error) => Err(RemoveError::Stop { error, service }),
+            Ok(()) => Ok(child),
+            Err(error) => Err(RemoveError::Stop {
+                error,
+                child: Box::new(child),
+            }),
         }
+    }
+
+    /// Replaces the service at `path` with `service`, in the same place and under the same name
+    /// (a live change of one service): the old one stops with [`StopReason::Replaced`], then
+    /// the new one starts if its parent runs. If the new one fails to start, the old one is put
+    /// back and started again, and the error says whether that worked. Returns the old child.
+    pub async fn replace_service(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        service: Box<dyn Service>,
+    ) -> Result<Child, ReplaceError> {
+        self.replace_service_with(root, path, |_| Ok(service)).await
+    }
+
+    /// Like [`replace_service`](Self::replace_service), but the new service is made by
+    /// `make` from the old child *after* the old one stopped, so it can carry every change the
+    /// old one saw (a live edit of one field keeps every item a table stored until the
+    /// moment of the change). If `make` fails, the old one starts again.
+    pub async fn replace_service_with(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        make: impl FnOnce(&Child) -> Result<Box<dyn Service>, ServiceError>,
+    ) -> Result<Child, ReplaceError> {
+        let Some((last, parent)) = path.split_last() else {
+            return Err(TreeError::NotFound { path: path.clone() }.into());
+        };
+        let (state, holds) = node_state(root, &parent)?;
+        let collection = root.collection_at_mut(&parent)?;
+        let index = collection
+            .index_of(last)
+            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+        let mut old = collection.remove_at(index);
+        let name = old.name().map(str::to_owned);
+        let child_path = parent.join(PathSegment::for_child(index, name.as_deref()));
+        let stopped = self
+            .stop_node(&mut old, child_path.clone(), StopReason::Replaced)
+            .await;
+        let made = make(&old).and_then(|service| Child::new(name, service).map_err(Into::into));
+        let mut new = match made {
+            Ok(new) => new,
+            Err(cause) => {
+                let restarted = self
+                    .restart_in_place(&mut old, &child_path, state, holds)
+                    .await;
+                collection.put_back(index, old)?;
+                return Err(ReplaceError::Build {
+                    path: child_path,
+                    cause,
+                    restored: restarted.err(),
+                });
+            }
+        };
+        // Counters keep counting across the change, as they do across a restart.
+        new.meta.keep_counters_of(&old.meta);
+        let started = match state {
+            LifecycleState::Running => self.start_node(&mut new, child_path.clone()).await,
+            LifecycleState::Stopped if holds => {
+                self.privileged_node(&mut new, child_path.clone()).await
+            }
+            _ => Ok(()),
+        };
+        match started {
+            Ok(()) => {
+                collection.put_back(index, new)?;
+                if let Err(error) = stopped {
+                    for failure in &error.failures {
+                        tracing::warn!("while replacing {child_path}: {failure}");
+                    }
+                }
+                Ok(old)
+            }
+            Err(error) => {
+                let restarted = match state {
+                    LifecycleState::Running => self.start_node(&mut old, child_path.clone()).await,
+                    LifecycleState::Stopped if holds => {
+                        self.privileged_node(&mut old, child_path.clone()).await
+                    }
+                    _ => Ok(()),
+                };
+                collection.put_back(index, old)?;
+                Err(ReplaceError::Start {
+                    error,
+                    restored: restarted.err(),
+                })
+            }
+        }
+    }
+
+    /// Takes a stopped child back to where its parent's state says it should be.
+    async fn restart_in_place(
+        &self,
+        child: &mut Child,
+        path: &ServicePath,
+        parent_state: LifecycleState,
+        parent_holds: bool,
+    ) -> Result<(), StartError> {
+        match parent_state {
+            LifecycleState::Running => self.start_node(child, path.clone()).await,
+            LifecycleState::Stopped if parent_holds => {
+                self.privileged_node(child, path.clone()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames the child at `path` to `name`, in the same place: as Twisted allows no rename
+    /// under a parent, it is removed (stopped), renamed and added again (started). A clash with
+    /// a sibling is refused before anything stops; a failed start puts the old name back.
+    pub async fn rename_service(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        name: &str,
+    ) -> Result<(), ReplaceError> {
+        crate::service::validate_name(name)?;
+        let Some((last, parent)) = path.split_last() else {
+            return Err(TreeError::NotFound { path: path.clone() }.into());
+        };
+        let (state, holds) = node_state(root, &parent)?;
+        let collection = root.collection_at_mut(&parent)?;
+        let index = collection
+            .index_of(last)
+            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+        if collection.get(name).is_some() {
+            return Err(TreeError::DuplicateName {
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        let mut old = collection.remove_at(index);
+        let old_name = old.name().map(str::to_owned);
+        let old_path = parent.join(PathSegment::for_child(index, old_name.as_deref()));
+        let stopped = self
+            .stop_node(&mut old, old_path.clone(), StopReason::Replaced)
+            .await;
+        if let Err(error) = stopped {
+            for failure in &error.failures {
+                tracing::warn!("while renaming {old_path}: {failure}");
+            }
+        }
+        let counters = old.meta.clone();
+        let mut renamed = old.renamed(Some(name.to_owned()))?;
+        renamed.meta.keep_counters_of(&counters);
+        let new_path = parent.join(PathSegment::Name(name.to_owned()));
+        match self
+            .restart_in_place(&mut renamed, &new_path, state, holds)
+            .await
+        {
+            Ok(()) => {
+                collection.put_back(index, renamed)?;
+                Ok(())
+            }
+            Err(error) => {
+                let mut back = renamed.renamed(old_name)?;
+                let restarted = self
+                    .restart_in_place(&mut back, &old_path, state, holds)
+                    .await;
+                collection.put_back(index, back)?;
+                Err(ReplaceError::Start {
+                    error,
+                    restored: restarted.err(),
+                })
+            }
+        }
+    }
+
+    fn start_context(&self, child: &mut Child, path: &ServicePath) -> StartContext {
+        StartContext::new(
+            path.clone(),
+            self.checkpoints.clone(),
+            child.meta.counters_or_new(),
+        )
     }
 
     fn privileged_node<'a>(
         &'a self,
-        service: &'a mut dyn Service,
+        child: &'a mut Child,
         path: ServicePath,
     ) -> BoxFuture<'a, Result<(), StartError>> {
         Box::pin(async move {
-            if service.meta().state() != LifecycleState::Stopped {
+            if child.meta.state != LifecycleState::Stopped {
                 return Ok(());
             }
-            if !service.meta().holds_resources {
-                if let Err(source) = service.privileged_start().await {
+            if !child.meta.holds_resources {
+                let mut cx = self.start_context(child, &path);
+                if let Err(source) = child.service.privileged_start(&mut cx).await {
+                    child.meta.set_last_error(Some(source.to_string()));
                     return Err(StartError {
                         path,
                         phase: StartPhase::Privileged,
@@ -296,27 +559,42 @@ impl Lifecycle {
                         rollback: None,
                     });
                 }
-                service.meta_mut().holds_resources = true;
+                set_holds(child, true);
             }
-            self.children(service, &path, StartPhase::Privileged).await
+            if let Some(collection) = child.service.collection_mut()
+                && let Err(mut error) = self
+                    .each_child(collection, &path, StartPhase::Privileged)
+                    .await
+            {
+                let rollback = self
+                    .stop_node(child, path.clone(), StopReason::Rollback)
+                    .await
+                    .err();
+                error.rollback = merge(error.rollback, rollback);
+                return Err(error);
+            }
+            Ok(())
         })
     }
 
     fn start_node<'a>(
         &'a self,
-        service: &'a mut dyn Service,
+        child: &'a mut Child,
         path: ServicePath,
     ) -> BoxFuture<'a, Result<(), StartError>> {
         Box::pin(async move {
-            match service.meta().state() {
+            match child.meta.state {
                 LifecycleState::Running | LifecycleState::Starting => return Ok(()),
                 LifecycleState::Stopped | LifecycleState::Stopping => {}
             }
             let began = Instant::now();
-            service.meta_mut().set_state(LifecycleState::Starting);
-            if !service.meta().holds_resources {
-                if let Err(source) = service.privileged_start().await {
-                    service.meta_mut().set_state(LifecycleState::Stopped);
+            set_state(child, LifecycleState::Starting);
+            child.meta.set_last_error(None);
+            let mut cx = self.start_context(child, &path);
+            if !child.meta.holds_resources {
+                if let Err(source) = child.service.privileged_start(&mut cx).await {
+                    set_state(child, LifecycleState::Stopped);
+                    child.meta.set_last_error(Some(source.to_string()));
                     return Err(StartError {
                         path,
                         phase: StartPhase::Privileged,
@@ -324,13 +602,14 @@ impl Lifecycle {
                         rollback: None,
                     });
                 }
-                service.meta_mut().holds_resources = true;
+                set_holds(child, true);
             }
-            if let Err(source) = service.start().await {
+            if let Err(source) = child.service.start(&mut cx).await {
                 let rollback = self
-                    .stop_node(service, path.clone(), StopReason::Rollback)
+                    .stop_node(child, path.clone(), StopReason::Rollback)
                     .await
                     .err();
+                child.meta.set_last_error(Some(source.to_string()));
                 return Err(StartError {
                     path,
                     phase: StartPhase::Start,
@@ -341,91 +620,100 @@ impl Lifecycle {
             tracing::info!(
                 "started {} [{}] in {}",
                 path,
-                service.type_tag(),
+                child.service.type_tag(),
                 elapsed(began)
             );
-            self.children(service, &path, StartPhase::Start).await?;
-            service.meta_mut().set_state(LifecycleState::Running);
+            if let Some(collection) = child.service.collection_mut()
+                && let Err(mut error) = self.each_child(collection, &path, StartPhase::Start).await
+            {
+                let rollback = self
+                    .stop_node(child, path.clone(), StopReason::Rollback)
+                    .await
+                    .err();
+                error.rollback = merge(error.rollback, rollback);
+                return Err(error);
+            }
+            set_state(child, LifecycleState::Running);
             Ok(())
         })
     }
 
-    /// Runs `phase` over `service`'s children in insertion order. If a child fails, `service`
-    /// is stopped again (its children in reverse, then itself) and the child's error returned.
-    async fn children(
+    /// Runs `phase` over `collection`'s children in insertion order; the first failure is
+    /// returned (the caller undoes what had started).
+    async fn each_child(
         &self,
-        service: &mut dyn Service,
+        collection: &mut MultiService,
         path: &ServicePath,
         phase: StartPhase,
     ) -> Result<(), StartError> {
         // Walk the live list by index, so a child added while this loop runs is started once,
         // when the loop reaches it.
         let mut index = 0;
-        while let Some(child) = service
-            .collection_mut()
-            .and_then(|collection| collection.child_at_mut(index))
-        {
+        while let Some(child) = collection.child_at_mut(index) {
             let child_path = path.join(PathSegment::for_child(index, child.name()));
-            let result = match phase {
-                StartPhase::Privileged => self.privileged_node(child, child_path).await,
-                StartPhase::Start => self.start_node(child, child_path).await,
-            };
-            if let Err(mut error) = result {
-                let rollback = self
-                    .stop_node(service, path.clone(), StopReason::Rollback)
-                    .await
-                    .err();
-                error.rollback = merge(error.rollback, rollback);
-                return Err(error);
+            match phase {
+                StartPhase::Privileged => self.privileged_node(child, child_path).await?,
+                StartPhase::Start => self.start_node(child, child_path).await?,
             }
             index += 1;
         }
         Ok(())
     }
 
+    /// Stops `collection`'s children in reverse order; every child gets its turn.
+    async fn stop_children(
+        &self,
+        collection: &mut MultiService,
+        path: &ServicePath,
+        reason: StopReason,
+    ) -> Result<(), StopError> {
+        let mut failures = Vec::new();
+        for index in (0..collection.len()).rev() {
+            let Some(segment) = collection.segment_of(index) else {
+                continue;
+            };
+            let Some(child) = collection.child_at_mut(index) else {
+                continue;
+            };
+            if let Err(error) = self.stop_node(child, path.join(segment), reason).await {
+                failures.extend(error.failures);
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(StopError { failures })
+        }
+    }
+
     fn stop_node<'a>(
         &'a self,
-        service: &'a mut dyn Service,
+        child: &'a mut Child,
         path: ServicePath,
         reason: StopReason,
     ) -> BoxFuture<'a, Result<(), StopError>> {
         Box::pin(async move {
-            let meta = service.meta();
-            if meta.state() == LifecycleState::Stopped && !meta.holds_resources {
+            if child.meta.state == LifecycleState::Stopped && !child.meta.holds_resources {
                 return Ok(());
             }
             let began = Instant::now();
-            service.meta_mut().set_state(LifecycleState::Stopping);
+            set_state(child, LifecycleState::Stopping);
             let mut failures = Vec::new();
-            let count = service.collection().map_or(0, MultiService::len);
-            for index in (0..count).rev() {
-                let Some(collection) = service.collection_mut() else {
-                    break;
-                };
-                let Some(segment) = collection.segment_of(index) else {
-                    continue;
-                };
-                let Some(child) = collection.child_at_mut(index) else {
-                    continue;
-                };
-                if let Err(error) = self.stop_node(child, path.join(segment), reason).await {
-                    failures.extend(error.failures);
-                }
+            if let Some(collection) = child.service.collection_mut()
+                && let Err(error) = self.stop_children(collection, &path, reason).await
+            {
+                failures.extend(error.failures);
             }
             let deadline = tokio::time::Instant::now() + self.stop_deadline;
-            let outcome = tokio::time::timeout_at(
-                deadline,
-                STOP_DEADLINE.scope(deadline, service.stop(reason)),
-            )
-            .await;
-            let meta = service.meta_mut();
-            meta.set_state(LifecycleState::Stopped);
-            meta.holds_resources = false;
+            let cx = StopContext::new(path.clone(), reason, deadline);
+            let outcome = tokio::time::timeout_at(deadline, child.service.stop(&cx)).await;
+            set_state(child, LifecycleState::Stopped);
+            set_holds(child, false);
             match outcome {
                 Ok(Ok(())) => tracing::info!(
                     "stopped {} [{}] in {} ({reason})",
                     path,
-                    service.type_tag(),
+                    child.service.type_tag(),
                     elapsed(began)
                 ),
                 Ok(Err(error)) => failures.push(StopFailure {
@@ -443,6 +731,39 @@ impl Lifecycle {
                 Err(StopError { failures })
             }
         })
+    }
+}
+
+/// The state of the collection at `path` and whether it holds resources (for the root, its
+/// own record; for a nested collection, its parent's record of it).
+fn node_state(
+    root: &MultiService,
+    path: &ServicePath,
+) -> Result<(LifecycleState, bool), TreeError> {
+    if path.is_root() {
+        return Ok((root.state, root.holds_resources));
+    }
+    let child = root
+        .find(path)
+        .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+    if child.service().collection().is_none() {
+        return Err(TreeError::NotACollection { path: path.clone() });
+    }
+    Ok((child.meta.state, child.meta.holds_resources))
+}
+
+/// Moves a child to `state`, keeping a collection's own copy of it in step.
+fn set_state(child: &mut Child, state: LifecycleState) {
+    child.meta.set_state(state);
+    if let Some(collection) = child.service.collection_mut() {
+        collection.state = state;
+    }
+}
+
+fn set_holds(child: &mut Child, holds: bool) {
+    child.meta.holds_resources = holds;
+    if let Some(collection) = child.service.collection_mut() {
+        collection.holds_resources = holds;
     }
 }
 

@@ -3,7 +3,8 @@
 //! The rules are Twisted's, with the gaps closed:
 //! - children keep their insertion order; iteration and start follow it, stop reverses it;
 //! - a name is unique among siblings: adding a clash is an error and changes nothing;
-//! - a child's name cannot change while it is in the collection;
+//! - a child's name cannot change while it is in the collection: the name sits beside the
+//!   service in its [`Child`], out of the service's reach;
 //! - children are addressed by name, by index (`#2`), or by path (`web/http`) from the root;
 //! - this module only changes the *structure* of a stopped collection ([`MultiService::insert`],
 //!   [`MultiService::remove`]). Adding to or removing from a *running* collection goes through
@@ -12,26 +13,26 @@
 //!   child as Twisted does.
 //!
 //! ```
-//! use rtwisted_core::{MultiService, ServiceMeta};
-//! let mut web = MultiService::named("web").unwrap();
-//! web.insert(Box::new(MultiService::named("http").unwrap())).unwrap();
+//! use rtwisted_core::MultiService;
+//! let mut web = MultiService::new();
+//! web.insert_named("http", Box::new(MultiService::new())).unwrap();
 //! let mut root = MultiService::new();
-//! root.insert(Box::new(web)).unwrap();
+//! root.insert_named("web", Box::new(web)).unwrap();
 //! assert!(root.find(&"web/http".parse().unwrap()).is_some());
-//! assert!(root.insert(Box::new(MultiService::named("web").unwrap())).is_err());
+//! assert!(root.insert_named("web", Box::new(MultiService::new())).is_err());
 //! assert_eq!(root.len(), 1);
 //! ```
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use serde::{Deserialize, Serialize};
-
+use crate::child::Child;
 use crate::path::{PathSegment, ServicePath};
-use crate::service::{LifecycleState, NameError, Service, ServiceMeta};
+use crate::service::{LifecycleState, NameError, Service};
 
 /// A change to a tree's structure was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TreeError {
     /// Twisted's rule: names are unique among siblings.
     #[error("cannot have two services with the same name '{name}'")]
@@ -66,34 +67,31 @@ pub enum TreeError {
 
 /// An ordered collection of child services, itself a service (Twisted's `MultiService`).
 ///
-/// Serialized as its name and its children, in order; the name index is rebuilt (and checked
-/// for duplicates) when a snapshot is thawed.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(try_from = "MultiServiceRepr")]
+/// Each child is a [`Child`]: the service with its name and lifecycle state beside it. A
+/// collection is serialized as its children, in order (each with its name); the name index is
+/// rebuilt, and checked for duplicates, when a snapshot is thawed.
+#[derive(Debug, Default)]
 pub struct MultiService {
-    #[serde(rename = "name")]
-    meta: ServiceMeta,
-    children: Vec<Box<dyn Service>>,
-    #[serde(skip)]
+    children: Vec<Child>,
     names: HashMap<String, usize>,
+    /// The collection's own lifecycle state. For the root of a tree this is its state; for a
+    /// collection held by a parent, the parent's record is the truth and the lifecycle driver
+    /// keeps this copy in step, so that structural changes are refused while it runs.
+    pub(crate) state: LifecycleState,
+    /// Kept in step like `state`: whether a privileged start left resources to release.
+    pub(crate) holds_resources: bool,
 }
 
-#[derive(Deserialize)]
-struct MultiServiceRepr {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
-    #[serde(default)]
-    children: Vec<Box<dyn Service>>,
-}
+impl MultiService {
+    /// An empty collection.
+    pub fn new() -> Self {
+        Self::default()
+    }
 
-impl TryFrom<MultiServiceRepr> for MultiService {
-    type Error = TreeError;
-
-    fn try_from(repr: MultiServiceRepr) -> Result<Self, TreeError> {
-        // What `push_child` does for each child, without moving the children again.
-        let mut children = repr.children;
+    /// A collection holding `children`, in order; fails on a duplicate name.
+    pub fn from_children(children: Vec<Child>) -> Result<Self, TreeError> {
         let mut names = HashMap::with_capacity(children.len());
-        for (index, child) in children.iter_mut().enumerate() {
+        for (index, child) in children.iter().enumerate() {
             if let Some(name) = child.name() {
                 match names.entry(name.to_owned()) {
                     Entry::Occupied(clash) => {
@@ -106,33 +104,24 @@ impl TryFrom<MultiServiceRepr> for MultiService {
                     }
                 }
             }
-            child.meta_mut().has_parent = true;
         }
         Ok(MultiService {
-            meta: repr.meta,
             children,
             names,
-        })
-    }
-}
-
-impl MultiService {
-    /// An empty, unnamed collection.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// An empty collection with a name.
-    pub fn named(name: impl Into<String>) -> Result<Self, NameError> {
-        Ok(MultiService {
-            meta: ServiceMeta::named(name)?,
-            ..Self::default()
+            state: LifecycleState::Stopped,
+            holds_resources: false,
         })
     }
 
-    /// The collection's own metadata.
-    pub fn meta(&self) -> &ServiceMeta {
-        &self.meta
+    /// The collection's own lifecycle state (meaningful for the root of a tree; a nested
+    /// collection's state is its [`Child`]'s).
+    pub fn state(&self) -> LifecycleState {
+        self.state
+    }
+
+    /// True while the collection runs.
+    pub fn running(&self) -> bool {
+        self.state == LifecycleState::Running
     }
 
     /// The number of children.
@@ -146,27 +135,32 @@ impl MultiService {
     }
 
     /// The children in insertion order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &dyn Service> + ExactSizeIterator {
-        self.children.iter().map(|child| &**child)
+    pub fn iter(&self) -> std::slice::Iter<'_, Child> {
+        self.children.iter()
+    }
+
+    /// The children, mutably: each child's service, never its name or state.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Child> + ExactSizeIterator {
+        self.children.iter_mut()
     }
 
     /// The child at `index`.
-    pub fn child_at(&self, index: usize) -> Option<&dyn Service> {
-        self.children.get(index).map(|child| &**child)
+    pub fn child_at(&self, index: usize) -> Option<&Child> {
+        self.children.get(index)
     }
 
     /// Mutable access to the child at `index`.
-    pub fn child_at_mut(&mut self, index: usize) -> Option<&mut (dyn Service + 'static)> {
-        self.children.get_mut(index).map(|child| &mut **child)
+    pub fn child_at_mut(&mut self, index: usize) -> Option<&mut Child> {
+        self.children.get_mut(index)
     }
 
     /// The child with this name (Twisted's `getServiceNamed`).
-    pub fn get(&self, name: &str) -> Option<&dyn Service> {
+    pub fn get(&self, name: &str) -> Option<&Child> {
         self.names.get(name).and_then(|&index| self.child_at(index))
     }
 
     /// Mutable access to the child with this name.
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut (dyn Service + 'static)> {
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Child> {
         let index = *self.names.get(name)?;
         self.child_at_mut(index)
     }
@@ -185,25 +179,25 @@ impl MultiService {
             .map(|child| PathSegment::for_child(index, child.name()))
     }
 
-    /// The service at `path` below this collection (the empty path is not a child, so it is
+    /// The child at `path` below this collection (the empty path is not a child, so it is
     /// `None`; use the collection itself).
-    pub fn find(&self, path: &ServicePath) -> Option<&dyn Service> {
+    pub fn find(&self, path: &ServicePath) -> Option<&Child> {
         let (first, rest) = path.segments().split_first()?;
         let mut node = self.child_at(self.index_of(first)?)?;
         for segment in rest {
-            let collection = node.collection()?;
+            let collection = node.service().collection()?;
             node = collection.child_at(collection.index_of(segment)?)?;
         }
         Some(node)
     }
 
-    /// Mutable access to the service at `path` below this collection.
-    pub fn find_mut(&mut self, path: &ServicePath) -> Option<&mut (dyn Service + 'static)> {
+    /// Mutable access to the child at `path` below this collection.
+    pub fn find_mut(&mut self, path: &ServicePath) -> Option<&mut Child> {
         let (first, rest) = path.segments().split_first()?;
         let index = self.index_of(first)?;
         let mut node = self.child_at_mut(index)?;
         for segment in rest {
-            let collection = node.collection_mut()?;
+            let collection = node.service_mut().collection_mut()?;
             let index = collection.index_of(segment)?;
             node = collection.child_at_mut(index)?;
         }
@@ -212,6 +206,20 @@ impl MultiService {
 
     /// The collection at `path` (the empty path is this collection), with an error that says
     /// which part of the path was wrong.
+    pub fn collection_at(&self, path: &ServicePath) -> Result<&MultiService, TreeError> {
+        if path.is_root() {
+            return Ok(self);
+        }
+        match self.find(path) {
+            None => Err(TreeError::NotFound { path: path.clone() }),
+            Some(node) => node
+                .service()
+                .collection()
+                .ok_or_else(|| TreeError::NotACollection { path: path.clone() }),
+        }
+    }
+
+    /// The collection at `path`, mutably (the empty path is this collection).
     pub fn collection_at_mut(
         &mut self,
         path: &ServicePath,
@@ -223,6 +231,7 @@ impl MultiService {
         match self.find_mut(path) {
             None => Err(TreeError::NotFound { path: found }),
             Some(node) => node
+                .service_mut()
                 .collection_mut()
                 .ok_or(TreeError::NotACollection { path: found }),
         }
@@ -233,13 +242,27 @@ impl MultiService {
     /// A name clash is an error and leaves the collection unchanged. A running collection
     /// refuses: use [`Lifecycle::add_service`](crate::Lifecycle::add_service), which also starts
     /// the child.
-    pub fn insert(&mut self, child: Box<dyn Service>) -> Result<(), TreeError> {
+    pub fn insert(&mut self, child: Child) -> Result<(), TreeError> {
         self.ensure_stopped()?;
         self.push_child(child)
     }
 
+    /// Adds `service` under `name` (see [`insert`](Self::insert)).
+    pub fn insert_named(
+        &mut self,
+        name: impl Into<String>,
+        service: Box<dyn Service>,
+    ) -> Result<(), TreeError> {
+        self.insert(Child::named(name, service)?)
+    }
+
+    /// Adds an unnamed `service` (see [`insert`](Self::insert)).
+    pub fn insert_unnamed(&mut self, service: Box<dyn Service>) -> Result<(), TreeError> {
+        self.insert(Child::unnamed(service))
+    }
+
     /// Removes the child a segment addresses from a *stopped* collection and returns it.
-    pub fn remove(&mut self, segment: &PathSegment) -> Result<Box<dyn Service>, TreeError> {
+    pub fn remove(&mut self, segment: &PathSegment) -> Result<Child, TreeError> {
         self.ensure_stopped()?;
         let index = self.index_of(segment).ok_or_else(|| TreeError::NotFound {
             path: ServicePath::root().join(segment.clone()),
@@ -248,16 +271,16 @@ impl MultiService {
     }
 
     fn ensure_stopped(&self) -> Result<(), TreeError> {
-        let state = self.meta.state();
-        if state != LifecycleState::Stopped || self.meta.holds_resources {
-            return Err(TreeError::NotStopped { state });
+        let holds = self.children.iter().any(|child| child.meta.holds_resources);
+        if self.state != LifecycleState::Stopped || self.holds_resources || holds {
+            return Err(TreeError::NotStopped { state: self.state });
         }
         Ok(())
     }
 
     /// Appends a child after checking its name; the lifecycle driver calls this for running
     /// collections and starts the child itself.
-    pub(crate) fn push_child(&mut self, mut child: Box<dyn Service>) -> Result<(), TreeError> {
+    pub(crate) fn push_child(&mut self, child: Child) -> Result<(), TreeError> {
         if let Some(name) = child.name() {
             match self.names.entry(name.to_owned()) {
                 Entry::Occupied(clash) => {
@@ -270,14 +293,39 @@ impl MultiService {
                 }
             }
         }
-        child.meta_mut().has_parent = true;
         self.children.push(child);
         Ok(())
     }
 
-    pub(crate) fn remove_at(&mut self, index: usize) -> Box<dyn Service> {
-        let mut child = self.children.remove(index);
-        child.meta_mut().has_parent = false;
+    /// Puts `child` back at `index` (undoing [`remove_at`](Self::remove_at)); the name must be
+    /// free.
+    pub(crate) fn put_back(&mut self, index: usize, child: Child) -> Result<(), TreeError> {
+        let index = index.min(self.children.len());
+        if let Some(name) = child.name() {
+            if self.names.contains_key(name) {
+                return Err(TreeError::DuplicateName {
+                    name: name.to_owned(),
+                });
+            }
+            for position in self.names.values_mut() {
+                if *position >= index {
+                    *position += 1;
+                }
+            }
+            self.names.insert(name.to_owned(), index);
+        } else {
+            for position in self.names.values_mut() {
+                if *position >= index {
+                    *position += 1;
+                }
+            }
+        }
+        self.children.insert(index, child);
+        Ok(())
+    }
+
+    pub(crate) fn remove_at(&mut self, index: usize) -> Child {
+        let child = self.children.remove(index);
         if let Some(name) = child.name() {
             self.names.remove(name);
         }
@@ -288,19 +336,63 @@ impl MultiService {
         }
         child
     }
+
+    /// Takes every child out, leaving the collection empty (for building another tree).
+    pub(crate) fn take_children(&mut self) -> Vec<Child> {
+        self.names.clear();
+        std::mem::take(&mut self.children)
+    }
+
+    /// Puts the children in the order `keys` gives: a name picks that child, and each `#N`
+    /// picks the next unnamed child in the current order. Every child must be picked once.
+    pub(crate) fn reorder(&mut self, keys: &[PathSegment]) -> Result<(), TreeError> {
+        let mut named: HashMap<String, Child> = HashMap::new();
+        let mut unnamed = std::collections::VecDeque::new();
+        for child in self.take_children() {
+            match child.name() {
+                Some(name) => {
+                    named.insert(name.to_owned(), child);
+                }
+                None => unnamed.push_back(child),
+            }
+        }
+        let mut ordered = Vec::with_capacity(keys.len());
+        let mut missing = None;
+        for key in keys {
+            let picked = match key {
+                PathSegment::Name(name) => named.remove(name),
+                PathSegment::Index(_) => unnamed.pop_front(),
+            };
+            match picked {
+                Some(child) => ordered.push(child),
+                None => missing = Some(key.clone()),
+            }
+        }
+        // Nothing is ever lost: children the keys did not pick keep their place at the end.
+        ordered.extend(named.into_values());
+        ordered.extend(unnamed);
+        *self = MultiService {
+            state: self.state,
+            holds_resources: self.holds_resources,
+            ..MultiService::from_children(ordered)?
+        };
+        match missing {
+            Some(key) => Err(TreeError::NotFound {
+                path: ServicePath::root().join(key),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The children, for the codec.
+    pub(crate) fn children(&self) -> &[Child] {
+        &self.children
+    }
 }
 
-#[typetag::serde(name = "rtwisted.MultiService")]
+#[typetag::serde(name = MultiService::TAG)]
 #[async_trait::async_trait]
 impl Service for MultiService {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
     fn collection(&self) -> Option<&MultiService> {
         Some(self)
     }
@@ -310,14 +402,18 @@ impl Service for MultiService {
     }
 }
 
-crate::register_type!(service "rtwisted.MultiService", version 1);
+crate::register_type!(service MultiService = "rtwisted.MultiService", version 1);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn named(name: &str) -> Box<dyn Service> {
-        Box::new(MultiService::named(name).unwrap())
+    fn named(name: &str) -> Child {
+        Child::named(name, Box::new(MultiService::new())).unwrap()
+    }
+
+    fn names(root: &MultiService) -> Vec<&str> {
+        root.iter().map(|c| c.name().unwrap()).collect()
     }
 
     #[test]
@@ -331,30 +427,35 @@ mod tests {
             "cannot have two services with the same name 'a'"
         );
         assert_eq!(root.len(), 2);
-        let names: Vec<_> = root.iter().map(|c| c.name().unwrap()).collect();
-        assert_eq!(names, ["a", "b"]);
+        assert_eq!(names(&root), ["a", "b"]);
     }
 
     #[test]
-    fn name_cannot_change_while_the_service_has_a_parent() {
+    fn a_child_renamed_only_by_removing_it_first() {
         let mut root = MultiService::new();
         root.insert(named("a")).unwrap();
+        root.insert(named("b")).unwrap();
+        // Nothing reachable through the parent can change the name it indexes by.
         let child = root.get_mut("a").unwrap();
-        let err = child.meta_mut().set_name(Some("b".into())).unwrap_err();
-        assert!(matches!(err, NameError::HasParent { .. }), "{err}");
-        assert!(root.get("a").is_some());
-        let mut removed = root.remove(&PathSegment::Name("a".into())).unwrap();
-        removed.meta_mut().set_name(Some("b".into())).unwrap();
-        assert_eq!(removed.name(), Some("b"));
+        let _service: &mut dyn Service = child.service_mut();
+        assert_eq!(root.get("a").unwrap().name(), Some("a"));
+        let removed = root.remove(&PathSegment::Name("a".into())).unwrap();
+        let renamed = removed.renamed(Some("b".into())).unwrap();
+        assert!(
+            root.insert(renamed).is_err(),
+            "the clash with 'b' is caught"
+        );
+        assert_eq!(names(&root), ["b"]);
     }
 
     #[test]
     fn lookup_by_name_index_and_path() {
-        let mut web = MultiService::named("web").unwrap();
-        web.insert(Box::new(MultiService::new())).unwrap();
+        let mut web = MultiService::new();
+        web.insert(Child::unnamed(Box::new(MultiService::new())))
+            .unwrap();
         web.insert(named("http")).unwrap();
         let mut root = MultiService::new();
-        root.insert(Box::new(web)).unwrap();
+        root.insert_named("web", Box::new(web)).unwrap();
 
         assert_eq!(root.get("web").unwrap().name(), Some("web"));
         let http = root.find(&"web/http".parse().unwrap()).unwrap();
@@ -376,8 +477,7 @@ mod tests {
         for name in ["c", "a", "b"] {
             root.insert(named(name)).unwrap();
         }
-        let names: Vec<_> = root.iter().map(|c| c.name().unwrap()).collect();
-        assert_eq!(names, ["c", "a", "b"]);
+        assert_eq!(names(&root), ["c", "a", "b"]);
         assert_eq!(root.len(), 3);
     }
 
@@ -392,12 +492,19 @@ mod tests {
         assert_eq!(root.index_of(&PathSegment::Name("c".into())), Some(1));
         root.insert(named("a")).unwrap();
         assert_eq!(root.len(), 3);
+        let b = root.remove_at(0);
+        root.put_back(0, b).unwrap();
+        assert_eq!(names(&root), ["b", "c", "a"]);
+        assert_eq!(root.get("a").unwrap().name(), Some("a"));
     }
 
     #[test]
     fn invalid_names_are_refused() {
         for bad in ["", "a/b", "#1"] {
-            assert!(MultiService::named(bad).is_err(), "{bad:?} was accepted");
+            assert!(
+                Child::named(bad, Box::new(MultiService::new())).is_err(),
+                "{bad:?} was accepted"
+            );
         }
     }
 

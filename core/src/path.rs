@@ -83,6 +83,17 @@ impl ServicePath {
         ServicePath { segments }
     }
 
+    /// The last segment and the path of its parent; `None` for the root.
+    pub fn split_last(&self) -> Option<(&PathSegment, ServicePath)> {
+        let (last, parent) = self.segments.split_last()?;
+        Some((
+            last,
+            ServicePath {
+                segments: parent.to_vec(),
+            },
+        ))
+    }
+
     /// `segment` followed by this path: used as errors travel up the tree.
     pub fn prefixed(mut self, segment: PathSegment) -> Self {
         self.segments.insert(0, segment);

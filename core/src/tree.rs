@@ -1,16 +1,16 @@
 //! A view of a service tree for people and scripts: every node's path, type, name, running flag
 //! and own fields.
 //!
-//! [`Node::from_service`] builds the view from a live tree; [`Node::from_value`] builds the same
+//! [`Node::from_tree`] builds the view from a live tree; [`Node::from_value`] builds the same
 //! view from a snapshot's decoded data, without needing the types to be linked, so a snapshot
 //! can always be inspected. [`Node::walk`] yields every node depth-first, parents before
 //! children, children in order.
 //!
 //! ```
-//! use rtwisted_core::{tree::Node, MultiService, Service};
+//! use rtwisted_core::{tree::Node, MultiService};
 //! let mut root = MultiService::new();
-//! root.insert(Box::new(MultiService::named("web").unwrap())).unwrap();
-//! let view = Node::from_service(&root).unwrap();
+//! root.insert_named("web", Box::new(MultiService::new())).unwrap();
+//! let view = Node::from_tree(&root).unwrap();
 //! let paths: Vec<_> = view.walk().map(|node| node.path.clone()).collect();
 //! assert_eq!(paths, ["/", "web"]);
 //! ```
@@ -18,18 +18,17 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::child::Child;
+use crate::multi::MultiService;
 use crate::path::{PathSegment, ServicePath};
 use crate::registry;
-use crate::service::Service;
 
-/// The key that holds a trait object's type tag in serialized data.
-pub const TYPE_KEY: &str = "type";
+pub use crate::codec::{NAME_KEY, TYPE_KEY};
+
 /// The key that holds a collection's children in serialized data.
 pub const CHILDREN_KEY: &str = "children";
-/// The key that holds a service's name in serialized data.
-pub const NAME_KEY: &str = "name";
 /// The tag of the root collection, which is stored without one.
-pub const ROOT_TAG: &str = "rtwisted.MultiService";
+pub const ROOT_TAG: &str = MultiService::TAG;
 
 /// One node of a tree view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,34 +54,49 @@ pub struct Node {
 
 impl Node {
     /// The view of a live tree rooted at `root`.
-    pub fn from_service(root: &dyn Service) -> Result<Node, serde_json::Error> {
-        Self::service_node(root, &ServicePath::root())
+    pub fn from_tree(root: &MultiService) -> Result<Node, serde_json::Error> {
+        Ok(Node {
+            path: ServicePath::root().to_string(),
+            type_tag: ROOT_TAG.to_owned(),
+            name: None,
+            running: root.running(),
+            fields: Map::new(),
+            children: Some(Self::children_of(root, &ServicePath::root())?),
+            known: true,
+        })
     }
 
-    fn service_node(service: &dyn Service, path: &ServicePath) -> Result<Node, serde_json::Error> {
-        let mut fields = match serde_json::to_value(service)? {
+    fn children_of(
+        collection: &MultiService,
+        path: &ServicePath,
+    ) -> Result<Vec<Node>, serde_json::Error> {
+        let mut nodes = Vec::with_capacity(collection.len());
+        for (index, child) in collection.iter().enumerate() {
+            let child_path = path.join(PathSegment::for_child(index, child.name()));
+            nodes.push(Self::child_node(child, &child_path)?);
+        }
+        Ok(nodes)
+    }
+
+    fn child_node(child: &Child, path: &ServicePath) -> Result<Node, serde_json::Error> {
+        let mut fields = match serde_json::to_value(child)? {
             Value::Object(map) => map,
             _ => Map::new(),
         };
         fields.shift_remove(TYPE_KEY);
         fields.shift_remove(NAME_KEY);
-        let children = match service.collection() {
+        let children = match child.service().collection() {
             Some(collection) => {
                 fields.shift_remove(CHILDREN_KEY);
-                let mut nodes = Vec::with_capacity(collection.len());
-                for (index, child) in collection.iter().enumerate() {
-                    let child_path = path.join(PathSegment::for_child(index, child.name()));
-                    nodes.push(Self::service_node(child, &child_path)?);
-                }
-                Some(nodes)
+                Some(Self::children_of(collection, path)?)
             }
             None => None,
         };
         Ok(Node {
             path: path.to_string(),
-            type_tag: service.type_tag().to_owned(),
-            name: service.name().map(str::to_owned),
-            running: service.running(),
+            type_tag: child.service().type_tag().to_owned(),
+            name: child.name().map(str::to_owned),
+            running: child.running(),
             fields,
             children,
             known: true,
@@ -166,12 +180,12 @@ mod tests {
     use crate::{Lifecycle, MultiService};
 
     fn tree() -> MultiService {
-        let mut web = MultiService::named("web").unwrap();
-        web.insert(Box::new(MultiService::new())).unwrap();
-        web.insert(Box::new(MultiService::named("http").unwrap()))
+        let mut web = MultiService::new();
+        web.insert_unnamed(Box::new(MultiService::new())).unwrap();
+        web.insert_named("http", Box::new(MultiService::new()))
             .unwrap();
         let mut root = MultiService::new();
-        root.insert(Box::new(web)).unwrap();
+        root.insert_named("web", Box::new(web)).unwrap();
         root
     }
 
@@ -179,7 +193,7 @@ mod tests {
     async fn the_walk_yields_every_node_with_path_type_name_and_running() {
         let mut root = tree();
         Lifecycle::default().start(&mut root).await.unwrap();
-        let view = Node::from_service(&root).unwrap();
+        let view = Node::from_tree(&root).unwrap();
         let rows: Vec<_> = view
             .walk()
             .map(|n| {
@@ -206,7 +220,7 @@ mod tests {
     #[test]
     fn the_view_from_data_matches_the_view_from_the_live_tree() {
         let root = tree();
-        let live = Node::from_service(&root).unwrap();
+        let live = Node::from_tree(&root).unwrap();
         let data = Node::from_value(&serde_json::to_value(&root).unwrap());
         assert_eq!(live, data);
     }

@@ -4,10 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rtwisted_core::lifecycle::{AddError, StopFailureKind};
+use rtwisted_core::lifecycle::{AddError, ReplaceError, StopFailureKind};
 use rtwisted_core::{
-    Lifecycle, LifecycleState, MultiService, PathSegment, Service, ServiceError, ServiceMeta,
-    StopReason,
+    Child, Lifecycle, LifecycleState, MultiService, Service, ServiceError, ServicePath,
+    StartContext, StopContext, StopReason,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -17,8 +17,8 @@ type Log = Arc<Mutex<Vec<String>>>;
 /// A service that records every hook call and can be told to fail or hang.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Probe {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
+    #[serde(skip)]
+    label: String,
     #[serde(default)]
     fail_privileged: bool,
     #[serde(default)]
@@ -36,13 +36,17 @@ struct Probe {
 impl Probe {
     fn new(name: &str, log: &Log) -> Self {
         Probe {
-            meta: ServiceMeta::named(name).unwrap(),
+            label: name.to_owned(),
             log: Arc::clone(log),
             ..Probe::default()
         }
     }
     fn record(&self, event: &str) {
-        let name = self.meta.name().unwrap_or("?");
+        let name = if self.label.is_empty() {
+            "?"
+        } else {
+            &self.label
+        };
         self.log.lock().unwrap().push(format!("{event} {name}"));
     }
 }
@@ -50,20 +54,14 @@ impl Probe {
 #[typetag::serde(name = "test.Probe")]
 #[async_trait::async_trait]
 impl Service for Probe {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-    async fn privileged_start(&mut self) -> Result<(), ServiceError> {
+    async fn privileged_start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
         self.record("privileged");
         if self.fail_privileged {
             return Err("no permission".into());
         }
         Ok(())
     }
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
         self.record("start");
         if let Some((entered, release)) = &self.gate {
             entered.notify_one();
@@ -74,8 +72,8 @@ impl Service for Probe {
         }
         Ok(())
     }
-    async fn stop(&mut self, reason: StopReason) -> Result<(), ServiceError> {
-        self.record(&format!("stop({reason})"));
+    async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
+        self.record(&format!("stop({})", cx.reason()));
         if self.hang_stop {
             std::future::pending::<()>().await;
         }
@@ -96,25 +94,21 @@ fn events(log: &Log) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
 }
 
-fn probe(name: &str, log: &Log) -> Box<dyn Service> {
-    Box::new(Probe::new(name, log))
+fn probe(name: &str, log: &Log) -> Child {
+    Child::named(name, Box::new(Probe::new(name, log))).unwrap()
 }
 
-fn probe_with(name: &str, log: &Log, f: impl FnOnce(&mut Probe)) -> Box<dyn Service> {
+fn probe_with(name: &str, log: &Log, f: impl FnOnce(&mut Probe)) -> Child {
     let mut p = Probe::new(name, log);
     f(&mut p);
-    Box::new(p)
+    Child::named(name, Box::new(p)).unwrap()
 }
 
-fn sub(name: &str, children: Vec<Box<dyn Service>>) -> Box<dyn Service> {
-    let mut multi = MultiService::named(name).unwrap();
-    for child in children {
-        multi.insert(child).unwrap();
-    }
-    Box::new(multi)
+fn sub(name: &str, children: Vec<Child>) -> Child {
+    Child::named(name, Box::new(root(children))).unwrap()
 }
 
-fn root(children: Vec<Box<dyn Service>>) -> MultiService {
+fn root(children: Vec<Child>) -> MultiService {
     let mut multi = MultiService::new();
     for child in children {
         multi.insert(child).unwrap();
@@ -122,11 +116,15 @@ fn root(children: Vec<Box<dyn Service>>) -> MultiService {
     multi
 }
 
-fn all_stopped(service: &dyn Service) -> bool {
-    service.meta().state() == LifecycleState::Stopped
-        && service
-            .collection()
-            .is_none_or(|c| c.iter().all(all_stopped))
+fn all_stopped(collection: &MultiService) -> bool {
+    collection.iter().all(|child| {
+        child.meta().state() == LifecycleState::Stopped
+            && child.service().collection().is_none_or(all_stopped)
+    })
+}
+
+fn path(text: &str) -> ServicePath {
+    text.parse().unwrap()
 }
 
 #[tokio::test]
@@ -150,7 +148,7 @@ async fn children_start_in_insertion_order_and_stop_in_reverse() {
             "start c"
         ]
     );
-    assert!(tree.meta().running());
+    assert!(tree.running());
     assert!(tree.find(&"sub/c".parse().unwrap()).unwrap().running());
 
     lifecycle
@@ -171,7 +169,7 @@ async fn privileged_start_runs_over_the_whole_tree_before_start() {
     let lifecycle = Lifecycle::default();
     lifecycle.privileged_start(&mut tree).await.unwrap();
     assert_eq!(events(&log), ["privileged a", "privileged b"]);
-    assert!(!tree.meta().running());
+    assert!(!tree.running());
     lifecycle.start(&mut tree).await.unwrap();
     assert_eq!(events(&log), ["start a", "start b"]);
 }
@@ -362,7 +360,7 @@ async fn adding_a_child_to_a_running_parent_starts_it() {
     lifecycle.start(&mut tree).await.unwrap();
     events(&log);
     lifecycle
-        .add_service(&mut tree, probe("b", &log))
+        .add_service(&mut tree, &ServicePath::root(), probe("b", &log))
         .await
         .unwrap();
     assert_eq!(events(&log), ["privileged b", "start b"]);
@@ -374,7 +372,7 @@ async fn adding_a_child_to_a_stopped_parent_does_not_start_it() {
     let log = log();
     let mut tree = root(vec![]);
     Lifecycle::default()
-        .add_service(&mut tree, probe("a", &log))
+        .add_service(&mut tree, &ServicePath::root(), probe("a", &log))
         .await
         .unwrap();
     assert!(events(&log).is_empty());
@@ -388,15 +386,19 @@ async fn a_child_that_fails_to_start_in_a_running_parent_is_handed_back() {
     let lifecycle = Lifecycle::default();
     lifecycle.start(&mut tree).await.unwrap();
     let err = lifecycle
-        .add_service(&mut tree, probe_with("b", &log, |p| p.fail_start = true))
+        .add_service(
+            &mut tree,
+            &ServicePath::root(),
+            probe_with("b", &log, |p| p.fail_start = true),
+        )
         .await
         .unwrap_err();
-    let AddError::Start { error, service } = err else {
+    let AddError::Start { error, child } = err else {
         panic!("expected a start error");
     };
     assert_eq!(error.to_string(), "service 'b' failed to start: boom");
-    assert_eq!(service.name(), Some("b"));
-    assert!(!service.meta().has_parent());
+    assert_eq!(child.name(), Some("b"));
+    assert!(!child.running());
     assert_eq!(tree.len(), 1);
 }
 
@@ -408,7 +410,7 @@ async fn adding_a_clashing_name_to_a_running_parent_changes_nothing() {
     lifecycle.start(&mut tree).await.unwrap();
     events(&log);
     let err = lifecycle
-        .add_service(&mut tree, probe("a", &log))
+        .add_service(&mut tree, &ServicePath::root(), probe("a", &log))
         .await
         .unwrap_err();
     assert_eq!(
@@ -427,7 +429,7 @@ async fn removing_a_child_from_a_running_parent_stops_it() {
     lifecycle.start(&mut tree).await.unwrap();
     events(&log);
     let removed = lifecycle
-        .remove_service(&mut tree, &PathSegment::Name("a".into()))
+        .remove_service(&mut tree, &path("a"))
         .await
         .unwrap();
     assert_eq!(events(&log), ["stop(removed) a"]);
@@ -469,7 +471,11 @@ async fn a_child_added_while_its_parent_is_starting_starts_exactly_once() {
         let tree = Arc::clone(&tree);
         let lifecycle = lifecycle.clone();
         let late = probe("late", &log);
-        tokio::spawn(async move { lifecycle.add_service(&mut *tree.lock().await, late).await })
+        tokio::spawn(async move {
+            lifecycle
+                .add_service(&mut *tree.lock().await, &ServicePath::root(), late)
+                .await
+        })
     };
     tokio::task::yield_now().await;
     release.notify_one();
@@ -492,12 +498,252 @@ async fn the_running_flag_is_never_serialized() {
     let json = serde_json::to_value(&tree).unwrap();
     assert_eq!(
         json,
-        serde_json::json!({"name": null, "children": [{
+        serde_json::json!({"children": [{
             "type": "test.Probe", "name": "a", "fail_privileged": false, "fail_start": false,
             "fail_stop": false, "hang_stop": false
         }]})
     );
     let thawed: MultiService = serde_json::from_value(json).unwrap();
     assert!(all_stopped(&thawed));
-    assert!(thawed.get("a").unwrap().meta().has_parent());
+    assert_eq!(thawed.get("a").unwrap().name(), Some("a"));
+}
+
+#[tokio::test]
+async fn adding_below_a_running_nested_collection_starts_the_child_there() {
+    let log = log();
+    let mut tree = root(vec![sub("sub", vec![probe("a", &log)])]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    lifecycle
+        .add_service(&mut tree, &path("sub"), probe("b", &log))
+        .await
+        .unwrap();
+    assert_eq!(events(&log), ["privileged b", "start b"]);
+    assert!(tree.find(&path("sub/b")).unwrap().running());
+    // A plain insert into the running nested collection is refused as well.
+    let nested = tree.find_mut(&path("sub")).unwrap();
+    let collection = nested.service_mut().collection_mut().unwrap();
+    assert!(collection.insert(probe("c", &log)).is_err());
+}
+
+#[tokio::test]
+async fn replacing_a_running_child_stops_the_old_and_starts_the_new_in_its_place() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let replacement = Box::new(Probe::new("b2", &log));
+    let old = lifecycle
+        .replace_service(&mut tree, &path("b"), replacement)
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) b", "privileged b2", "start b2"]
+    );
+    assert!(!old.running());
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "b", "c"], "same place, same name");
+    assert!(tree.get("b").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_replacement_that_fails_to_start_puts_the_old_one_back_running() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let mut broken = Probe::new("b2", &log);
+    broken.fail_start = true;
+    let err = lifecycle
+        .replace_service(&mut tree, &path("a"), Box::new(broken))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReplaceError::Start { restored: None, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "service 'a' failed to start: boom; the old service runs again"
+    );
+    assert_eq!(
+        events(&log),
+        [
+            "stop(replaced) a",
+            "privileged b2",
+            "start b2",
+            "stop(rollback) b2",
+            "privileged a",
+            "start a"
+        ]
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(tree.get("a").unwrap().running());
+}
+
+fn saved(tree: &MultiService) -> serde_json::Value {
+    serde_json::to_value(tree).unwrap()
+}
+
+#[tokio::test]
+async fn an_apply_touches_only_what_differs() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("keep", &log),
+        probe("change", &log),
+        probe("drop", &log),
+        sub("sub", vec![probe("inner", &log), probe("deep", &log)]),
+    ]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let wanted = root(vec![
+        probe("keep", &log),
+        probe_with("change", &log, |p| p.fail_stop = true),
+        sub(
+            "sub",
+            vec![
+                probe("inner", &log),
+                probe_with("deep", &log, |p| p.hang_stop = false),
+            ],
+        ),
+        probe("new", &log),
+    ]);
+    let report = lifecycle.apply(&mut tree, wanted).await.unwrap();
+    assert_eq!(report.added, [path("new")]);
+    assert_eq!(report.removed, [path("drop")]);
+    assert_eq!(report.replaced, [path("change")]);
+    assert_eq!(report.unchanged, 4, "keep, sub, sub/inner and sub/deep");
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) drop",
+            "stop(replaced) change",
+            "privileged change",
+            "start change",
+            "privileged new",
+            "start new"
+        ],
+        "nothing else was stopped or started"
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["keep", "change", "sub", "new"]);
+    assert!(tree.iter().all(Child::running));
+    assert!(tree.find(&path("sub/deep")).unwrap().running());
+}
+
+#[tokio::test]
+async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    let before = saved(&tree);
+    events(&log);
+    // b is removed, a replaced, and the new d fails to start: all of it is undone.
+    let wanted = root(vec![
+        probe_with("a", &log, |p| p.fail_stop = true),
+        probe("c", &log),
+        probe_with("d", &log, |p| p.fail_start = true),
+    ]);
+    let err = lifecycle.apply(&mut tree, wanted).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot add 'd': service 'd' failed to start: boom; the running tree is as it was"
+    );
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) b",
+            "stop(replaced) a",
+            "privileged a",
+            "start a",
+            "privileged d",
+            "start d",
+            "stop(rollback) d",
+            // the undo: the old a back, then b again
+            "stop(replaced) a",
+            "privileged a",
+            "start a",
+            "privileged b",
+            "start b",
+        ]
+    );
+    assert_eq!(saved(&tree), before);
+    assert!(tree.iter().all(Child::running));
+}
+
+#[tokio::test]
+async fn a_rename_restarts_the_child_in_place_and_refuses_a_clash_before_stopping() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .rename_service(&mut tree, &path("b"), "c")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot have two services with the same name 'c'"
+    );
+    assert!(
+        events(&log).is_empty(),
+        "nothing stopped for a refused rename"
+    );
+    lifecycle
+        .rename_service(&mut tree, &path("b"), "bee")
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) b", "privileged b", "start b"]
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "bee", "c"]);
+    assert!(tree.get("bee").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_replacement_made_after_the_stop_sees_the_last_state_and_a_failure_restarts_the_old() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .replace_service_with(&mut tree, &path("a"), |_| Err("no such field".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot change 'a': no such field; the old service runs again"
+    );
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) a", "privileged a", "start a"]
+    );
+    assert!(tree.get("a").unwrap().running());
+    lifecycle
+        .replace_service_with(&mut tree, &path("a"), |old| {
+            // The old child is stopped by now: what it saves is final.
+            assert!(!old.running());
+            let mut json = serde_json::to_value(old).unwrap();
+            json["fail_stop"] = serde_json::Value::Bool(true);
+            let child: Child = serde_json::from_value(json).unwrap();
+            Ok(child.into_service())
+        })
+        .await
+        .unwrap();
+    // The new probe records elsewhere (its log is not saved); the old one only stopped.
+    assert_eq!(events(&log), ["stop(replaced) a"]);
+    let a = tree.get("a").unwrap();
+    assert!(a.running());
+    assert_eq!(serde_json::to_value(a).unwrap()["fail_stop"], true);
 }

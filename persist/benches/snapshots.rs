@@ -12,10 +12,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use rtwisted_core::{Application, MultiService, Service, Style};
+use rtwisted_core::{Application, Child, IntoChild, MultiService, Style};
 use rtwisted_services::net::{DatagramServer, StreamServer};
 use rtwisted_services::protocols::{Echo, Kv, PortForward};
 use rtwisted_services::timer::{LogLine, TimerService};
+
+// Snapshots go through the built-in types' fast path, as in rtap and rtwistd.
+rtwisted_core::inventory::submit! {
+    rtwisted_persist::codec::Registered(
+        &rtwisted_persist::codec::CatalogCodec::<rtwisted_services::codec::BuiltIns>::NEW,
+    )
+}
 
 struct Counting;
 
@@ -72,56 +79,46 @@ fn tree(services: usize, mixed: bool) -> Application {
     let mut app = Application::new("bench").unwrap();
     // 100 collections of services, so the tree has depth as well as breadth.
     let groups = 100.min(services);
-    let mut collections: Vec<MultiService> = (0..groups)
-        .map(|g| MultiService::named(format!("group{g}")).unwrap())
-        .collect();
+    let mut collections: Vec<MultiService> = (0..groups).map(|_| MultiService::new()).collect();
     for i in 0..services - groups {
         let port = 1024 + i % 60000;
         let tcp = || format!("tcp:{port}:interface=127.0.0.1").parse().unwrap();
         let name = format!("s{i}");
-        let service: Box<dyn Service> = match (mixed, i % 5) {
-            (false, _) | (true, 0) => Box::new(
-                StreamServer::new(tcp(), Arc::new(Echo::default()))
-                    .named(name)
-                    .unwrap(),
-            ),
-            (true, 1) => Box::new(
-                StreamServer::new(tcp(), Arc::new(Kv::default()))
-                    .named(name)
-                    .unwrap(),
-            ),
-            (true, 2) => {
-                let dest = format!("tcp:host=127.0.0.1:port={port}").parse().unwrap();
-                Box::new(
-                    StreamServer::new(tcp(), Arc::new(PortForward::new(dest)))
-                        .named(name)
-                        .unwrap(),
-                )
-            }
-            (true, 3) => Box::new(
-                TimerService::new(
-                    60.0,
-                    Arc::new(LogLine {
-                        message: name.clone(),
-                    }),
-                )
-                .unwrap()
+        let service: Child = match (mixed, i % 5) {
+            (false, _) | (true, 0) => StreamServer::new(tcp(), Arc::new(Echo::default()))
                 .named(name)
                 .unwrap(),
-            ),
+            (true, 1) => StreamServer::new(tcp(), Arc::new(Kv::default()))
+                .named(name)
+                .unwrap(),
+            (true, 2) => {
+                let dest = format!("tcp:host=127.0.0.1:port={port}").parse().unwrap();
+                StreamServer::new(tcp(), Arc::new(PortForward::new(dest)))
+                    .named(name)
+                    .unwrap()
+            }
+            (true, 3) => TimerService::new(
+                60.0,
+                Arc::new(LogLine {
+                    message: name.clone(),
+                }),
+            )
+            .unwrap()
+            .named(name)
+            .unwrap(),
             (true, _) => {
                 let udp = format!("udp:{port}:interface=127.0.0.1").parse().unwrap();
-                Box::new(
-                    DatagramServer::new(udp, Arc::new(Echo::default()))
-                        .named(name)
-                        .unwrap(),
-                )
+                DatagramServer::new(udp, Arc::new(Echo::default()))
+                    .named(name)
+                    .unwrap()
             }
         };
         collections[i % groups].insert(service).unwrap();
     }
-    for collection in collections {
-        app.services_mut().insert(Box::new(collection)).unwrap();
+    for (g, collection) in collections.into_iter().enumerate() {
+        app.services_mut()
+            .insert_named(format!("group{g}"), Box::new(collection))
+            .unwrap();
     }
     app
 }

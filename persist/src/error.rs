@@ -196,6 +196,19 @@ pub enum FormatError {
         /// The step's message.
         reason: String,
     },
+    /// The manifest and the types in the payload disagree.
+    #[error(
+        "the snapshot's manifest does not match its contents: {}{}{} (the file was altered or written by broken code; restore a copy)",
+        if .unlisted.is_empty() { String::new() } else { format!("found {}, which the manifest does not list", .unlisted.join(", ")) },
+        if .unlisted.is_empty() || .absent.is_empty() { "" } else { "; " },
+        if .absent.is_empty() { String::new() } else { format!("the manifest lists {}, which is not there", .absent.join(", ")) }
+    )]
+    ManifestMismatch {
+        /// Types found in the payload that the manifest does not list.
+        unlisted: Vec<String>,
+        /// Services the manifest lists that the payload does not hold.
+        absent: Vec<String>,
+    },
     /// A type in the tree was never registered, so the manifest cannot list it.
     #[error(
         "type '{tag}' is not registered: add `rtwisted_core::register_type!(service \"{tag}\", version 1);` (or `factory`) beside its #[typetag::serde] impl"

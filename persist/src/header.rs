@@ -2,9 +2,8 @@
 
 use rtwisted_core::Style;
 use rtwisted_core::registry::{self, TypeKind};
-use rtwisted_core::tree::{ROOT_TAG, TYPE_KEY};
+use rtwisted_core::tree::ROOT_TAG;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::FormatError;
 
@@ -68,71 +67,13 @@ impl HeaderFields {
     }
 }
 
-/// The manifest of an encoded application: the root collection plus every tagged object (a map
-/// whose first key is `type`) in the service tree, each with its registered kind and version.
-pub fn manifest_of(services: &Value) -> Result<Vec<ManifestEntry>, FormatError> {
-    let mut tags = vec![ROOT_TAG.to_owned()];
-    collect_tags(services, &mut tags);
-    manifest_from_tags(tags)
-}
-
-/// The manifest of an application already encoded as MessagePack, found without decoding it.
-pub fn manifest_of_msgpack(payload: &[u8]) -> Result<Vec<ManifestEntry>, FormatError> {
-    let mut tags = DistinctTags::default();
-    // The first pair of a map is items 0 (key) and 1 (value).
-    let mut first_key_is_type = false;
-    crate::bounds::walk_msgpack(payload, |item, index, in_map| {
-        if !in_map {
-            return;
-        }
-        match (index, item) {
-            (0, crate::bounds::Item::Str(key)) => first_key_is_type = key == TYPE_KEY.as_bytes(),
-            (1, crate::bounds::Item::Str(tag)) if first_key_is_type => {
-                tags.insert(tag);
-                first_key_is_type = false;
-            }
-            (0, _) | (1, _) => first_key_is_type = false,
-            _ => {}
-        }
-    })?;
-    let mut all = vec![ROOT_TAG.to_owned()];
-    all.extend(
-        tags.list
-            .iter()
-            .map(|tag| String::from_utf8_lossy(tag).into_owned()),
-    );
-    manifest_from_tags(all)
-}
-
-/// The distinct tags of a payload, each kept once as it was found: a tree of a hundred
-/// thousand services has only a handful of types.
-#[derive(Default)]
-struct DistinctTags<'a> {
-    list: Vec<&'a [u8]>,
-    /// An index of `list` once it is too long to search.
-    index: std::collections::HashSet<&'a [u8]>,
-}
-
-impl<'a> DistinctTags<'a> {
-    const SEARCHED: usize = 16;
-
-    fn insert(&mut self, tag: &'a [u8]) {
-        if self.list.len() < Self::SEARCHED {
-            if !self.list.contains(&tag) {
-                self.list.push(tag);
-            }
-            return;
-        }
-        if self.index.is_empty() {
-            self.index.extend(self.list.iter().copied());
-        }
-        if self.index.insert(tag) {
-            self.list.push(tag);
-        }
+/// The manifest of what an encoder wrote: every tag it recorded (see
+/// [`rtwisted_core::codec::record`]), each with its registered kind and version.
+pub fn manifest_of_tags(tags: Vec<String>) -> Result<Vec<ManifestEntry>, FormatError> {
+    let mut tags = tags;
+    if !tags.iter().any(|tag| tag == ROOT_TAG) {
+        tags.push(ROOT_TAG.to_owned());
     }
-}
-
-fn manifest_from_tags(mut tags: Vec<String>) -> Result<Vec<ManifestEntry>, FormatError> {
     tags.sort();
     tags.dedup();
     tags.into_iter()
@@ -147,25 +88,25 @@ fn manifest_from_tags(mut tags: Vec<String>) -> Result<Vec<ManifestEntry>, Forma
         .collect()
 }
 
-fn collect_tags(value: &Value, tags: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            if let Some((key, Value::String(tag))) = map.iter().next()
-                && key == TYPE_KEY
-            {
-                tags.push(tag.clone());
-            }
-            for item in map.values() {
-                collect_tags(item, tags);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                collect_tags(item, tags);
-            }
-        }
-        _ => {}
+/// Checks a manifest against the tags a decoder found: every type found must be listed, and
+/// every service listed must have been found. (A factory or task listed but not found may sit
+/// inside a type of your own that reads it through typetag, where the codec does not see it.)
+pub fn check_manifest(manifest: &[ManifestEntry], found: &[String]) -> Result<(), FormatError> {
+    let unlisted: Vec<String> = found
+        .iter()
+        .filter(|tag| !manifest.iter().any(|entry| &entry.tag == *tag))
+        .cloned()
+        .collect();
+    let absent: Vec<String> = manifest
+        .iter()
+        .filter(|entry| entry.kind == TypeKind::Service && entry.tag != ROOT_TAG)
+        .filter(|entry| !found.contains(&entry.tag))
+        .map(|entry| entry.tag.clone())
+        .collect();
+    if unlisted.is_empty() && absent.is_empty() {
+        return Ok(());
     }
+    Err(FormatError::ManifestMismatch { unlisted, absent })
 }
 
 /// The tags in a manifest that this binary does not know, sorted.
@@ -215,65 +156,38 @@ pub fn hex(prefix: &str, bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    /// The manifest as it was read before tags were kept once each: every tag, sorted.
-    fn every_tag(payload: &[u8]) -> Vec<String> {
-        let mut tags = vec![ROOT_TAG.to_owned()];
-        let mut first_key_is_type = false;
-        crate::bounds::walk_msgpack(payload, |item, index, in_map| {
-            if !in_map {
-                return;
-            }
-            match (index, item) {
-                (0, crate::bounds::Item::Str(key)) => first_key_is_type = key == b"type",
-                (1, crate::bounds::Item::Str(tag)) if first_key_is_type => {
-                    tags.push(String::from_utf8_lossy(tag).into_owned());
-                    first_key_is_type = false;
-                }
-                (0, _) | (1, _) => first_key_is_type = false,
-                _ => {}
-            }
-        })
-        .unwrap();
-        tags.sort();
-        tags.dedup();
-        tags
+    fn entry(tag: &str, kind: TypeKind) -> ManifestEntry {
+        ManifestEntry {
+            tag: tag.into(),
+            kind,
+            version: 1,
+        }
     }
 
     #[test]
-    fn many_distinct_tags_are_each_listed_once() {
-        // Forty tags, each used several times, past the point where the list is indexed. (No
-        // numbers: with serde_json's `arbitrary_precision`, which the workspace enables, a
-        // number in a `Value` is written as a map holding a string.)
-        let children: Vec<Value> = (0..400)
-            .map(|i| serde_json::json!({"type": format!("acme.T{}", i % 40), "n": format!("{i}")}))
-            .collect();
-        let payload = rmp_serde::to_vec_named(&serde_json::json!({"children": children})).unwrap();
-        let mut tags = DistinctTags::default();
-        crate::bounds::walk_msgpack(&payload, |item, index, in_map| {
-            if let (true, 1, crate::bounds::Item::Str(tag)) = (in_map, index, item) {
-                tags.insert(tag);
-            }
-        })
-        .unwrap();
-        assert_eq!(tags.list.len(), 40);
-        let err = manifest_of_msgpack(&payload).unwrap_err();
+    fn the_manifest_lists_each_recorded_tag_once_with_the_root() {
+        let manifest = manifest_of_tags(vec![]).unwrap();
+        assert_eq!(manifest, [entry(ROOT_TAG, TypeKind::Service)]);
+        let err = manifest_of_tags(vec!["acme.Unknown".into()]).unwrap_err();
         assert!(
-            matches!(&err, FormatError::UnregisteredType { tag } if tag == "acme.T0"),
+            matches!(&err, FormatError::UnregisteredType { tag } if tag == "acme.Unknown"),
             "{err}"
         );
-        assert_eq!(every_tag(&payload).len(), 41);
     }
 
     #[test]
-    fn the_manifest_lists_each_registered_tag_once() {
-        let value = serde_json::json!({"name": "x", "services": {"name": null, "children": [
-            {"type": "rtwisted.MultiService", "name": "a", "children": [
-                {"type": "rtwisted.MultiService", "name": "b", "children": []}]},
-            {"type": "rtwisted.MultiService", "name": "c", "children": []}]}});
-        let payload = rmp_serde::to_vec_named(&value).unwrap();
-        let manifest = manifest_of_msgpack(&payload).unwrap();
-        let tags: Vec<_> = manifest.iter().map(|entry| entry.tag.clone()).collect();
-        assert_eq!(tags, every_tag(&payload));
-        assert_eq!(tags, ["rtwisted.MultiService"]);
+    fn a_manifest_must_list_what_was_found_and_find_what_it_lists() {
+        let manifest = [
+            entry(ROOT_TAG, TypeKind::Service),
+            entry("acme.Listed", TypeKind::Service),
+            entry("acme.Nested", TypeKind::Factory),
+        ];
+        let found = |tags: &[&str]| tags.iter().map(|tag| (*tag).to_owned()).collect::<Vec<_>>();
+        check_manifest(&manifest, &found(&[ROOT_TAG, "acme.Listed"])).unwrap();
+        let err = check_manifest(&manifest, &found(&["acme.Other"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the snapshot's manifest does not match its contents: found acme.Other, which the manifest does not list; the manifest lists acme.Listed, which is not there (the file was altered or written by broken code; restore a copy)"
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! ```
 //! use rtwisted_core::{Application, MultiService, Style};
 //! let mut app = Application::new("demo").unwrap();
-//! app.services_mut().insert(Box::new(MultiService::named("web").unwrap())).unwrap();
+//! app.services_mut().insert_named("web", Box::new(MultiService::new())).unwrap();
 //! let folder = tempfile::tempdir().unwrap();
 //! let path = folder.path().join(rtwisted_persist::file_name(app.name(), None, Style::Tap, false));
 //! rtwisted_persist::save(&app, &path, Style::Tap).unwrap();
@@ -26,6 +26,7 @@
 
 pub mod bounds;
 pub mod checks;
+pub mod codec;
 pub mod crypto;
 mod error;
 mod file;
@@ -84,7 +85,7 @@ pub struct RawSnapshot {
 /// Encodes `app` in `style`; returns the bytes and the header written.
 ///
 /// The application is serialized once, straight from its types (no generic value in between),
-/// and the manifest is read off the encoded bytes.
+/// with the [registered codec](codec::codec); the manifest lists the types that were written.
 pub fn encode(app: &Application, style: Style) -> Result<(Vec<u8>, Header), FormatError> {
     encode_from(app, style, None)
 }
@@ -95,19 +96,27 @@ fn encode_from(
     style: Style,
     parent: Option<&lineage::Parent>,
 ) -> Result<(Vec<u8>, Header), FormatError> {
-    let payload =
-        rmp_serde::to_vec_named(app).map_err(|error| FormatError::Encode(error.into()))?;
-    let manifest = header::manifest_of_msgpack(&payload)?;
-    let mut fields = HeaderFields::new(style, app.name(), manifest);
-    fields.parent = parent.cloned();
-    let (bytes, checksum) = match style {
-        Style::Tap => tap::seal(&fields, &payload)?,
+    let codec = codec::codec();
+    let fields_of = |tags| -> Result<HeaderFields, FormatError> {
+        let mut fields = HeaderFields::new(style, app.name(), header::manifest_of_tags(tags)?);
+        fields.parent = parent.cloned();
+        Ok(fields)
+    };
+    let sealed = match style {
+        Style::Tap => {
+            let (payload, tags) = rtwisted_core::codec::recording(|| codec.encode_msgpack(app));
+            let payload = payload.map_err(|error| FormatError::Encode(error.into()))?;
+            let fields = fields_of(tags)?;
+            (tap::seal(&fields, &payload)?, fields)
+        }
         Style::Tas => {
-            let pretty = serde_json::to_string_pretty(app)
-                .map_err(|error| FormatError::Encode(error.into()))?;
-            tas::seal(&fields, &pretty)?
+            let (pretty, tags) = rtwisted_core::codec::recording(|| codec.encode_json_pretty(app));
+            let pretty = pretty.map_err(|error| FormatError::Encode(error.into()))?;
+            let fields = fields_of(tags)?;
+            (tas::seal(&fields, &pretty)?, fields)
         }
     };
+    let ((bytes, checksum), fields) = sealed;
     Ok((
         bytes,
         Header {
@@ -205,24 +214,30 @@ fn decode_typed(bytes: &[u8], limits: &Limits) -> Result<Snapshot, FormatError> 
         rtwisted_core::registry::lookup(&entry.tag)
             .is_some_and(|info| info.version == entry.version)
     });
-    let mut app: Application = if current {
-        // The common case: straight from the bytes to the types.
-        match payload {
-            Payload::Tap(payload) => {
-                rmp_serde::from_slice(payload).map_err(|error| incompatible(error.into()))?
-            }
-            Payload::Tas(text) => {
-                serde_json::from_str(text).map_err(|error| incompatible(error.into()))?
-            }
+    let codec = codec::codec();
+    let (app, found) = rtwisted_core::codec::recording(|| -> Result<Application, FormatError> {
+        if current {
+            // The common case: straight from the bytes to the types.
+            return match payload {
+                Payload::Tap(payload) => codec
+                    .decode_msgpack(payload)
+                    .map_err(|error| incompatible(error.into())),
+                Payload::Tas(text) => codec
+                    .decode_json(text)
+                    .map_err(|error| incompatible(error.into())),
+            };
         }
-    } else {
         let mut value = match payload {
             Payload::Tap(payload) => tap::payload_value(payload)?,
             Payload::Tas(text) => serde_json::from_str(text).map_err(FormatError::BadJson)?,
         };
         upgrade::upgrade(&header.fields.manifest, &mut value)?;
-        serde_json::from_value(value).map_err(|error| incompatible(error.into()))?
-    };
+        codec
+            .decode_value(value)
+            .map_err(|error| incompatible(error.into()))
+    });
+    let mut app = app?;
+    header::check_manifest(&header.fields.manifest, &found)?;
     checks::check_typed(&header, &app)?;
     app.persistence_mut().style = header.fields.style;
     Ok(Snapshot {

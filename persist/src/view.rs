@@ -479,25 +479,55 @@ mod tests {
 
     use super::*;
 
+    // Typed data, as snapshots hold: with serde_json's `arbitrary_precision` (which another
+    // crate of the workspace enables) a `Value`'s numbers would not encode as numbers.
+    #[derive(serde::Serialize)]
+    struct Small {
+        name: &'static str,
+        n: (u8, i8, f64, Option<u8>, bool),
+        m: std::collections::BTreeMap<&'static str, &'static str>,
+    }
+
     #[test]
     fn small_values_read_the_same_from_both_styles() {
+        let small = Small {
+            name: "a",
+            n: (1, -2, 3.5, None, true),
+            m: [("k", "v")].into_iter().collect(),
+        };
         let value = json!({"name": "a", "n": [1, -2, 3.5, null, true], "m": {"k": "v"}});
-        let packed = rmp_serde::to_vec_named(&value).unwrap();
+        let packed = rmp_serde::to_vec_named(&small).unwrap();
         assert_eq!(from_msgpack(&packed, Detail::Summaries).unwrap(), value);
-        let text = serde_json::to_string(&value).unwrap();
+        let text = serde_json::to_string(&small).unwrap();
         assert_eq!(from_json(&text, Detail::Summaries).unwrap(), value);
+    }
+
+    #[derive(serde::Serialize)]
+    struct Child {
+        name: String,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Large {
+        items: Vec<u64>,
+        children: Vec<Child>,
+        small: [u8; 2],
     }
 
     #[test]
     fn large_fields_are_summarized_and_children_are_not() {
-        let items: Vec<u64> = (0..100_000).collect();
-        let children: Vec<Value> = (0..2000)
-            .map(|i| json!({"name": format!("s{i}")}))
-            .collect();
-        let value = json!({"items": items, "children": children, "small": [1, 2]});
+        let large = Large {
+            items: (0..100_000).collect(),
+            children: (0..2000)
+                .map(|i| Child {
+                    name: format!("s{i}"),
+                })
+                .collect(),
+            small: [1, 2],
+        };
         for decoded in [
-            from_msgpack(&rmp_serde::to_vec_named(&value).unwrap(), Detail::Summaries).unwrap(),
-            from_json(&serde_json::to_string(&value).unwrap(), Detail::Summaries).unwrap(),
+            from_msgpack(&rmp_serde::to_vec_named(&large).unwrap(), Detail::Summaries).unwrap(),
+            from_json(&serde_json::to_string(&large).unwrap(), Detail::Summaries).unwrap(),
         ] {
             let text = describe_summary(&decoded["items"]).unwrap();
             assert!(text.starts_with("100,000 entries, "), "{text}");

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rtwisted_core::registry::TypeKind;
-use rtwisted_core::{Application, Style};
+use rtwisted_core::{Application, IntoChild, Style};
 use rtwisted_persist::{FormatError, HeaderFields, ManifestEntry};
 use rtwisted_services::net::StreamServer;
 use rtwisted_services::protocols::Echo;
@@ -17,7 +17,7 @@ fn echo_app() -> Application {
     let server = StreamServer::new("tcp:7001".parse().unwrap(), Arc::new(Echo::default()))
         .named("echo")
         .unwrap();
-    app.services_mut().insert(Box::new(server)).unwrap();
+    app.services_mut().insert(server).unwrap();
     app
 }
 
@@ -41,21 +41,11 @@ fn a_save_is_mode_0600_and_leaves_no_temporary_file() {
 
 /// A service type whose author forgot `register_type!`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Unregistered {
-    #[serde(rename = "name", default)]
-    meta: rtwisted_core::ServiceMeta,
-}
+struct Unregistered {}
 
 #[typetag::serde(name = "test.Unregistered")]
 #[async_trait::async_trait]
-impl rtwisted_core::Service for Unregistered {
-    fn meta(&self) -> &rtwisted_core::ServiceMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut rtwisted_core::ServiceMeta {
-        &mut self.meta
-    }
-}
+impl rtwisted_core::Service for Unregistered {}
 
 #[test]
 fn a_failed_save_leaves_the_previous_snapshot_whole() {
@@ -66,9 +56,7 @@ fn a_failed_save_leaves_the_previous_snapshot_whole() {
 
     let mut app = echo_app();
     app.services_mut()
-        .insert(Box::new(Unregistered {
-            meta: rtwisted_core::ServiceMeta::unnamed(),
-        }))
+        .insert_unnamed(Box::new(Unregistered {}))
         .unwrap();
     let err = rtwisted_persist::save(&app, &path, Style::Tap).unwrap_err();
     assert!(

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rtwisted_core::registry::TypeKind;
-use rtwisted_core::{Application, Style};
+use rtwisted_core::{Application, IntoChild, Style};
 use rtwisted_persist::{HeaderFields, ManifestEntry};
 use rtwisted_services::net::StreamServer;
 use rtwisted_services::protocols::Kv;
@@ -75,7 +75,7 @@ fn app(table: Value) -> Application {
         .named("kv")
         .unwrap();
     let mut app = Application::new("kv").unwrap();
-    app.services_mut().insert(Box::new(server)).unwrap();
+    app.services_mut().insert(server).unwrap();
     app
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use rtwisted_core::{Application, Lifecycle, MultiService, Service, Style};
+use rtwisted_core::{Application, Child, Lifecycle, MultiService, Style};
 use rtwisted_services::net::StreamServer;
 use rtwisted_services::protocols::Echo;
 
@@ -41,26 +41,19 @@ fn spec() -> impl Strategy<Value = Spec> {
     })
 }
 
-fn build(spec: &Spec) -> Box<dyn Service> {
+fn build(spec: &Spec) -> Child {
     match spec {
         Spec::Server(name, endpoint) => {
-            let mut server =
-                StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()));
-            if let Some(name) = name {
-                server = server.named(name.clone()).unwrap();
-            }
-            Box::new(server)
+            let server = StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()));
+            Child::new(name.clone(), Box::new(server)).unwrap()
         }
         Spec::Multi(name, children) => {
-            let mut multi = match name {
-                Some(name) => MultiService::named(name.clone()).unwrap(),
-                None => MultiService::new(),
-            };
+            let mut multi = MultiService::new();
             for child in children {
                 // Sibling names must be unique: a clash is skipped, as the tree would refuse it.
                 let _ = multi.insert(build(child));
             }
-            Box::new(multi)
+            Child::new(name.clone(), Box::new(multi)).unwrap()
         }
     }
 }
@@ -102,11 +95,13 @@ proptest! {
 #[tokio::test]
 async fn a_running_tree_thaws_with_every_service_stopped() {
     let mut app = Application::new("live").unwrap();
-    let mut inner = MultiService::named("inner").unwrap();
+    let mut inner = MultiService::new();
     inner
-        .insert(Box::new(MultiService::named("leaf").unwrap()))
+        .insert_named("leaf", Box::new(MultiService::new()))
         .unwrap();
-    app.services_mut().insert(Box::new(inner)).unwrap();
+    app.services_mut()
+        .insert_named("inner", Box::new(inner))
+        .unwrap();
     Lifecycle::default()
         .start(app.services_mut())
         .await
@@ -122,7 +117,7 @@ async fn a_running_tree_thaws_with_every_service_stopped() {
         let (bytes, _) = rtwisted_persist::encode(&app, style).unwrap();
         let loaded = rtwisted_persist::decode(&bytes).unwrap();
         let services = loaded.app.services();
-        assert!(!services.meta().running());
+        assert!(!services.running());
         assert!(!services.get("inner").unwrap().running());
         assert!(
             !services
@@ -157,4 +152,33 @@ fn the_manifest_lists_every_type_used_with_its_version() {
     );
     assert!(header.fields.manifest.iter().all(|e| e.version == 1));
     assert!(header.checksum.starts_with("sha256:"));
+}
+
+#[test]
+fn a_user_map_with_a_type_key_saves_and_loads() {
+    // The manifest is what the codec wrote, not a guess from maps that start with `type`.
+    let spec =
+        rtwisted_services::procmon::ProcessSpec::new("job", "true").with_env("type", "batch");
+    let monitor = rtwisted_services::procmon::ProcessMonitor::new()
+        .with_process(spec)
+        .unwrap();
+    let mut app = Application::new("jobs").unwrap();
+    app.services_mut()
+        .insert_named("procmon", Box::new(monitor))
+        .unwrap();
+    for style in [Style::Tap, Style::Tas] {
+        let (bytes, header) = rtwisted_persist::encode(&app, style).unwrap();
+        let tags: Vec<_> = header
+            .fields
+            .manifest
+            .iter()
+            .map(|e| e.tag.as_str())
+            .collect();
+        assert_eq!(tags, ["rtwisted.MultiService", "rtwisted.ProcessMonitor"]);
+        let loaded = rtwisted_persist::decode(&bytes).unwrap();
+        assert_eq!(
+            serde_json::to_value(&loaded.app).unwrap()["services"],
+            serde_json::to_value(&app).unwrap()["services"]
+        );
+    }
 }

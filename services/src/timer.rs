@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::context::CheckpointRequester;
+use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 
 /// Work a [`TimerService`] runs every period. A failed run is logged; the timer keeps going.
 ///
@@ -27,20 +28,69 @@ use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, Stop
 #[async_trait]
 pub trait TimerTask: std::any::Any + Send + Sync + fmt::Debug {
     /// Runs once.
-    async fn run(&self) -> Result<(), String>;
+    async fn run(&self, cx: &TaskContext) -> Result<(), TaskError>;
+}
+
+/// Why a run of a task failed: whatever the task reports (the timer logs it and goes on).
+pub type TaskError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a run of a task gets from its timer.
+#[derive(Debug, Clone, Default)]
+pub struct TaskContext {
+    checkpoints: CheckpointRequester,
+}
+
+impl TaskContext {
+    /// A context whose checkpoint requests go to `checkpoints`.
+    pub fn new(checkpoints: CheckpointRequester) -> Self {
+        TaskContext { checkpoints }
+    }
+
+    /// Asks the runner for a checkpoint of the running tree.
+    pub fn checkpoints(&self) -> &CheckpointRequester {
+        &self.checkpoints
+    }
+}
+
+/// A built-in task failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskFailure {
+    /// The program could not be started.
+    #[error("cannot run '{program}': {}", rtwisted_core::describe_io(.error))]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The program ran and failed.
+    #[error("'{program}' failed: {status}")]
+    Exit {
+        /// The program.
+        program: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+    },
+    /// A file could not be touched.
+    #[error("cannot touch '{}': {}", .path.display(), rtwisted_core::describe_io(.error))]
+    Touch {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A checkpoint was asked for, but nothing saves them.
+    #[error("nothing saves checkpoints here: run the application with rtwistd")]
+    NoCheckpoints,
 }
 
 /// A timer: period and task are persisted; the schedule is not.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TimerService {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     /// Seconds between the starts of two runs.
     period: f64,
-    #[serde(
-        serialize_with = "crate::dispatch::serialize_task",
-        deserialize_with = "crate::dispatch::deserialize_task"
-    )]
+    #[serde(with = "crate::codec::task")]
     task: Arc<dyn TimerTask>,
     #[serde(skip)]
     live: Live,
@@ -72,32 +122,17 @@ impl TimerService {
             return Err(PeriodError(period));
         }
         Ok(TimerService {
-            meta: ServiceMeta::unnamed(),
             period,
             task,
             live: Live::default(),
         })
     }
-
-    /// The same timer with a name.
-    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
-        self.meta = ServiceMeta::named(name)?;
-        Ok(self)
-    }
 }
 
-#[typetag::serde(name = "rtwisted.TimerService")]
+#[typetag::serde(name = TimerService::TAG)]
 #[async_trait]
 impl Service for TimerService {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         if !(self.period > 0.0 && self.period.is_finite()) {
             return Err(PeriodError(self.period).into());
         }
@@ -105,7 +140,13 @@ impl Service for TimerService {
         let token = stop.clone();
         let task = Arc::clone(&self.task);
         let period = Duration::from_secs_f64(self.period);
-        let label = self.meta.name().unwrap_or("timer").to_owned();
+        let label = crate::net::log_label(cx.path(), "timer");
+        let task_cx = TaskContext {
+            checkpoints: cx.checkpoints().clone(),
+        };
+        let counters = cx.counters().clone();
+        let runs = counters.counter("runs_total");
+        let errors = counters.counter("errors_total");
         self.live.task = Some(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(period);
             // A run longer than the period delays the next one instead of bunching them up.
@@ -116,7 +157,15 @@ impl Service for TimerService {
                     _ = ticks.tick() => {}
                 }
                 // A run is never interrupted: stop waits for it.
-                if let Err(error) = task.run().await {
+                let outcome = task.run(&task_cx).await;
+                runs.add(1);
+                counters.set_fact(
+                    "last_run",
+                    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                );
+                if let Err(error) = outcome {
+                    errors.add(1);
+                    counters.set_fact("last_error", error.to_string());
                     tracing::warn!("{label}: {error}");
                 }
             }
@@ -125,7 +174,7 @@ impl Service for TimerService {
         Ok(())
     }
 
-    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
         if let Some(stop) = self.live.stop.take() {
             stop.cancel();
         }
@@ -140,7 +189,7 @@ impl Service for TimerService {
     }
 }
 
-rtwisted_core::register_type!(service "rtwisted.TimerService", version 1);
+rtwisted_core::register_type!(service TimerService = "rtwisted.TimerService", version 1);
 
 /// Logs a line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,16 +198,16 @@ pub struct LogLine {
     pub message: String,
 }
 
-#[typetag::serde(name = "rtwisted.LogLine")]
+#[typetag::serde(name = LogLine::TAG)]
 #[async_trait]
 impl TimerTask for LogLine {
-    async fn run(&self) -> Result<(), String> {
+    async fn run(&self, _cx: &TaskContext) -> Result<(), TaskError> {
         tracing::info!("{}", self.message);
         Ok(())
     }
 }
 
-rtwisted_core::register_type!(task "rtwisted.LogLine", version 1);
+rtwisted_core::register_type!(task LogLine = "rtwisted.LogLine", version 1);
 
 /// Runs a program with arguments (no shell) and logs how it ended; a non-zero exit is a failed
 /// run.
@@ -171,26 +220,33 @@ pub struct RunCommand {
     pub args: Vec<String>,
 }
 
-#[typetag::serde(name = "rtwisted.RunCommand")]
+#[typetag::serde(name = RunCommand::TAG)]
 #[async_trait]
 impl TimerTask for RunCommand {
-    async fn run(&self) -> Result<(), String> {
+    async fn run(&self, _cx: &TaskContext) -> Result<(), TaskError> {
         let status = tokio::process::Command::new(&self.program)
             .args(&self.args)
             .stdin(std::process::Stdio::null())
             .status()
             .await
-            .map_err(|error| format!("cannot run '{}': {error}", self.program))?;
+            .map_err(|error| TaskFailure::Spawn {
+                program: self.program.clone(),
+                error,
+            })?;
         if status.success() {
             tracing::debug!("'{}' finished", self.program);
             Ok(())
         } else {
-            Err(format!("'{}' failed: {status}", self.program))
+            Err(TaskFailure::Exit {
+                program: self.program.clone(),
+                status,
+            }
+            .into())
         }
     }
 }
 
-rtwisted_core::register_type!(task "rtwisted.RunCommand", version 1);
+rtwisted_core::register_type!(task RunCommand = "rtwisted.RunCommand", version 1);
 
 /// Creates a file, or sets its modification time to now: a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,10 +255,10 @@ pub struct TouchFile {
     pub path: PathBuf,
 }
 
-#[typetag::serde(name = "rtwisted.TouchFile")]
+#[typetag::serde(name = TouchFile::TAG)]
 #[async_trait]
 impl TimerTask for TouchFile {
-    async fn run(&self) -> Result<(), String> {
+    async fn run(&self, _cx: &TaskContext) -> Result<(), TaskError> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let file = std::fs::OpenOptions::new()
@@ -211,34 +267,33 @@ impl TimerTask for TouchFile {
                 .open(&path)?;
             file.set_modified(std::time::SystemTime::now())
         })
-        .await
-        .map_err(|error| error.to_string())?
+        .await?
         .map_err(|error| {
-            format!(
-                "cannot touch '{}': {}",
-                self.path.display(),
-                rtwisted_core::describe_io(&error)
-            )
+            TaskFailure::Touch {
+                path: self.path.clone(),
+                error,
+            }
+            .into()
         })
     }
 }
 
-rtwisted_core::register_type!(task "rtwisted.TouchFile", version 1);
+rtwisted_core::register_type!(task TouchFile = "rtwisted.TouchFile", version 1);
 
 /// A timer task that asks the runner for a checkpoint of the running tree each run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {}
 
-#[typetag::serde(name = "rtwisted.Checkpoint")]
+#[typetag::serde(name = Checkpoint::TAG)]
 #[async_trait]
 impl TimerTask for Checkpoint {
-    async fn run(&self) -> Result<(), String> {
-        if rtwisted_core::checkpoint::request() {
+    async fn run(&self, cx: &TaskContext) -> Result<(), TaskError> {
+        if cx.checkpoints().request() {
             Ok(())
         } else {
-            Err("nothing saves checkpoints here: run the application with rtwistd".into())
+            Err(TaskFailure::NoCheckpoints.into())
         }
     }
 }
 
-rtwisted_core::register_type!(task "rtwisted.Checkpoint", version 1);
+rtwisted_core::register_type!(task Checkpoint = "rtwisted.Checkpoint", version 1);

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rtwisted_core::{Lifecycle, MultiService, StopReason};
+use rtwisted_core::{Child, IntoChild, Lifecycle, MultiService, StopReason};
 use rtwisted_services::net::{Address, StreamServer};
 use rtwisted_services::protocols::Echo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn echo_server(endpoint: &str) -> StreamServer {
+fn echo_server(endpoint: &str) -> Child {
     StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()))
         .named("echo")
         .unwrap()
@@ -21,7 +21,7 @@ fn bound(tree: &MultiService) -> SocketAddr {
     let service = tree.get("echo").unwrap();
     let json = serde_json::to_value(service).unwrap();
     assert!(json["endpoint"].as_str().unwrap().starts_with("tcp:"));
-    let server = service.downcast_ref::<StreamServer>().unwrap();
+    let server = service.service().downcast_ref::<StreamServer>().unwrap();
     let Some(Address::Inet(addr)) = server.local_address() else {
         panic!("not bound");
     };
@@ -31,7 +31,7 @@ fn bound(tree: &MultiService) -> SocketAddr {
 #[tokio::test]
 async fn echo_sends_back_every_byte_and_stop_closes_the_port() {
     let mut tree = MultiService::new();
-    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
         .unwrap();
     let lifecycle = Lifecycle::new(Duration::from_secs(5));
     lifecycle.start(&mut tree).await.unwrap();
@@ -56,6 +56,7 @@ async fn echo_sends_back_every_byte_and_stop_closes_the_port() {
 fn server(tree: &MultiService) -> &StreamServer {
     tree.get("echo")
         .unwrap()
+        .service()
         .downcast_ref::<StreamServer>()
         .unwrap()
 }
@@ -63,7 +64,7 @@ fn server(tree: &MultiService) -> &StreamServer {
 #[tokio::test]
 async fn stop_cuts_connections_still_open_near_the_deadline_and_counts_them() {
     let mut tree = MultiService::new();
-    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
         .unwrap();
     let lifecycle = Lifecycle::new(Duration::from_secs(1));
     lifecycle.start(&mut tree).await.unwrap();
@@ -93,7 +94,7 @@ async fn stop_cuts_connections_still_open_near_the_deadline_and_counts_them() {
 #[tokio::test]
 async fn stop_refuses_new_connections_at_once_and_lets_open_ones_finish() {
     let mut tree = MultiService::new();
-    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
         .unwrap();
     let lifecycle = Lifecycle::new(Duration::from_secs(10));
     lifecycle.start(&mut tree).await.unwrap();
@@ -129,11 +130,11 @@ async fn a_busy_port_is_a_start_error_naming_the_endpoint() {
     let port = holder.local_addr().unwrap().port();
     let mut tree = MultiService::new();
     let endpoint = format!("tcp:{port}:interface=127.0.0.1");
-    tree.insert(Box::new(
+    tree.insert(
         StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()))
             .named("echo")
             .unwrap(),
-    ))
+    )
     .unwrap();
     let err = Lifecycle::default().start(&mut tree).await.unwrap_err();
     let text = err.to_string();
@@ -149,7 +150,7 @@ async fn a_busy_port_is_a_start_error_naming_the_endpoint() {
 #[tokio::test]
 async fn a_server_restarts_after_a_stop() {
     let mut tree = MultiService::new();
-    tree.insert(Box::new(echo_server("tcp:0:interface=127.0.0.1")))
+    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
         .unwrap();
     let lifecycle = Lifecycle::default();
     lifecycle.start(&mut tree).await.unwrap();

@@ -324,7 +324,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    finish("rtap", dispatch(args))
+    finish("rtap", crate::preflight().and_then(|()| dispatch(args)))
 }
 
 fn dispatch<I, T>(args: I) -> Result<(), CliError>

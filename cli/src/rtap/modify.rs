@@ -1,7 +1,7 @@
 //! Scriptable edits, each validated as a whole and written atomically:
 //! `rtap set`, `rtap remove`, `rtap rename`, `rtap add`.
 
-use rtwisted_core::{PathSegment, Service};
+use rtwisted_core::PathSegment;
 use serde_json::Value;
 
 use super::document::{Document, node_mut, parse_path};
@@ -128,7 +128,7 @@ pub fn remove(args: &RemoveArgs, passphrase: &PassphraseSource) -> Result<(), Cl
         .map_err(|_| CliError::failed(format!("no service at '{path}'")))?;
     say(
         &document,
-        &format!("removed '{path}' ({})", removed.type_tag()),
+        &format!("removed '{path}' ({})", removed.service().type_tag()),
     )
 }
 
@@ -154,7 +154,7 @@ pub fn add(args: &AddArgs, passphrase: &PassphraseSource) -> Result<(), CliError
     };
     let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
     let (maker, options) = (args.plugin.maker, &args.plugin.options);
-    let service: Box<dyn Service> = plugins::make_service(maker, options)?;
+    let service = plugins::make_service(maker, options)?;
     let shown = service.name().unwrap_or("(unnamed)").to_owned();
     document
         .app

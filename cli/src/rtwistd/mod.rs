@@ -12,6 +12,7 @@
 //! error.
 
 mod daemon;
+mod live;
 mod options;
 mod pidfile;
 mod privileges;
@@ -139,7 +140,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    finish("rtwistd", dispatch(args))
+    finish("rtwistd", crate::preflight().and_then(|()| dispatch(args)))
 }
 
 fn dispatch<I, T>(args: I) -> Result<(), CliError>

@@ -222,7 +222,9 @@ async fn serve(
     let mut user1 = signal(SignalKind::user_defined1()).map_err(signal_error)?;
     let mut user2 = signal(SignalKind::user_defined2()).map_err(signal_error)?;
 
-    let lifecycle = Lifecycle::new(options.stop_timeout);
+    // TimerService(N, Checkpoint()) in the tree asks for checkpoints through this channel.
+    let (checkpoint_requester, requests) = rtwisted_core::context::checkpoint_channel();
+    let lifecycle = Lifecycle::new(options.stop_timeout).with_checkpoints(checkpoint_requester);
     if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
@@ -252,8 +254,6 @@ async fn serve(
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer
     });
-    // TimerService(N, Checkpoint()) in the tree asks for checkpoints through this.
-    let requests = rtwisted_core::checkpoint::listen();
     let received = loop {
         let next_checkpoint = async {
             match checkpoints.as_mut() {
@@ -399,6 +399,6 @@ fn save_shutdown(
 
 fn count(root: &rtwisted_core::MultiService) -> usize {
     root.iter()
-        .map(|child| 1 + child.collection().map_or(0, count))
+        .map(|child| 1 + child.service().collection().map_or(0, count))
         .sum()
 }

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rtwisted_core::Service;
-use rtwisted_core::registry::{self, TypeKind};
+use rtwisted_core::registry::{self, TypeKind, short_name};
 use rtwisted_core::service::validate_name;
+use rtwisted_core::{MultiService, Service};
+use rtwisted_services::net::{DatagramServer, ReconnectingClient, StreamClient, StreamServer};
 use rtwisted_services::plugin;
 use rtwisted_services::protocols::{DatagramProtocol, ProtocolFactory};
 use rtwisted_services::strports::{ClientEndpoint, ServerEndpoint};
@@ -34,11 +35,6 @@ pub(super) fn blueprint_of(eval: &Evaluator) -> anyhow::Result<Shared> {
         .and_then(|extra| extra.downcast_ref::<Context>())
         .map(|context| context.blueprint.clone())
         .ok_or_else(|| anyhow::anyhow!("internal error: TAC builtins called outside a TAC file"))
-}
-
-/// The short name a TAC file calls a type by: the tag after its last dot.
-fn short_name(tag: &str) -> &str {
-    tag.rsplit('.').next().unwrap_or(tag)
 }
 
 /// Types and parts through serde: the JSON is typed as the registered kind (so every field is
@@ -123,7 +119,8 @@ pub(super) fn construct(
             .filter(|key| *key != "type")
             .collect();
         if info.kind == TypeKind::Service && !known.contains(&"name") {
-            known.push("name");
+            // The framework's field: every service can be named.
+            known.insert(0, "name");
         }
         anyhow::bail!(
             "{label}() has no field {} (its fields: {})",
@@ -132,7 +129,7 @@ pub(super) fn construct(
         );
     }
     canonical.remove("name");
-    let role = if tag == "rtwisted.MultiService" {
+    let role = if tag == MultiService::TAG {
         canonical.remove("children");
         Role::Collection
     } else if info.kind == TypeKind::Service {
@@ -169,9 +166,9 @@ pub(super) fn server(
 ) -> anyhow::Result<Handle> {
     let endpoint = ServerEndpoint::parse(description)?;
     let (tag, field) = if endpoint.is_stream() {
-        ("rtwisted.StreamServer", "factory")
+        (StreamServer::TAG, "factory")
     } else {
-        ("rtwisted.DatagramServer", "protocol")
+        (DatagramServer::TAG, "protocol")
     };
     let mut arguments = vec![
         ("endpoint".to_owned(), json!(endpoint.to_string())),
@@ -191,9 +188,9 @@ pub(super) fn client(
 ) -> anyhow::Result<Handle> {
     let endpoint: ClientEndpoint = description.parse()?;
     let tag = if reconnect {
-        "rtwisted.ReconnectingClient"
+        ReconnectingClient::TAG
     } else {
-        "rtwisted.StreamClient"
+        StreamClient::TAG
     };
     let mut arguments = vec![
         ("endpoint".to_owned(), json!(endpoint.to_string())),

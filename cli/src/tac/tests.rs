@@ -31,7 +31,7 @@ fn error(source: &str) -> String {
 }
 
 fn paths(app: &Application) -> Vec<String> {
-    Node::from_service(app.services())
+    Node::from_tree(app.services())
         .unwrap()
         .walk()
         .map(|node| node.path.clone())

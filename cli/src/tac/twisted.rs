@@ -6,7 +6,9 @@
 // Twisted's constructors take many optional arguments, each a Starlark parameter.
 #![allow(clippy::too_many_arguments)]
 
+use rtwisted_core::MultiService;
 use rtwisted_core::application::validate_app_name;
+use rtwisted_services::timer::TimerService;
 use serde_json::{Map, Value as Json, json};
 use starlark::collections::SmallMap;
 use starlark::environment::GlobalsBuilder;
@@ -74,11 +76,7 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
-        construct(
-            &blueprint_of(eval)?,
-            "rtwisted.MultiService",
-            name_field(name),
-        )
+        construct(&blueprint_of(eval)?, MultiService::TAG, name_field(name))
     }
 
     /// Twisted's adapter: the application's service collection (the application itself here).
@@ -253,7 +251,7 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
             ("task".to_owned(), to_json(task)?),
         ];
         arguments.extend(name_field(name));
-        construct(&blueprint_of(eval)?, "rtwisted.TimerService", arguments)
+        construct(&blueprint_of(eval)?, TimerService::TAG, arguments)
     }
 
     /// Any registered type by its full tag: `make("example.Cache", size=10)`.

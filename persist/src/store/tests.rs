@@ -12,7 +12,7 @@ fn snapshot(app_name: &str, children: &[&str], style: Style) -> Vec<u8> {
     let mut app = Application::new(app_name).unwrap();
     for child in children {
         app.services_mut()
-            .insert(Box::new(MultiService::named(*child).unwrap()))
+            .insert_named(*child, Box::new(MultiService::new()))
             .unwrap();
     }
     crate::encode(&app, style).unwrap().0

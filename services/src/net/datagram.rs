@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::protocols::DatagramProtocol;
 use crate::strports::ServerEndpoint;
-use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 
 /// The largest datagram read (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
@@ -20,16 +20,11 @@ const MAX_DATAGRAM: usize = 65_535;
 /// A UDP server: binds in the privileged start, answers datagrams once started, stops reading
 /// at once on stop (a reply being computed is finished first).
 ///
-/// Persisted: the name, the endpoint (`udp:PORT[:interface=ADDR]`) and the protocol.
+/// Persisted: the endpoint (`udp:PORT[:interface=ADDR]`) and the protocol.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DatagramServer {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     endpoint: ServerEndpoint,
-    #[serde(
-        serialize_with = "crate::dispatch::serialize_datagram",
-        deserialize_with = "crate::dispatch::deserialize_datagram"
-    )]
+    #[serde(with = "crate::codec::datagram")]
     protocol: Arc<dyn DatagramProtocol>,
     #[serde(skip)]
     live: Live,
@@ -53,17 +48,10 @@ impl DatagramServer {
     /// An unnamed server for a `udp:` endpoint.
     pub fn new(endpoint: ServerEndpoint, protocol: Arc<dyn DatagramProtocol>) -> Self {
         DatagramServer {
-            meta: ServiceMeta::unnamed(),
             endpoint,
             protocol,
             live: Live::default(),
         }
-    }
-
-    /// The same server with a name.
-    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
-        self.meta = ServiceMeta::named(name)?;
-        Ok(self)
     }
 
     /// The bound address, from the privileged start until the stop.
@@ -72,18 +60,10 @@ impl DatagramServer {
     }
 }
 
-#[typetag::serde(name = "rtwisted.DatagramServer")]
+#[typetag::serde(name = DatagramServer::TAG)]
 #[async_trait::async_trait]
 impl Service for DatagramServer {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn privileged_start(&mut self) -> Result<(), ServiceError> {
+    async fn privileged_start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let ServerEndpoint::Udp(udp) = &self.endpoint else {
             return Err(format!(
                 "{} is a stream endpoint; a datagram server needs udp:PORT",
@@ -96,17 +76,26 @@ impl Service for DatagramServer {
             .await
             .map_err(|error| format!("cannot listen on {} ({address}): {error}", self.endpoint))?;
         let local = socket.local_addr()?;
-        let name = self.meta.name().unwrap_or("udp");
+        let name = super::log_label(cx.path(), "udp");
         tracing::info!("{name} ({}) listening on {local}", self.endpoint);
         self.live.local = Some(local);
         self.live.socket = Some(socket);
         Ok(())
     }
 
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let Some(socket) = self.live.socket.take() else {
             return Err("the socket is gone; stop the service and start it again".into());
         };
+        let counters = cx.counters();
+        if let Some(local) = self.live.local {
+            counters.set_fact("address", local.to_string());
+        }
+        let received_total = counters.counter("datagrams_in_total");
+        let sent_total = counters.counter("datagrams_out_total");
+        let bytes_in = counters.counter("bytes_in_total");
+        let bytes_out = counters.counter("bytes_out_total");
+        let errors = counters.counter("errors_total");
         let stop = CancellationToken::new();
         let protocol = Arc::clone(&self.protocol);
         let token = stop.clone();
@@ -119,13 +108,25 @@ impl Service for DatagramServer {
                 };
                 match received {
                     Ok((length, peer)) => {
-                        if let Some(reply) = protocol.datagram(&buffer[..length], peer).await
-                            && let Err(error) = socket.send_to(&reply, peer).await
-                        {
-                            tracing::debug!("cannot answer {peer}: {error}");
+                        received_total.add(1);
+                        bytes_in.add(length as u64);
+                        if let Some(reply) = protocol.datagram(&buffer[..length], peer).await {
+                            match socket.send_to(&reply, peer).await {
+                                Ok(sent) => {
+                                    sent_total.add(1);
+                                    bytes_out.add(sent as u64);
+                                }
+                                Err(error) => {
+                                    errors.add(1);
+                                    tracing::debug!("cannot answer {peer}: {error}");
+                                }
+                            }
                         }
                     }
-                    Err(error) => tracing::debug!("udp receive failed: {error}"),
+                    Err(error) => {
+                        errors.add(1);
+                        tracing::debug!("udp receive failed: {error}");
+                    }
                 }
             }
         }));
@@ -133,7 +134,7 @@ impl Service for DatagramServer {
         Ok(())
     }
 
-    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
         let live = std::mem::take(&mut self.live);
         if let Some(stop) = live.stop {
             stop.cancel();
@@ -149,4 +150,4 @@ impl Service for DatagramServer {
     }
 }
 
-rtwisted_core::register_type!(service "rtwisted.DatagramServer", version 1);
+rtwisted_core::register_type!(service DatagramServer = "rtwisted.DatagramServer", version 1);

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod connect;
 mod constructors;
+pub mod counted;
 mod datagram;
 pub mod listener;
 mod reconnecting;
@@ -23,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 pub use constructors::{ssl_server, tcp_client, tcp_server, udp_server, unix_client, unix_server};
+pub use counted::Counted;
 pub use datagram::DatagramServer;
 pub use reconnecting::{Backoff, ClientHandle, ClientState, ReconnectingClient, WaitError};
 pub use stream_client::StreamClient;
@@ -73,4 +75,18 @@ impl fmt::Debug for Connection {
             .field("local", &self.local)
             .finish_non_exhaustive()
     }
+}
+
+/// The path of a service for log lines, when anything on it has a name (`web/http`, `kv`);
+/// `None` for a path of indexes only (`#0`), which says nothing to a reader.
+pub(crate) fn named_path(path: &rtwisted_core::ServicePath) -> Option<String> {
+    path.segments()
+        .iter()
+        .any(|segment| matches!(segment, rtwisted_core::PathSegment::Name(_)))
+        .then(|| path.to_string())
+}
+
+/// How a service names itself in log lines: its path (see [`named_path`]), else `default`.
+pub(crate) fn log_label(path: &rtwisted_core::ServicePath, default: &str) -> String {
+    named_path(path).unwrap_or_else(|| default.to_owned())
 }

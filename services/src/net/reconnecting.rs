@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::connect::connect;
 use crate::protocols::ProtocolFactory;
 use crate::strports::ClientEndpoint;
-use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 
 /// The retry schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -146,13 +146,8 @@ impl ClientHandle {
 /// (the protocol sees its shutdown token cancelled) or waiting.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReconnectingClient {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     endpoint: ClientEndpoint,
-    #[serde(
-        serialize_with = "crate::dispatch::serialize_factory",
-        deserialize_with = "crate::dispatch::deserialize_factory"
-    )]
+    #[serde(with = "crate::codec::factory")]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(default)]
     backoff: Backoff,
@@ -188,18 +183,11 @@ impl ReconnectingClient {
     /// An unnamed client for `endpoint`, with Twisted's default backoff.
     pub fn new(endpoint: ClientEndpoint, factory: Arc<dyn ProtocolFactory>) -> Self {
         ReconnectingClient {
-            meta: ServiceMeta::unnamed(),
             endpoint,
             factory,
             backoff: Backoff::default(),
             live: Live::default(),
         }
-    }
-
-    /// The same client with a name.
-    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
-        self.meta = ServiceMeta::named(name)?;
-        Ok(self)
     }
 
     /// The same client with another retry schedule.
@@ -216,18 +204,10 @@ impl ReconnectingClient {
     }
 }
 
-#[typetag::serde(name = "rtwisted.ReconnectingClient")]
+#[typetag::serde(name = ReconnectingClient::TAG)]
 #[async_trait::async_trait]
 impl Service for ReconnectingClient {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
         let stop = CancellationToken::new();
         self.live.state.send_replace(ClientState::default());
         self.live.task = Some(tokio::spawn(keep_connected(
@@ -241,7 +221,7 @@ impl Service for ReconnectingClient {
         Ok(())
     }
 
-    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
         if let Some(stop) = self.live.stop.take() {
             stop.cancel();
         }
@@ -261,7 +241,7 @@ impl Service for ReconnectingClient {
     }
 }
 
-rtwisted_core::register_type!(service "rtwisted.ReconnectingClient", version 1);
+rtwisted_core::register_type!(service ReconnectingClient = "rtwisted.ReconnectingClient", version 1);
 
 async fn keep_connected(
     endpoint: ClientEndpoint,

@@ -12,20 +12,15 @@ use tokio_util::sync::CancellationToken;
 use super::connect::connect;
 use crate::protocols::ProtocolFactory;
 use crate::strports::ClientEndpoint;
-use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 
 /// A client that holds one connection while it runs. A failed connection is a start error
 /// naming the endpoint; for a client that keeps retrying, use
 /// [`ReconnectingClient`](super::ReconnectingClient).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StreamClient {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     endpoint: ClientEndpoint,
-    #[serde(
-        serialize_with = "crate::dispatch::serialize_factory",
-        deserialize_with = "crate::dispatch::deserialize_factory"
-    )]
+    #[serde(with = "crate::codec::factory")]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(skip)]
     live: Live,
@@ -49,17 +44,10 @@ impl StreamClient {
     /// An unnamed client for `endpoint` whose connection `factory` serves.
     pub fn new(endpoint: ClientEndpoint, factory: Arc<dyn ProtocolFactory>) -> Self {
         StreamClient {
-            meta: ServiceMeta::unnamed(),
             endpoint,
             factory,
             live: Live::default(),
         }
-    }
-
-    /// The same client with a name.
-    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
-        self.meta = ServiceMeta::named(name)?;
-        Ok(self)
     }
 
     /// True while the connection is being served.
@@ -71,18 +59,10 @@ impl StreamClient {
     }
 }
 
-#[typetag::serde(name = "rtwisted.StreamClient")]
+#[typetag::serde(name = StreamClient::TAG)]
 #[async_trait::async_trait]
 impl Service for StreamClient {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
         let shutdown = CancellationToken::new();
         let connection = connect(&self.endpoint, shutdown.clone()).await?;
         tracing::info!("connected to {} ({})", self.endpoint, connection.peer);
@@ -97,7 +77,7 @@ impl Service for StreamClient {
         Ok(())
     }
 
-    async fn stop(&mut self, _reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
         let live = std::mem::take(&mut self.live);
         if let Some(shutdown) = live.shutdown {
             shutdown.cancel();
@@ -113,4 +93,4 @@ impl Service for StreamClient {
     }
 }
 
-rtwisted_core::register_type!(service "rtwisted.StreamClient", version 1);
+rtwisted_core::register_type!(service StreamClient = "rtwisted.StreamClient", version 1);

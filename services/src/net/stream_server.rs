@@ -14,15 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::listener::Bound;
-use super::{Address, Connection};
-use crate::dispatch;
+use super::{Address, Connection, Counted};
 use crate::protocols::ProtocolFactory;
 use crate::strports::ServerEndpoint;
-use rtwisted_core::lifecycle;
-use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
-
-/// How long open connections may finish when a stop has no deadline from the driver.
-const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+use rtwisted_core::context::{Counter, Counters};
+use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 
 /// A stream server. Binds its endpoint in the privileged start (so ports below 1024 and keys
 /// only root can read work before privileges are dropped), accepts once started.
@@ -31,16 +27,11 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// the driver's stop deadline; then the rest are cut (each protocol sees its `shutdown` token
 /// cancelled) and the number cut is logged and kept ([`StreamServer::last_cut`]).
 ///
-/// Persisted: the name, the endpoint (as its strports string) and the protocol factory.
+/// Persisted: the endpoint (as its strports string) and the protocol factory.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StreamServer {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     endpoint: ServerEndpoint,
-    #[serde(
-        serialize_with = "dispatch::serialize_factory",
-        deserialize_with = "dispatch::deserialize_factory"
-    )]
+    #[serde(with = "crate::codec::factory")]
     factory: Arc<dyn ProtocolFactory>,
     #[serde(skip)]
     live: Live,
@@ -50,6 +41,8 @@ pub struct StreamServer {
 
 #[derive(Default)]
 struct Live {
+    /// How logs name the server: its path and endpoint.
+    label: String,
     bound: Option<Bound>,
     local: Option<Address>,
     accepting: Option<CancellationToken>,
@@ -71,18 +64,11 @@ impl StreamServer {
     /// An unnamed server for `endpoint` that serves each connection with `factory`.
     pub fn new(endpoint: ServerEndpoint, factory: Arc<dyn ProtocolFactory>) -> Self {
         StreamServer {
-            meta: ServiceMeta::unnamed(),
             endpoint,
             factory,
             live: Live::default(),
             last_cut: AtomicUsize::new(0),
         }
-    }
-
-    /// The same server with a name.
-    pub fn named(mut self, name: impl Into<String>) -> Result<Self, NameError> {
-        self.meta = ServiceMeta::named(name)?;
-        Ok(self)
     }
 
     /// The configured endpoint.
@@ -105,41 +91,42 @@ impl StreamServer {
     pub fn last_cut(&self) -> usize {
         self.last_cut.load(Ordering::Relaxed)
     }
+}
 
-    fn label(&self) -> String {
-        match self.meta.name() {
-            Some(name) => format!("{name} ({})", self.endpoint),
-            None => self.endpoint.to_string(),
-        }
+/// How logs name a server: `path (endpoint)`, or the endpoint alone when nothing on its path
+/// has a name.
+fn label(path: &rtwisted_core::ServicePath, endpoint: &ServerEndpoint) -> String {
+    match super::named_path(path) {
+        Some(path) => format!("{path} ({endpoint})"),
+        None => endpoint.to_string(),
     }
 }
 
-#[typetag::serde(name = "rtwisted.StreamServer")]
+#[typetag::serde(name = StreamServer::TAG)]
 #[async_trait::async_trait]
 impl Service for StreamServer {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn privileged_start(&mut self) -> Result<(), ServiceError> {
+    async fn privileged_start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let bound = Bound::listen(&self.endpoint)?;
         let local = bound.local_address();
+        self.live.label = label(cx.path(), &self.endpoint);
         if let Some(local) = &local {
-            tracing::info!("{} listening on {local}", self.label());
+            tracing::info!("{} listening on {local}", self.live.label);
         }
         self.live.local = local;
         self.live.bound = Some(bound);
         Ok(())
     }
 
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let Some(bound) = self.live.bound.take() else {
             return Err("the listening socket is gone; stop the service and start it again".into());
         };
+        let counters = cx.counters();
+        if let Some(local) = &self.live.local {
+            counters.set_fact("address", local.to_string());
+        }
+        self.factory.publish(counters);
+        let stats = ConnectionStats::new(counters, self.live.label.clone());
         let accepting = CancellationToken::new();
         let cut = CancellationToken::new();
         let connections = TaskTracker::new();
@@ -149,6 +136,7 @@ impl Service for StreamServer {
             accepting.clone(),
             cut.clone(),
             connections.clone(),
+            stats,
         ));
         self.live.accepting = Some(accepting);
         self.live.cut = Some(cut);
@@ -157,7 +145,8 @@ impl Service for StreamServer {
         Ok(())
     }
 
-    async fn stop(&mut self, reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
+        let reason = cx.reason();
         let live = std::mem::take(&mut self.live);
         drop(live.bound);
         if let Some(accepting) = &live.accepting {
@@ -171,7 +160,7 @@ impl Service for StreamServer {
         let mut cut = 0;
         if let Some(connections) = live.connections {
             connections.close();
-            let grace_end = grace_end();
+            let grace_end = grace_end(cx.deadline());
             if tokio::time::timeout_at(grace_end, connections.wait())
                 .await
                 .is_err()
@@ -188,11 +177,11 @@ impl Service for StreamServer {
             if cut > 0 {
                 tracing::info!(
                     "{} stopped listening on {local} ({reason}); cut {cut} open connection{}",
-                    self.label(),
+                    live.label,
                     if cut == 1 { "" } else { "s" }
                 );
             } else {
-                tracing::info!("{} stopped listening on {local} ({reason})", self.label());
+                tracing::info!("{} stopped listening on {local} ({reason})", live.label);
             }
         }
         Ok(())
@@ -203,19 +192,88 @@ impl Service for StreamServer {
     }
 }
 
-rtwisted_core::register_type!(service "rtwisted.StreamServer", version 1);
+rtwisted_core::register_type!(service StreamServer = "rtwisted.StreamServer", version 1);
 
 /// When open connections stop being waited for: a tenth of the remaining stop time (at most
 /// half a second) before the driver's deadline, so the cut connections can still close.
-fn grace_end() -> Instant {
+fn grace_end(deadline: Instant) -> Instant {
     let now = Instant::now();
-    match lifecycle::stop_deadline() {
-        Some(deadline) => {
-            let left = deadline.saturating_duration_since(now);
-            let margin = (left / 10).min(Duration::from_millis(500));
-            deadline - margin
+    let left = deadline.saturating_duration_since(now);
+    let margin = (left / 10).min(Duration::from_millis(500));
+    deadline - margin
+}
+
+/// The live counters of a server's connections, shared with `rtap status` and `/metrics`.
+#[derive(Clone)]
+struct ConnectionStats {
+    label: Arc<str>,
+    open: Counter,
+    total: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    errors: Counter,
+}
+
+impl ConnectionStats {
+    fn new(counters: &Counters, label: String) -> Self {
+        ConnectionStats {
+            label: label.into(),
+            open: counters.counter("connections_open"),
+            total: counters.counter("connections_total"),
+            bytes_in: counters.counter("bytes_in_total"),
+            bytes_out: counters.counter("bytes_out_total"),
+            errors: counters.counter("errors_total"),
         }
-        None => now + DEFAULT_GRACE,
+    }
+
+    /// Serves one connection with `factory`, counting it, and logs it at debug level.
+    async fn serve(
+        &self,
+        factory: &dyn ProtocolFactory,
+        stream: Box<dyn super::Stream>,
+        peer: Address,
+        local: Address,
+        shutdown: CancellationToken,
+    ) {
+        let began = Instant::now();
+        self.open.add(1);
+        self.total.add(1);
+        let (read, written) = (Counter::default(), Counter::default());
+        let stream = Counted::new(
+            stream,
+            [read.clone(), self.bytes_in.clone()],
+            [written.clone(), self.bytes_out.clone()],
+        );
+        let connection = Connection {
+            stream: Box::new(stream),
+            peer: peer.clone(),
+            local,
+            shutdown,
+        };
+        let outcome = factory.serve(connection).await;
+        self.open.sub(1);
+        let elapsed = began.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Ok(()) => tracing::debug!(
+                service = %self.label,
+                peer = %peer,
+                bytes_in = read.get(),
+                bytes_out = written.get(),
+                duration_ms = elapsed,
+                "connection closed"
+            ),
+            Err(error) => {
+                self.errors.add(1);
+                tracing::debug!(
+                    service = %self.label,
+                    peer = %peer,
+                    bytes_in = read.get(),
+                    bytes_out = written.get(),
+                    duration_ms = elapsed,
+                    "connection ended with an error: {error}"
+                );
+            }
+        }
     }
 }
 
@@ -225,6 +283,7 @@ async fn accept_loop(
     accepting: CancellationToken,
     cut: CancellationToken,
     connections: TaskTracker,
+    stats: ConnectionStats,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -235,26 +294,23 @@ async fn accept_loop(
             Ok(accepted) => {
                 let factory = Arc::clone(&factory);
                 let shutdown = cut.child_token();
+                let stats = stats.clone();
                 connections.spawn(async move {
                     let (stream, peer, local) = tokio::select! {
                         () = shutdown.cancelled() => return,
                         finished = accepted.finish() => match finished {
                             Ok(parts) => parts,
                             Err(error) => {
-                                tracing::debug!("a connection failed its TLS handshake: {error}");
+                                stats.errors.add(1);
+                                tracing::debug!(
+                                    service = %stats.label,
+                                    "a connection failed its TLS handshake: {error}"
+                                );
                                 return;
                             }
                         },
                     };
-                    let connection = Connection {
-                        stream,
-                        peer: peer.clone(),
-                        local,
-                        shutdown,
-                    };
-                    if let Err(error) = factory.serve(connection).await {
-                        tracing::debug!("connection from {peer} ended with an error: {error}");
-                    }
+                    stats.serve(&*factory, stream, peer, local, shutdown).await;
                 });
             }
             Err(error) => {

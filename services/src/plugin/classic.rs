@@ -12,7 +12,7 @@ use crate::protocols::{
     Chargen, DatagramProtocol, Daytime, Discard, Echo, ProtocolFactory, Qotd, Time,
 };
 use crate::strports::ServerEndpoint;
-use rtwisted_core::service::Service;
+use rtwisted_core::Child;
 
 /// The `--port` option, with a default.
 pub fn port_option(default: &'static str) -> Arg {
@@ -38,19 +38,15 @@ pub fn port(options: &ArgMatches) -> Result<ServerEndpoint, PluginError> {
 
 /// A server named `name` for `protocol` on `endpoint`: a datagram server for `udp:`, else a
 /// stream server.
-pub fn server<P>(
-    name: &str,
-    endpoint: ServerEndpoint,
-    protocol: P,
-) -> Result<Box<dyn Service>, PluginError>
+pub fn server<P>(name: &str, endpoint: ServerEndpoint, protocol: P) -> Result<Child, PluginError>
 where
     P: ProtocolFactory + DatagramProtocol + 'static,
 {
     let protocol = Arc::new(protocol);
     Ok(if endpoint.is_stream() {
-        Box::new(StreamServer::new(endpoint, protocol).named(name)?)
+        Child::named(name, Box::new(StreamServer::new(endpoint, protocol)))?
     } else {
-        Box::new(DatagramServer::new(endpoint, protocol).named(name)?)
+        Child::named(name, Box::new(DatagramServer::new(endpoint, protocol)))?
     })
 }
 
@@ -63,7 +59,7 @@ macro_rules! classic {
                 Command::new($name).arg(port_option($port))
             }
 
-            fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
+            fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
                 server($name, port(options)?, $protocol)
             }
 
@@ -129,7 +125,7 @@ mod qotd {
         )
     }
 
-    fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
+    fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
         let quotes: Vec<String> = options
             .get_many::<String>("quote")
             .map(|quotes| quotes.cloned().collect())

@@ -9,7 +9,7 @@ use super::{PluginError, ServiceMaker};
 use crate::net::StreamServer;
 use crate::protocols::kv::Kv;
 use crate::strports::ServerEndpoint;
-use rtwisted_core::service::Service;
+use rtwisted_core::Child;
 
 /// The kv plugin's default endpoint: memcached's well-known port.
 pub const DEFAULT_PORT: &str = "tcp:11211";
@@ -44,7 +44,7 @@ fn options() -> Command {
         )
 }
 
-fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
+fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
     let endpoint = super::classic::port(options)?;
     let max_value_bytes = options
         .get_one::<u64>("max-value-size")
@@ -59,9 +59,13 @@ fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
                 message: format!("{bytes} is too large for this machine"),
             })
         })?;
-    Ok(Box::new(
-        StreamServer::new(endpoint, Arc::new(Kv::new(max_value_bytes))).named("kv")?,
-    ))
+    Ok(Child::named(
+        "kv",
+        Box::new(StreamServer::new(
+            endpoint,
+            Arc::new(Kv::new(max_value_bytes)),
+        )),
+    )?)
 }
 
 inventory::submit! {
@@ -78,7 +82,7 @@ mod tests {
     use super::*;
     use crate::protocols::kv::DEFAULT_MAX_VALUE_BYTES;
 
-    fn build(args: &[&str]) -> Result<Box<dyn Service>, String> {
+    fn build(args: &[&str]) -> Result<Child, String> {
         let maker = super::super::find("kv").unwrap();
         let matches = maker
             .command()
@@ -87,13 +91,13 @@ mod tests {
         (maker.make_service)(&matches).map_err(|error| error.to_string())
     }
 
-    fn json(service: &dyn Service) -> serde_json::Value {
-        serde_json::to_value(service).unwrap()
+    fn json(child: &Child) -> serde_json::Value {
+        serde_json::to_value(child).unwrap()
     }
 
     #[test]
     fn kv_plugin_defaults_to_memcached_port_and_one_mebibyte() {
-        let service = json(&*build(&[]).unwrap());
+        let service = json(&build(&[]).unwrap());
         assert_eq!(service["name"], "kv");
         assert_eq!(service["endpoint"], "tcp:11211");
         assert_eq!(service["factory"]["type"], "rtwisted.Kv");
@@ -110,7 +114,7 @@ mod tests {
             "--max-value-size",
             "10",
         ]);
-        let service = json(&*service.unwrap());
+        let service = json(&service.unwrap());
         assert_eq!(service["endpoint"], "tcp:0:interface=127.0.0.1");
         assert_eq!(service["factory"]["max_value_bytes"], 10);
     }

@@ -6,13 +6,13 @@
 //!
 //! ```
 //! use rtwisted_services::plugin::{PluginError, ServiceMaker};
-//! use rtwisted_core::{MultiService, Service};
+//! use rtwisted_core::{Child, MultiService};
 //!
 //! fn options() -> clap::Command {
 //!     clap::Command::new("empty")
 //! }
-//! fn make(_: &clap::ArgMatches) -> Result<Box<dyn Service>, PluginError> {
-//!     Ok(Box::new(MultiService::named("empty")?))
+//! fn make(_: &clap::ArgMatches) -> Result<Child, PluginError> {
+//!     Ok(Child::named("empty", Box::new(MultiService::new()))?)
 //! }
 //! rtwisted_core::inventory::submit! {
 //!     ServiceMaker { name: "empty", description: "An empty collection", options, make_service: make }
@@ -26,7 +26,8 @@ mod portforward;
 mod procmon;
 
 use crate::strports::InvalidEndpoint;
-use rtwisted_core::service::{NameError, Service};
+use rtwisted_core::Child;
+use rtwisted_core::service::NameError;
 
 /// A plugin could not build its service from the options given.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +57,8 @@ pub struct ServiceMaker {
     pub description: &'static str,
     /// The plugin's options, as a clap command (its name and about are set from this struct).
     pub options: fn() -> clap::Command,
-    /// Builds the service from the parsed options.
-    pub make_service: fn(&clap::ArgMatches) -> Result<Box<dyn Service>, PluginError>,
+    /// Builds the service (named, as it joins the root) from the parsed options.
+    pub make_service: fn(&clap::ArgMatches) -> Result<Child, PluginError>,
 }
 
 impl ServiceMaker {

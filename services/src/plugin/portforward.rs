@@ -9,7 +9,7 @@ use super::{PluginError, ServiceMaker};
 use crate::net::StreamServer;
 use crate::protocols::PortForward;
 use crate::strports::ClientEndpoint;
-use rtwisted_core::service::Service;
+use rtwisted_core::Child;
 
 fn options() -> Command {
     Command::new("portforward")
@@ -24,7 +24,7 @@ fn options() -> Command {
         )
 }
 
-fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
+fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
     let endpoint = port(options)?;
     if !endpoint.is_stream() {
         return Err(PluginError::Option {
@@ -39,9 +39,13 @@ fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
             option: "dest",
             message: "missing".into(),
         })?;
-    Ok(Box::new(
-        StreamServer::new(endpoint, Arc::new(PortForward::new(dest))).named("portforward")?,
-    ))
+    Ok(Child::named(
+        "portforward",
+        Box::new(StreamServer::new(
+            endpoint,
+            Arc::new(PortForward::new(dest)),
+        )),
+    )?)
 }
 
 inventory::submit! {

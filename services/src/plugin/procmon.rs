@@ -15,7 +15,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{PluginError, ServiceMaker};
 use crate::procmon::{ProcessMonitor, ProcessSpec, ProcmonError, RestartPolicy};
-use rtwisted_core::service::Service;
+use rtwisted_core::Child;
 
 fn options() -> Command {
     Command::new("procmon")
@@ -123,7 +123,7 @@ fn plugin_error(error: ProcmonError) -> PluginError {
     }
 }
 
-fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
+fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
     let value = |option: &'static str| {
         options
             .get_one::<f64>(option)
@@ -139,7 +139,7 @@ fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
         threshold: value("threshold")?,
         kill_time: value("kill-time")?,
     };
-    let mut monitor = ProcessMonitor::named("procmon")?
+    let mut monitor = ProcessMonitor::new()
         .with_policy(policy)
         .map_err(plugin_error)?;
     for spec in options.get_many::<ProcessSpec>("run").into_iter().flatten() {
@@ -151,7 +151,7 @@ fn make_service(options: &ArgMatches) -> Result<Box<dyn Service>, PluginError> {
             message: "give at least one process to run".into(),
         });
     }
-    Ok(Box::new(monitor))
+    Ok(Child::named("procmon", Box::new(monitor))?)
 }
 
 inventory::submit! {
@@ -169,7 +169,7 @@ mod tests {
 
     use super::*;
 
-    fn build(args: &[&str]) -> Result<Box<dyn Service>, String> {
+    fn build(args: &[&str]) -> Result<Child, String> {
         let maker = crate::plugin::find("procmon").unwrap();
         let matches = maker
             .command()
@@ -178,8 +178,8 @@ mod tests {
         (maker.make_service)(&matches).map_err(|error| error.to_string())
     }
 
-    fn monitor(service: &dyn Service) -> &ProcessMonitor {
-        service.downcast_ref::<ProcessMonitor>().unwrap()
+    fn monitor(child: &Child) -> &ProcessMonitor {
+        child.service().downcast_ref::<ProcessMonitor>().unwrap()
     }
 
     #[test]
@@ -200,8 +200,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(service.name(), Some("procmon"));
-        assert_eq!(service.type_tag(), "rtwisted.ProcessMonitor");
-        let monitor = monitor(&*service);
+        assert_eq!(service.service().type_tag(), "rtwisted.ProcessMonitor");
+        let monitor = monitor(&service);
         assert_eq!(
             monitor.processes(),
             [
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn the_option_defaults_are_the_service_defaults() {
         let service = build(&["--run", "a:sleep 1"]).unwrap();
-        assert_eq!(monitor(&*service).policy(), RestartPolicy::default());
+        assert_eq!(monitor(&service).policy(), RestartPolicy::default());
     }
 
     #[test]

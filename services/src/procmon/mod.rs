@@ -36,8 +36,7 @@
 //! ```
 //! use rtwisted_services::procmon::{ProcessMonitor, ProcessSpec};
 //!
-//! let monitor = ProcessMonitor::named("procmon")
-//!     .unwrap()
+//! let monitor = ProcessMonitor::new()
 //!     .with_process(ProcessSpec::new("sleeper", "sleep").with_args(["60"]))
 //!     .unwrap();
 //! assert_eq!(monitor.status()[0].name, "sleeper");
@@ -58,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use rtwisted_core::service::{NameError, Service, ServiceError, ServiceMeta, StopReason};
+use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 use supervisor::{ProcessState, Supervisor, Timings};
 
 /// The default `min_restart_delay`, in seconds (Twisted's).
@@ -278,8 +277,6 @@ pub struct ProcessStatus {
 /// their status are not.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ProcessMonitor {
-    #[serde(rename = "name", default)]
-    meta: ServiceMeta,
     #[serde(default)]
     processes: Vec<ProcessSpec>,
     #[serde(default = "default_min_restart_delay")]
@@ -315,6 +312,8 @@ type SharedState = Arc<Mutex<ProcessState>>;
 /// The running part: the supervisors, how to stop them, and what they report.
 #[derive(Default)]
 struct Live {
+    /// How logs name the monitor (its path), from the start on.
+    label: Option<String>,
     shutdown: Option<CancellationToken>,
     supervisors: Vec<JoinHandle<()>>,
     /// Per process name; kept after a stop so the last exits stay visible.
@@ -349,7 +348,6 @@ impl ProcessMonitor {
     pub fn new() -> Self {
         let policy = RestartPolicy::default();
         ProcessMonitor {
-            meta: ServiceMeta::unnamed(),
             processes: Vec::new(),
             min_restart_delay: policy.min_restart_delay,
             max_restart_delay: policy.max_restart_delay,
@@ -357,13 +355,6 @@ impl ProcessMonitor {
             kill_time: policy.kill_time,
             live: Live::default(),
         }
-    }
-
-    /// A named monitor with no processes and the default policy.
-    pub fn named(name: impl Into<String>) -> Result<Self, NameError> {
-        let mut monitor = Self::new();
-        monitor.meta = ServiceMeta::named(name)?;
-        Ok(monitor)
     }
 
     /// The same monitor with one more process; see [`add_process`](Self::add_process).
@@ -438,7 +429,10 @@ impl ProcessMonitor {
     }
 
     fn label(&self) -> String {
-        self.meta.name().unwrap_or(DEFAULT_LABEL).to_owned()
+        self.live
+            .label
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LABEL.to_owned())
     }
 
     /// Checks what a snapshot may hold but the builders refuse.
@@ -457,20 +451,12 @@ impl ProcessMonitor {
     }
 }
 
-#[typetag::serde(name = "rtwisted.ProcessMonitor")]
+#[typetag::serde(name = ProcessMonitor::TAG)]
 #[async_trait::async_trait]
 impl Service for ProcessMonitor {
-    fn meta(&self) -> &ServiceMeta {
-        &self.meta
-    }
-
-    fn meta_mut(&mut self) -> &mut ServiceMeta {
-        &mut self.meta
-    }
-
-    async fn start(&mut self) -> Result<(), ServiceError> {
+    async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let timings = self.validate()?;
-        let label = self.label();
+        let label = crate::net::log_label(cx.path(), DEFAULT_LABEL);
         let shutdown = CancellationToken::new();
         let mut supervisors = Vec::with_capacity(self.processes.len());
         let mut states = Vec::with_capacity(self.processes.len());
@@ -482,11 +468,13 @@ impl Service for ProcessMonitor {
                 timings,
                 state: Arc::clone(&state),
                 shutdown: shutdown.clone(),
+                counters: cx.counters().clone(),
             };
             supervisors.push(tokio::spawn(supervisor.run()));
             states.push((spec.name.clone(), state));
         }
         self.live = Live {
+            label: Some(label),
             shutdown: Some(shutdown),
             supervisors,
             states,
@@ -494,7 +482,8 @@ impl Service for ProcessMonitor {
         Ok(())
     }
 
-    async fn stop(&mut self, reason: StopReason) -> Result<(), ServiceError> {
+    async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
+        let reason = cx.reason();
         if let Some(shutdown) = self.live.shutdown.take() {
             shutdown.cancel();
         }
@@ -534,4 +523,4 @@ impl Service for ProcessMonitor {
     }
 }
 
-rtwisted_core::register_type!(service "rtwisted.ProcessMonitor", version 1);
+rtwisted_core::register_type!(service ProcessMonitor = "rtwisted.ProcessMonitor", version 1);

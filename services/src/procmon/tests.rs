@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::supervisor::Backoff;
 use super::*;
-use rtwisted_core::{Lifecycle, MultiService};
+use rtwisted_core::{Child, Lifecycle, MultiService, StopReason};
 
 /// How long any wait for a process may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -33,10 +33,7 @@ fn sh(name: &str, script: &str) -> ProcessSpec {
 }
 
 fn monitor_of(processes: Vec<ProcessSpec>, policy: RestartPolicy) -> ProcessMonitor {
-    let mut monitor = ProcessMonitor::named("procmon")
-        .unwrap()
-        .with_policy(policy)
-        .unwrap();
+    let mut monitor = ProcessMonitor::new().with_policy(policy).unwrap();
     for spec in processes {
         monitor.add_process(spec).unwrap();
     }
@@ -45,7 +42,7 @@ fn monitor_of(processes: Vec<ProcessSpec>, policy: RestartPolicy) -> ProcessMoni
 
 async fn started(monitor: ProcessMonitor) -> MultiService {
     let mut root = MultiService::new();
-    root.insert(Box::new(monitor)).unwrap();
+    root.insert_named("procmon", Box::new(monitor)).unwrap();
     Lifecycle::default().start(&mut root).await.unwrap();
     assert!(root.get("procmon").unwrap().running());
     root
@@ -65,6 +62,7 @@ async fn stop(root: &mut MultiService) -> Duration {
 fn monitor(root: &MultiService) -> &ProcessMonitor {
     root.get("procmon")
         .unwrap()
+        .service()
         .downcast_ref::<ProcessMonitor>()
         .unwrap()
 }
@@ -346,7 +344,7 @@ async fn the_environment_and_working_directory_are_applied() {
 
 #[tokio::test]
 async fn a_bad_policy_from_a_snapshot_fails_the_start() {
-    let service: Box<dyn Service> = serde_json::from_value(json!({
+    let service: Child = serde_json::from_value(json!({
         "type": "rtwisted.ProcessMonitor",
         "name": "procmon",
         "processes": [{"name": "sleeper", "command": "sleep", "args": ["100"]}],
@@ -464,7 +462,7 @@ fn full_monitor() -> ProcessMonitor {
 
 #[test]
 fn the_spec_round_trips_through_json_without_live_state() {
-    let boxed: Box<dyn Service> = Box::new(full_monitor());
+    let boxed = Child::named("procmon", Box::new(full_monitor())).unwrap();
     let value = serde_json::to_value(&boxed).unwrap();
     assert_eq!(
         value,
@@ -484,9 +482,9 @@ fn the_spec_round_trips_through_json_without_live_state() {
             "kill_time": 3.0,
         })
     );
-    let back: Box<dyn Service> = serde_json::from_value(value.clone()).unwrap();
+    let back: Child = serde_json::from_value(value.clone()).unwrap();
     assert!(!back.running());
-    let monitor = back.downcast_ref::<ProcessMonitor>().unwrap();
+    let monitor = back.service().downcast_ref::<ProcessMonitor>().unwrap();
     assert_eq!(monitor.processes(), full_monitor().processes());
     assert_eq!(monitor.policy(), full_monitor().policy());
     assert_eq!(serde_json::to_value(&back).unwrap(), value);
@@ -500,20 +498,21 @@ fn the_spec_round_trips_through_json_without_live_state() {
 
 #[test]
 fn a_minimal_snapshot_gets_the_default_policy() {
-    let service: Box<dyn Service> = serde_json::from_value(json!({
+    let service: Child = serde_json::from_value(json!({
         "type": "rtwisted.ProcessMonitor",
         "name": "procmon",
         "processes": [{"name": "quick", "command": "true"}],
     }))
     .unwrap();
-    let monitor = service.downcast_ref::<ProcessMonitor>().unwrap();
+    let monitor = service.service().downcast_ref::<ProcessMonitor>().unwrap();
     assert_eq!(monitor.policy(), RestartPolicy::default());
     assert_eq!(monitor.processes(), [ProcessSpec::new("quick", "true")]);
 }
 
 #[tokio::test]
 async fn a_running_monitor_serializes_like_a_stopped_one() {
-    let before = serde_json::to_value(&(Box::new(full_monitor()) as Box<dyn Service>)).unwrap();
+    let before =
+        serde_json::to_value(Child::named("procmon", Box::new(full_monitor())).unwrap()).unwrap();
     let mut root = started(full_monitor()).await;
     eventually("a pid", || status(&root, "sleeper").pid).await;
     assert_eq!(

@@ -34,7 +34,7 @@ async fn say_and_close(connection: Connection, bytes: &[u8]) -> io::Result<()> {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discard {}
 
-#[typetag::serde(name = "rtwisted.Discard")]
+#[typetag::serde(name = Discard::TAG)]
 #[async_trait]
 impl ProtocolFactory for Discard {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -56,7 +56,7 @@ impl ProtocolFactory for Discard {
     }
 }
 
-#[typetag::serde(name = "rtwisted.Discard")]
+#[typetag::serde(name = Discard::TAG)]
 #[async_trait]
 impl DatagramProtocol for Discard {
     async fn datagram(&self, _datagram: &[u8], _peer: SocketAddr) -> Option<Vec<u8>> {
@@ -64,7 +64,7 @@ impl DatagramProtocol for Discard {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.Discard", version 1);
+rtwisted_core::register_type!(factory Discard = "rtwisted.Discard", version 1);
 
 /// The printable ASCII characters Chargen cycles through.
 const PRINTABLE: &[u8] = b" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
@@ -86,7 +86,7 @@ pub fn chargen_line(n: usize) -> Vec<u8> {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chargen {}
 
-#[typetag::serde(name = "rtwisted.Chargen")]
+#[typetag::serde(name = Chargen::TAG)]
 #[async_trait]
 impl ProtocolFactory for Chargen {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -110,7 +110,7 @@ impl ProtocolFactory for Chargen {
     }
 }
 
-#[typetag::serde(name = "rtwisted.Chargen")]
+#[typetag::serde(name = Chargen::TAG)]
 #[async_trait]
 impl DatagramProtocol for Chargen {
     async fn datagram(&self, datagram: &[u8], _peer: SocketAddr) -> Option<Vec<u8>> {
@@ -129,7 +129,7 @@ impl DatagramProtocol for Chargen {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.Chargen", version 1);
+rtwisted_core::register_type!(factory Chargen = "rtwisted.Chargen", version 1);
 
 /// RFC 865 Quote of the Day: sends one quote (taking turns through the list) and closes. The
 /// quotes are configuration, persisted in the snapshot.
@@ -163,7 +163,7 @@ impl Qotd {
     }
 }
 
-#[typetag::serde(name = "rtwisted.Qotd")]
+#[typetag::serde(name = Qotd::TAG)]
 #[async_trait]
 impl ProtocolFactory for Qotd {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -171,7 +171,7 @@ impl ProtocolFactory for Qotd {
     }
 }
 
-#[typetag::serde(name = "rtwisted.Qotd")]
+#[typetag::serde(name = Qotd::TAG)]
 #[async_trait]
 impl DatagramProtocol for Qotd {
     async fn datagram(&self, _datagram: &[u8], _peer: SocketAddr) -> Option<Vec<u8>> {
@@ -179,7 +179,7 @@ impl DatagramProtocol for Qotd {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.Qotd", version 1);
+rtwisted_core::register_type!(factory Qotd = "rtwisted.Qotd", version 1);
 
 /// RFC 867 Daytime: sends the time in words (`Tue Nov 24 10:00:00 2026`, UTC, as Twisted's
 /// `asctime`) and closes.
@@ -227,7 +227,7 @@ fn now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
-#[typetag::serde(name = "rtwisted.Daytime")]
+#[typetag::serde(name = Daytime::TAG)]
 #[async_trait]
 impl ProtocolFactory for Daytime {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -235,7 +235,7 @@ impl ProtocolFactory for Daytime {
     }
 }
 
-#[typetag::serde(name = "rtwisted.Daytime")]
+#[typetag::serde(name = Daytime::TAG)]
 #[async_trait]
 impl DatagramProtocol for Daytime {
     async fn datagram(&self, _datagram: &[u8], _peer: SocketAddr) -> Option<Vec<u8>> {
@@ -243,7 +243,7 @@ impl DatagramProtocol for Daytime {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.Daytime", version 1);
+rtwisted_core::register_type!(factory Daytime = "rtwisted.Daytime", version 1);
 
 /// Seconds from 1900-01-01 to 1970-01-01.
 pub const SECONDS_1900_TO_1970: u64 = 2_208_988_800;
@@ -257,7 +257,7 @@ pub fn rfc868(seconds: u64) -> [u8; 4] {
     ((seconds + SECONDS_1900_TO_1970) as u32).to_be_bytes()
 }
 
-#[typetag::serde(name = "rtwisted.Time")]
+#[typetag::serde(name = Time::TAG)]
 #[async_trait]
 impl ProtocolFactory for Time {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -265,7 +265,7 @@ impl ProtocolFactory for Time {
     }
 }
 
-#[typetag::serde(name = "rtwisted.Time")]
+#[typetag::serde(name = Time::TAG)]
 #[async_trait]
 impl DatagramProtocol for Time {
     async fn datagram(&self, _datagram: &[u8], _peer: SocketAddr) -> Option<Vec<u8>> {
@@ -273,7 +273,7 @@ impl DatagramProtocol for Time {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.Time", version 1);
+rtwisted_core::register_type!(factory Time = "rtwisted.Time", version 1);
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ use crate::net::Connection;
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Echo {}
 
-#[typetag::serde(name = "rtwisted.Echo")]
+#[typetag::serde(name = Echo::TAG)]
 #[async_trait]
 impl ProtocolFactory for Echo {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -39,9 +39,9 @@ impl ProtocolFactory for Echo {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.Echo", version 1);
+rtwisted_core::register_type!(factory Echo = "rtwisted.Echo", version 1);
 
-#[typetag::serde(name = "rtwisted.Echo")]
+#[typetag::serde(name = Echo::TAG)]
 #[async_trait]
 impl super::DatagramProtocol for Echo {
     async fn datagram(&self, datagram: &[u8], _peer: std::net::SocketAddr) -> Option<Vec<u8>> {

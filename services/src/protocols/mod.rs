@@ -41,4 +41,10 @@ pub trait DatagramProtocol: std::any::Any + Send + Sync + fmt::Debug {
 pub trait ProtocolFactory: std::any::Any + Send + Sync + fmt::Debug {
     /// Serves one connection until it ends or `connection.shutdown` is cancelled.
     async fn serve(&self, connection: Connection) -> io::Result<()>;
+
+    /// Called when the server holding the factory starts: a factory with live state of its own
+    /// (a table's items, say) registers counters there, for `rtap status` and `/metrics`.
+    fn publish(&self, counters: &rtwisted_core::context::Counters) {
+        let _ = counters;
+    }
 }

@@ -93,7 +93,7 @@ impl PortForward {
     }
 }
 
-#[typetag::serde(name = "rtwisted.PortForward")]
+#[typetag::serde(name = PortForward::TAG)]
 #[async_trait]
 impl ProtocolFactory for PortForward {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -121,7 +121,7 @@ impl ProtocolFactory for PortForward {
     }
 }
 
-rtwisted_core::register_type!(factory "rtwisted.PortForward", version 1);
+rtwisted_core::register_type!(factory PortForward = "rtwisted.PortForward", version 1);
 
 /// Copies `from` to `to` until `from` ends, adding every chunk to `counter`; then closes the
 /// write side, so the other end sees the end of the stream.

@@ -177,7 +177,7 @@ enum Line {
     Eof,
 }
 
-#[typetag::serde(name = "rtwisted.Kv")]
+#[typetag::serde(name = Kv::TAG)]
 #[async_trait]
 impl ProtocolFactory for Kv {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
@@ -196,7 +196,7 @@ impl ProtocolFactory for Kv {
 }
 
 // Version 2: keys and values are bytes, `bin` in binary snapshots (table::upgrade_from_v1).
-rtwisted_core::register_type!(factory "rtwisted.Kv", version 2);
+rtwisted_core::register_type!(factory Kv = "rtwisted.Kv", version 2);
 
 impl Kv {
     /// Answers commands until the peer closes, quits, or breaks the protocol beyond repair.
