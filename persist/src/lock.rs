@@ -5,15 +5,14 @@
 //!   and for the whole of every edit, so edits and saves in one folder happen one after another,
 //!   each re-reading what the last one wrote. Waiting for it is bounded ([`EDIT_LOCK_WAIT`]).
 //!   It leaves no file behind.
-//! - [`HeldMark`] (`.NAME.tap.held` beside the snapshot): held by a running `rtwistd` for its
-//!   whole life, with its PID in the file, to mark the snapshots it runs from. An edit of a held
-//!   snapshot is refused unless forced: the daemon would save over it, or resume past it. The
-//!   lock dies with the process, even by SIGKILL, so a crash never leaves a snapshot held. The
-//!   file is never removed (removing a lock file races with the next locker).
+//! - [`HeldMark`] (`.NAME.tap.held.PID` beside the snapshot): held by a running `rtwistd` for
+//!   its whole life, to mark the snapshots it runs from. An edit of a held snapshot is refused
+//!   unless forced: the daemon would save over it, or resume past it. The lock dies with the
+//!   process, even by SIGKILL, so a crash never leaves a snapshot held (the next look removes
+//!   the mark it left).
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, TryLockError};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,25 +20,6 @@ use crate::SnapshotError;
 
 /// How long a save or an edit waits for another one to finish with the same file.
 pub const EDIT_LOCK_WAIT: Duration = Duration::from_secs(10);
-
-/// The file beside `path` named `.NAME.SUFFIX`.
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{suffix}"))
-}
-
-fn open_sidecar(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-}
 
 /// The exclusive lock on a snapshot's folder that every save and every edit holds. Released
 /// when dropped.
@@ -120,40 +100,72 @@ impl EditLock {
 
 /// A snapshot marked as held by this process (a running `rtwistd`), released when dropped or
 /// when the process ends.
+///
+/// The mark is a file `.NAME.held.PID` beside the snapshot, locked for the life of the process
+/// (it is created under another name, locked, and only then given its name, so it is never seen
+/// unlocked while its holder lives). Several daemons may hold one snapshot (each its own mark).
+/// [`holder`] finds a live one, and removes the marks of processes that are gone.
 #[derive(Debug)]
 pub struct HeldMark {
-    _file: File,
+    file: File,
+    mark: PathBuf,
     path: PathBuf,
 }
 
+const HELD: &str = "held";
+
+fn mark_prefix(path: &Path) -> (PathBuf, String) {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (folder, format!(".{name}.{HELD}."))
+}
+
 impl HeldMark {
-    /// Marks `path` as held by this process. Refuses with [`SnapshotError::Held`] when another
-    /// live process holds it. Take it after daemonizing: the PID recorded is this process's.
+    /// Marks `path` as held by this process.
     pub fn acquire(path: &Path) -> Result<Self, SnapshotError> {
-        let mark = sidecar(path, "held");
         let lock_error = |cause| SnapshotError::Lock {
             path: path.to_owned(),
             cause,
         };
-        let mut file = open_sidecar(&mark).map_err(lock_error)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(SnapshotError::Held {
-                    path: path.to_owned(),
-                    pid: read_pid(&mut file),
-                });
-            }
-            Err(TryLockError::Error(cause)) => return Err(lock_error(cause)),
-        }
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
-            .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+        let (folder, prefix) = mark_prefix(path);
+        let temporary = tempfile::Builder::new()
+            .prefix(&format!("{prefix}new."))
+            .tempfile_in(&folder)
             .map_err(lock_error)?;
+        temporary
+            .as_file()
+            .try_lock()
+            .map_err(|error| lock_error(io::Error::from(error)))?;
+        let mark = folder.join(format!("{prefix}{}", std::process::id()));
+        let file = temporary
+            .persist(&mark)
+            .map_err(|error| lock_error(error.error))?;
         Ok(HeldMark {
-            _file: file,
+            file,
+            mark,
             path: path.to_owned(),
         })
+    }
+
+    /// Renames the mark after this process's PID (after daemonizing, the daemon's PID is not
+    /// the one that took the mark; the lock goes with the file).
+    pub fn record_pid(&mut self) -> Result<(), SnapshotError> {
+        let (folder, prefix) = mark_prefix(&self.path);
+        let mark = folder.join(format!("{prefix}{}", std::process::id()));
+        if mark != self.mark {
+            std::fs::rename(&self.mark, &mark).map_err(|cause| SnapshotError::Lock {
+                path: self.path.clone(),
+                cause,
+            })?;
+            self.mark = mark;
+        }
+        Ok(())
     }
 
     /// The snapshot this mark holds.
@@ -162,14 +174,43 @@ impl HeldMark {
     }
 }
 
-/// The PID of the live process that holds `path`, if one does.
-pub fn holder(path: &Path) -> Option<String> {
-    let mut file = File::open(sidecar(path, "held")).ok()?;
-    match file.try_lock_shared() {
-        Ok(()) => None,
-        Err(TryLockError::WouldBlock) => Some(read_pid(&mut file)),
-        Err(TryLockError::Error(_)) => None,
+impl Drop for HeldMark {
+    fn drop(&mut self) {
+        // The lock goes with the process anyway; the file goes with a clean exit.
+        let _ = std::fs::remove_file(&self.mark);
+        let _ = &self.file;
     }
+}
+
+/// The PID of a live process that holds `path`, if one does. Marks whose holder is gone are
+/// removed on the way.
+pub fn holder(path: &Path) -> Option<String> {
+    let (folder, prefix) = mark_prefix(path);
+    let entries = std::fs::read_dir(&folder).ok()?;
+    let mut live = None;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(prefix.as_str()))
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let pid = pid.to_owned();
+        let Ok(file) = File::open(entry.path()) else {
+            continue;
+        };
+        match file.try_lock_shared() {
+            Err(TryLockError::WouldBlock) => live = Some(pid),
+            // Nobody holds it: its holder is gone.
+            Ok(()) => {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            Err(TryLockError::Error(_)) => {}
+        }
+    }
+    live
 }
 
 /// Refuses an edit of `path` while a live process holds it, unless `force`.
@@ -180,16 +221,6 @@ pub fn check_not_held(path: &Path, force: bool) -> Result<(), SnapshotError> {
             pid,
         }),
         _ => Ok(()),
-    }
-}
-
-fn read_pid(file: &mut File) -> String {
-    let mut text = String::new();
-    let _ = file.seek(SeekFrom::Start(0));
-    let _ = file.read_to_string(&mut text);
-    match text.trim() {
-        "" => "unknown".to_owned(),
-        pid => pid.to_owned(),
     }
 }
 
@@ -227,6 +258,16 @@ mod tests {
         check_not_held(&path, true).unwrap();
         drop(mark);
         assert_eq!(holder(&path), None);
+    }
+
+    #[test]
+    fn a_mark_left_by_a_dead_holder_holds_nothing_and_is_removed() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("echo.tap");
+        let stale = folder.path().join(".echo.tap.held.99999999");
+        std::fs::write(&stale, b"").unwrap();
+        assert_eq!(holder(&path), None);
+        assert!(!stale.exists());
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! `rtap edit FILE`: edit the application's source form in `$EDITOR`; the result is validated
 //! as a whole before anything is written.
+//!
+//! The snapshot is not locked while the editor is open (a person may take minutes); before
+//! writing, the edit takes the lock again and checks that nothing else was saved meanwhile, so
+//! it never reverts another change. If something was, nothing is written and the edited text
+//! is kept for the user.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -10,13 +15,12 @@ use serde_json::Value;
 use super::EditArgs;
 use super::document::{Document, validate};
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
-use crate::snapshots::Location;
+use crate::snapshots::{Access, Location};
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
-pub fn run(args: &EditArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn run(args: &EditArgs, access: &Access) -> Result<(), CliError> {
     let location = Location::new(&args.file, args.store.store.as_deref())?;
-    let mut document = Document::open(&location, passphrase)?;
+    let mut document = Document::open_released(&location, access, args.force.force)?;
     let original = document.to_value()?;
     let folder = tempfile::tempdir()
         .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;
@@ -43,8 +47,27 @@ pub fn run(args: &EditArgs, passphrase: &PassphraseSource) -> Result<(), CliErro
             }
             Ok(Some(app)) => {
                 document.app = app;
+                let edited = document.to_value()?;
+                super::stored::confirm_removal(
+                    super::stored::removed(&original, &edited),
+                    args.force.force,
+                )?;
+                if let Err(error) = document.relock() {
+                    let kept = folder.keep();
+                    return Err(CliError::failed(format!(
+                        "{error}; your edit is kept in {}",
+                        kept.join(scratch.file_name().unwrap_or_default()).display()
+                    )));
+                }
                 let (header, written) = document.write()?;
-                crate::output::println(format!("wrote {written} ({})", header.checksum))?;
+                let mut text = format!("wrote {written} ({})\n", header.checksum);
+                for line in
+                    crate::output::change_lines(&rtwisted_core::diff::diff(&original, &edited))
+                {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                crate::output::print(text)?;
                 return Ok(());
             }
             Err(error) => {

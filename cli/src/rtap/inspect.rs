@@ -10,11 +10,15 @@ use serde_json::{Value, json};
 
 use super::InspectArgs;
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
-use crate::snapshots::{self, Location};
+use crate::snapshots::{self, Access, Location};
 
 /// Prints the snapshot the arguments name.
-pub fn run(args: &InspectArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn run(args: &InspectArgs, access: &Access) -> Result<(), CliError> {
+    let detail = if args.all {
+        rtwisted_persist::view::Detail::Everything
+    } else {
+        rtwisted_persist::view::Detail::Summaries
+    };
     let location = Location::new(&args.file, args.store.store.as_deref())?;
     let from_tac = matches!(&location, Location::File(path) if crate::tac_source::is_tac(path));
     let raw = match &location {
@@ -26,7 +30,7 @@ pub fn run(args: &InspectArgs, passphrase: &PassphraseSource) -> Result<(), CliE
             rtwisted_persist::decode_raw(&bytes)
                 .map_err(|error| CliError::failed(format!("{}: {error}", path.display())))?
         }
-        _ => snapshots::open_raw_at(&location, passphrase)?,
+        _ => snapshots::open_raw_at(&location, access, detail)?,
     };
     if !raw.unknown_types.is_empty() {
         eprintln!(
@@ -81,6 +85,7 @@ fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
         "checksum": header.checksum,
         "encrypted": raw.encrypted,
         "manifest": header.fields.manifest,
+        "parent": header.fields.parent,
         "unknown_types": raw.unknown_types,
         "process": raw.application.get("process").cloned().unwrap_or(Value::Null),
         "services": services,
@@ -138,6 +143,15 @@ fn text_report(
             header.fields.created, header.fields.producer
         ));
         out.push_str(&format!("checksum  {} (verified)\n", header.checksum));
+        if let Some(parent) = &header.fields.parent {
+            match parent.store {
+                Some(number) => out.push_str(&format!(
+                    "parent    {}@{number} ({})\n",
+                    header.fields.app, parent.checksum
+                )),
+                None => out.push_str(&format!("parent    {}\n", parent.checksum)),
+            }
+        }
     }
     out.push_str(&format!(
         "process   uid {}  gid {}  name {}  umask {}\n",
@@ -177,5 +191,25 @@ fn label(node: &Node) -> String {
     if !node.known {
         parts.push("(unknown type)".to_owned());
     }
+    let mut summaries = Vec::new();
+    for (field, value) in &node.fields {
+        summarized(field, value, &mut summaries);
+    }
+    if !summaries.is_empty() {
+        parts.push(format!("({})", summaries.join("; ")));
+    }
     parts.join("  ")
+}
+
+/// `field.path: 1,000,000 entries, 39 MB` for every summarized value under `value`.
+fn summarized(at: &str, value: &Value, out: &mut Vec<String>) {
+    if let Some(summary) = rtwisted_persist::view::describe_summary(value) {
+        out.push(format!("{at}: {summary}"));
+        return;
+    }
+    if let Value::Object(map) = value {
+        for (key, inner) in map {
+            summarized(&format!("{at}.{key}"), inner, out);
+        }
+    }
 }

@@ -75,6 +75,10 @@ pub struct Options {
     pub checkpoint_every: Option<Duration>,
     /// The snapshot store, absolute, when snapshots come from and go to one.
     pub store: Option<PathBuf>,
+    /// Start from the newest state descending from the snapshot given.
+    pub resume: bool,
+    /// The limits of every load and save.
+    pub limits: rtwisted_persist::Limits,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -123,6 +127,11 @@ impl Options {
                 source_style: false,
             },
         };
+        if args.resume && !matches!(source, Source::File { .. }) {
+            return Err(usage(
+                "--resume continues a snapshot's state: give it with -f FILE (or -s, or --store -f APP)",
+            ));
+        }
         let nodaemon = args.nodaemon;
         // As in twistd, a run from a plugin or a TAC file saves nothing at shutdown unless asked
         // to: the program, not a snapshot, is the source of truth.
@@ -186,6 +195,8 @@ impl Options {
             umask: args.umask,
             checkpoint_every: args.checkpoint_every,
             store,
+            resume: args.resume,
+            limits: args.limits.limits(super::command())?,
         })
     }
 }

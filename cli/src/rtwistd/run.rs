@@ -6,19 +6,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nix::sys::stat::{Mode, umask};
-use rtwisted_core::{Application, Lifecycle, StopReason, Style};
+use rtwisted_core::{Application, Lifecycle, StopReason};
 use rtwisted_persist::Key;
+use rtwisted_persist::lock::HeldMark;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
-use super::options::{Options, Source};
+use super::options::Options;
+use super::origin::{self, Origin};
 use super::pidfile::{self, Pidfile};
 use super::privileges;
+use super::saves::Saver;
+use super::writable;
 use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
-use crate::passphrase::PassphraseSource;
-use crate::snapshots::Location;
-use crate::{plugins, snapshots};
+use crate::snapshots::Access;
 
 /// Runs the application the options describe, until a signal stops it.
 pub fn run(options: Options) -> Result<(), CliError> {
@@ -57,12 +59,25 @@ fn run_holding(
             path.display()
         );
     }
-    let (app, key) = load(
+    let access = Access {
+        passphrase: options.passphrase.clone(),
+        limits: options.limits,
+    };
+    let origin::Loaded { app, key, origin } = origin::load(
         &options.source,
         options.store.as_deref(),
-        &options.passphrase,
+        &access,
+        options.resume,
+        &save_folder(options)?,
     )?;
     let ids = privileges::resolve(options.uid, options.gid, app.process())?;
+    // Taken before daemonizing, so a refusal reaches the shell; the locks go with the forks.
+    let marks = hold_files(&origin);
+    if let Origin::Store { dir, entry, .. } = &origin {
+        access
+            .open_store(dir, false)?
+            .check_not_held(&entry.app, false)?;
+    }
     let null = if options.nodaemon {
         None
     } else {
@@ -71,7 +86,14 @@ fn run_holding(
     enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
     let mut status = null.map(daemon::daemonize).transpose()?;
     // From here on a failure is also sent to the launching shell through the status pipe.
-    let result = daemon_body(app, key, options, ids, pidfile, &mut status, log_file);
+    let run = Run {
+        app,
+        key,
+        origin,
+        marks,
+        access,
+    };
+    let result = daemon_body(run, options, ids, pidfile, &mut status, log_file);
     if let Err(error) = &result {
         tracing::error!("{error}");
         if let Some(status) = status.take() {
@@ -79,6 +101,68 @@ fn run_holding(
         }
     }
     result
+}
+
+/// Where the run's shutdown and checkpoint snapshots go, seen from outside any chroot: the run
+/// folder, absolute.
+fn save_folder(options: &Options) -> Result<PathBuf, CliError> {
+    let resolve = |path: &Path| {
+        std::path::absolute(path)
+            // `./x` and `.`: no `.` left in the path, so it names the folder as cwd does.
+            .map(|path| {
+                path.components()
+                    .filter(|part| !matches!(part, std::path::Component::CurDir))
+                    .collect::<PathBuf>()
+            })
+            .map_err(|error| {
+                CliError::failed(format!(
+                    "cannot resolve the path '{}': {error}",
+                    path.display()
+                ))
+            })
+    };
+    match &options.chroot {
+        None => resolve(&options.rundir),
+        Some(root) => {
+            let inside = options.rundir.strip_prefix("/").unwrap_or(&options.rundir);
+            Ok(root.join(if inside == Path::new(".") {
+                Path::new("")
+            } else {
+                inside
+            }))
+        }
+    }
+}
+
+/// Marks the snapshot files the run comes from as held: the file given, and the one loaded
+/// (with `--resume`, a newer one). A mark that cannot be made (a read-only folder) only warns:
+/// it guards against edits, and nobody can edit there either.
+fn hold_files(origin: &Origin) -> Vec<HeldMark> {
+    let Origin::File { base, loaded, .. } = origin else {
+        return Vec::new();
+    };
+    let mut paths = vec![base.clone()];
+    if loaded != base {
+        paths.push(loaded.clone());
+    }
+    let mut marks = Vec::new();
+    for path in paths {
+        let path = std::path::absolute(&path).unwrap_or(path);
+        match HeldMark::acquire(&path) {
+            Ok(mark) => marks.push(mark),
+            Err(error) => tracing::warn!("{error}: edits of it are not refused while this runs"),
+        }
+    }
+    marks
+}
+
+/// What a run holds between its load and its end.
+struct Run {
+    app: Application,
+    key: Option<Key>,
+    origin: Origin,
+    marks: Vec<HeldMark>,
+    access: Access,
 }
 
 /// chroot, rundir and umask, before daemonizing (twistd's `setupEnvironment`).
@@ -119,27 +203,61 @@ fn enter_environment(
 }
 
 fn daemon_body(
-    app: Application,
-    key: Option<Key>,
+    mut run: Run,
     options: &Options,
     ids: (Option<u32>, Option<u32>),
     pidfile: Option<&mut Pidfile>,
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
 ) -> Result<(), CliError> {
+    for mark in &mut run.marks {
+        if let Err(error) = mark.record_pid() {
+            tracing::warn!("{error}");
+        }
+    }
+    // The store's hold names this process: the daemon, after daemonizing.
+    let held_store = match &run.origin {
+        Origin::Store { dir, entry, .. } => {
+            let store = run.access.open_store(dir, false)?;
+            store.hold(&entry.app, Some(entry.number))?;
+            Some((dir.clone(), entry.app.clone()))
+        }
+        _ => None,
+    };
+    let result = daemon_runtime(run, options, ids, pidfile, status, log_file);
+    if let Some((dir, app)) = held_store {
+        let released = Access::default()
+            .open_store(&dir, false)
+            .and_then(|store| store.release(&app).map_err(CliError::from));
+        if let Err(error) = released {
+            tracing::warn!("cannot release the hold on {app} in the store: {error}");
+        }
+    }
+    result
+}
+
+fn daemon_runtime(
+    run: Run,
+    options: &Options,
+    ids: (Option<u32>, Option<u32>),
+    pidfile: Option<&mut Pidfile>,
+    status: &mut Option<StatusPipe>,
+    log_file: Option<Arc<LogFile>>,
+) -> Result<(), CliError> {
+    let app = &run.app;
     if let Some(pidfile) = pidfile {
         pidfile.write_pid()?;
         // The daemon removes its pidfile after dropping privileges; in a sticky folder such
         // as /tmp only the file's owner may.
         pidfile.give_to(ids);
     }
-    set_process_name(&app);
+    set_process_name(app);
     // The runtime (and its threads) exists only from here on, after daemonizing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    let result = runtime.block_on(serve(app, key, options, ids, status, log_file));
+    let result = runtime.block_on(serve(run, options, ids, status, log_file));
     if matches!(result, Err(CliError::Forced)) {
         // A service may still be stuck in its stop: leave without waiting for it.
         runtime.shutdown_background();
@@ -160,58 +278,22 @@ fn set_process_name(app: &Application) {
     }
 }
 
-fn load(
-    source: &Source,
-    store: Option<&std::path::Path>,
-    passphrase: &PassphraseSource,
-) -> Result<(Application, Option<Key>), CliError> {
-    match source {
-        Source::Plugin { maker, options } => {
-            tracing::info!("Building {} from the '{}' plugin", maker.name, maker.name);
-            Ok((plugins::application_from(maker, options, maker.name)?, None))
-        }
-        Source::Tac { path } => {
-            tracing::info!("Loading {}...", path.display());
-            let app = crate::tac_source::evaluate(path)?;
-            tracing::info!("Loaded.");
-            Ok((app, None))
-        }
-        Source::File { path, source_style } => {
-            let location = match store {
-                None => Location::File(path.clone()),
-                Some(dir) => Location::Store {
-                    dir: dir.to_owned(),
-                    address: path.to_string_lossy().parse().map_err(
-                        |error: rtwisted_persist::store::StoreError| {
-                            CliError::failed(error.to_string())
-                        },
-                    )?,
-                },
-            };
-            tracing::info!("Loading {location}...");
-            let (snapshot, key) = snapshots::open_at(&location, passphrase)?;
-            if *source_style && snapshot.header.fields.style != Style::Tas {
-                return Err(CliError::failed(format!(
-                    "'{}' is a binary (tap) snapshot; run it with -f, not -s",
-                    path.display()
-                )));
-            }
-            tracing::info!("Loaded.");
-            Ok((snapshot.app, key))
-        }
-    }
-}
-
 /// Serves until a stop signal, then stops and saves; [`CliError::Forced`] when a second signal
 /// cut the stop short.
 async fn serve(
-    mut app: Application,
-    key: Option<Key>,
+    run: Run,
     options: &Options,
     (uid, gid): (Option<u32>, Option<u32>),
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
 ) -> Result<(), CliError> {
+    let Run {
+        mut app,
+        key,
+        origin,
+        marks: _marks,
+        access,
+    } = run;
     let signal_error =
         |error: std::io::Error| CliError::failed(format!("cannot handle signals: {error}"));
     // Handlers go in before the start, so a signal that arrives while services start is kept
@@ -235,6 +317,13 @@ async fn serve(
             .await;
         return Err(error);
     }
+    if let Err(error) = check_saves_possible(options, &app, &access) {
+        let _ = lifecycle
+            .stop(app.services_mut(), StopReason::Rollback)
+            .await;
+        return Err(error);
+    }
+    let mut saver = Saver::new(&origin, key, options.limits, options.store.as_deref());
     if let Err(error) = lifecycle.start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
@@ -266,9 +355,9 @@ async fn serve(
             _ = interrupt.recv() => break "SIGINT",
             _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
-            _ = user2.recv() => checkpoint(&app, key.as_ref(), options.store.as_deref(), "SIGUSR2"),
-            _ = next_checkpoint => checkpoint(&app, key.as_ref(), options.store.as_deref(), "timer"),
-            () = requests.requested() => checkpoint(&app, key.as_ref(), options.store.as_deref(), "Checkpoint task"),
+            _ = user2.recv() => saver.checkpoint(&app, "SIGUSR2"),
+            _ = next_checkpoint => saver.checkpoint(&app, "timer"),
+            () = requests.requested() => saver.checkpoint(&app, "Checkpoint task"),
         }
     };
     drop(requests);
@@ -287,7 +376,12 @@ async fn serve(
             }
         }
         if options.save {
-            save_shutdown(&app, key.as_ref(), options.store.as_deref())?;
+            saver.shutdown(&app)?;
+        } else if let Some(failure) = saver.last_failure() {
+            // No shutdown save follows: the state since the last good checkpoint is gone.
+            return Err(CliError::failed(format!(
+                "the last checkpoint failed, so the state since the one before it is lost: {failure}"
+            )));
         }
         tracing::info!("Server Shut Down.");
         stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
@@ -340,61 +434,41 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     }
 }
 
-/// Saves the running tree, live state included (and every `running` flag false in the file),
-/// as `NAME-checkpoint.tap` in the current folder. A failure is logged; the daemon goes on.
-fn checkpoint(app: &Application, key: Option<&Key>, store: Option<&std::path::Path>, why: &str) {
-    let began = std::time::Instant::now();
-    let style = app.persistence().style;
-    if let Some(dir) = store {
-        match snapshots::save_to_store(dir, app, style, key, None) {
-            Ok((_, written)) => tracing::info!(
-                "Checkpoint ({why}) saved as {written} in {:.1}ms",
-                began.elapsed().as_secs_f64() * 1000.0
-            ),
-            Err(error) => tracing::error!("Checkpoint ({why}) failed: {error}"),
-        }
-        return;
-    }
-    let path = PathBuf::from(rtwisted_persist::file_name(
-        app.name(),
-        Some("checkpoint"),
-        style,
-        key.is_some(),
-    ));
-    match rtwisted_persist::save_with(app, &path, style, key) {
-        Ok(header) => tracing::info!(
-            "Checkpoint ({why}) saved to {} in {:.1}ms ({})",
-            path.display(),
-            began.elapsed().as_secs_f64() * 1000.0,
-            header.checksum
-        ),
-        Err(error) => tracing::error!("Checkpoint ({why}) failed: {error}"),
-    }
-}
-
-/// Saves `NAME-shutdown.tap` (`.tas`, and `.etap`/`.etas` when the input was encrypted) in the
-/// current folder.
-fn save_shutdown(
+/// After the privilege drop: refuses to start when the shutdown or checkpoint saves the run
+/// will make could not be written, naming the folder and the user.
+fn check_saves_possible(
+    options: &Options,
     app: &Application,
-    key: Option<&Key>,
-    store: Option<&std::path::Path>,
+    access: &Access,
 ) -> Result<(), CliError> {
-    let style = app.persistence().style;
-    if let Some(dir) = store {
-        let (_, written) = snapshots::save_to_store(dir, app, style, key, None)?;
-        tracing::info!("Saved the {} application as {written}.", app.name());
+    if !options.save && options.checkpoint_every.is_none() {
         return Ok(());
     }
-    let path = PathBuf::from(rtwisted_persist::file_name(
-        app.name(),
-        Some("shutdown"),
-        style,
-        key.is_some(),
-    ));
-    tracing::info!("Saving {} application to {}...", app.name(), path.display());
-    crate::snapshots::save(app, &path, style, key)?;
-    tracing::info!("Saved.");
-    Ok(())
+    if let Some(dir) = &options.store {
+        return writable::check_store(dir, access);
+    }
+    let folder = std::env::current_dir().map_err(|error| {
+        CliError::failed(format!(
+            "cannot tell the run folder: {}",
+            rtwisted_persist::describe_io(&error)
+        ))
+    })?;
+    let style = app.persistence().style;
+    let targets: Vec<PathBuf> = ["shutdown", "checkpoint"]
+        .iter()
+        .flat_map(|tag| {
+            [false, true].map(|encrypted| {
+                folder.join(rtwisted_persist::file_name(
+                    app.name(),
+                    Some(tag),
+                    style,
+                    encrypted,
+                ))
+            })
+        })
+        .collect();
+    let targets: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
+    writable::check_folder(&folder, &targets)
 }
 
 fn count(root: &rtwisted_core::MultiService) -> usize {

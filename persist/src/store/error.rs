@@ -130,14 +130,15 @@ pub enum StoreError {
         /// The name in its header.
         found: String,
     },
-    /// An edit read one snapshot, and another was saved before it could write.
+    /// An edit read the store when one snapshot was the newest, and another was saved before it
+    /// could write.
     #[error(
-        "{app}@{latest} was saved after {app}@{read}, which this edit started from; nothing was written: edit {app}@{latest} instead"
+        "{app}@{latest} was saved while this edit ran (it began when {app}@{read} was the newest); nothing was written: run the edit again"
     )]
     Changed {
         /// The application.
         app: String,
-        /// The snapshot the edit read.
+        /// The newest snapshot when the edit began.
         read: u64,
         /// The newest snapshot.
         latest: u64,

@@ -258,20 +258,22 @@ impl SledStore {
 }
 
 impl SledStore {
-    /// Stores `bytes` as the next snapshot of `app`, made from snapshot `parent` of it. When a
-    /// snapshot newer than `parent` exists, `on_newer` decides: an edit refuses
-    /// ([`StoreError::Changed`]), a daemon's save is stored marked
-    /// [`diverged_from`](Entry::diverged_from) the newest. All of it happens in one transaction,
-    /// so a concurrent save cannot slip between the check and the write.
+    /// Stores `bytes` as the next snapshot of `app`, made from its snapshot `parent`, by a
+    /// writer whose newest known snapshot of `app` is `since`. When a newer snapshot than
+    /// `since` exists, `on_newer` decides: an edit refuses ([`StoreError::Changed`]), a
+    /// daemon's save is stored marked [`diverged_from`](Entry::diverged_from) the newest. All of
+    /// it happens in one transaction, so a concurrent save cannot slip between the check and the
+    /// write.
     pub fn put_child(
         &self,
         app: &str,
         bytes: &[u8],
         tag: Option<&str>,
         parent: Option<u64>,
+        since: Option<u64>,
         on_newer: OnNewer,
     ) -> Result<Entry, StoreError> {
-        self.put_entry(app, bytes, tag, parent, on_newer)
+        self.put_entry(app, bytes, tag, parent, since, on_newer)
     }
 
     fn put_entry(
@@ -280,6 +282,7 @@ impl SledStore {
         bytes: &[u8],
         tag: Option<&str>,
         parent: Option<u64>,
+        since: Option<u64>,
         on_newer: OnNewer,
     ) -> Result<Entry, StoreError> {
         check_app(app).map_err(|reason| StoreError::InvalidApp { reason })?;
@@ -316,14 +319,14 @@ impl SledStore {
                 let mut entry = template.clone();
                 entry.number = number;
                 entry.parent = parent;
-                if let Some(parent) = parent
-                    && last > parent
+                if let Some(since) = since
+                    && last > since
                 {
                     match on_newer {
                         OnNewer::Refuse => {
                             return Err(abort(StoreError::Changed {
                                 app: app.to_owned(),
-                                read: parent,
+                                read: since,
                                 latest: last,
                             }));
                         }
@@ -356,7 +359,7 @@ pub enum OnNewer {
 
 impl SnapshotStore for SledStore {
     fn put(&self, app: &str, bytes: &[u8], tag: Option<&str>) -> Result<Entry, StoreError> {
-        self.put_entry(app, bytes, tag, None, OnNewer::MarkDiverged)
+        self.put_entry(app, bytes, tag, None, None, OnNewer::MarkDiverged)
     }
 
     fn resolve(&self, address: &StoreAddress) -> Result<Entry, StoreError> {
