@@ -3,12 +3,10 @@
 //! application name is the payload's, and the process settings are ones a daemon can apply.
 
 use rtwisted_core::{Application, ProcessSettings};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{FormatError, Header};
-
-/// The largest umask: the nine permission bits.
-const MAX_UMASK: u64 = 0o777;
 
 fn bad(detail: String) -> FormatError {
     FormatError::BadProcessSettings { detail }
@@ -37,31 +35,11 @@ pub fn check_raw(header: &Header, application: &Value) -> Result<(), FormatError
     }
     match map.get("process") {
         None | Some(Value::Null) => Ok(()),
-        Some(Value::Object(process)) => {
-            for id in ["uid", "gid"] {
-                match process.get(id) {
-                    None | Some(Value::Null) => {}
-                    Some(Value::Number(n))
-                        if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {}
-                    Some(other) => {
-                        return Err(bad(format!("{id} {other} is not a user or group id")));
-                    }
-                }
-            }
-            match process.get("process_name") {
-                None | Some(Value::Null | Value::String(_)) => {}
-                Some(other) => return Err(bad(format!("the process name {other} is not text"))),
-            }
-            match process.get("umask") {
-                None | Some(Value::Null) => Ok(()),
-                Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= MAX_UMASK) => Ok(()),
-                Some(Value::Number(n)) if n.as_u64().is_some() => {
-                    Err(umask_error(n.as_u64().unwrap_or(0)))
-                }
-                Some(other) => Err(bad(format!("umask {other} is not a number"))),
-            }
+        Some(process) => {
+            let settings =
+                ProcessSettings::deserialize(process).map_err(|error| bad(error.to_string()))?;
+            check_process(&settings)
         }
-        Some(other) => Err(bad(format!("{other} is not a map of settings"))),
     }
 }
 
@@ -76,14 +54,5 @@ fn check_name(header: &Header, name: &str) -> Result<(), FormatError> {
 }
 
 fn check_process(process: &ProcessSettings) -> Result<(), FormatError> {
-    match process.umask {
-        Some(mask) if u64::from(mask) > MAX_UMASK => Err(umask_error(u64::from(mask))),
-        _ => Ok(()),
-    }
-}
-
-fn umask_error(mask: u64) -> FormatError {
-    bad(format!(
-        "umask {mask:o} (octal) is more than the 777 a umask can be"
-    ))
+    process.validate().map_err(|error| bad(error.to_string()))
 }
