@@ -6,23 +6,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nix::sys::stat::{Mode, umask};
-use rtwisted_core::{Application, Lifecycle, StopReason, Style};
+use rtwisted_core::{Application, Lifecycle, StopReason};
 use rtwisted_persist::Key;
+use rtwisted_persist::lock::HeldMark;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
 use super::live;
-use super::options::{Options, Source};
+use super::options::Options;
+use super::origin::{self, Origin};
 use super::pidfile::{self, Pidfile};
 use super::privileges;
+use super::saves::Saver;
+use super::writable;
 use crate::control::protocol::{Reply, Request};
 use crate::control::server::{Command, ControlSocket};
-use crate::control::status::{CheckpointRecord, SnapshotOrigin};
 use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
-use crate::passphrase::PassphraseSource;
-use crate::snapshots::Location;
-use crate::{plugins, snapshots};
+use crate::snapshots::Access;
 
 /// Runs the application the options describe, until a signal stops it.
 pub fn run(options: Options) -> Result<(), CliError> {
@@ -61,12 +62,25 @@ fn run_holding(
             path.display()
         );
     }
-    let (app, key, origin) = load(
+    let access = Access {
+        passphrase: options.passphrase.clone(),
+        limits: options.limits,
+    };
+    let origin::Loaded { app, key, origin } = origin::load(
         &options.source,
         options.store.as_deref(),
-        &options.passphrase,
+        &access,
+        options.resume,
+        &save_folder(options)?,
     )?;
     let ids = privileges::resolve(options.uid, options.gid, app.process())?;
+    // Taken before daemonizing, so a refusal reaches the shell; the locks go with the forks.
+    let marks = hold_files(&origin);
+    if let Origin::Store { dir, entry, .. } = &origin {
+        access
+            .open_store(dir, false)?
+            .check_not_held(&entry.app, false)?;
+    }
     let null = if options.nodaemon {
         None
     } else {
@@ -75,14 +89,14 @@ fn run_holding(
     enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
     let mut status = null.map(daemon::daemonize).transpose()?;
     // From here on a failure is also sent to the launching shell through the status pipe.
-    let result = daemon_body(
-        (app, key, origin),
-        options,
-        ids,
-        pidfile,
-        &mut status,
-        log_file,
-    );
+    let run = Run {
+        app,
+        key,
+        origin,
+        marks,
+        access,
+    };
+    let result = daemon_body(run, options, ids, pidfile, &mut status, log_file);
     if let Err(error) = &result {
         tracing::error!("{error}");
         if let Some(status) = status.take() {
@@ -90,6 +104,68 @@ fn run_holding(
         }
     }
     result
+}
+
+/// Where the run's shutdown and checkpoint snapshots go, seen from outside any chroot: the run
+/// folder, absolute.
+fn save_folder(options: &Options) -> Result<PathBuf, CliError> {
+    let resolve = |path: &Path| {
+        std::path::absolute(path)
+            // `./x` and `.`: no `.` left in the path, so it names the folder as cwd does.
+            .map(|path| {
+                path.components()
+                    .filter(|part| !matches!(part, std::path::Component::CurDir))
+                    .collect::<PathBuf>()
+            })
+            .map_err(|error| {
+                CliError::failed(format!(
+                    "cannot resolve the path '{}': {error}",
+                    path.display()
+                ))
+            })
+    };
+    match &options.chroot {
+        None => resolve(&options.rundir),
+        Some(root) => {
+            let inside = options.rundir.strip_prefix("/").unwrap_or(&options.rundir);
+            Ok(root.join(if inside == Path::new(".") {
+                Path::new("")
+            } else {
+                inside
+            }))
+        }
+    }
+}
+
+/// Marks the snapshot files the run comes from as held: the file given, and the one loaded
+/// (with `--resume`, a newer one). A mark that cannot be made (a read-only folder) only warns:
+/// it guards against edits, and nobody can edit there either.
+fn hold_files(origin: &Origin) -> Vec<HeldMark> {
+    let Origin::File { base, loaded, .. } = origin else {
+        return Vec::new();
+    };
+    let mut paths = vec![base.clone()];
+    if loaded != base {
+        paths.push(loaded.clone());
+    }
+    let mut marks = Vec::new();
+    for path in paths {
+        let path = std::path::absolute(&path).unwrap_or(path);
+        match HeldMark::acquire(&path) {
+            Ok(mark) => marks.push(mark),
+            Err(error) => tracing::warn!("{error}: edits of it are not refused while this runs"),
+        }
+    }
+    marks
+}
+
+/// What a run holds between its load and its end.
+struct Run {
+    app: Application,
+    key: Option<Key>,
+    origin: Origin,
+    marks: Vec<HeldMark>,
+    access: Access,
 }
 
 /// chroot, rundir and umask, before daemonizing (twistd's `setupEnvironment`).
@@ -130,26 +206,61 @@ fn enter_environment(
 }
 
 fn daemon_body(
-    (app, key, origin): (Application, Option<Key>, SnapshotOrigin),
+    mut run: Run,
     options: &Options,
     ids: (Option<u32>, Option<u32>),
     pidfile: Option<&mut Pidfile>,
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
 ) -> Result<(), CliError> {
+    for mark in &mut run.marks {
+        if let Err(error) = mark.record_pid() {
+            tracing::warn!("{error}");
+        }
+    }
+    // The store's hold names this process: the daemon, after daemonizing.
+    let held_store = match &run.origin {
+        Origin::Store { dir, entry, .. } => {
+            let store = run.access.open_store(dir, false)?;
+            store.hold(&entry.app, Some(entry.number))?;
+            Some((dir.clone(), entry.app.clone()))
+        }
+        _ => None,
+    };
+    let result = daemon_runtime(run, options, ids, pidfile, status, log_file);
+    if let Some((dir, app)) = held_store {
+        let released = Access::default()
+            .open_store(&dir, false)
+            .and_then(|store| store.release(&app).map_err(CliError::from));
+        if let Err(error) = released {
+            tracing::warn!("cannot release the hold on {app} in the store: {error}");
+        }
+    }
+    result
+}
+
+fn daemon_runtime(
+    run: Run,
+    options: &Options,
+    ids: (Option<u32>, Option<u32>),
+    pidfile: Option<&mut Pidfile>,
+    status: &mut Option<StatusPipe>,
+    log_file: Option<Arc<LogFile>>,
+) -> Result<(), CliError> {
+    let app = &run.app;
     if let Some(pidfile) = pidfile {
         pidfile.write_pid()?;
         // The daemon removes its pidfile after dropping privileges; in a sticky folder such
         // as /tmp only the file's owner may.
         pidfile.give_to(ids);
     }
-    set_process_name(&app);
+    set_process_name(app);
     // The runtime (and its threads) exists only from here on, after daemonizing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    let result = runtime.block_on(serve(app, key, origin, options, ids, status, log_file));
+    let result = runtime.block_on(serve(run, options, ids, status, log_file));
     if matches!(result, Err(CliError::Forced)) {
         // A service may still be stuck in its stop: leave without waiting for it.
         runtime.shutdown_background();
@@ -170,87 +281,22 @@ fn set_process_name(app: &Application) {
     }
 }
 
-fn load(
-    source: &Source,
-    store: Option<&std::path::Path>,
-    passphrase: &PassphraseSource,
-) -> Result<(Application, Option<Key>, SnapshotOrigin), CliError> {
-    match source {
-        Source::Plugin { maker, options } => {
-            tracing::info!("Building {} from the '{}' plugin", maker.name, maker.name);
-            let origin = SnapshotOrigin {
-                source: format!("the '{}' plugin", maker.name),
-                ..SnapshotOrigin::default()
-            };
-            Ok((
-                plugins::application_from(maker, options, maker.name)?,
-                None,
-                origin,
-            ))
-        }
-        Source::Tac { path } => {
-            tracing::info!("Loading {}...", path.display());
-            let app = crate::tac_source::evaluate(path)?;
-            tracing::info!("Loaded.");
-            let origin = SnapshotOrigin {
-                source: path.display().to_string(),
-                ..SnapshotOrigin::default()
-            };
-            Ok((app, None, origin))
-        }
-        Source::File {
-            path,
-            source_style,
-            defaulted,
-        } => {
-            if *defaulted && store.is_none() && std::fs::symlink_metadata(path).is_err() {
-                return Err(CliError::failed(format!(
-                    "no snapshot given, and the default, '{}', is not in this folder: give a snapshot with -f FILE, a TAC file with -y FILE, or a plugin (see rtap plugins)",
-                    path.display()
-                )));
-            }
-            let location = match store {
-                None => Location::File(path.clone()),
-                Some(dir) => Location::Store {
-                    dir: dir.to_owned(),
-                    address: path.to_string_lossy().parse().map_err(
-                        |error: rtwisted_persist::store::StoreError| {
-                            CliError::failed(error.to_string())
-                        },
-                    )?,
-                },
-            };
-            tracing::info!("Loading {location}...");
-            let (snapshot, key) = snapshots::open_at(&location, passphrase)?;
-            if *source_style && snapshot.header.fields.style != Style::Tas {
-                return Err(CliError::failed(format!(
-                    "'{}' is a binary (tap) snapshot; run it with -f, not -s",
-                    path.display()
-                )));
-            }
-            tracing::info!("Loaded.");
-            let origin = SnapshotOrigin {
-                source: location.to_string(),
-                checksum: Some(snapshot.header.checksum.clone()),
-                parent: None,
-                changes: 0,
-            };
-            Ok((snapshot.app, key, origin))
-        }
-    }
-}
-
-/// Serves until a stop signal, then stops and saves; [`CliError::Forced`] when a second signal
-/// cut the stop short.
+/// Serves until a stop signal (or `rtap stop`), then stops and saves; [`CliError::Forced`] when
+/// a second signal cut the stop short.
 async fn serve(
-    mut app: Application,
-    key: Option<Key>,
-    origin: SnapshotOrigin,
+    run: Run,
     options: &Options,
     (uid, gid): (Option<u32>, Option<u32>),
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
 ) -> Result<(), CliError> {
+    let Run {
+        mut app,
+        key,
+        origin,
+        marks: _marks,
+        access,
+    } = run;
     let signal_error =
         |error: std::io::Error| CliError::failed(format!("cannot handle signals: {error}"));
     // Handlers go in before the start, so a signal that arrives while services start is kept
@@ -285,6 +331,13 @@ async fn serve(
             .await;
         return Err(error);
     }
+    if let Err(error) = check_saves_possible(options, &app, &access) {
+        let _ = lifecycle
+            .stop(app.services_mut(), StopReason::Rollback)
+            .await;
+        return Err(error);
+    }
+    let mut saver = Saver::new(&origin, key, options.limits, options.store.as_deref());
     if let Err(error) = lifecycle.start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
@@ -294,7 +347,7 @@ async fn serve(
         app.name(),
         if services == 1 { "" } else { "s" }
     );
-    let mut facts = live::Facts::new(origin);
+    let mut facts = live::Facts::new(origin.describe());
     let (control_commands, mut control_requests) = tokio::sync::mpsc::channel(16);
     if let Some(socket) = control.as_mut() {
         socket.serve(control_commands.clone());
@@ -317,20 +370,17 @@ async fn serve(
     notify_status(&app, &facts);
     let mut stop_reply = None;
     let received = loop {
-        let next_watchdog = async {
-            match watchdog.as_mut() {
-                Some(timer) => timer.tick().await,
-                None => std::future::pending().await,
-            }
-        };
         let next_checkpoint = async {
             match checkpoints.as_mut() {
                 Some(timer) => timer.tick().await,
                 None => std::future::pending().await,
             }
         };
-        let save = |app: &Application, why: &str| {
-            checkpoint(app, key.as_ref(), options.store.as_deref(), why)
+        let next_watchdog = async {
+            match watchdog.as_mut() {
+                Some(timer) => timer.tick().await,
+                None => std::future::pending().await,
+            }
         };
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
@@ -339,15 +389,15 @@ async fn serve(
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
             _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),
             _ = user2.recv() => {
-                facts.last_checkpoint = Some(save(&app, "SIGUSR2"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "SIGUSR2"));
                 notify_status(&app, &facts);
             }
             _ = next_checkpoint => {
-                facts.last_checkpoint = Some(save(&app, "timer"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "timer"));
                 notify_status(&app, &facts);
             }
             () = requests.requested() => {
-                facts.last_checkpoint = Some(save(&app, "Checkpoint task"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "Checkpoint task"));
                 notify_status(&app, &facts);
             }
             Some(command) = control_requests.recv() => {
@@ -367,7 +417,7 @@ async fn serve(
                         });
                     }
                     Request::Checkpoint => {
-                        let record = save(&app, "rtap checkpoint");
+                        let record = saver.checkpoint(&app, "rtap checkpoint");
                         let answer = match &record.error {
                             None => Reply::success(serde_json::to_value(&record).unwrap_or_default()),
                             Some(error) => Reply::failure(format!("the checkpoint failed: {error}")),
@@ -382,7 +432,7 @@ async fn serve(
                             Ok(mut result) => {
                                 facts.origin.changes += 1;
                                 // A live change is kept at once, as a checkpoint is.
-                                let record = save(&app, "live change");
+                                let record = saver.checkpoint(&app, "live change");
                                 result["saved"] = serde_json::to_value(&record).unwrap_or_default();
                                 facts.last_checkpoint = Some(record);
                                 Reply::success(result)
@@ -418,16 +468,19 @@ async fn serve(
             }
         }
         let saved = if options.save {
-            save_shutdown(&app, key.as_ref(), options.store.as_deref()).map(Some)
+            saver.shutdown(&app).map(Some)
+        } else if let Some(failure) = saver.last_failure() {
+            // No shutdown save follows: the state since the last good checkpoint is gone.
+            Err(CliError::failed(format!(
+                "the last checkpoint failed, so the state since the one before it is lost: {failure}"
+            )))
         } else {
             Ok(None)
         };
         if let Some(reply) = stop_reply.take() {
             let _ = reply.send(match &saved {
                 Ok(to) => Reply::success(serde_json::json!({ "saved": to })),
-                Err(error) => {
-                    Reply::failure(format!("stopped, but the shutdown save failed: {error}"))
-                }
+                Err(error) => Reply::failure(format!("stopped, but {error}")),
             });
         }
         if let Some(socket) = control.as_mut() {
@@ -468,6 +521,16 @@ async fn second_signal(
     }
 }
 
+fn reopen(log_file: Option<&LogFile>, signal: &str) {
+    match log_file {
+        Some(file) => match file.reopen() {
+            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
+            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
+        },
+        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
+    }
+}
+
 /// Binds the control socket the options ask for (`NAME.ctl` in the run folder by default) and
 /// gives it to the user the daemon will run as.
 fn open_control(
@@ -498,16 +561,6 @@ fn open_control(
     Ok(Some(socket))
 }
 
-fn reopen(log_file: Option<&LogFile>, signal: &str) {
-    match log_file {
-        Some(file) => match file.reopen() {
-            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
-            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
-        },
-        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
-    }
-}
-
 /// Half of `WATCHDOG_USEC`, when systemd set it for this process (as `sd_watchdog_enabled`
 /// reads it: a `WATCHDOG_PID` that is not this process turns it off).
 fn watchdog_interval() -> Option<std::time::Duration> {
@@ -532,7 +585,7 @@ fn notify_status(app: &Application, facts: &live::Facts) {
     let checkpoint = match &facts.last_checkpoint {
         None => "no checkpoint yet".to_owned(),
         Some(record) => match &record.to {
-            Some(to) => format!("last checkpoint {} to {to}", record.at),
+            Some(to) => format!("last checkpoint {} {to}", record.at),
             None => format!("last checkpoint {} FAILED", record.at),
         },
     };
@@ -559,82 +612,41 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     }
 }
 
-/// Saves the running tree, live state included (and every `running` flag false in the file),
-/// as `NAME-checkpoint.tap` in the current folder. A failure is logged; the daemon goes on.
-/// Returns what happened, for `rtap status` and `rtap checkpoint`.
-fn checkpoint(
+/// After the privilege drop: refuses to start when the shutdown or checkpoint saves the run
+/// will make could not be written, naming the folder and the user.
+fn check_saves_possible(
+    options: &Options,
     app: &Application,
-    key: Option<&Key>,
-    store: Option<&std::path::Path>,
-    why: &str,
-) -> CheckpointRecord {
-    let began = std::time::Instant::now();
-    let at = crate::control::status::now_rfc3339();
+    access: &Access,
+) -> Result<(), CliError> {
+    if !options.save && options.checkpoint_every.is_none() {
+        return Ok(());
+    }
+    if let Some(dir) = &options.store {
+        return writable::check_store(dir, access);
+    }
+    let folder = std::env::current_dir().map_err(|error| {
+        CliError::failed(format!(
+            "cannot tell the run folder: {}",
+            rtwisted_persist::describe_io(&error)
+        ))
+    })?;
     let style = app.persistence().style;
-    let millis = || began.elapsed().as_secs_f64() * 1000.0;
-    let outcome = if let Some(dir) = store {
-        match snapshots::save_to_store(dir, app, style, key, None) {
-            Ok((_, written)) => {
-                tracing::info!("Checkpoint ({why}) saved as {written} in {:.1}ms", millis());
-                Ok(written)
-            }
-            Err(error) => Err(error.to_string()),
-        }
-    } else {
-        let path = PathBuf::from(rtwisted_persist::file_name(
-            app.name(),
-            Some("checkpoint"),
-            style,
-            key.is_some(),
-        ));
-        match rtwisted_persist::save_with(app, &path, style, key) {
-            Ok(header) => {
-                tracing::info!(
-                    "Checkpoint ({why}) saved to {} in {:.1}ms ({})",
-                    path.display(),
-                    millis(),
-                    header.checksum
-                );
-                Ok(path.display().to_string())
-            }
-            Err(error) => Err(error.to_string()),
-        }
-    };
-    if let Err(error) = &outcome {
-        tracing::error!("Checkpoint ({why}) failed: {error}");
-    }
-    CheckpointRecord {
-        at,
-        millis: millis(),
-        why: why.to_owned(),
-        to: outcome.as_ref().ok().cloned(),
-        error: outcome.err(),
-    }
-}
-
-/// Saves `NAME-shutdown.tap` (`.tas`, and `.etap`/`.etas` when the input was encrypted) in the
-/// current folder.
-fn save_shutdown(
-    app: &Application,
-    key: Option<&Key>,
-    store: Option<&std::path::Path>,
-) -> Result<String, CliError> {
-    let style = app.persistence().style;
-    if let Some(dir) = store {
-        let (_, written) = snapshots::save_to_store(dir, app, style, key, None)?;
-        tracing::info!("Saved the {} application as {written}.", app.name());
-        return Ok(written);
-    }
-    let path = PathBuf::from(rtwisted_persist::file_name(
-        app.name(),
-        Some("shutdown"),
-        style,
-        key.is_some(),
-    ));
-    tracing::info!("Saving {} application to {}...", app.name(), path.display());
-    crate::snapshots::save(app, &path, style, key)?;
-    tracing::info!("Saved.");
-    Ok(path.display().to_string())
+    let targets: Vec<PathBuf> = ["shutdown", "checkpoint"]
+        .iter()
+        .flat_map(|tag| {
+            [false, true].map(|encrypted| {
+                folder.join(rtwisted_persist::file_name(
+                    app.name(),
+                    Some(tag),
+                    style,
+                    encrypted,
+                ))
+            })
+        })
+        .collect();
+    let targets: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
+    writable::check_folder(&folder, &targets)
 }
 
 fn count(root: &rtwisted_core::MultiService) -> usize {
