@@ -1,4 +1,4 @@
-//! The live commands: `rtap status`, `checkpoint`, `stop`, `apply`, and `--live` on `inspect`,
+//! The live commands: `rtap status`, `checkpoint`, `stop`, `restart`, `apply`, and `--live` on `inspect`,
 //! `edit`, `set`, `add`, `remove` and `rename`. Each is one request on the running daemon's
 //! control socket (see [`crate::control`]).
 
@@ -215,6 +215,18 @@ pub(crate) fn stop(socket: &Path) -> Result<(), CliError> {
         }
         None => crate::output::println("stopped (it saves no shutdown snapshot)"),
     }
+}
+
+/// `rtap restart`: a hot restart; waits until the new process serves.
+pub(crate) fn restart(socket: &Path) -> Result<(), CliError> {
+    let result = call(socket, Request::Restart)?;
+    crate::output::println(format!(
+        "restarted: PID {} -> {}, hand-over {:.1} ms, writes paused {:.1} ms",
+        result["old_pid"].as_u64().unwrap_or(0),
+        result["pid"].as_u64().unwrap_or(0),
+        result["millis"].as_f64().unwrap_or(0.0),
+        result["paused_millis"].as_f64().unwrap_or(0.0)
+    ))
 }
 
 /// The running tree as a plain snapshot's bytes.

@@ -108,6 +108,9 @@ pub(crate) enum RtapCommand {
     Checkpoint(TargetArgs),
     /// Stop a running daemon gracefully; waits, and says where the shutdown snapshot went
     Stop(TargetArgs),
+    /// Restart a running daemon in place (say after an upgrade): the rtwistd binary on disk
+    /// takes over its sockets and live state; no connection is refused, no write lost
+    Restart(TargetArgs),
     /// Make a running daemon's tree equal a snapshot's (or a TAC file's): what differs is
     /// stopped, replaced or started; the rest keeps running untouched
     Apply(ApplyArgs),
@@ -506,6 +509,11 @@ where
             args.name.as_deref(),
             args.control.as_deref(),
             "stop",
+        )?),
+        RtapCommand::Restart(args) => live::restart(&live::socket(
+            args.name.as_deref(),
+            args.control.as_deref(),
+            "restart",
         )?),
         RtapCommand::Apply(args) => live::apply(
             &live::socket(Some(&args.name), args.control.as_deref(), "apply")?,

@@ -12,11 +12,13 @@ use rtwisted_persist::lock::HeldMark;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
+use super::handover::{Received, Successor};
 use super::live;
 use super::options::Options;
 use super::origin::{self, Origin};
 use super::pidfile::{self, Pidfile};
 use super::privileges;
+use super::restart;
 use super::saves::Saver;
 use super::writable;
 use crate::control::protocol::{Reply, Request};
@@ -25,30 +27,82 @@ use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
 use crate::snapshots::Access;
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Stopped (and saved); the pidfile and the control socket go away.
+    Stopped,
+    /// Handed over to a successor, which owns the pidfile, the sockets and the holds now.
+    HandedOver,
+}
+
+/// What a successor received from its predecessor at a hot restart.
+struct Taking {
+    successor: Successor,
+    received: Received,
+}
+
 /// Runs the application the options describe, until a signal stops it.
 pub fn run(options: Options) -> Result<(), CliError> {
+    restart::remember_launch();
+    // A successor at a hot restart receives its tree and sockets before anything else.
+    let mut taking = match Successor::inherited() {
+        None => None,
+        Some(mut successor) => match successor.receive() {
+            Ok(received) => Some(Taking {
+                successor,
+                received,
+            }),
+            Err(error) => {
+                successor.failed(&error.to_string());
+                return Err(CliError::failed(error.to_string()));
+            }
+        },
+    };
     // The pidfile comes first (as twistd's checkPID): a refused second start touches nothing.
-    let (mut pidfile, stale) = match options.pidfile.as_deref().map(Pidfile::acquire) {
-        Some(acquired) => {
-            let (pidfile, stale) = acquired?;
+    let handed_pidfile = taking
+        .as_mut()
+        .and_then(|taking| taking.received.pidfile.take());
+    let (mut pidfile, stale) = match (options.pidfile.as_deref(), handed_pidfile) {
+        (Some(path), Some(fd)) => (Some(Pidfile::adopt(fd, path)?), None),
+        (Some(path), None) => {
+            let (pidfile, stale) = Pidfile::acquire(path)?;
             (Some(pidfile), stale)
         }
-        None => (None, None),
+        (None, _) => (None, None),
     };
-    let result = run_holding(&options, pidfile.as_mut(), stale);
+    let result = run_holding(&options, pidfile.as_mut(), stale, taking);
     // Reached by the daemon (or a foreground run) only: the launching process exits inside
-    // daemonize, leaving the file and its lock to the daemon.
-    if let Some(pidfile) = pidfile {
+    // daemonize, leaving the file and its lock to the daemon. After a hand-over the pidfile is
+    // the successor's.
+    if let Some(pidfile) = pidfile
+        && !matches!(result, Ok(Ended::HandedOver))
+    {
         pidfile.remove();
     }
-    result
+    result.map(drop)
 }
 
 fn run_holding(
     options: &Options,
+    pidfile: Option<&mut Pidfile>,
+    stale: Option<String>,
+    mut taking: Option<Taking>,
+) -> Result<Ended, CliError> {
+    let result = run_taking(options, pidfile, stale, &mut taking);
+    if let (Err(error), Some(taking)) = (&result, taking.as_mut()) {
+        // Before it serves, a successor's failure goes back to the predecessor, which resumes.
+        taking.successor.failed(&error.to_string());
+    }
+    result
+}
+
+fn run_taking(
+    options: &Options,
     mut pidfile: Option<&mut Pidfile>,
     stale: Option<String>,
-) -> Result<(), CliError> {
+    taking: &mut Option<Taking>,
+) -> Result<Ended, CliError> {
     let log_file = logging::init(
         &options.log,
         options.log_format,
@@ -66,26 +120,52 @@ fn run_holding(
         passphrase: options.passphrase.clone(),
         limits: options.limits,
     };
-    let origin::Loaded { app, key, origin } = origin::load(
+    let origin::Loaded {
+        mut app,
+        key,
+        origin,
+    } = origin::load(
         &options.source,
         options.store.as_deref(),
         &access,
         options.resume,
         &save_folder(options)?,
     )?;
+    if let Some(taking) = taking.as_ref() {
+        // The snapshot loaded above names where the run's saves go on (its lineage); the tree
+        // that runs is the predecessor's, live state and all.
+        let options = access.load_options(None, rtwisted_persist::view::Detail::Everything);
+        app = rtwisted_persist::decode_as(&taking.received.snapshot, &options)
+            .map_err(|error| {
+                CliError::failed(format!(
+                    "the running tree handed over does not load here: {error}"
+                ))
+            })?
+            .app;
+        tracing::info!(
+            "Took over the running {} from PID {} (a hot restart)",
+            app.name(),
+            nix::unistd::getppid()
+        );
+    }
     let ids = privileges::resolve(options.uid, options.gid, app.process())?;
     // Taken before daemonizing, so a refusal reaches the shell; the locks go with the forks.
     let marks = hold_files(&origin);
-    if let Origin::Store { dir, entry, .. } = &origin {
+    if let Origin::Store { dir, entry, .. } = &origin
+        && taking.is_none()
+    {
         access
             .open_store(dir, false)?
             .check_not_held(&entry.app, false)?;
     }
-    let null = if options.nodaemon {
+    // A successor is detached already (its predecessor was), and inside its run folder.
+    let null = if options.nodaemon || taking.is_some() {
         None
     } else {
         Some(daemon::open_null()?)
     };
+    // A successor starts in the launch folder (its paths are the command line's) and enters
+    // the run folder like its predecessor did; a restart in a chroot is refused before.
     enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
     let mut status = null.map(daemon::daemonize).transpose()?;
     // From here on a failure is also sent to the launching shell through the status pipe.
@@ -96,7 +176,7 @@ fn run_holding(
         marks,
         access,
     };
-    let result = daemon_body(run, options, ids, pidfile, &mut status, log_file);
+    let result = daemon_body(run, options, ids, pidfile, &mut status, log_file, taking);
     if let Err(error) = &result {
         tracing::error!("{error}");
         if let Some(status) = status.take() {
@@ -212,7 +292,8 @@ fn daemon_body(
     pidfile: Option<&mut Pidfile>,
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
-) -> Result<(), CliError> {
+    taking: &mut Option<Taking>,
+) -> Result<Ended, CliError> {
     for mark in &mut run.marks {
         if let Err(error) = mark.record_pid() {
             tracing::warn!("{error}");
@@ -227,8 +308,11 @@ fn daemon_body(
         }
         _ => None,
     };
-    let result = daemon_runtime(run, options, ids, pidfile, status, log_file);
-    if let Some((dir, app)) = held_store {
+    let result = daemon_runtime(run, options, ids, pidfile, status, log_file, taking);
+    // After a hand-over the successor holds the store's record (under its PID).
+    if let Some((dir, app)) = held_store
+        && !matches!(result, Ok(Ended::HandedOver))
+    {
         let released = Access::default()
             .open_store(&dir, false)
             .and_then(|store| store.release(&app).map_err(CliError::from));
@@ -246,21 +330,32 @@ fn daemon_runtime(
     pidfile: Option<&mut Pidfile>,
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
-) -> Result<(), CliError> {
+    taking: &mut Option<Taking>,
+) -> Result<Ended, CliError> {
     let app = &run.app;
-    if let Some(pidfile) = pidfile {
+    let pidfile = pidfile.map(|pidfile| -> Result<&Pidfile, CliError> {
         pidfile.write_pid()?;
         // The daemon removes its pidfile after dropping privileges; in a sticky folder such
         // as /tmp only the file's owner may.
         pidfile.give_to(ids);
-    }
+        Ok(&*pidfile)
+    });
+    let pidfile = pidfile.transpose()?;
     set_process_name(app);
     // The runtime (and its threads) exists only from here on, after daemonizing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    let result = runtime.block_on(serve(run, options, ids, status, log_file));
+    let result = runtime.block_on(serve(
+        run,
+        options,
+        ids,
+        status,
+        log_file,
+        pidfile,
+        taking.take(),
+    ));
     if matches!(result, Err(CliError::Forced)) {
         // A service may still be stuck in its stop: leave without waiting for it.
         runtime.shutdown_background();
@@ -289,7 +384,9 @@ async fn serve(
     (uid, gid): (Option<u32>, Option<u32>),
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
-) -> Result<(), CliError> {
+    pidfile: Option<&Pidfile>,
+    taking: Option<Taking>,
+) -> Result<Ended, CliError> {
     let Run {
         mut app,
         key,
@@ -309,13 +406,34 @@ async fn serve(
 
     // TimerService(N, Checkpoint()) in the tree asks for checkpoints through this channel.
     let (checkpoint_requester, requests) = rtwisted_core::context::checkpoint_channel();
-    let lifecycle = Lifecycle::new(options.stop_timeout).with_checkpoints(checkpoint_requester);
+    let inherited = rtwisted_core::context::Inherited::default();
+    let (mut successor, handed_control, handed_origin) = match taking {
+        None => (None, None, None),
+        Some(Taking {
+            successor,
+            received,
+        }) => {
+            for (key, fds) in received.sockets {
+                inherited.insert(key, fds);
+            }
+            (
+                Some(successor),
+                received.control,
+                Some(received.manifest.origin),
+            )
+        }
+    };
+    let lifecycle = Lifecycle::new(options.stop_timeout)
+        .with_checkpoints(checkpoint_requester)
+        .with_inherited(inherited.clone());
     if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
+    // Sockets the predecessor had that this tree does not use are closed now.
+    inherited.clear();
     // The control socket is made like a privileged resource: before the drop (so a run folder
     // only root may write is fine), then handed to the user the daemon runs as.
-    let mut control = match open_control(options, &app, (uid, gid)) {
+    let mut control = match adopt_or_open_control(options, &app, (uid, gid), handed_control) {
         Ok(control) => control,
         Err(error) => {
             let _ = lifecycle
@@ -324,7 +442,13 @@ async fn serve(
             return Err(error);
         }
     };
-    if let Err(error) = privileges::drop_to(uid, gid) {
+    // A successor runs as its predecessor ran: privileges were dropped before it was born.
+    let dropped = if successor.is_some() {
+        privileges::check_running_as(uid, gid)
+    } else {
+        privileges::drop_to(uid, gid)
+    };
+    if let Err(error) = dropped {
         // Nothing stays half-started: release what the privileged start acquired.
         let _ = lifecycle
             .stop(app.services_mut(), StopReason::Rollback)
@@ -347,7 +471,7 @@ async fn serve(
         app.name(),
         if services == 1 { "" } else { "s" }
     );
-    let mut facts = live::Facts::new(origin.describe());
+    let mut facts = live::Facts::new(handed_origin.unwrap_or_else(|| origin.describe()));
     let (control_commands, mut control_requests) = tokio::sync::mpsc::channel(16);
     if let Some(socket) = control.as_mut() {
         socket.serve(control_commands.clone());
@@ -357,6 +481,13 @@ async fn serve(
     if let Some(status) = status.take() {
         status.started();
     }
+    if let Some(successor) = successor.as_mut() {
+        successor
+            .ready()
+            .map_err(|error| CliError::failed(error.to_string()))?;
+        notify_systemd(sd_notify::NotifyState::MainPid(std::process::id()));
+    }
+    drop(successor);
     notify_systemd(sd_notify::NotifyState::Ready);
 
     let mut checkpoints = options.checkpoint_every.map(|period| {
@@ -369,6 +500,7 @@ async fn serve(
     let mut watchdog = watchdog_interval().map(tokio::time::interval);
     notify_status(&app, &facts);
     let mut stop_reply = None;
+    let mut handed_over = None;
     let received = loop {
         let next_checkpoint = async {
             match checkpoints.as_mut() {
@@ -406,6 +538,23 @@ async fn serve(
                     Request::Stop => {
                         stop_reply = Some(reply);
                         break "rtap stop";
+                    }
+                    Request::Restart => {
+                        match restart_now(&mut app, &lifecycle, &facts, options, control.as_ref(), pidfile).await {
+                            Ok(handed) => {
+                                let _ = reply.send(Reply::success(serde_json::json!({
+                                    "pid": handed.pid,
+                                    "millis": handed.millis,
+                                    "paused_millis": handed.paused_millis,
+                                    "old_pid": std::process::id(),
+                                })));
+                                handed_over = Some(handed);
+                                break "rtap restart";
+                            }
+                            Err(error) => {
+                                let _ = reply.send(Reply::failure(format!("the restart failed, and this rtwistd goes on serving: {error}")));
+                            }
+                        }
                     }
                     Request::Status => {
                         let _ = reply.send(Reply::success(live::status(&app, &facts)));
@@ -454,6 +603,29 @@ async fn serve(
     // Requests that come during the stop are answered at once: the daemon is shutting down.
     drop(control_requests);
     let first_signal = tokio::time::Instant::now();
+    if let Some(handed) = &handed_over {
+        tracing::info!(
+            "Handed over to PID {} in {:.1}ms; letting open connections finish.",
+            handed.pid,
+            handed.millis
+        );
+        if let Some(socket) = control.as_mut() {
+            // The successor answers on it now; the file is its.
+            socket.keep_file();
+            socket.shutdown(std::time::Duration::from_secs(2)).await;
+        }
+        drop(control.take());
+        let stopped = lifecycle
+            .stop(app.services_mut(), StopReason::HandedOver)
+            .await;
+        if let Err(error) = &stopped {
+            for failure in &error.failures {
+                tracing::warn!("{failure}");
+            }
+        }
+        tracing::info!("Stepped aside for PID {}.", handed.pid);
+        return Ok(Ended::HandedOver);
+    }
     tracing::info!("Received {received}, shutting down.");
     notify_systemd(sd_notify::NotifyState::Stopping);
     let forced = second_signal(terminate, interrupt, first_signal);
@@ -489,7 +661,9 @@ async fn serve(
         saved?;
         drop(control.take());
         tracing::info!("Server Shut Down.");
-        stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
+        stopped
+            .map(|()| Ended::Stopped)
+            .map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
     };
     tokio::select! {
         result = stop_and_save => result,
@@ -529,6 +703,57 @@ fn reopen(log_file: Option<&LogFile>, signal: &str) {
         },
         None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
     }
+}
+
+/// Starts a successor and hands the running tree over (see [`restart`]); refused where a
+/// successor could not take over.
+async fn restart_now(
+    app: &mut Application,
+    lifecycle: &Lifecycle,
+    facts: &live::Facts,
+    options: &Options,
+    control: Option<&ControlSocket>,
+    pidfile: Option<&Pidfile>,
+) -> Result<restart::Handed, String> {
+    if options.chroot.is_some() {
+        return Err(
+            "a daemon in a chroot cannot start the binary outside it: stop it and start it again"
+                .to_owned(),
+        );
+    }
+    if let Some(socket) = control {
+        socket.set_restarting(true);
+    }
+    let extras = restart::Extras {
+        control: control.and_then(ControlSocket::handover_fd),
+        pidfile: pidfile.map(Pidfile::handover_fd),
+    };
+    let result = restart::hand_over(app, lifecycle, &facts.origin, extras).await;
+    if result.is_err()
+        && let Some(socket) = control
+    {
+        socket.set_restarting(false);
+    }
+    result
+}
+
+/// The control socket a predecessor handed over, or a new one.
+fn adopt_or_open_control(
+    options: &Options,
+    app: &Application,
+    ids: (Option<u32>, Option<u32>),
+    handed: Option<std::os::fd::OwnedFd>,
+) -> Result<Option<ControlSocket>, CliError> {
+    let Some(fd) = handed else {
+        return open_control(options, app, ids);
+    };
+    let path = match &options.control {
+        Some(Some(path)) => path.clone(),
+        _ => PathBuf::from(format!("{}.ctl", app.name())),
+    };
+    ControlSocket::adopt(std::os::unix::net::UnixListener::from(fd), path)
+        .map(Some)
+        .map_err(|error| CliError::failed(format!("cannot take over the control socket: {error}")))
 }
 
 /// Binds the control socket the options ask for (`NAME.ctl` in the run folder by default) and
