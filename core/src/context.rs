@@ -64,7 +64,7 @@ impl StartContext {
     /// [`Service::handover_sockets`](crate::Service::handover_sockets)), taken once: a server
     /// that gets them listens on them instead of binding again.
     pub fn take_inherited(&self, key: &str) -> Option<Vec<OwnedFd>> {
-        self.inherited.take(key)
+        self.inherited.take(&inherited_key(&self.path, key))
     }
 
     /// The service's path from the root of the tree being started.
@@ -360,6 +360,12 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
+}
+
+/// The key a handed-over socket travels under: the service's path and its own key, so equal
+/// endpoint descriptions in two services never meet.
+pub(crate) fn inherited_key(path: &ServicePath, key: &str) -> String {
+    format!("{path} {key}")
 }
 
 #[cfg(test)]

@@ -249,26 +249,40 @@ impl Lifecycle {
     }
 
     /// The listening sockets of every running service, for a successor (see
-    /// [`Service::handover_sockets`]).
+    /// [`Service::handover_sockets`]). Each key is qualified by the service's path, as
+    /// [`StartContext::take_inherited`](crate::StartContext::take_inherited) asks: two
+    /// services with the same endpoint description (two `tcp:0`) keep their own sockets.
     pub fn handover_sockets<'a>(
         &self,
         root: &'a MultiService,
     ) -> Vec<crate::service::HandoverSocket<'a>> {
         fn walk<'a>(
             collection: &'a MultiService,
+            path: &ServicePath,
             out: &mut Vec<crate::service::HandoverSocket<'a>>,
         ) {
-            for child in collection.iter() {
+            for (index, child) in collection.iter().enumerate() {
+                let child_path = path.join(PathSegment::for_child(index, child.name()));
                 if child.meta.holds_resources {
-                    out.extend(child.service().handover_sockets());
+                    out.extend(
+                        child
+                            .service()
+                            .handover_sockets()
+                            .into_iter()
+                            .map(|mut socket| {
+                                socket.key =
+                                    crate::context::inherited_key(&child_path, &socket.key);
+                                socket
+                            }),
+                    );
                 }
                 if let Some(inner) = child.service().collection() {
-                    walk(inner, out);
+                    walk(inner, &child_path, out);
                 }
             }
         }
         let mut out = Vec::new();
-        walk(root, &mut out);
+        walk(root, &ServicePath::root(), &mut out);
         out
     }
 

@@ -194,7 +194,7 @@ async fn a_successor_takes_the_listening_socket_over_without_closing_it() {
     lifecycle.start(&mut old).await.unwrap();
     let addr = bound(&old);
     let inherited = handed_over(&lifecycle, &old);
-    assert_eq!(inherited.keys(), ["tcp:0:interface=127.0.0.1"]);
+    assert_eq!(inherited.keys(), ["echo tcp:0:interface=127.0.0.1"]);
 
     let successor = Lifecycle::new(Duration::from_secs(5)).with_inherited(inherited.clone());
     let mut new = MultiService::new();
@@ -213,6 +213,47 @@ async fn a_successor_takes_the_listening_socket_over_without_closing_it() {
     let mut echoed = [0u8; 10];
     stream.read_exact(&mut echoed).await.unwrap();
     assert_eq!(&echoed, b"still here");
+    successor
+        .stop(&mut new, StopReason::Shutdown)
+        .await
+        .unwrap();
+}
+
+fn address_of(tree: &MultiService, name: &str) -> SocketAddr {
+    let server = tree.get(name).unwrap().service();
+    let server = server.downcast_ref::<StreamServer>().unwrap();
+    let Some(Address::Inet(addr)) = server.local_address() else {
+        panic!("{name} is not bound");
+    };
+    addr
+}
+
+fn two_servers_on(endpoint: &str) -> MultiService {
+    let mut tree = MultiService::new();
+    for name in ["first", "second"] {
+        let server = StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()));
+        tree.insert(server.named(name).unwrap()).unwrap();
+    }
+    tree
+}
+
+#[tokio::test]
+async fn two_servers_with_the_same_endpoint_each_take_their_own_socket_over() {
+    let lifecycle = Lifecycle::new(Duration::from_secs(5));
+    let mut old = two_servers_on("tcp:0:interface=127.0.0.1");
+    lifecycle.start(&mut old).await.unwrap();
+    let successor =
+        Lifecycle::new(Duration::from_secs(5)).with_inherited(handed_over(&lifecycle, &old));
+    let mut new = two_servers_on("tcp:0:interface=127.0.0.1");
+    successor.start(&mut new).await.unwrap();
+    for name in ["first", "second"] {
+        assert_eq!(address_of(&new, name), address_of(&old, name), "{name}");
+    }
+    assert_ne!(address_of(&new, "first"), address_of(&new, "second"));
+    lifecycle
+        .stop(&mut old, StopReason::HandedOver)
+        .await
+        .unwrap();
     successor
         .stop(&mut new, StopReason::Shutdown)
         .await

@@ -94,7 +94,8 @@ impl ControlSocket {
         })
     }
 
-    /// Adopts an already bound listener (handed over by a predecessor at a hot restart).
+    /// Adopts an already bound listener (handed over by a predecessor at a hot restart); its
+    /// file stays when this is dropped until [`ControlSocket::own_file`].
     pub fn adopt(listener: std::os::unix::net::UnixListener, path: PathBuf) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
         Ok(ControlSocket {
@@ -104,7 +105,7 @@ impl ControlSocket {
             path,
             accept: None,
             sessions: tokio_util::task::TaskTracker::new(),
-            remove_on_drop: true,
+            remove_on_drop: false,
         })
     }
 
@@ -116,6 +117,12 @@ impl ControlSocket {
     /// Leaves the socket file in place when this is dropped (a successor uses it now).
     pub fn keep_file(&mut self) {
         self.remove_on_drop = false;
+    }
+
+    /// Makes an adopted socket's file this process's to remove at the end (a successor that
+    /// never served leaves it to its predecessor).
+    pub fn own_file(&mut self) {
+        self.remove_on_drop = true;
     }
 
     /// Serves the socket: each request goes to `commands`.

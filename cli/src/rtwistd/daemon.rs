@@ -76,6 +76,15 @@ fn detach(null: &File) -> Result<(), CliError> {
         .map_err(|errno| CliError::failed(format!("cannot detach from the terminal: {errno}")))
 }
 
+/// Points stdout and stderr at `/dev/null`: a successor at a hot restart, once it serves,
+/// stops writing to the pipe its predecessor read its early errors from.
+pub fn silence_output() -> Result<(), CliError> {
+    let null = open_null()?;
+    dup2_stdout(null.as_fd())
+        .and_then(|()| dup2_stderr(null.as_fd()))
+        .map_err(|errno| CliError::failed(format!("cannot detach from the old rtwistd: {errno}")))
+}
+
 /// Opens `/dev/null` for the daemon's stdio; done before a chroot, which may not have one.
 pub fn open_null() -> Result<File, CliError> {
     OpenOptions::new()

@@ -197,6 +197,7 @@ impl Predecessor {
 #[derive(Debug)]
 pub struct Successor {
     stream: UnixStream,
+    parent: u32,
 }
 
 impl Successor {
@@ -222,7 +223,13 @@ impl Successor {
         );
         Some(Successor {
             stream: UnixStream::from(owned),
+            parent,
         })
+    }
+
+    /// The predecessor's PID.
+    pub fn predecessor(&self) -> u32 {
+        self.parent
     }
 
     /// Says hello and receives what the predecessor sends.
@@ -343,7 +350,10 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let successor = std::thread::spawn(move || {
-            let mut successor = Successor { stream: theirs };
+            let mut successor = Successor {
+                stream: theirs,
+                parent: 0,
+            };
             let received = successor.receive().unwrap();
             successor.ready().unwrap();
             received

@@ -7,7 +7,7 @@
 //! the daemon across the forks.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -92,13 +92,15 @@ impl Pidfile {
         file.as_fd()
     }
 
-    /// Writes this process's PID (after daemonizing, so it is the daemon's).
-    pub fn write_pid(&mut self) -> Result<(), CliError> {
-        let pid = std::process::id();
-        let file: &mut File = &mut self.file;
-        file.set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
-            .and_then(|()| file.write_all(format!("{pid}\n").as_bytes()))
+    /// Writes this process's PID (after daemonizing, so it is the daemon's). The number is
+    /// written over the old one before the file is cut to its length, so a reader never sees
+    /// an empty pidfile (at a hot restart the PID changes under running readers).
+    pub fn write_pid(&self) -> Result<(), CliError> {
+        use std::os::unix::fs::FileExt;
+        let line = format!("{}\n", std::process::id());
+        let file: &File = &self.file;
+        file.write_all_at(line.as_bytes(), 0)
+            .and_then(|()| file.set_len(line.len() as u64))
             .and_then(|()| file.sync_all())
             .map_err(|error| {
                 CliError::failed(format!(

@@ -63,6 +63,49 @@ pub(super) struct Extras<'a> {
     pub(super) control: Option<BorrowedFd<'a>>,
     /// The pidfile, locked.
     pub(super) pidfile: Option<BorrowedFd<'a>>,
+    /// Whether the successor's stderr is read (a daemon's goes to /dev/null, so what a
+    /// successor says before its log is open would be lost); else it is inherited.
+    pub(super) read_stderr: bool,
+}
+
+/// The first line a successor wrote on stderr (where a usage error or an early failure goes),
+/// read by a thread until the pipe closes.
+struct Stderr(Option<std::thread::JoinHandle<String>>);
+
+impl Stderr {
+    fn read(child: &mut Child) -> Stderr {
+        Stderr(child.stderr.take().and_then(|pipe| {
+            std::thread::Builder::new()
+                .name("successor-stderr".into())
+                .spawn(move || first_line(pipe))
+                .ok()
+        }))
+    }
+
+    /// Waits for the pipe to close (the successor exited) and gives its first line.
+    fn first_line(self) -> Option<String> {
+        let line = self.0?.join().ok()?;
+        (!line.is_empty()).then_some(line)
+    }
+}
+
+/// The first non-empty line of `pipe` (at most 4 KiB of it); the rest is read and dropped, so
+/// the writer never meets a closed pipe.
+fn first_line(pipe: impl std::io::Read) -> String {
+    use std::io::BufRead;
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(pipe);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match std::io::Read::take(&mut reader, 4096).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return first,
+            Ok(_) if first.is_empty() => {
+                String::from_utf8_lossy(&line).trim().clone_into(&mut first);
+            }
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Starts the binary at the path this rtwistd was launched from as a successor and hands it the
@@ -80,8 +123,14 @@ pub(super) async fn hand_over(
         folder: PathBuf::from("/"),
     });
     let (predecessor, theirs) = Predecessor::pair().map_err(|error| error.to_string())?;
-    let mut child = spawn(&launch.program, &launch.folder, theirs.as_fd())?;
+    let mut child = spawn(
+        &launch.program,
+        &launch.folder,
+        theirs.as_fd(),
+        extras.read_stderr,
+    )?;
     drop(theirs);
+    let stderr = Stderr::read(&mut child);
     let waited = tokio::task::spawn_blocking(move || {
         let mut predecessor = predecessor;
         predecessor
@@ -91,11 +140,15 @@ pub(super) async fn hand_over(
     .await;
     let (predecessor, pid) = match flatten(waited) {
         Ok(hello) => hello,
-        Err(error) => return Err(give_up(&mut child, error)),
+        Err(error) => return Err(give_up(&mut child, stderr, error)),
     };
     tracing::info!("restart: the new rtwistd (PID {pid}) waits for the tree");
     if let Err(error) = lifecycle.quiesce(app.services_mut()).await {
-        return Err(give_up(&mut child, HandoverError(error.to_string())));
+        return Err(give_up(
+            &mut child,
+            stderr,
+            HandoverError(error.to_string()),
+        ));
     }
     let paused = Instant::now();
     let sent = send(app, lifecycle, origin, extras, predecessor).await;
@@ -112,7 +165,7 @@ pub(super) async fn hand_over(
         }
         Err(error) => {
             lifecycle.resume(app.services_mut()).await;
-            Err(give_up(&mut child, error))
+            Err(give_up(&mut child, stderr, error))
         }
     }
 }
@@ -170,7 +223,12 @@ fn flatten<T>(
 }
 
 /// The same rtwistd command line, with the hand-over socket inherited.
-fn spawn(program: &Path, folder: &Path, theirs: BorrowedFd<'_>) -> Result<Child, String> {
+fn spawn(
+    program: &Path,
+    folder: &Path,
+    theirs: BorrowedFd<'_>,
+    read_stderr: bool,
+) -> Result<Child, String> {
     use std::os::fd::AsRawFd;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     Command::new(program)
@@ -179,6 +237,11 @@ fn spawn(program: &Path, folder: &Path, theirs: BorrowedFd<'_>) -> Result<Child,
         .env(FD_VARIABLE, theirs.as_raw_fd().to_string())
         .env(PARENT_VARIABLE, std::process::id().to_string())
         .stdin(Stdio::null())
+        .stderr(if read_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()
         .map_err(|error| {
             format!(
@@ -189,10 +252,15 @@ fn spawn(program: &Path, folder: &Path, theirs: BorrowedFd<'_>) -> Result<Child,
         })
 }
 
-/// Kills and reaps a successor that did not take over; returns the one-line reason.
-fn give_up(child: &mut Child, error: HandoverError) -> String {
+/// Kills and reaps a successor that did not take over; returns the one-line reason, with the
+/// first thing it said on stderr when that was read.
+fn give_up(child: &mut Child, stderr: Stderr, error: HandoverError) -> String {
     let _ = child.kill();
     let _ = child.wait();
-    tracing::error!("restart failed, this rtwistd goes on serving: {error}");
-    error.to_string()
+    let reason = match stderr.first_line() {
+        Some(said) if !error.0.contains(&said) => format!("{error}; it said: {said}"),
+        _ => error.to_string(),
+    };
+    tracing::error!("restart failed, this rtwistd goes on serving: {reason}");
+    reason
 }

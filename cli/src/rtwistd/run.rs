@@ -71,12 +71,13 @@ pub fn run(options: Options) -> Result<(), CliError> {
         }
         (None, _) => (None, None),
     };
-    let result = run_holding(&options, pidfile.as_mut(), stale, taking);
+    let (result, abandoned) = run_holding(&options, pidfile.as_mut(), stale, taking);
     // Reached by the daemon (or a foreground run) only: the launching process exits inside
     // daemonize, leaving the file and its lock to the daemon. After a hand-over the pidfile is
-    // the successor's.
+    // the successor's; a successor that never served leaves it to its predecessor.
     if let Some(pidfile) = pidfile
         && !matches!(result, Ok(Ended::HandedOver))
+        && !abandoned
     {
         pidfile.remove();
     }
@@ -88,13 +89,15 @@ fn run_holding(
     pidfile: Option<&mut Pidfile>,
     stale: Option<String>,
     mut taking: Option<Taking>,
-) -> Result<Ended, CliError> {
+) -> (Result<Ended, CliError>, bool) {
     let result = run_taking(options, pidfile, stale, &mut taking);
+    // A successor that still holds its hand-over never served (see `serve`): its failure goes
+    // back to the predecessor, which resumes and keeps the pidfile, the holds and the sockets.
+    let abandoned = taking.is_some();
     if let (Err(error), Some(taking)) = (&result, taking.as_mut()) {
-        // Before it serves, a successor's failure goes back to the predecessor, which resumes.
         taking.successor.failed(&error.to_string());
     }
-    result
+    (result, abandoned)
 }
 
 fn run_taking(
@@ -299,19 +302,23 @@ fn daemon_body(
             tracing::warn!("{error}");
         }
     }
-    // The store's hold names this process: the daemon, after daemonizing.
+    // The store's hold names this process: the daemon, after daemonizing (a successor takes
+    // it over from its predecessor once it serves).
     let held_store = match &run.origin {
-        Origin::Store { dir, entry, .. } => {
+        Origin::Store { dir, entry, .. } if taking.is_none() => {
             let store = run.access.open_store(dir, false)?;
             store.hold(&entry.app, Some(entry.number))?;
             Some((dir.clone(), entry.app.clone()))
         }
+        Origin::Store { dir, entry, .. } => Some((dir.clone(), entry.app.clone())),
         _ => None,
     };
     let result = daemon_runtime(run, options, ids, pidfile, status, log_file, taking);
-    // After a hand-over the successor holds the store's record (under its PID).
+    // After a hand-over the successor holds the store's record (under its PID); a successor
+    // that never served did not touch it.
     if let Some((dir, app)) = held_store
         && !matches!(result, Ok(Ended::HandedOver))
+        && taking.is_none()
     {
         let released = Access::default()
             .open_store(&dir, false)
@@ -333,29 +340,23 @@ fn daemon_runtime(
     taking: &mut Option<Taking>,
 ) -> Result<Ended, CliError> {
     let app = &run.app;
-    let pidfile = pidfile.map(|pidfile| -> Result<&Pidfile, CliError> {
+    let mut pidfile = pidfile;
+    if let Some(pidfile) = pidfile.as_deref_mut()
+        && taking.is_none()
+    {
+        // A successor writes its PID once it serves (see `serve`).
         pidfile.write_pid()?;
         // The daemon removes its pidfile after dropping privileges; in a sticky folder such
         // as /tmp only the file's owner may.
         pidfile.give_to(ids);
-        Ok(&*pidfile)
-    });
-    let pidfile = pidfile.transpose()?;
+    }
     set_process_name(app);
     // The runtime (and its threads) exists only from here on, after daemonizing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    let result = runtime.block_on(serve(
-        run,
-        options,
-        ids,
-        status,
-        log_file,
-        pidfile,
-        taking.take(),
-    ));
+    let result = runtime.block_on(serve(run, options, ids, status, log_file, pidfile, taking));
     if matches!(result, Err(CliError::Forced)) {
         // A service may still be stuck in its stop: leave without waiting for it.
         runtime.shutdown_background();
@@ -384,8 +385,8 @@ async fn serve(
     (uid, gid): (Option<u32>, Option<u32>),
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
-    pidfile: Option<&Pidfile>,
-    taking: Option<Taking>,
+    pidfile: Option<&mut Pidfile>,
+    taking: &mut Option<Taking>,
 ) -> Result<Ended, CliError> {
     let Run {
         mut app,
@@ -407,19 +408,17 @@ async fn serve(
     // TimerService(N, Checkpoint()) in the tree asks for checkpoints through this channel.
     let (checkpoint_requester, requests) = rtwisted_core::context::checkpoint_channel();
     let inherited = rtwisted_core::context::Inherited::default();
-    let (mut successor, handed_control, handed_origin) = match taking {
-        None => (None, None, None),
-        Some(Taking {
-            successor,
-            received,
-        }) => {
-            for (key, fds) in received.sockets {
+    // A successor keeps its hand-over (`taking`) until it serves: until then a failure is
+    // reported to the predecessor, which keeps everything shared.
+    let (handed_control, handed_origin) = match taking.as_mut() {
+        None => (None, None),
+        Some(Taking { received, .. }) => {
+            for (key, fds) in std::mem::take(&mut received.sockets) {
                 inherited.insert(key, fds);
             }
             (
-                Some(successor),
-                received.control,
-                Some(received.manifest.origin),
+                received.control.take(),
+                Some(received.manifest.origin.clone()),
             )
         }
     };
@@ -443,7 +442,7 @@ async fn serve(
         }
     };
     // A successor runs as its predecessor ran: privileges were dropped before it was born.
-    let dropped = if successor.is_some() {
+    let dropped = if taking.is_some() {
         privileges::check_running_as(uid, gid)
     } else {
         privileges::drop_to(uid, gid)
@@ -481,13 +480,25 @@ async fn serve(
     if let Some(status) = status.take() {
         status.started();
     }
-    if let Some(successor) = successor.as_mut() {
+    if let Some(Taking { successor, .. }) = taking.as_mut() {
+        // From here on this is the daemon: the pidfile, the store's hold and the control
+        // socket's file become this process's just before it says so, so whoever hears of
+        // the restart finds them new. (If the predecessor gave up meanwhile, it writes its
+        // PID back.)
+        became_the_daemon(
+            options,
+            &origin,
+            &access,
+            pidfile.as_deref(),
+            control.as_mut(),
+            successor.predecessor(),
+        );
         successor
             .ready()
             .map_err(|error| CliError::failed(error.to_string()))?;
+        *taking = None;
         notify_systemd(sd_notify::NotifyState::MainPid(std::process::id()));
     }
-    drop(successor);
     notify_systemd(sd_notify::NotifyState::Ready);
 
     let mut checkpoints = options.checkpoint_every.map(|period| {
@@ -540,7 +551,7 @@ async fn serve(
                         break "rtap stop";
                     }
                     Request::Restart => {
-                        match restart_now(&mut app, &lifecycle, &facts, options, control.as_ref(), pidfile).await {
+                        match restart_now(&mut app, &lifecycle, &facts, options, control.as_ref(), pidfile.as_deref()).await {
                             Ok(handed) => {
                                 let _ = reply.send(Reply::success(serde_json::json!({
                                     "pid": handed.pid,
@@ -705,6 +716,45 @@ fn reopen(log_file: Option<&LogFile>, signal: &str) {
     }
 }
 
+/// What a successor does once it serves, taking its predecessor's place: its PID in the
+/// pidfile, the store's hold in its name, the control socket's file its own, and stdio off the
+/// pipe its predecessor read. A failure here is logged: the service runs either way.
+fn became_the_daemon(
+    options: &Options,
+    origin: &Origin,
+    access: &Access,
+    pidfile: Option<&Pidfile>,
+    control: Option<&mut ControlSocket>,
+    predecessor: u32,
+) {
+    if let Some(pidfile) = pidfile
+        && let Err(error) = pidfile.write_pid()
+    {
+        tracing::warn!("{error}");
+    }
+    if let Origin::Store { dir, entry, .. } = origin {
+        let held = access.open_store(dir, false).and_then(|store| {
+            store
+                .take_over_hold(&entry.app, Some(entry.number), predecessor)
+                .map_err(CliError::from)
+        });
+        if let Err(error) = held {
+            tracing::warn!(
+                "cannot take over the hold on {} in the store: {error}",
+                entry.app
+            );
+        }
+    }
+    if let Some(control) = control {
+        control.own_file();
+    }
+    if !options.nodaemon
+        && let Err(error) = daemon::silence_output()
+    {
+        tracing::warn!("{error}");
+    }
+}
+
 /// Starts a successor and hands the running tree over (see [`restart`]); refused where a
 /// successor could not take over.
 async fn restart_now(
@@ -727,12 +777,19 @@ async fn restart_now(
     let extras = restart::Extras {
         control: control.and_then(ControlSocket::handover_fd),
         pidfile: pidfile.map(Pidfile::handover_fd),
+        read_stderr: !options.nodaemon,
     };
     let result = restart::hand_over(app, lifecycle, &facts.origin, extras).await;
-    if result.is_err()
-        && let Some(socket) = control
-    {
-        socket.set_restarting(false);
+    if result.is_err() {
+        // A successor that failed late may have written its PID already.
+        if let Some(pidfile) = pidfile
+            && let Err(error) = pidfile.write_pid()
+        {
+            tracing::warn!("{error}");
+        }
+        if let Some(socket) = control {
+            socket.set_restarting(false);
+        }
     }
     result
 }

@@ -64,6 +64,30 @@ impl SledStore {
                 pid: other.pid,
             });
         }
+        self.record_hold(app, number)
+    }
+
+    /// Takes over `app`'s hold from process `from` (a hot restart's predecessor): records this
+    /// process instead. Refuses when another live process holds it.
+    pub fn take_over_hold(
+        &self,
+        app: &str,
+        number: Option<u64>,
+        from: u32,
+    ) -> Result<Hold, StoreError> {
+        if let Some(other) = self.holder(app)?
+            && other.pid != from
+            && other.pid != std::process::id()
+        {
+            return Err(StoreError::Held {
+                app: app.to_owned(),
+                pid: other.pid,
+            });
+        }
+        self.record_hold(app, number)
+    }
+
+    fn record_hold(&self, app: &str, number: Option<u64>) -> Result<Hold, StoreError> {
         let hold = Hold::by_this_process(number);
         let record = serde_json::to_vec(&hold).map_err(|error| StoreError::Damaged {
             dir: self.dir().to_owned(),
