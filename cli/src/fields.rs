@@ -32,7 +32,9 @@ pub fn set_dotted(
         ));
     }
     let mut node = object;
-    let (last, parents) = steps.split_last().ok_or_else(|| format!("'{dotted}' is empty"))?;
+    let (last, parents) = steps
+        .split_last()
+        .ok_or_else(|| format!("'{dotted}' is empty"))?;
     let mut walked = Vec::new();
     for step in parents {
         walked.push(*step);
@@ -43,7 +45,10 @@ pub fn set_dotted(
                 return Err(format!(
                     "'{}' is not a group of fields, so it has no '{}'",
                     walked.join("."),
-                    dotted[walked.join(".").len() + 1..].split('.').next().unwrap_or("")
+                    dotted[walked.join(".").len() + 1..]
+                        .split('.')
+                        .next()
+                        .unwrap_or("")
                 ));
             }
             None => return Err(unknown(&walked.join("."), &known)),
@@ -102,14 +107,22 @@ mod tests {
         .clone();
         let change = set_dotted(&mut object, "factory.max_value_bytes", json!(4096)).unwrap();
         assert_eq!((change.old, change.new), (json!(10), json!(4096)));
-        assert_eq!(object["factory"]["table"], json!({"items": {}}), "the rest is kept");
+        assert_eq!(
+            object["factory"]["table"],
+            json!({"items": {}}),
+            "the rest is kept"
+        );
         let err = set_dotted(&mut object, "factory.max_value", json!(1)).unwrap_err();
         assert_eq!(
             err,
             "no field 'factory.max_value' here (the fields are: max_value_bytes, table)"
         );
         assert!(set_dotted(&mut object, "name", json!("x")).is_err());
-        assert!(set_dotted(&mut object, "endpoint.port", json!(1)).unwrap_err().contains("not a group"));
+        assert!(
+            set_dotted(&mut object, "endpoint.port", json!(1))
+                .unwrap_err()
+                .contains("not a group")
+        );
         assert!(set_dotted(&mut object, "factory..x", json!(1)).is_err());
     }
 }

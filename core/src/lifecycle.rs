@@ -217,6 +217,7 @@ impl From<crate::service::NameError> for ReplaceError {
 pub struct Lifecycle {
     stop_deadline: Duration,
     checkpoints: CheckpointRequester,
+    inherited: crate::context::Inherited,
 }
 
 impl Default for Lifecycle {
@@ -231,6 +232,7 @@ impl Lifecycle {
         Lifecycle {
             stop_deadline,
             checkpoints: CheckpointRequester::default(),
+            inherited: crate::context::Inherited::default(),
         }
     }
 
@@ -238,6 +240,36 @@ impl Lifecycle {
     pub fn with_checkpoints(mut self, checkpoints: CheckpointRequester) -> Self {
         self.checkpoints = checkpoints;
         self
+    }
+
+    /// The same driver, offering sockets a predecessor handed over to the services it starts.
+    pub fn with_inherited(mut self, inherited: crate::context::Inherited) -> Self {
+        self.inherited = inherited;
+        self
+    }
+
+    /// The listening sockets of every running service, for a successor (see
+    /// [`Service::handover_sockets`]).
+    pub fn handover_sockets<'a>(
+        &self,
+        root: &'a MultiService,
+    ) -> Vec<crate::service::HandoverSocket<'a>> {
+        fn walk<'a>(
+            collection: &'a MultiService,
+            out: &mut Vec<crate::service::HandoverSocket<'a>>,
+        ) {
+            for child in collection.iter() {
+                if child.meta.holds_resources {
+                    out.extend(child.service().handover_sockets());
+                }
+                if let Some(inner) = child.service().collection() {
+                    walk(inner, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, &mut out);
+        out
     }
 
     /// The deadline for each service's own stop hook.
@@ -453,6 +485,37 @@ impl Lifecycle {
         }
     }
 
+    /// Quiesces every running service of the tree (children before their parents, so a
+    /// collection is final once its children are); see [`Service::quiesce`]. On a failure the
+    /// services already quiesced are resumed and the error names the one that failed.
+    pub async fn quiesce(&self, root: &mut MultiService) -> Result<(), QuiesceError> {
+        let mut done = Vec::new();
+        let result = quiesce_collection(root, &ServicePath::root(), &mut done).await;
+        if result.is_err() {
+            self.resume_paths(root, done).await;
+        }
+        result
+    }
+
+    /// Resumes every running service of the tree (parents before children).
+    pub async fn resume(&self, root: &mut MultiService) {
+        let mut paths = Vec::new();
+        running_paths(root, &ServicePath::root(), &mut paths);
+        for path in paths {
+            if let Some(child) = root.find_mut(&path) {
+                child.service.resume().await;
+            }
+        }
+    }
+
+    async fn resume_paths(&self, root: &mut MultiService, done: Vec<ServicePath>) {
+        for path in done.into_iter().rev() {
+            if let Some(child) = root.find_mut(&path) {
+                child.service.resume().await;
+            }
+        }
+    }
+
     /// Takes a stopped child back to where its parent's state says it should be.
     async fn restart_in_place(
         &self,
@@ -537,6 +600,7 @@ impl Lifecycle {
             self.checkpoints.clone(),
             child.meta.counters_or_new(),
         )
+        .with_inherited(self.inherited.clone())
     }
 
     fn privileged_node<'a>(
@@ -731,6 +795,60 @@ impl Lifecycle {
                 Err(StopError { failures })
             }
         })
+    }
+}
+
+/// A service could not quiesce before a hand-over.
+#[derive(Debug, thiserror::Error)]
+#[error("service '{path}' could not quiesce for the hand-over: {source}")]
+pub struct QuiesceError {
+    /// The service.
+    pub path: ServicePath,
+    /// What it reported (shown in the message, so not a `source()`).
+    pub source: ServiceError,
+}
+
+/// Quiesces the running children of `collection` (and theirs), deepest first; `done` gathers
+/// the paths quiesced, in order.
+fn quiesce_collection<'a>(
+    collection: &'a mut MultiService,
+    path: &'a ServicePath,
+    done: &'a mut Vec<ServicePath>,
+) -> BoxFuture<'a, Result<(), QuiesceError>> {
+    Box::pin(async move {
+        for (index, child) in collection.iter_mut().enumerate() {
+            if !child.running() {
+                continue;
+            }
+            let child_path = path.join(PathSegment::for_child(index, child.name()));
+            if let Some(inner) = child.service.collection_mut() {
+                quiesce_collection(inner, &child_path, done).await?;
+            }
+            child
+                .service
+                .quiesce()
+                .await
+                .map_err(|source| QuiesceError {
+                    path: child_path.clone(),
+                    source,
+                })?;
+            done.push(child_path);
+        }
+        Ok(())
+    })
+}
+
+/// The paths of every running service below `collection`, parents first.
+fn running_paths(collection: &MultiService, path: &ServicePath, paths: &mut Vec<ServicePath>) {
+    for (index, child) in collection.iter().enumerate() {
+        if !child.running() {
+            continue;
+        }
+        let child_path = path.join(PathSegment::for_child(index, child.name()));
+        paths.push(child_path.clone());
+        if let Some(inner) = child.service().collection() {
+            running_paths(inner, &child_path, paths);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! {"v":1,"command":"stop"}
 //! {"v":1,"command":"snapshot"}
 //! {"v":1,"command":"apply","snapshot":"<base64 of a plain .tap or .tas file>"}
+//! {"v":1,"command":"apply","snapshot":"<the edited tree>","base":"<the tree the edit began from>"}
 //! {"v":1,"command":"set","path":"kv","fields":{"factory.max_value_bytes":4096}}
 //! {"v":1,"command":"add","parent":"web","child":"<base64 of a snapshot holding the child>"}
 //! {"v":1,"command":"remove","path":"web/old"}
@@ -42,10 +43,14 @@ pub enum Request {
     Stop,
     /// The running tree as a snapshot, written nowhere.
     Snapshot,
-    /// Make the running tree equal this snapshot's tree.
+    /// Make the running tree equal this snapshot's tree; with a `base`, carry over only what
+    /// differs between `base` and `snapshot` (an edit of a tree fetched earlier).
     Apply {
         /// A plain snapshot file's bytes, base64.
         snapshot: String,
+        /// The snapshot the edit started from, base64.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
     },
     /// Set fields of one service on its live value.
     Set {

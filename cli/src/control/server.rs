@@ -27,8 +27,16 @@ pub struct Command {
 /// The bound control socket; its file is removed when this is dropped.
 #[derive(Debug)]
 pub struct ControlSocket {
-    listener: Option<UnixListener>,
+    listener: Option<std::sync::Arc<UnixListener>>,
+    /// While serving: the same listener, kept to hand its descriptor to a successor.
+    serving: Option<std::sync::Arc<UnixListener>>,
+    /// Set while a hot restart runs: a second `restart` is refused at once.
+    restarting: std::sync::Arc<std::sync::atomic::AtomicBool>,
     path: PathBuf,
+    /// The accept loop, once serving.
+    accept: Option<tokio::task::JoinHandle<()>>,
+    /// Every client session, so a shutdown can let the last replies reach their clients.
+    sessions: tokio_util::task::TaskTracker,
     /// False once the socket was handed to a successor, which keeps using the file.
     remove_on_drop: bool,
 }
@@ -76,8 +84,12 @@ impl ControlSocket {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(bind_error)?;
         Ok(ControlSocket {
-            listener: Some(listener),
+            listener: Some(std::sync::Arc::new(listener)),
+            serving: None,
+            restarting: Default::default(),
             path: path.to_owned(),
+            accept: None,
+            sessions: tokio_util::task::TaskTracker::new(),
             remove_on_drop: true,
         })
     }
@@ -86,8 +98,12 @@ impl ControlSocket {
     pub fn adopt(listener: std::os::unix::net::UnixListener, path: PathBuf) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
         Ok(ControlSocket {
-            listener: Some(UnixListener::from_std(listener)?),
+            listener: Some(std::sync::Arc::new(UnixListener::from_std(listener)?)),
+            serving: None,
+            restarting: Default::default(),
             path,
+            accept: None,
+            sessions: tokio_util::task::TaskTracker::new(),
             remove_on_drop: true,
         })
     }
@@ -102,14 +118,43 @@ impl ControlSocket {
         self.remove_on_drop = false;
     }
 
-    /// Serves the socket until the task is dropped: each request goes to `commands`.
-    pub fn serve(
-        &mut self,
-        commands: mpsc::Sender<Command>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        let listener = self.listener.take()?;
+    /// Serves the socket: each request goes to `commands`.
+    pub fn serve(&mut self, commands: mpsc::Sender<Command>) {
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
+        self.serving = Some(std::sync::Arc::clone(&listener));
         let own_uid = nix::unistd::geteuid().as_raw();
-        Some(tokio::spawn(accept_loop(listener, commands, own_uid)))
+        let sessions = self.sessions.clone();
+        let restarting = std::sync::Arc::clone(&self.restarting);
+        self.accept = Some(tokio::spawn(accept_loop(
+            listener, commands, own_uid, sessions, restarting,
+        )));
+    }
+
+    /// The listener's descriptor, for a successor at a hot restart.
+    pub fn handover_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.serving
+            .as_deref()
+            .or(self.listener.as_deref())
+            .map(AsFd::as_fd)
+    }
+
+    /// Marks a hot restart as under way (or over): meanwhile another `restart` is refused.
+    pub fn set_restarting(&self, restarting: bool) {
+        self.restarting
+            .store(restarting, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops accepting, and gives the clients still connected up to `grace` to read their
+    /// last replies (the reply to `rtap stop` is sent just before the daemon exits).
+    pub async fn shutdown(&mut self, grace: std::time::Duration) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+        self.sessions.close();
+        let _ = tokio::time::timeout(grace, self.sessions.wait()).await;
     }
 }
 
@@ -121,11 +166,22 @@ impl Drop for ControlSocket {
     }
 }
 
-async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>, own_uid: u32) {
+async fn accept_loop(
+    listener: std::sync::Arc<UnixListener>,
+    commands: mpsc::Sender<Command>,
+    own_uid: u32,
+    sessions: tokio_util::task::TaskTracker,
+    restarting: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(session(stream, commands.clone(), own_uid));
+                sessions.spawn(session(
+                    stream,
+                    commands.clone(),
+                    own_uid,
+                    std::sync::Arc::clone(&restarting),
+                ));
             }
             Err(error) => {
                 tracing::warn!("control socket: accept failed: {error}");
@@ -136,7 +192,12 @@ async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>, ow
 }
 
 /// Answers one client's requests until it hangs up (or breaks the protocol beyond repair).
-async fn session(mut stream: UnixStream, commands: mpsc::Sender<Command>, own_uid: u32) {
+async fn session(
+    mut stream: UnixStream,
+    commands: mpsc::Sender<Command>,
+    own_uid: u32,
+    restarting: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     let peer = match stream.peer_cred() {
         Ok(peer) => peer.uid(),
         Err(error) => {
@@ -177,6 +238,9 @@ async fn session(mut stream: UnixStream, commands: mpsc::Sender<Command>, own_ui
         };
         let reply = match protocol::parse_request(&line) {
             Err(reply) => reply,
+            Ok(Request::Restart) if restarting.load(std::sync::atomic::Ordering::SeqCst) => {
+                Reply::failure("a restart is already under way; wait for it to end")
+            }
             Ok(request) => ask(&commands, request).await,
         };
         if write_reply(&mut stream, &reply).await.is_err() {

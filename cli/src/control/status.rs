@@ -78,9 +78,9 @@ pub struct ServiceStatus {
     /// Its summary (the endpoint, for a server).
     pub summary: Option<String>,
     /// Its live counters, in the order it published them.
-    pub counters: Vec<(String, u64)>,
+    pub counters: serde_json::Map<String, serde_json::Value>,
     /// Facts it published (the bound address, a child's PID, ...).
-    pub facts: Vec<(String, String)>,
+    pub facts: serde_json::Map<String, serde_json::Value>,
     /// Why its last start failed, if it did.
     pub error: Option<String>,
 }
@@ -98,8 +98,8 @@ pub fn services_of(app: &Application) -> Vec<ServiceStatus> {
         state: root.state().to_string(),
         since: None,
         summary: None,
-        counters: Vec::new(),
-        facts: Vec::new(),
+        counters: serde_json::Map::new(),
+        facts: serde_json::Map::new(),
         error: None,
     }];
     walk(root, &ServicePath::root(), &mut rows);
@@ -129,11 +129,15 @@ fn row(child: &Child, path: &ServicePath) -> ServiceStatus {
             counters
                 .values()
                 .into_iter()
-                .map(|(name, value)| (name.to_owned(), value))
+                .map(|(name, value)| (name.to_owned(), value.into()))
                 .collect(),
-            counters.facts(),
+            counters
+                .facts()
+                .into_iter()
+                .map(|(name, value)| (name, value.into()))
+                .collect(),
         ),
-        None => (Vec::new(), Vec::new()),
+        None => Default::default(),
     };
     ServiceStatus {
         path: path.to_string(),

@@ -7,9 +7,10 @@
 //! is kept for the user.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rtwisted_core::Application;
 use serde_json::Value;
 
 use super::EditArgs;
@@ -19,12 +20,66 @@ use crate::snapshots::{Access, Location};
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
 pub fn run(args: &EditArgs, access: &Access) -> Result<(), CliError> {
+    if args.live.live {
+        return live(args);
+    }
     let location = Location::new(&args.file, args.store.store.as_deref())?;
     let mut document = Document::open_released(&location, access, args.force.force)?;
     let original = document.to_value()?;
+    let Some(edited) = edit(&document.app, &location.to_string())? else {
+        return crate::output::println(format!("no changes; {location} left as it was"));
+    };
+    document.app = edited.app;
+    let value = document.to_value()?;
+    super::stored::confirm_removal(super::stored::removed(&original, &value), args.force.force)?;
+    if let Err(error) = document.relock() {
+        let kept = edited
+            .folder
+            .keep()
+            .join(edited.scratch.file_name().unwrap_or_default());
+        return Err(CliError::failed(format!(
+            "{error}; your edit is kept in {}",
+            kept.display()
+        )));
+    }
+    let (header, written) = document.write()?;
+    let mut text = format!("wrote {written} ({})\n", header.checksum);
+    for line in crate::output::change_lines(&rtwisted_core::diff::diff(&original, &value)) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    crate::output::print(text)
+}
+
+/// `rtap edit --live NAME`: edits the running tree; only what the edit changes is applied.
+fn live(args: &EditArgs) -> Result<(), CliError> {
+    let socket = super::live::socket(Some(&args.file), args.live.control.as_deref(), "edit")?;
+    let base = super::live::fetch(&socket)?;
+    let running = rtwisted_persist::decode(&base)
+        .map_err(|error| CliError::failed(format!("the running tree does not load here: {error}")))?
+        .app;
+    match edit(&running, &format!("the running {}", running.name()))? {
+        None => crate::output::println("no changes; the running tree is left as it was"),
+        Some(edited) => super::live::apply_edit(&socket, &base, &edited.app),
+    }
+}
+
+/// A valid edit: the new application, and the scratch file it was made in (kept when the
+/// edit cannot be written).
+struct Edited {
+    app: Application,
+    folder: tempfile::TempDir,
+    scratch: PathBuf,
+}
+
+/// Edits `app`'s source form until it is valid: the new application, or `None` when nothing
+/// changed. An invalid edit may be tried again; giving up is an error naming `what`.
+fn edit(app: &Application, what: &str) -> Result<Option<Edited>, CliError> {
+    let original =
+        serde_json::to_value(app).map_err(|error| CliError::failed(error.to_string()))?;
     let folder = tempfile::tempdir()
         .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;
-    let scratch = folder.path().join(format!("{}.json", document.app.name()));
+    let scratch = folder.path().join(format!("{}.json", app.name()));
     write_text(&scratch, &original)?;
     loop {
         run_editor(&scratch)?;
@@ -41,40 +96,18 @@ pub fn run(args: &EditArgs, access: &Access) -> Result<(), CliError> {
                 }
             });
         match result {
-            Ok(None) => {
-                crate::output::println(format!("no changes; {location} left as it was"))?;
-                return Ok(());
-            }
-            Ok(Some(app)) => {
-                document.app = app;
-                let edited = document.to_value()?;
-                super::stored::confirm_removal(
-                    super::stored::removed(&original, &edited),
-                    args.force.force,
-                )?;
-                if let Err(error) = document.relock() {
-                    let kept = folder.keep();
-                    return Err(CliError::failed(format!(
-                        "{error}; your edit is kept in {}",
-                        kept.join(scratch.file_name().unwrap_or_default()).display()
-                    )));
-                }
-                let (header, written) = document.write()?;
-                let mut text = format!("wrote {written} ({})\n", header.checksum);
-                for line in
-                    crate::output::change_lines(&rtwisted_core::diff::diff(&original, &edited))
-                {
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-                crate::output::print(text)?;
-                return Ok(());
+            Ok(edited) => {
+                return Ok(edited.map(|app| Edited {
+                    app,
+                    folder,
+                    scratch,
+                }));
             }
             Err(error) => {
                 eprintln!("rtap: {error}");
                 if !ask_again()? {
                     return Err(CliError::failed(format!(
-                        "the edit was not valid; {location} left as it was"
+                        "the edit was not valid; {what} left as it was"
                     )));
                 }
             }

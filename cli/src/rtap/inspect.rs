@@ -19,6 +19,25 @@ pub fn run(args: &InspectArgs, access: &Access) -> Result<(), CliError> {
     } else {
         rtwisted_persist::view::Detail::Summaries
     };
+    if args.live.live {
+        // The running tree as a snapshot, shown like any other; nothing is written.
+        let socket =
+            super::live::socket(Some(&args.file), args.live.control.as_deref(), "inspect")?;
+        let bytes = super::live::fetch(&socket)?;
+        let options = rtwisted_persist::LoadOptions {
+            limits: access.limits,
+            detail,
+            ..rtwisted_persist::LoadOptions::default()
+        };
+        let raw = rtwisted_persist::decode_raw_as(&bytes, &options).map_err(|error| {
+            CliError::failed(format!(
+                "the running tree sent by {}: {error}",
+                socket.display()
+            ))
+        })?;
+        let shown = format!("the running tree of {} (live)", socket.display());
+        return show(args, &shown, bytes.len() as u64, &raw, false);
+    }
     let location = Location::new(&args.file, args.store.store.as_deref())?;
     let from_tac = matches!(&location, Location::File(path) if crate::tac_source::is_tac(path));
     let raw = match &location {
@@ -32,6 +51,21 @@ pub fn run(args: &InspectArgs, access: &Access) -> Result<(), CliError> {
         }
         _ => snapshots::open_raw_at(&location, access, detail)?,
     };
+    let size = match &location {
+        Location::File(path) if !from_tac => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        _ => 0,
+    };
+    show(args, &location.to_string(), size, &raw, from_tac)
+}
+
+/// Prints `raw`, which came from `shown` (`size` bytes, 0 when unknown).
+fn show(
+    args: &InspectArgs,
+    shown: &str,
+    size: u64,
+    raw: &RawSnapshot,
+    from_tac: bool,
+) -> Result<(), CliError> {
     if !raw.unknown_types.is_empty() {
         eprintln!(
             "rtap: warning: this binary does not link {}; those services are shown from their raw data",
@@ -46,13 +80,11 @@ pub fn run(args: &InspectArgs, access: &Access) -> Result<(), CliError> {
             tree.walk()
                 .find(|node| node.path == wanted)
                 .cloned()
-                .ok_or_else(|| {
-                    CliError::failed(format!("no service at '{wanted}' in {location}"))
-                })?
+                .ok_or_else(|| CliError::failed(format!("no service at '{wanted}' in {shown}")))?
         }
     };
     if args.json {
-        let mut document = json_document(&raw, &services);
+        let mut document = json_document(raw, &services);
         if from_tac {
             // Not a snapshot: there is no file header, creation time or checksum to report.
             document["source"] = json!("tac");
@@ -65,11 +97,7 @@ pub fn run(args: &InspectArgs, access: &Access) -> Result<(), CliError> {
                 .map_err(|error| CliError::failed(error.to_string()))?,
         )?;
     } else {
-        let size = match &location {
-            Location::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-            Location::Store { .. } => 0,
-        };
-        crate::output::print(text_report(&location, size, &raw, &services, from_tac))?;
+        crate::output::print(text_report(shown, size, raw, &services, from_tac))?;
     }
     Ok(())
 }
@@ -93,7 +121,7 @@ fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
 }
 
 fn text_report(
-    location: &Location,
+    location: &str,
     size: u64,
     raw: &RawSnapshot,
     services: &Node,

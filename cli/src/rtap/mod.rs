@@ -15,6 +15,11 @@
 //! rtap plugins [--json]
 //! rtap completions SHELL [--for rtap|rtwistd]
 //! rtap man [--for rtap|rtwistd]
+//! rtap status NAME|--control PATH [--json]
+//! rtap checkpoint NAME|--control PATH
+//! rtap stop NAME|--control PATH
+//! rtap apply NAME|--control PATH FILE|APP.tac
+//! rtap inspect|edit|set|add|remove|rename --live NAME ...   (the running tree)
 //! ```
 //! Every command takes `--passphrase-file FILE` for encrypted snapshots and the limits
 //! `--max-snapshot-bytes` / `--max-snapshot-values`; edits take `--force`. The fixed commands
@@ -28,6 +33,7 @@ mod generate;
 mod get;
 mod inspect;
 mod list_plugins;
+mod live;
 mod modify;
 mod save;
 mod store;
@@ -96,6 +102,15 @@ pub(crate) enum RtapCommand {
                       export and import are copies. Addresses: APP (the newest), APP@N, APP@TAG."
     )]
     Store(store::StoreCommand),
+    /// Show a running daemon: its services, their states and live counters, the process
+    Status(StatusArgs),
+    /// Ask a running daemon to save a checkpoint now, and say where it went
+    Checkpoint(TargetArgs),
+    /// Stop a running daemon gracefully; waits, and says where the shutdown snapshot went
+    Stop(TargetArgs),
+    /// Make a running daemon's tree equal a snapshot's (or a TAC file's): what differs is
+    /// stopped, replaced or started; the rest keeps running untouched
+    Apply(ApplyArgs),
     /// List the plugins this binary links
     Plugins(PluginsArgs),
     /// Print a shell completion script
@@ -162,12 +177,62 @@ pub(crate) struct SaveArgs {
     pub(crate) plugin: Option<PluginChoice>,
 }
 
+/// Which running daemon a live command talks to.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// The daemon's application name (its control socket is NAME.ctl in its run folder)
+    #[arg(value_name = "NAME", required_unless_present = "control")]
+    pub(crate) name: Option<String>,
+    /// The daemon's control socket
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+}
+
+// `rtap status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The daemon.
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Print one JSON document
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+// `rtap apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The daemon's application name (its control socket is NAME.ctl in its run folder)
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// The snapshot (or TAC file) whose tree the daemon should run
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// The daemon's control socket (then NAME is only shown)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
+}
+
+/// `--live`: the command works on a running daemon's tree instead of a snapshot.
+#[derive(Debug, Args)]
+pub(crate) struct LiveArgs {
+    /// Work on the running daemon named FILE (its tree, through its control socket)
+    #[arg(long)]
+    pub(crate) live: bool,
+    /// The running daemon's control socket (with --live)
+    #[arg(long, value_name = "PATH", requires = "live")]
+    pub(crate) control: Option<PathBuf>,
+}
+
 // `rtap inspect`.
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
-    /// The snapshot
+    /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
     /// The snapshot store.
     #[command(flatten)]
     pub(crate) store: StoreArgs,
@@ -204,9 +269,12 @@ pub(crate) struct GetArgs {
 pub(crate) struct EditArgs {
     #[command(flatten)]
     pub(crate) force: ForceArgs,
-    /// The snapshot
+    /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
     /// The snapshot store.
     #[command(flatten)]
     pub(crate) store: StoreArgs,
@@ -217,9 +285,12 @@ pub(crate) struct EditArgs {
 pub(crate) struct SetArgs {
     #[command(flatten)]
     pub(crate) force: ForceArgs,
-    /// The snapshot
+    /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
     /// The snapshot store.
     #[command(flatten)]
     pub(crate) store: StoreArgs,
@@ -248,9 +319,12 @@ pub(crate) struct SetArgs {
 pub(crate) struct RemoveArgs {
     #[command(flatten)]
     pub(crate) force: ForceArgs,
-    /// The snapshot
+    /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
     /// The snapshot store.
     #[command(flatten)]
     pub(crate) store: StoreArgs,
@@ -264,9 +338,12 @@ pub(crate) struct RemoveArgs {
 pub(crate) struct RenameArgs {
     #[command(flatten)]
     pub(crate) force: ForceArgs,
-    /// The snapshot
+    /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
     /// The snapshot store.
     #[command(flatten)]
     pub(crate) store: StoreArgs,
@@ -290,9 +367,12 @@ pub(crate) struct RenameArgs {
 pub(crate) struct AddArgs {
     #[command(flatten)]
     pub(crate) force: ForceArgs,
-    /// The snapshot
+    /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
     /// The snapshot store.
     #[command(flatten)]
     pub(crate) store: StoreArgs,
@@ -391,16 +471,87 @@ where
         RtapCommand::Inspect(args) => inspect::run(&args, &access),
         RtapCommand::Get(args) => get::run(&args, &access),
         RtapCommand::Edit(args) => edit::run(&args, &access),
+        RtapCommand::Set(args) if args.live.live => live_set(&args),
         RtapCommand::Set(args) => modify::set(&args, &access),
+        RtapCommand::Remove(args) if args.live.live => {
+            live::remove(&live_socket(&args.file, &args.live, "remove")?, &args.path)
+        }
         RtapCommand::Remove(args) => modify::remove(&args, &access),
+        RtapCommand::Rename(args) if args.live.live => live::rename(
+            &live_socket(&args.file, &args.live, "rename")?,
+            &args.path,
+            &args.newname,
+        ),
         RtapCommand::Rename(args) => modify::rename(&args, &access),
+        RtapCommand::Add(args) if args.live.live => {
+            let socket = live_socket(&args.file, &args.live, "add")?;
+            let child = crate::plugins::make_service(args.plugin.maker, &args.plugin.options)?;
+            live::add(&socket, args.parent.as_deref(), child)
+        }
         RtapCommand::Add(args) => modify::add(&args, &access),
+        RtapCommand::Status(args) => live::status(
+            &live::socket(
+                args.target.name.as_deref(),
+                args.target.control.as_deref(),
+                "status",
+            )?,
+            args.json,
+        ),
+        RtapCommand::Checkpoint(args) => live::checkpoint(&live::socket(
+            args.name.as_deref(),
+            args.control.as_deref(),
+            "checkpoint",
+        )?),
+        RtapCommand::Stop(args) => live::stop(&live::socket(
+            args.name.as_deref(),
+            args.control.as_deref(),
+            "stop",
+        )?),
+        RtapCommand::Apply(args) => live::apply(
+            &live::socket(Some(&args.name), args.control.as_deref(), "apply")?,
+            &args.file,
+            &access,
+        ),
         RtapCommand::Convert(args) => convert::run(&args, &access),
         RtapCommand::Plugins(args) => list_plugins::run(&args),
         RtapCommand::Completions(args) => generate::completions(&args),
         RtapCommand::Man(args) => generate::man(&args),
         RtapCommand::Store(args) => store::run(args, &access),
     }
+}
+
+/// The control socket of the daemon a `--live` command names.
+fn live_socket(name: &str, live: &LiveArgs, command: &str) -> Result<PathBuf, CliError> {
+    live::socket(Some(name), live.control.as_deref(), command)
+}
+
+/// `rtap set --live NAME PATH FIELD=VALUE...`: fields of one service, set on its live value.
+fn live_set(args: &SetArgs) -> Result<(), CliError> {
+    if args.ids.uid.is_some()
+        || args.ids.gid.is_some()
+        || args.procname.is_some()
+        || args.umask.is_some()
+        || args.appname.appname.is_some()
+    {
+        return Err(usage(
+            "set",
+            "process settings and the application's name change only at a start: set them in the snapshot, then rtap restart",
+        ));
+    }
+    let Some(path) = &args.path else {
+        return Err(usage("set", "give the service's PATH and FIELD=VALUE"));
+    };
+    if args.assignments.is_empty() {
+        return Err(usage(
+            "set",
+            &format!("nothing to set on '{path}': give FIELD=VALUE after the path"),
+        ));
+    }
+    live::set(
+        &live_socket(&args.file, &args.live, "set")?,
+        path,
+        &args.assignments,
+    )
 }
 
 /// A usage error (exit status 2) of `rtap SUBCOMMAND`, formatted by clap.

@@ -11,7 +11,9 @@ use rtwisted_core::{Application, Child, Lifecycle, ServicePath, Style};
 use serde_json::{Map, Value, json};
 
 use crate::control::protocol::{self, Request};
-use crate::control::status::{CheckpointRecord, SnapshotOrigin, Status, process_status, services_of};
+use crate::control::status::{
+    CheckpointRecord, SnapshotOrigin, Status, process_status, services_of,
+};
 use crate::fields;
 
 /// What the daemon knows about itself beyond its tree.
@@ -76,7 +78,9 @@ pub(super) async fn change(
     request: Request,
 ) -> Result<Value, String> {
     match request {
-        Request::Apply { snapshot } => apply(app, lifecycle, &snapshot).await,
+        Request::Apply { snapshot, base } => {
+            apply(app, lifecycle, &snapshot, base.as_deref()).await
+        }
         Request::Set { path, fields } => set(app, lifecycle, &path, fields).await,
         Request::Add { parent, child } => add(app, lifecycle, &parent, &child).await,
         Request::Remove { path } => {
@@ -116,11 +120,18 @@ fn parse_path(text: &str) -> Result<ServicePath, String> {
 /// Decodes a snapshot sent by a client (plain bytes, either style).
 fn decode(encoded: &str) -> Result<rtwisted_persist::Snapshot, String> {
     let bytes = protocol::decode_bytes(encoded)?;
-    rtwisted_persist::decode(&bytes).map_err(|error| format!("the snapshot sent is not valid: {error}"))
+    rtwisted_persist::decode(&bytes)
+        .map_err(|error| format!("the snapshot sent is not valid: {error}"))
 }
 
-async fn apply(app: &mut Application, lifecycle: &Lifecycle, encoded: &str) -> Result<Value, String> {
+async fn apply(
+    app: &mut Application,
+    lifecycle: &Lifecycle,
+    encoded: &str,
+    base: Option<&str>,
+) -> Result<Value, String> {
     let mut wanted = decode(encoded)?.app;
+    let base = base.map(decode).transpose()?.map(|snapshot| snapshot.app);
     if wanted.name() != app.name() {
         return Err(format!(
             "the snapshot is of application '{}', and this rtwistd runs '{}'",
@@ -135,10 +146,15 @@ async fn apply(app: &mut Application, lifecycle: &Lifecycle, encoded: &str) -> R
         );
     }
     let services = std::mem::take(wanted.services_mut());
-    let report = lifecycle
-        .apply(app.services_mut(), services)
-        .await
-        .map_err(|error| error.to_string())?;
+    let report = match &base {
+        Some(base) => {
+            lifecycle
+                .apply_edit(app.services_mut(), base.services(), services)
+                .await
+        }
+        None => lifecycle.apply(app.services_mut(), services).await,
+    }
+    .map_err(|error| error.to_string())?;
     let paths = |list: &[ServicePath]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
     Ok(json!({
         "summary": report.to_string(),

@@ -12,11 +12,13 @@
 //! error.
 
 mod daemon;
+mod handover;
 mod live;
 mod options;
 mod origin;
 mod pidfile;
 mod privileges;
+mod restart;
 mod run;
 mod saves;
 mod writable;
@@ -131,6 +133,12 @@ pub(crate) struct RtwistdArgs {
     /// Save the running tree as NAME-checkpoint.tap this often (30s, 5m, 1h); SIGUSR2 asks for one at once
     #[arg(long, value_name = "DURATION", value_parser = options::parse_duration)]
     pub(crate) checkpoint_every: Option<Duration>,
+    /// The control socket rtap talks to (default: NAME.ctl in the run folder)
+    #[arg(long, value_name = "PATH", conflicts_with = "no_control")]
+    pub(crate) control: Option<String>,
+    /// Listen on no control socket
+    #[arg(long)]
+    pub(crate) no_control: bool,
     /// How long each service may take to stop
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = options::parse_seconds)]
     pub(crate) stop_timeout: Duration,

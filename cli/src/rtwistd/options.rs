@@ -79,6 +79,8 @@ pub struct Options {
     pub resume: bool,
     /// The limits of every load and save.
     pub limits: rtwisted_persist::Limits,
+    /// The control socket: `None` for none, `Some(None)` for `NAME.ctl` in the run folder.
+    pub control: Option<Option<PathBuf>>,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -197,6 +199,11 @@ impl Options {
             store,
             resume: args.resume,
             limits: args.limits.limits(super::command())?,
+            control: if args.no_control {
+                None
+            } else {
+                Some(args.control.as_deref().map(absolute).transpose()?)
+            },
         })
     }
 }

@@ -12,12 +12,16 @@ use rtwisted_persist::lock::HeldMark;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
-use super::options::Options;
+use super::live;
+use super::options::{Options, Source};
 use super::origin::{self, Origin};
 use super::pidfile::{self, Pidfile};
 use super::privileges;
 use super::saves::Saver;
 use super::writable;
+use crate::control::protocol::{Reply, Request};
+use crate::control::server::{Command, ControlSocket};
+use crate::control::status::SnapshotOrigin;
 use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
 use crate::snapshots::Access;
@@ -86,10 +90,12 @@ fn run_holding(
     enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
     let mut status = null.map(daemon::daemonize).transpose()?;
     // From here on a failure is also sent to the launching shell through the status pipe.
+    let status_origin = status_origin(&options.source, &origin);
     let run = Run {
         app,
         key,
         origin,
+        status_origin,
         marks,
         access,
     };
@@ -134,6 +140,28 @@ fn save_folder(options: &Options) -> Result<PathBuf, CliError> {
     }
 }
 
+/// What `rtap status` says the run started from.
+fn status_origin(source: &Source, origin: &Origin) -> SnapshotOrigin {
+    let (source, header) = match (source, origin) {
+        (Source::Plugin { maker, .. }, _) => (format!("the '{}' plugin", maker.name), None),
+        (Source::Tac { path }, _) => (path.display().to_string(), None),
+        (_, Origin::File { loaded, header, .. }) => (loaded.display().to_string(), Some(header)),
+        (_, Origin::Store { dir, entry, header }) => (
+            format!("{} in the store '{}'", entry.address(), dir.display()),
+            Some(header),
+        ),
+        (_, Origin::Program) => (String::new(), None),
+    };
+    SnapshotOrigin {
+        source,
+        checksum: header.map(|header| header.checksum.clone()),
+        parent: header
+            .and_then(|header| header.fields.parent.as_ref())
+            .map(|parent| parent.checksum.clone()),
+        changes: 0,
+    }
+}
+
 /// Marks the snapshot files the run comes from as held: the file given, and the one loaded
 /// (with `--resume`, a newer one). A mark that cannot be made (a read-only folder) only warns:
 /// it guards against edits, and nobody can edit there either.
@@ -161,6 +189,7 @@ struct Run {
     app: Application,
     key: Option<Key>,
     origin: Origin,
+    status_origin: SnapshotOrigin,
     marks: Vec<HeldMark>,
     access: Access,
 }
@@ -291,6 +320,7 @@ async fn serve(
         mut app,
         key,
         origin,
+        status_origin,
         marks: _marks,
         access,
     } = run;
@@ -310,6 +340,17 @@ async fn serve(
     if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
+    // The control socket is made like a privileged resource: before the drop (so a run folder
+    // only root may write is fine), then handed to the user the daemon runs as.
+    let mut control = match open_control(options, &app, (uid, gid)) {
+        Ok(control) => control,
+        Err(error) => {
+            let _ = lifecycle
+                .stop(app.services_mut(), StopReason::Rollback)
+                .await;
+            return Err(error);
+        }
+    };
     if let Err(error) = privileges::drop_to(uid, gid) {
         // Nothing stays half-started: release what the privileged start acquired.
         let _ = lifecycle
@@ -333,6 +374,13 @@ async fn serve(
         app.name(),
         if services == 1 { "" } else { "s" }
     );
+    let mut facts = live::Facts::new(status_origin);
+    let (control_commands, mut control_requests) = tokio::sync::mpsc::channel(16);
+    if let Some(socket) = control.as_mut() {
+        socket.serve(control_commands.clone());
+        tracing::info!("control socket at {}", socket.path().display());
+    }
+    drop(control_commands);
     if let Some(status) = status.take() {
         status.started();
     }
@@ -343,24 +391,96 @@ async fn serve(
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer
     });
+    // systemd's watchdog, when the unit asks for one: kept alive from this loop, so a daemon
+    // whose main loop hangs is noticed.
+    let mut watchdog = watchdog_interval().map(tokio::time::interval);
+    notify_status(&app, &facts);
+    let mut stop_reply = None;
     let received = loop {
+        let next_watchdog = async {
+            match watchdog.as_mut() {
+                Some(timer) => timer.tick().await,
+                None => std::future::pending().await,
+            }
+        };
         let next_checkpoint = async {
             match checkpoints.as_mut() {
                 Some(timer) => timer.tick().await,
                 None => std::future::pending().await,
             }
         };
+        let mut save = |app: &Application, why: &str| saver.checkpoint(app, why);
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
             _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
-            _ = user2.recv() => saver.checkpoint(&app, "SIGUSR2"),
-            _ = next_checkpoint => saver.checkpoint(&app, "timer"),
-            () = requests.requested() => saver.checkpoint(&app, "Checkpoint task"),
+            _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),
+            _ = user2.recv() => {
+                facts.last_checkpoint = Some(save(&app, "SIGUSR2"));
+                notify_status(&app, &facts);
+            }
+            _ = next_checkpoint => {
+                facts.last_checkpoint = Some(save(&app, "timer"));
+                notify_status(&app, &facts);
+            }
+            () = requests.requested() => {
+                facts.last_checkpoint = Some(save(&app, "Checkpoint task"));
+                notify_status(&app, &facts);
+            }
+            Some(command) = control_requests.recv() => {
+                let Command { request, reply } = command;
+                match request {
+                    Request::Stop => {
+                        stop_reply = Some(reply);
+                        break "rtap stop";
+                    }
+                    Request::Status => {
+                        let _ = reply.send(Reply::success(live::status(&app, &facts)));
+                    }
+                    Request::Snapshot => {
+                        let _ = reply.send(match live::snapshot(&app) {
+                            Ok(result) => Reply::success(result),
+                            Err(error) => Reply::failure(error),
+                        });
+                    }
+                    Request::Checkpoint => {
+                        let record = save(&app, "rtap checkpoint");
+                        let answer = match &record.error {
+                            None => Reply::success(serde_json::to_value(&record).unwrap_or_default()),
+                            Some(error) => Reply::failure(format!("the checkpoint failed: {error}")),
+                        };
+                        facts.last_checkpoint = Some(record);
+                        notify_status(&app, &facts);
+                        let _ = reply.send(answer);
+                    }
+                    request if live::is_change(&request) => {
+                        notify_systemd(sd_notify::NotifyState::Reloading);
+                        let answer = match live::change(&mut app, &lifecycle, request).await {
+                            Ok(mut result) => {
+                                facts.origin.changes += 1;
+                                // A live change is kept at once, as a checkpoint is.
+                                let record = save(&app, "live change");
+                                result["saved"] = serde_json::to_value(&record).unwrap_or_default();
+                                facts.last_checkpoint = Some(record);
+                                Reply::success(result)
+                            }
+                            Err(error) => Reply::failure(error),
+                        };
+                        notify_systemd(sd_notify::NotifyState::Ready);
+                        notify_status(&app, &facts);
+                        let _ = reply.send(answer);
+                    }
+                    _ => {
+                        let _ = reply.send(Reply::failure("this rtwistd cannot do that yet"));
+                    }
+                }
+            }
         }
     };
     drop(requests);
+    // Requests that come during the stop are answered at once: the daemon is shutting down.
+    drop(control_requests);
     let first_signal = tokio::time::Instant::now();
     tracing::info!("Received {received}, shutting down.");
     notify_systemd(sd_notify::NotifyState::Stopping);
@@ -375,14 +495,29 @@ async fn serve(
                 tracing::warn!("{failure}");
             }
         }
-        if options.save {
-            saver.shutdown(&app)?;
+        let saved = if options.save {
+            saver.shutdown(&app).map(Some)
         } else if let Some(failure) = saver.last_failure() {
             // No shutdown save follows: the state since the last good checkpoint is gone.
-            return Err(CliError::failed(format!(
+            Err(CliError::failed(format!(
                 "the last checkpoint failed, so the state since the one before it is lost: {failure}"
-            )));
+            )))
+        } else {
+            Ok(None)
+        };
+        if let Some(reply) = stop_reply.take() {
+            let _ = reply.send(match &saved {
+                Ok(to) => Reply::success(serde_json::json!({ "saved": to })),
+                Err(error) => {
+                    Reply::failure(format!("stopped, but the shutdown save failed: {error}"))
+                }
+            });
         }
+        if let Some(socket) = control.as_mut() {
+            socket.shutdown(std::time::Duration::from_secs(2)).await;
+        }
+        saved?;
+        drop(control.take());
         tracing::info!("Server Shut Down.");
         stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
     };
@@ -416,6 +551,36 @@ async fn second_signal(
     }
 }
 
+/// Binds the control socket the options ask for (`NAME.ctl` in the run folder by default) and
+/// gives it to the user the daemon will run as.
+fn open_control(
+    options: &Options,
+    app: &Application,
+    (uid, gid): (Option<u32>, Option<u32>),
+) -> Result<Option<ControlSocket>, CliError> {
+    let Some(path) = &options.control else {
+        return Ok(None);
+    };
+    let path = path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.ctl", app.name())));
+    let socket = ControlSocket::bind(&path).map_err(|error| CliError::failed(error.to_string()))?;
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::chown(
+            socket.path(),
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(|errno| {
+            CliError::failed(format!(
+                "cannot give the control socket '{}' to the daemon's user: {errno}",
+                socket.path().display()
+            ))
+        })?;
+    }
+    Ok(Some(socket))
+}
+
 fn reopen(log_file: Option<&LogFile>, signal: &str) {
     match log_file {
         Some(file) => match file.reopen() {
@@ -424,6 +589,49 @@ fn reopen(log_file: Option<&LogFile>, signal: &str) {
         },
         None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
     }
+}
+
+/// Half of `WATCHDOG_USEC`, when systemd set it for this process (as `sd_watchdog_enabled`
+/// reads it: a `WATCHDOG_PID` that is not this process turns it off).
+fn watchdog_interval() -> Option<std::time::Duration> {
+    std::env::var_os("NOTIFY_SOCKET")?;
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    (usec > 0).then(|| {
+        std::time::Duration::from_micros(usec / 2).max(std::time::Duration::from_millis(10))
+    })
+}
+
+/// `STATUS=`: services running, and the last checkpoint.
+fn notify_status(app: &Application, facts: &live::Facts) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let running = count_running(app.services());
+    let checkpoint = match &facts.last_checkpoint {
+        None => "no checkpoint yet".to_owned(),
+        Some(record) => match &record.to {
+            Some(to) => format!("last checkpoint {} to {to}", record.at),
+            None => format!("last checkpoint {} FAILED", record.at),
+        },
+    };
+    let line = format!(
+        "{running} service{} running; {checkpoint}",
+        if running == 1 { "" } else { "s" }
+    );
+    notify_systemd(sd_notify::NotifyState::Status(&line));
+}
+
+fn count_running(root: &rtwisted_core::MultiService) -> usize {
+    root.iter()
+        .map(|child| {
+            usize::from(child.running()) + child.service().collection().map_or(0, count_running)
+        })
+        .sum()
 }
 
 fn notify_systemd(state: sd_notify::NotifyState<'_>) {

@@ -20,6 +20,7 @@ use rtwisted_persist::lock::EditLock;
 use rtwisted_persist::{Key, Limits, SaveOptions};
 
 use super::origin::Origin;
+use crate::control::status::CheckpointRecord;
 use crate::error::CliError;
 use crate::snapshots::{self, Access, StorePut};
 
@@ -91,23 +92,36 @@ impl Saver {
 
     /// Saves the running tree, live state included (every `running` flag false in the file),
     /// as `NAME-checkpoint.tap` or the next snapshot in the store. A failure is logged in one
-    /// line and remembered; the daemon goes on.
-    pub fn checkpoint(&mut self, app: &Application, why: &str) {
+    /// line and remembered; the daemon goes on. Returns what happened, for `rtap status` and
+    /// `rtap checkpoint`.
+    pub fn checkpoint(&mut self, app: &Application, why: &str) -> CheckpointRecord {
         let began = Instant::now();
-        match self.save(app, "checkpoint") {
-            Ok(written) => tracing::info!(
-                "Checkpoint ({why}) saved {written} in {:.1}ms",
-                began.elapsed().as_secs_f64() * 1000.0
+        let at = crate::control::status::now_rfc3339();
+        let millis = || began.elapsed().as_secs_f64() * 1000.0;
+        let outcome = self.save(app, "checkpoint");
+        match &outcome {
+            Ok(saved) => tracing::info!(
+                "Checkpoint ({why}) saved {} in {:.1}ms{}",
+                saved.shown,
+                millis(),
+                saved.suffix
             ),
             Err(error) => tracing::error!(
                 "Checkpoint ({why}) failed, the previous snapshot is kept whole: {error}"
             ),
         }
+        CheckpointRecord {
+            at,
+            millis: millis(),
+            why: why.to_owned(),
+            to: outcome.as_ref().ok().map(|saved| saved.to.clone()),
+            error: outcome.err().map(|error| error.to_string()),
+        }
     }
 
     /// Saves `NAME-shutdown.tap` (`.tas`, `.etap`, `.etas` as the run's style and encryption
-    /// say) in the current folder, or the next snapshot in the store.
-    pub fn shutdown(&mut self, app: &Application) -> Result<(), CliError> {
+    /// say) in the current folder, or the next snapshot in the store; returns where it went.
+    pub fn shutdown(&mut self, app: &Application) -> Result<String, CliError> {
         if matches!(self.target, Target::Files) {
             tracing::info!(
                 "Saving {} application to {}...",
@@ -116,14 +130,14 @@ impl Saver {
             );
         }
         match self.save(app, "shutdown") {
-            Ok(written) => {
+            Ok(saved) => {
                 match self.target {
                     Target::Files => tracing::info!("Saved."),
                     Target::Store { .. } => {
-                        tracing::info!("Saved the {} application {written}.", app.name());
+                        tracing::info!("Saved the {} application {}.", app.name(), saved.shown);
                     }
                 }
-                Ok(())
+                Ok(saved.to)
             }
             Err(error) => Err(CliError::failed(format!(
                 "the shutdown save failed, the previous snapshot is kept whole: {error}"
@@ -140,9 +154,8 @@ impl Saver {
         ))
     }
 
-    /// One save; returns where it went, for the log (`to kv-checkpoint.tap (sha256:…)`,
-    /// `as kv@4 in the store 'db'`).
-    fn save(&mut self, app: &Application, tag: &str) -> Result<String, CliError> {
+    /// One save; returns where it went.
+    fn save(&mut self, app: &Application, tag: &str) -> Result<Saved, CliError> {
         let result = match &self.target {
             Target::Files => self.save_file(app, tag),
             Target::Store { dir, last } => {
@@ -154,7 +167,7 @@ impl Saver {
         result
     }
 
-    fn save_file(&mut self, app: &Application, tag: &str) -> Result<String, CliError> {
+    fn save_file(&mut self, app: &Application, tag: &str) -> Result<Saved, CliError> {
         let path = self.file_for(app, tag);
         // Encoded (and checked against the limits) before anything on disk changes.
         let (bytes, header) =
@@ -183,7 +196,11 @@ impl Saver {
             return Err(rtwisted_persist::SnapshotError::Write { path, cause }.into());
         }
         self.own.insert(header.checksum.clone());
-        Ok(format!("to {} ({})", path.display(), header.checksum))
+        Ok(Saved {
+            to: path.display().to_string(),
+            shown: format!("to {}", path.display()),
+            suffix: format!(" ({})", header.checksum),
+        })
     }
 
     /// True if the file at `path` is one this run may replace: its own save, or part of its
@@ -198,7 +215,7 @@ impl Saver {
         app: &Application,
         dir: &Path,
         last: Option<u64>,
-    ) -> Result<String, CliError> {
+    ) -> Result<Saved, CliError> {
         let access = Access {
             limits: self.limits,
             ..Access::default()
@@ -232,8 +249,21 @@ impl Saver {
         if let Target::Store { last, .. } = &mut self.target {
             *last = Some(entry.number);
         }
-        Ok(format!("as {written}"))
+        Ok(Saved {
+            shown: format!("as {written}"),
+            to: written,
+            suffix: String::new(),
+        })
     }
+}
+
+/// Where a save went: for `rtap status` (`to`), and for the log (`shown` and then `suffix`,
+/// around the time it took).
+#[derive(Debug)]
+struct Saved {
+    to: String,
+    shown: String,
+    suffix: String,
 }
 
 /// The name of kept copy `number` of `path`: `NAME-shutdown.N.tap`.
