@@ -25,7 +25,7 @@ pub struct Access {
 }
 
 impl Access {
-    fn load_options(&self, key: Option<&Key>, detail: Detail) -> LoadOptions {
+    pub(crate) fn load_options(&self, key: Option<&Key>, detail: Detail) -> LoadOptions {
         LoadOptions {
             passphrase: key.map(|key| key.passphrase.clone()),
             limits: self.limits,

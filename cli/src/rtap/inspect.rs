@@ -5,6 +5,7 @@
 //! application it defines is shown as its snapshot would be; nothing is written or started.
 
 use rtwisted_core::tree::Node;
+use rtwisted_core::{PathSegment, ServicePath};
 use rtwisted_persist::RawSnapshot;
 use serde_json::{Value, json};
 
@@ -24,17 +25,13 @@ pub fn run(args: &InspectArgs, access: &Access) -> Result<(), CliError> {
         let socket =
             super::live::socket(Some(&args.file), args.live.control.as_deref(), "inspect")?;
         let bytes = super::live::fetch(&socket)?;
-        let options = rtwisted_persist::LoadOptions {
-            limits: access.limits,
-            detail,
-            ..rtwisted_persist::LoadOptions::default()
-        };
-        let raw = rtwisted_persist::decode_raw_as(&bytes, &options).map_err(|error| {
-            CliError::failed(format!(
-                "the running tree sent by {}: {error}",
-                socket.display()
-            ))
-        })?;
+        let raw = rtwisted_persist::decode_raw_as(&bytes, &access.load_options(None, detail))
+            .map_err(|error| {
+                CliError::failed(format!(
+                    "the running tree sent by {}: {error}",
+                    socket.display()
+                ))
+            })?;
         let shown = format!("the running tree of {} (live)", socket.display());
         return show(args, &shown, bytes.len() as u64, &raw, false);
     }
@@ -76,9 +73,8 @@ fn show(
     let services = match &args.path {
         None => tree,
         Some(text) => {
-            let wanted = super::document::parse_path("inspect", text)?.to_string();
-            tree.walk()
-                .find(|node| node.path == wanted)
+            let wanted = super::document::parse_path("inspect", text)?;
+            node_at(&tree, &wanted)
                 .cloned()
                 .ok_or_else(|| CliError::failed(format!("no service at '{wanted}' in {shown}")))?
         }
@@ -100,6 +96,22 @@ fn show(
         crate::output::print(text_report(shown, size, raw, &services, from_tac))?;
     }
     Ok(())
+}
+
+/// The node at `path`, by the rule every command follows: a name picks the child with that
+/// name, `#N` the child at index N, named or not.
+fn node_at<'a>(root: &'a Node, path: &ServicePath) -> Option<&'a Node> {
+    let mut node = root;
+    for segment in path.segments() {
+        let children = node.children.as_deref()?;
+        node = match segment {
+            PathSegment::Index(index) => children.get(*index)?,
+            PathSegment::Name(name) => children
+                .iter()
+                .find(|child| child.name.as_deref() == Some(name.as_str()))?,
+        };
+    }
+    Some(node)
 }
 
 fn json_document(raw: &RawSnapshot, services: &Node) -> Value {

@@ -23,6 +23,8 @@ pub enum Source {
         path: PathBuf,
         /// True for `-s`.
         source_style: bool,
+        /// True when no file was given and this is the default, `rtwistd.tap`.
+        defaulted: bool,
     },
     /// A TAC file (`-y`): a Starlark program that defines `application`.
     Tac {
@@ -75,12 +77,12 @@ pub struct Options {
     pub checkpoint_every: Option<Duration>,
     /// The snapshot store, absolute, when snapshots come from and go to one.
     pub store: Option<PathBuf>,
+    /// The control socket: `None` for none, `Some(None)` for `NAME.ctl` in the run folder.
+    pub control: Option<Option<PathBuf>>,
     /// Start from the newest state descending from the snapshot given.
     pub resume: bool,
     /// The limits of every load and save.
     pub limits: rtwisted_persist::Limits,
-    /// The control socket: `None` for none, `Some(None)` for `NAME.ctl` in the run folder.
-    pub control: Option<Option<PathBuf>>,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -123,10 +125,12 @@ impl Options {
             (None, _, Some(path)) => Source::File {
                 path: PathBuf::from(path),
                 source_style: true,
+                defaulted: false,
             },
             (None, path, None) => Source::File {
                 path: PathBuf::from(path.map_or(DEFAULT_FILE, String::as_str)),
                 source_style: false,
+                defaulted: path.is_none(),
             },
         };
         if args.resume && !matches!(source, Source::File { .. }) {
@@ -197,13 +201,13 @@ impl Options {
             umask: args.umask,
             checkpoint_every: args.checkpoint_every,
             store,
-            resume: args.resume,
-            limits: args.limits.limits(super::command())?,
             control: if args.no_control {
                 None
             } else {
                 Some(args.control.as_deref().map(absolute).transpose()?)
             },
+            resume: args.resume,
+            limits: args.limits.limits(super::command())?,
         })
     }
 }

@@ -50,6 +50,26 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// Where the run's tree came from, for `rtap status`.
+    pub fn describe(&self) -> crate::control::status::SnapshotOrigin {
+        let (source, header) = match self {
+            Origin::Program => ("a plugin or a TAC file".to_owned(), None),
+            Origin::File { loaded, header, .. } => (loaded.display().to_string(), Some(header)),
+            Origin::Store { dir, entry, header } => (
+                format!("{} in the store '{}'", entry.address(), dir.display()),
+                Some(header),
+            ),
+        };
+        crate::control::status::SnapshotOrigin {
+            source,
+            checksum: header.map(|header| header.checksum.clone()),
+            parent: header
+                .and_then(|header| header.fields.parent.as_ref())
+                .map(|parent| parent.checksum.clone()),
+            changes: 0,
+        }
+    }
+
     /// The parent every save of the run records.
     pub fn parent(&self) -> Option<Parent> {
         match self {
@@ -107,7 +127,17 @@ pub fn load(
                 origin: Origin::Program,
             })
         }
-        Source::File { path, source_style } => {
+        Source::File {
+            path,
+            source_style,
+            defaulted,
+        } => {
+            if *defaulted && store.is_none() && std::fs::symlink_metadata(path).is_err() {
+                return Err(CliError::failed(format!(
+                    "no snapshot given, and the default, '{}', is not in this folder: give a snapshot with -f FILE, a TAC file with -y FILE, or a plugin (see rtap plugins)",
+                    path.display()
+                )));
+            }
             let loaded = match store {
                 None => load_file(path, access, resume, save_folder)?,
                 Some(dir) => load_stored(dir, path, access, resume)?,

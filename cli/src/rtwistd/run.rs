@@ -13,7 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
 use super::live;
-use super::options::{Options, Source};
+use super::options::Options;
 use super::origin::{self, Origin};
 use super::pidfile::{self, Pidfile};
 use super::privileges;
@@ -21,7 +21,6 @@ use super::saves::Saver;
 use super::writable;
 use crate::control::protocol::{Reply, Request};
 use crate::control::server::{Command, ControlSocket};
-use crate::control::status::SnapshotOrigin;
 use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
 use crate::snapshots::Access;
@@ -90,12 +89,10 @@ fn run_holding(
     enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
     let mut status = null.map(daemon::daemonize).transpose()?;
     // From here on a failure is also sent to the launching shell through the status pipe.
-    let status_origin = status_origin(&options.source, &origin);
     let run = Run {
         app,
         key,
         origin,
-        status_origin,
         marks,
         access,
     };
@@ -140,28 +137,6 @@ fn save_folder(options: &Options) -> Result<PathBuf, CliError> {
     }
 }
 
-/// What `rtap status` says the run started from.
-fn status_origin(source: &Source, origin: &Origin) -> SnapshotOrigin {
-    let (source, header) = match (source, origin) {
-        (Source::Plugin { maker, .. }, _) => (format!("the '{}' plugin", maker.name), None),
-        (Source::Tac { path }, _) => (path.display().to_string(), None),
-        (_, Origin::File { loaded, header, .. }) => (loaded.display().to_string(), Some(header)),
-        (_, Origin::Store { dir, entry, header }) => (
-            format!("{} in the store '{}'", entry.address(), dir.display()),
-            Some(header),
-        ),
-        (_, Origin::Program) => (String::new(), None),
-    };
-    SnapshotOrigin {
-        source,
-        checksum: header.map(|header| header.checksum.clone()),
-        parent: header
-            .and_then(|header| header.fields.parent.as_ref())
-            .map(|parent| parent.checksum.clone()),
-        changes: 0,
-    }
-}
-
 /// Marks the snapshot files the run comes from as held: the file given, and the one loaded
 /// (with `--resume`, a newer one). A mark that cannot be made (a read-only folder) only warns:
 /// it guards against edits, and nobody can edit there either.
@@ -189,7 +164,6 @@ struct Run {
     app: Application,
     key: Option<Key>,
     origin: Origin,
-    status_origin: SnapshotOrigin,
     marks: Vec<HeldMark>,
     access: Access,
 }
@@ -307,8 +281,8 @@ fn set_process_name(app: &Application) {
     }
 }
 
-/// Serves until a stop signal, then stops and saves; [`CliError::Forced`] when a second signal
-/// cut the stop short.
+/// Serves until a stop signal (or `rtap stop`), then stops and saves; [`CliError::Forced`] when
+/// a second signal cut the stop short.
 async fn serve(
     run: Run,
     options: &Options,
@@ -320,7 +294,6 @@ async fn serve(
         mut app,
         key,
         origin,
-        status_origin,
         marks: _marks,
         access,
     } = run;
@@ -374,7 +347,7 @@ async fn serve(
         app.name(),
         if services == 1 { "" } else { "s" }
     );
-    let mut facts = live::Facts::new(status_origin);
+    let mut facts = live::Facts::new(origin.describe());
     let (control_commands, mut control_requests) = tokio::sync::mpsc::channel(16);
     if let Some(socket) = control.as_mut() {
         socket.serve(control_commands.clone());
@@ -397,19 +370,18 @@ async fn serve(
     notify_status(&app, &facts);
     let mut stop_reply = None;
     let received = loop {
-        let next_watchdog = async {
-            match watchdog.as_mut() {
-                Some(timer) => timer.tick().await,
-                None => std::future::pending().await,
-            }
-        };
         let next_checkpoint = async {
             match checkpoints.as_mut() {
                 Some(timer) => timer.tick().await,
                 None => std::future::pending().await,
             }
         };
-        let mut save = |app: &Application, why: &str| saver.checkpoint(app, why);
+        let next_watchdog = async {
+            match watchdog.as_mut() {
+                Some(timer) => timer.tick().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
@@ -417,15 +389,15 @@ async fn serve(
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
             _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),
             _ = user2.recv() => {
-                facts.last_checkpoint = Some(save(&app, "SIGUSR2"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "SIGUSR2"));
                 notify_status(&app, &facts);
             }
             _ = next_checkpoint => {
-                facts.last_checkpoint = Some(save(&app, "timer"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "timer"));
                 notify_status(&app, &facts);
             }
             () = requests.requested() => {
-                facts.last_checkpoint = Some(save(&app, "Checkpoint task"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "Checkpoint task"));
                 notify_status(&app, &facts);
             }
             Some(command) = control_requests.recv() => {
@@ -445,7 +417,7 @@ async fn serve(
                         });
                     }
                     Request::Checkpoint => {
-                        let record = save(&app, "rtap checkpoint");
+                        let record = saver.checkpoint(&app, "rtap checkpoint");
                         let answer = match &record.error {
                             None => Reply::success(serde_json::to_value(&record).unwrap_or_default()),
                             Some(error) => Reply::failure(format!("the checkpoint failed: {error}")),
@@ -460,7 +432,7 @@ async fn serve(
                             Ok(mut result) => {
                                 facts.origin.changes += 1;
                                 // A live change is kept at once, as a checkpoint is.
-                                let record = save(&app, "live change");
+                                let record = saver.checkpoint(&app, "live change");
                                 result["saved"] = serde_json::to_value(&record).unwrap_or_default();
                                 facts.last_checkpoint = Some(record);
                                 Reply::success(result)
@@ -508,9 +480,7 @@ async fn serve(
         if let Some(reply) = stop_reply.take() {
             let _ = reply.send(match &saved {
                 Ok(to) => Reply::success(serde_json::json!({ "saved": to })),
-                Err(error) => {
-                    Reply::failure(format!("stopped, but the shutdown save failed: {error}"))
-                }
+                Err(error) => Reply::failure(format!("stopped, but {error}")),
             });
         }
         if let Some(socket) = control.as_mut() {
@@ -551,6 +521,16 @@ async fn second_signal(
     }
 }
 
+fn reopen(log_file: Option<&LogFile>, signal: &str) {
+    match log_file {
+        Some(file) => match file.reopen() {
+            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
+            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
+        },
+        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
+    }
+}
+
 /// Binds the control socket the options ask for (`NAME.ctl` in the run folder by default) and
 /// gives it to the user the daemon will run as.
 fn open_control(
@@ -581,16 +561,6 @@ fn open_control(
     Ok(Some(socket))
 }
 
-fn reopen(log_file: Option<&LogFile>, signal: &str) {
-    match log_file {
-        Some(file) => match file.reopen() {
-            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
-            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
-        },
-        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
-    }
-}
-
 /// Half of `WATCHDOG_USEC`, when systemd set it for this process (as `sd_watchdog_enabled`
 /// reads it: a `WATCHDOG_PID` that is not this process turns it off).
 fn watchdog_interval() -> Option<std::time::Duration> {
@@ -615,7 +585,7 @@ fn notify_status(app: &Application, facts: &live::Facts) {
     let checkpoint = match &facts.last_checkpoint {
         None => "no checkpoint yet".to_owned(),
         Some(record) => match &record.to {
-            Some(to) => format!("last checkpoint {} to {to}", record.at),
+            Some(to) => format!("last checkpoint {} {to}", record.at),
             None => format!("last checkpoint {} FAILED", record.at),
         },
     };

@@ -92,35 +92,34 @@ impl Saver {
 
     /// Saves the running tree, live state included (every `running` flag false in the file),
     /// as `NAME-checkpoint.tap` or the next snapshot in the store. A failure is logged in one
-    /// line and remembered; the daemon goes on. Returns what happened, for `rtap status` and
-    /// `rtap checkpoint`.
+    /// line and remembered; the daemon goes on. Returns what happened, for `rtap status`.
     pub fn checkpoint(&mut self, app: &Application, why: &str) -> CheckpointRecord {
         let began = Instant::now();
         let at = crate::control::status::now_rfc3339();
-        let millis = || began.elapsed().as_secs_f64() * 1000.0;
         let outcome = self.save(app, "checkpoint");
+        let millis = began.elapsed().as_secs_f64() * 1000.0;
         match &outcome {
-            Ok(saved) => tracing::info!(
-                "Checkpoint ({why}) saved {} in {:.1}ms{}",
-                saved.shown,
-                millis(),
-                saved.suffix
+            Ok(written) => tracing::info!(
+                why,
+                millis,
+                "Checkpoint ({why}) saved {written} in {millis:.1}ms"
             ),
             Err(error) => tracing::error!(
+                why,
                 "Checkpoint ({why}) failed, the previous snapshot is kept whole: {error}"
             ),
         }
         CheckpointRecord {
             at,
-            millis: millis(),
+            millis,
             why: why.to_owned(),
-            to: outcome.as_ref().ok().map(|saved| saved.to.clone()),
-            error: outcome.err().map(|error| error.to_string()),
+            error: outcome.as_ref().err().map(ToString::to_string),
+            to: outcome.ok(),
         }
     }
 
     /// Saves `NAME-shutdown.tap` (`.tas`, `.etap`, `.etas` as the run's style and encryption
-    /// say) in the current folder, or the next snapshot in the store; returns where it went.
+    /// say) in the current folder, or the next snapshot in the store.
     pub fn shutdown(&mut self, app: &Application) -> Result<String, CliError> {
         if matches!(self.target, Target::Files) {
             tracing::info!(
@@ -130,14 +129,14 @@ impl Saver {
             );
         }
         match self.save(app, "shutdown") {
-            Ok(saved) => {
+            Ok(written) => {
                 match self.target {
                     Target::Files => tracing::info!("Saved."),
                     Target::Store { .. } => {
-                        tracing::info!("Saved the {} application {}.", app.name(), saved.shown);
+                        tracing::info!("Saved the {} application {written}.", app.name());
                     }
                 }
-                Ok(saved.to)
+                Ok(written)
             }
             Err(error) => Err(CliError::failed(format!(
                 "the shutdown save failed, the previous snapshot is kept whole: {error}"
@@ -154,8 +153,9 @@ impl Saver {
         ))
     }
 
-    /// One save; returns where it went.
-    fn save(&mut self, app: &Application, tag: &str) -> Result<Saved, CliError> {
+    /// One save; returns where it went, for the log (`to kv-checkpoint.tap (sha256:…)`,
+    /// `as kv@4 in the store 'db'`).
+    fn save(&mut self, app: &Application, tag: &str) -> Result<String, CliError> {
         let result = match &self.target {
             Target::Files => self.save_file(app, tag),
             Target::Store { dir, last } => {
@@ -167,7 +167,7 @@ impl Saver {
         result
     }
 
-    fn save_file(&mut self, app: &Application, tag: &str) -> Result<Saved, CliError> {
+    fn save_file(&mut self, app: &Application, tag: &str) -> Result<String, CliError> {
         let path = self.file_for(app, tag);
         // Encoded (and checked against the limits) before anything on disk changes.
         let (bytes, header) =
@@ -196,11 +196,7 @@ impl Saver {
             return Err(rtwisted_persist::SnapshotError::Write { path, cause }.into());
         }
         self.own.insert(header.checksum.clone());
-        Ok(Saved {
-            to: path.display().to_string(),
-            shown: format!("to {}", path.display()),
-            suffix: format!(" ({})", header.checksum),
-        })
+        Ok(format!("to {} ({})", path.display(), header.checksum))
     }
 
     /// True if the file at `path` is one this run may replace: its own save, or part of its
@@ -215,7 +211,7 @@ impl Saver {
         app: &Application,
         dir: &Path,
         last: Option<u64>,
-    ) -> Result<Saved, CliError> {
+    ) -> Result<String, CliError> {
         let access = Access {
             limits: self.limits,
             ..Access::default()
@@ -249,21 +245,8 @@ impl Saver {
         if let Target::Store { last, .. } = &mut self.target {
             *last = Some(entry.number);
         }
-        Ok(Saved {
-            shown: format!("as {written}"),
-            to: written,
-            suffix: String::new(),
-        })
+        Ok(format!("as {written}"))
     }
-}
-
-/// Where a save went: for `rtap status` (`to`), and for the log (`shown` and then `suffix`,
-/// around the time it took).
-#[derive(Debug)]
-struct Saved {
-    to: String,
-    shown: String,
-    suffix: String,
 }
 
 /// The name of kept copy `number` of `path`: `NAME-shutdown.N.tap`.
