@@ -26,6 +26,9 @@ pub const MAX_WORK_FACTOR: u8 = 20;
 /// on 20 or more, which a slower machine then takes many seconds (or refuses) to open.
 pub const DEFAULT_WORK_FACTOR: u8 = 17;
 
+// What this build encrypts by default, it must open.
+const _: () = assert!(DEFAULT_WORK_FACTOR <= MAX_WORK_FACTOR);
+
 /// A passphrase, kept out of `Debug` output and wiped when dropped.
 #[derive(Clone)]
 pub struct Passphrase(SecretString);

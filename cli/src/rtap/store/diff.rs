@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::{Decode, address, decode, open, print_json};
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
 
 fn diff_text(from: &str, to: &str, difference: &Difference) -> String {
     if difference.is_empty() {
@@ -59,7 +58,7 @@ pub(super) fn run(
     from: &str,
     to: &str,
     as_json: bool,
-    source: &PassphraseSource,
+    access: &crate::snapshots::Access,
 ) -> Result<(), CliError> {
     let from = address(from)?;
     let to = address(to)?;
@@ -71,7 +70,7 @@ pub(super) fn run(
     };
     let mut passphrase = None;
     let mut open_raw = |entry: &Entry, bytes: &[u8]| {
-        decode(bytes, &mut passphrase, source).map_err(|error| match error {
+        decode(bytes, &mut passphrase, access).map_err(|error| match error {
             Decode::Cli(error) => error,
             Decode::Format(error) => {
                 CliError::failed(format!("cannot read {}: {error}", entry.address()))

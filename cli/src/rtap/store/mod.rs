@@ -28,7 +28,6 @@ mod diff;
 
 use crate::error::CliError;
 use crate::output::{println, table};
-use crate::passphrase::PassphraseSource;
 
 /// The environment variable naming the store folder when `--store` is not given.
 pub const STORE_VARIABLE: &str = "RTWISTED_STORE";
@@ -140,7 +139,6 @@ pub(crate) fn run(
     command: StoreCommand,
     access: &crate::snapshots::Access,
 ) -> Result<(), CliError> {
-    let passphrase = &access.passphrase;
     let dir = store_dir(command.command.name(), command.store)?;
     match command.command {
         StoreSubcommand::List { json } => list(&dir, json),
@@ -151,9 +149,9 @@ pub(crate) fn run(
             move_tag,
         } => tag(&dir, &address, &name, move_tag),
         StoreSubcommand::Untag { address } => untag(&dir, &address),
-        StoreSubcommand::Diff { from, to, json } => diff::run(&dir, &from, &to, json, passphrase),
+        StoreSubcommand::Diff { from, to, json } => diff::run(&dir, &from, &to, json, access),
         StoreSubcommand::Export { address, file } => export(&dir, &address, &file),
-        StoreSubcommand::Import { file, tag } => import(&dir, &file, tag.as_deref(), passphrase),
+        StoreSubcommand::Import { file, tag } => import(&dir, &file, tag.as_deref(), access),
         StoreSubcommand::Gc { app, keep } => gc(&dir, &app, keep),
     }
 }
@@ -335,7 +333,7 @@ fn import(
     dir: &Path,
     file: &Path,
     tag: Option<&str>,
-    passphrase: &PassphraseSource,
+    access: &crate::snapshots::Access,
 ) -> Result<(), CliError> {
     let bytes = rtwisted_persist::read(file).map_err(|cause| SnapshotError::Read {
         path: file.to_owned(),
@@ -343,14 +341,14 @@ fn import(
     })?;
     // Check it is a snapshot, and learn its application's name (decrypting if need be).
     let mut obtained = None;
-    let raw = decode(&bytes, &mut obtained, passphrase).map_err(|error| match error {
+    let raw = decode(&bytes, &mut obtained, access).map_err(|error| match error {
         Decode::Cli(error) => error,
         Decode::Format(cause) => CliError::Snapshot(SnapshotError::Invalid {
             path: file.to_owned(),
             cause,
         }),
     })?;
-    let store = SledStore::open_or_create(dir)?;
+    let store = access.open_store(dir, true)?;
     let entry = store.put(&raw.header.fields.app, &bytes, tag)?;
     drop(store);
     println(entry.address())
@@ -388,15 +386,20 @@ pub(super) enum Decode {
     Cli(CliError),
 }
 
-/// Decodes snapshot bytes as generic data, asking `source` for a passphrase (once) when they
-/// are encrypted.
+/// Decodes snapshot bytes as generic data (large fields summarized) under the command line's
+/// limits, asking for a passphrase (once) when they are encrypted.
 pub(super) fn decode(
     bytes: &[u8],
     passphrase: &mut Option<Passphrase>,
-    source: &PassphraseSource,
+    access: &crate::snapshots::Access,
 ) -> Result<RawSnapshot, Decode> {
     if rtwisted_persist::crypto::looks_encrypted(bytes) && passphrase.is_none() {
-        *passphrase = Some(source.obtain(false).map_err(Decode::Cli)?);
+        *passphrase = Some(access.passphrase.obtain(false).map_err(Decode::Cli)?);
     }
-    rtwisted_persist::decode_raw_with(bytes, passphrase.as_ref()).map_err(Decode::Format)
+    let options = rtwisted_persist::LoadOptions {
+        passphrase: passphrase.clone(),
+        limits: access.limits,
+        ..rtwisted_persist::LoadOptions::default()
+    };
+    rtwisted_persist::decode_raw_as(bytes, &options).map_err(Decode::Format)
 }
