@@ -105,7 +105,9 @@ fn label(path: &rtwisted_core::ServicePath, endpoint: &ServerEndpoint) -> String
 #[async_trait::async_trait]
 impl Service for StreamServer {
     async fn privileged_start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
-        let bound = Bound::listen(&self.endpoint)?;
+        let bound = Bound::listen_offering(&self.endpoint, self.factory.alpn_protocols())?;
+        // The factory gets its chance before any connection: a failure leaves nothing bound.
+        self.factory.prepare(cx, &self.endpoint).await?;
         let local = bound.local_address();
         self.live.label = label(cx.path(), &self.endpoint);
         if let Some(local) = &local {
@@ -149,6 +151,7 @@ impl Service for StreamServer {
             // file); a panic inside it is reported.
             accept.await?;
         }
+        self.factory.drain();
         let mut cut = 0;
         if let Some(connections) = live.connections {
             connections.close();
@@ -164,6 +167,7 @@ impl Service for StreamServer {
                 connections.wait().await;
             }
         }
+        self.factory.finish().await;
         self.last_cut.store(cut, Ordering::Relaxed);
         if let Some(local) = live.local {
             if cut > 0 {
