@@ -24,25 +24,30 @@ use crate::service::{LifecycleState, NameError, Service, validate_name};
 pub struct ChildMeta {
     name: Option<String>,
     pub(crate) state: LifecycleState,
-    /// When the state last changed.
-    pub(crate) since: SystemTime,
     /// True after a successful `privileged_start` or `start` until the matching `stop`: the
     /// service holds resources that a stop must release.
     pub(crate) holds_resources: bool,
+    /// What only a child that ran has; kept out of line, so a large thawed tree stays small.
+    live: Option<Box<LiveMeta>>,
+}
+
+/// The part of a child's metadata that exists once it has been started.
+#[derive(Debug, Clone, Default)]
+struct LiveMeta {
+    /// When the state last changed.
+    since: Option<SystemTime>,
     /// Why the last start failed, until the next start.
-    pub(crate) last_error: Option<String>,
-    pub(crate) counters: Counters,
+    last_error: Option<String>,
+    counters: Counters,
 }
 
 impl ChildMeta {
-    fn new(name: Option<String>) -> Self {
+    pub(crate) fn new(name: Option<String>) -> Self {
         ChildMeta {
             name,
             state: LifecycleState::Stopped,
-            since: SystemTime::now(),
             holds_resources: false,
-            last_error: None,
-            counters: Counters::default(),
+            live: None,
         }
     }
 
@@ -56,9 +61,9 @@ impl ChildMeta {
         self.state
     }
 
-    /// When the lifecycle state last changed (or the child was made).
-    pub fn since(&self) -> SystemTime {
-        self.since
+    /// When the lifecycle state last changed; `None` if it never did.
+    pub fn since(&self) -> Option<SystemTime> {
+        self.live.as_ref().and_then(|live| live.since)
     }
 
     /// True only in the `Running` state. Always false in a freshly thawed child.
@@ -68,17 +73,41 @@ impl ChildMeta {
 
     /// Why its last start failed, if it did (cleared by the next start).
     pub fn last_error(&self) -> Option<&str> {
-        self.last_error.as_deref()
+        self.live
+            .as_ref()
+            .and_then(|live| live.last_error.as_deref())
     }
 
-    /// The live counters the service publishes while it runs.
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    /// The live counters the service publishes while it runs (`None` before its first start).
+    pub fn counters(&self) -> Option<&Counters> {
+        self.live.as_ref().map(|live| &live.counters)
+    }
+
+    fn live_mut(&mut self) -> &mut LiveMeta {
+        self.live.get_or_insert_with(Box::default)
+    }
+
+    /// The counters, made now if the child never started.
+    pub(crate) fn counters_or_new(&mut self) -> Counters {
+        self.live_mut().counters.clone()
+    }
+
+    /// Carries `other`'s counters over (a replaced service keeps counting where it was).
+    pub(crate) fn keep_counters_of(&mut self, other: &ChildMeta) {
+        if let Some(counters) = other.counters() {
+            self.live_mut().counters = counters.clone();
+        }
+    }
+
+    pub(crate) fn set_last_error(&mut self, error: Option<String>) {
+        if error.is_some() || self.live.is_some() {
+            self.live_mut().last_error = error;
+        }
     }
 
     pub(crate) fn set_state(&mut self, state: LifecycleState) {
         self.state = state;
-        self.since = SystemTime::now();
+        self.live_mut().since = Some(SystemTime::now());
     }
 }
 
@@ -106,6 +135,14 @@ impl Child {
             meta: ChildMeta::new(Some(name)),
             service,
         })
+    }
+
+    /// A child whose name was already checked.
+    pub(crate) fn from_parts(name: Option<String>, service: Box<dyn Service>) -> Self {
+        Child {
+            meta: ChildMeta::new(name),
+            service,
+        }
     }
 
     /// A child named `name`, or unnamed with `None`.

@@ -194,7 +194,7 @@ pub struct Counters {
 #[derive(Default)]
 struct CountersInner {
     counters: Mutex<Vec<(&'static str, Counter)>>,
-    facts: Mutex<Vec<(&'static str, String)>>,
+    facts: Mutex<Vec<(String, String)>>,
 }
 
 impl fmt::Debug for Counters {
@@ -231,21 +231,22 @@ impl Counters {
     }
 
     /// Records a fact about the running service, such as the address it is bound to.
-    pub fn set_fact(&self, name: &'static str, value: impl Into<String>) {
+    pub fn set_fact(&self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
         let value = value.into();
         let mut facts = self
             .inner
             .facts
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match facts.iter_mut().find(|(known, _)| *known == name) {
+        match facts.iter_mut().find(|(known, _)| known == &name) {
             Some((_, old)) => *old = value,
             None => facts.push((name, value)),
         }
     }
 
     /// Every fact, in the order they were first set.
-    pub fn facts(&self) -> Vec<(&'static str, String)> {
+    pub fn facts(&self) -> Vec<(String, String)> {
         self.inner
             .facts
             .lock()
@@ -323,6 +324,9 @@ mod tests {
         );
         counters.set_fact("address", "127.0.0.1:1");
         counters.set_fact("address", "127.0.0.1:2");
-        assert_eq!(counters.facts(), [("address", "127.0.0.1:2".to_owned())]);
+        assert_eq!(
+            counters.facts(),
+            [("address".to_owned(), "127.0.0.1:2".to_owned())]
+        );
     }
 }

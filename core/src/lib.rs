@@ -27,6 +27,7 @@
 //! plugins live in `rtwisted-services`. Nothing here does network or file I/O.
 
 pub mod application;
+pub mod apply;
 pub mod child;
 pub mod codec;
 pub mod context;

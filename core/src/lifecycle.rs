@@ -47,7 +47,7 @@ use crate::multi::{MultiService, TreeError};
 use crate::path::{PathSegment, ServicePath};
 use crate::service::{LifecycleState, Service, ServiceError, StopReason};
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The default deadline for one service's own stop hook.
 pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
@@ -381,7 +381,7 @@ impl Lifecycle {
             .await;
         let mut new = Child::new(name, service)?;
         // Counters keep counting across the change, as they do across a restart.
-        new.meta.counters = old.meta.counters.clone();
+        new.meta.keep_counters_of(&old.meta);
         let started = match state {
             LifecycleState::Running => self.start_node(&mut new, child_path.clone()).await,
             LifecycleState::Stopped if holds => {
@@ -416,11 +416,11 @@ impl Lifecycle {
         }
     }
 
-    fn start_context(&self, child: &Child, path: &ServicePath) -> StartContext {
+    fn start_context(&self, child: &mut Child, path: &ServicePath) -> StartContext {
         StartContext::new(
             path.clone(),
             self.checkpoints.clone(),
-            child.meta.counters.clone(),
+            child.meta.counters_or_new(),
         )
     }
 
@@ -436,7 +436,7 @@ impl Lifecycle {
             if !child.meta.holds_resources {
                 let mut cx = self.start_context(child, &path);
                 if let Err(source) = child.service.privileged_start(&mut cx).await {
-                    child.meta.last_error = Some(source.to_string());
+                    child.meta.set_last_error(Some(source.to_string()));
                     return Err(StartError {
                         path,
                         phase: StartPhase::Privileged,
@@ -474,12 +474,12 @@ impl Lifecycle {
             }
             let began = Instant::now();
             set_state(child, LifecycleState::Starting);
-            child.meta.last_error = None;
+            child.meta.set_last_error(None);
             let mut cx = self.start_context(child, &path);
             if !child.meta.holds_resources {
                 if let Err(source) = child.service.privileged_start(&mut cx).await {
                     set_state(child, LifecycleState::Stopped);
-                    child.meta.last_error = Some(source.to_string());
+                    child.meta.set_last_error(Some(source.to_string()));
                     return Err(StartError {
                         path,
                         phase: StartPhase::Privileged,
@@ -494,7 +494,7 @@ impl Lifecycle {
                     .stop_node(child, path.clone(), StopReason::Rollback)
                     .await
                     .err();
-                child.meta.last_error = Some(source.to_string());
+                child.meta.set_last_error(Some(source.to_string()));
                 return Err(StartError {
                     path,
                     phase: StartPhase::Start,

@@ -337,6 +337,53 @@ impl MultiService {
         child
     }
 
+    /// Takes every child out, leaving the collection empty (for building another tree).
+    pub(crate) fn take_children(&mut self) -> Vec<Child> {
+        self.names.clear();
+        std::mem::take(&mut self.children)
+    }
+
+    /// Puts the children in the order `keys` gives: a name picks that child, and each `#N`
+    /// picks the next unnamed child in the current order. Every child must be picked once.
+    pub(crate) fn reorder(&mut self, keys: &[PathSegment]) -> Result<(), TreeError> {
+        let mut named: HashMap<String, Child> = HashMap::new();
+        let mut unnamed = std::collections::VecDeque::new();
+        for child in self.take_children() {
+            match child.name() {
+                Some(name) => {
+                    named.insert(name.to_owned(), child);
+                }
+                None => unnamed.push_back(child),
+            }
+        }
+        let mut ordered = Vec::with_capacity(keys.len());
+        let mut missing = None;
+        for key in keys {
+            let picked = match key {
+                PathSegment::Name(name) => named.remove(name),
+                PathSegment::Index(_) => unnamed.pop_front(),
+            };
+            match picked {
+                Some(child) => ordered.push(child),
+                None => missing = Some(key.clone()),
+            }
+        }
+        // Nothing is ever lost: children the keys did not pick keep their place at the end.
+        ordered.extend(named.into_values());
+        ordered.extend(unnamed);
+        *self = MultiService {
+            state: self.state,
+            holds_resources: self.holds_resources,
+            ..MultiService::from_children(ordered)?
+        };
+        match missing {
+            Some(key) => Err(TreeError::NotFound {
+                path: ServicePath::root().join(key),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The children, for the codec.
     pub(crate) fn children(&self) -> &[Child] {
         &self.children

@@ -585,3 +585,95 @@ async fn a_replacement_that_fails_to_start_puts_the_old_one_back_running() {
     assert_eq!(names, ["a", "b"]);
     assert!(tree.get("a").unwrap().running());
 }
+
+fn saved(tree: &MultiService) -> serde_json::Value {
+    serde_json::to_value(tree).unwrap()
+}
+
+#[tokio::test]
+async fn an_apply_touches_only_what_differs() {
+    let log = log();
+    let mut tree = root(vec![
+        probe("keep", &log),
+        probe("change", &log),
+        probe("drop", &log),
+        sub("sub", vec![probe("inner", &log), probe("deep", &log)]),
+    ]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let wanted = root(vec![
+        probe("keep", &log),
+        probe_with("change", &log, |p| p.fail_stop = true),
+        sub(
+            "sub",
+            vec![
+                probe("inner", &log),
+                probe_with("deep", &log, |p| p.hang_stop = false),
+            ],
+        ),
+        probe("new", &log),
+    ]);
+    let report = lifecycle.apply(&mut tree, wanted).await.unwrap();
+    assert_eq!(report.added, [path("new")]);
+    assert_eq!(report.removed, [path("drop")]);
+    assert_eq!(report.replaced, [path("change")]);
+    assert_eq!(report.unchanged, 4, "keep, sub, sub/inner and sub/deep");
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) drop",
+            "stop(replaced) change",
+            "privileged change",
+            "start change",
+            "privileged new",
+            "start new"
+        ],
+        "nothing else was stopped or started"
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["keep", "change", "sub", "new"]);
+    assert!(tree.iter().all(Child::running));
+    assert!(tree.find(&path("sub/deep")).unwrap().running());
+}
+
+#[tokio::test]
+async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    let before = saved(&tree);
+    events(&log);
+    // b is removed, a replaced, and the new d fails to start: all of it is undone.
+    let wanted = root(vec![
+        probe_with("a", &log, |p| p.fail_stop = true),
+        probe("c", &log),
+        probe_with("d", &log, |p| p.fail_start = true),
+    ]);
+    let err = lifecycle.apply(&mut tree, wanted).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot add 'd': service 'd' failed to start: boom; the running tree is as it was"
+    );
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) b",
+            "stop(replaced) a",
+            "privileged a",
+            "start a",
+            "privileged d",
+            "start d",
+            "stop(rollback) d",
+            // the undo: the old a back, then b again
+            "stop(replaced) a",
+            "privileged a",
+            "start a",
+            "privileged b",
+            "start b",
+        ]
+    );
+    assert_eq!(saved(&tree), before);
+    assert!(tree.iter().all(Child::running));
+}

@@ -66,16 +66,21 @@ macro_rules! built_in_services {
                 }
             }
 
+            fn writes(service: &dyn Service) -> bool {
+                let id = (service as &dyn std::any::Any).type_id();
+                $(id == std::any::TypeId::of::<$ty>())||+
+            }
+
             fn write<S: Serializer>(service: &dyn Service, serializer: S) -> Result<S::Ok, S::Error> {
-                match service.type_tag() {
-                    $($ty::TAG => match service.downcast_ref::<$ty>() {
-                        Some(value) => value.serialize(serializer),
-                        None => Err(clash(service.type_tag())),
-                    },)+
-                    other => Err(ser::Error::custom(format_args!(
-                        "internal error: '{other}' is not a built-in service"
-                    ))),
-                }
+                $(
+                    if let Some(value) = service.downcast_ref::<$ty>() {
+                        return value.serialize(serializer);
+                    }
+                )+
+                Err(ser::Error::custom(format_args!(
+                    "internal error: '{}' is not a built-in service",
+                    service.type_tag()
+                )))
             }
         }
     };
@@ -89,12 +94,6 @@ built_in_services!([
     TimerService,
     ProcessMonitor,
 ]);
-
-fn clash<E: ser::Error>(tag: &str) -> E {
-    E::custom(format_args!(
-        "two types claim the tag '{tag}': give one of them another tag"
-    ))
-}
 
 /// Declares a family of trait objects: its built-in members and its `with` module.
 macro_rules! family {

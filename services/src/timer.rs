@@ -144,6 +144,9 @@ impl Service for TimerService {
         let task_cx = TaskContext {
             checkpoints: cx.checkpoints().clone(),
         };
+        let counters = cx.counters().clone();
+        let runs = counters.counter("runs_total");
+        let errors = counters.counter("errors_total");
         self.live.task = Some(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(period);
             // A run longer than the period delays the next one instead of bunching them up.
@@ -154,7 +157,15 @@ impl Service for TimerService {
                     _ = ticks.tick() => {}
                 }
                 // A run is never interrupted: stop waits for it.
-                if let Err(error) = task.run(&task_cx).await {
+                let outcome = task.run(&task_cx).await;
+                runs.add(1);
+                counters.set_fact(
+                    "last_run",
+                    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                );
+                if let Err(error) = outcome {
+                    errors.add(1);
+                    counters.set_fact("last_error", error.to_string());
                     tracing::warn!("{label}: {error}");
                 }
             }

@@ -65,11 +65,17 @@ pub trait Catalog: 'static {
     /// True when this catalog reads and writes services tagged `tag`.
     fn has(tag: &str) -> bool;
 
+    /// True when this catalog writes `service` (by default: when it [`has`](Catalog::has) its
+    /// tag; a catalog may answer faster from the type).
+    fn writes(service: &dyn Service) -> bool {
+        Self::has(service.type_tag())
+    }
+
     /// Reads the service tagged `tag` from the rest of its map (`type` and `name` are already
     /// taken out). Called only when [`has`](Catalog::has) said yes.
     fn read<'de, A: MapAccess<'de>>(tag: &str, map: A) -> Result<Box<dyn Service>, A::Error>;
 
-    /// Writes `service` (whose tag [`has`](Catalog::has) said yes to) with its own `Serialize`:
+    /// Writes `service` (which [`writes`](Catalog::writes) said yes to) with its own `Serialize`:
     /// `serializer` is a [`FieldsAfterTag`], which puts `type` and `name` in front of the
     /// struct's fields.
     fn write<S: Serializer>(service: &dyn Service, serializer: S) -> Result<S::Ok, S::Error>;
@@ -115,9 +121,17 @@ impl<C> Clone for With<C> {
 
 impl<C> Copy for With<C> {}
 
+/// The tags seen by one [`recording`]: a set, and the last tag recorded (most trees repeat a
+/// handful of types, so most calls stop at that comparison).
+#[derive(Default)]
+struct Recorded {
+    tags: HashSet<String>,
+    last: String,
+}
+
 thread_local! {
     /// The tags seen by the [`recording`] running on this thread, if one is.
-    static RECORDED: RefCell<Option<HashSet<String>>> = const { RefCell::new(None) };
+    static RECORDED: RefCell<Option<Recorded>> = const { RefCell::new(None) };
 }
 
 /// Notes that a trait object tagged `tag` was written or read. Every writer and reader of a
@@ -128,10 +142,14 @@ thread_local! {
 /// is per thread, and lasts exactly as long as the [`recording`] call.
 pub fn record(tag: &str) {
     RECORDED.with(|recorded| {
-        if let Some(tags) = recorded.borrow_mut().as_mut()
-            && !tags.contains(tag)
+        if let Some(recorded) = recorded.borrow_mut().as_mut()
+            && recorded.last != tag
         {
-            tags.insert(tag.to_owned());
+            if !recorded.tags.contains(tag) {
+                recorded.tags.insert(tag.to_owned());
+            }
+            recorded.last.clear();
+            recorded.last.push_str(tag);
         }
     });
 }
@@ -139,19 +157,19 @@ pub fn record(tag: &str) {
 /// Runs `work` (a serialization or a deserialization) and returns its result with every tag
 /// [`record`]ed meanwhile, sorted. Recordings do not nest: an inner one takes the tags.
 pub fn recording<R>(work: impl FnOnce() -> R) -> (R, Vec<String>) {
-    struct Reset(Option<HashSet<String>>);
+    struct Reset(Option<Recorded>);
     impl Drop for Reset {
         fn drop(&mut self) {
             let outer = self.0.take();
             RECORDED.with(|recorded| *recorded.borrow_mut() = outer);
         }
     }
-    let outer = RECORDED.with(|recorded| recorded.borrow_mut().replace(HashSet::new()));
+    let outer = RECORDED.with(|recorded| recorded.borrow_mut().replace(Recorded::default()));
     let reset = Reset(outer);
     let result = work();
     let tags = RECORDED.with(|recorded| recorded.borrow_mut().take());
     drop(reset);
-    let mut tags: Vec<String> = tags.unwrap_or_default().into_iter().collect();
+    let mut tags: Vec<String> = tags.unwrap_or_default().tags.into_iter().collect();
     tags.sort();
     (result, tags)
 }

@@ -244,7 +244,8 @@ impl<'de, C: Catalog> Visitor<'de> for ChildSeed<C> {
                 <Box<dyn Service>>::deserialize(MapAccessDeserializer::new(rest))?
             }
         };
-        Child::new(name.take(), service).map_err(de::Error::custom)
+        // The name was checked as it was read.
+        Ok(Child::from_parts(name.take(), service))
     }
 }
 

@@ -135,7 +135,7 @@ impl<C: Catalog> Serialize for ChildWriter<'_, C> {
             map.serialize_entry("children", &Children::<C>::new(collection.children()))?;
             return map.end();
         }
-        if C::has(tag) {
+        if C::writes(service) {
             return C::write(service, FieldsAfterTag::new(tag, Some(name), serializer));
         }
         // typetag writes `type` first; the name goes right after it.

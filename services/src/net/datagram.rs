@@ -83,10 +83,19 @@ impl Service for DatagramServer {
         Ok(())
     }
 
-    async fn start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
+    async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let Some(socket) = self.live.socket.take() else {
             return Err("the socket is gone; stop the service and start it again".into());
         };
+        let counters = cx.counters();
+        if let Some(local) = self.live.local {
+            counters.set_fact("address", local.to_string());
+        }
+        let received_total = counters.counter("datagrams_in_total");
+        let sent_total = counters.counter("datagrams_out_total");
+        let bytes_in = counters.counter("bytes_in_total");
+        let bytes_out = counters.counter("bytes_out_total");
+        let errors = counters.counter("errors_total");
         let stop = CancellationToken::new();
         let protocol = Arc::clone(&self.protocol);
         let token = stop.clone();
@@ -99,13 +108,25 @@ impl Service for DatagramServer {
                 };
                 match received {
                     Ok((length, peer)) => {
-                        if let Some(reply) = protocol.datagram(&buffer[..length], peer).await
-                            && let Err(error) = socket.send_to(&reply, peer).await
-                        {
-                            tracing::debug!("cannot answer {peer}: {error}");
+                        received_total.add(1);
+                        bytes_in.add(length as u64);
+                        if let Some(reply) = protocol.datagram(&buffer[..length], peer).await {
+                            match socket.send_to(&reply, peer).await {
+                                Ok(sent) => {
+                                    sent_total.add(1);
+                                    bytes_out.add(sent as u64);
+                                }
+                                Err(error) => {
+                                    errors.add(1);
+                                    tracing::debug!("cannot answer {peer}: {error}");
+                                }
+                            }
                         }
                     }
-                    Err(error) => tracing::debug!("udp receive failed: {error}"),
+                    Err(error) => {
+                        errors.add(1);
+                        tracing::debug!("udp receive failed: {error}");
+                    }
                 }
             }
         }));

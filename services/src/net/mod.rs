@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod connect;
 mod constructors;
+pub mod counted;
 mod datagram;
 pub mod listener;
 mod reconnecting;
@@ -23,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 pub use constructors::{ssl_server, tcp_client, tcp_server, udp_server, unix_client, unix_server};
+pub use counted::Counted;
 pub use datagram::DatagramServer;
 pub use reconnecting::{Backoff, ClientHandle, ClientState, ReconnectingClient, WaitError};
 pub use stream_client::StreamClient;

@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::listener::Bound;
-use super::{Address, Connection};
+use super::{Address, Connection, Counted};
 use crate::protocols::ProtocolFactory;
 use crate::strports::ServerEndpoint;
+use rtwisted_core::context::{Counter, Counters};
 use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
 
 /// A stream server. Binds its endpoint in the privileged start (so ports below 1024 and keys
@@ -118,10 +119,16 @@ impl Service for StreamServer {
         Ok(())
     }
 
-    async fn start(&mut self, _cx: &mut StartContext) -> Result<(), ServiceError> {
+    async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let Some(bound) = self.live.bound.take() else {
             return Err("the listening socket is gone; stop the service and start it again".into());
         };
+        let counters = cx.counters();
+        if let Some(local) = &self.live.local {
+            counters.set_fact("address", local.to_string());
+        }
+        self.factory.publish(counters);
+        let stats = ConnectionStats::new(counters, self.live.label.clone());
         let accepting = CancellationToken::new();
         let cut = CancellationToken::new();
         let connections = TaskTracker::new();
@@ -131,6 +138,7 @@ impl Service for StreamServer {
             accepting.clone(),
             cut.clone(),
             connections.clone(),
+            stats,
         ));
         self.live.accepting = Some(accepting);
         self.live.cut = Some(cut);
@@ -199,12 +207,87 @@ fn grace_end(deadline: Instant) -> Instant {
     deadline - margin
 }
 
+/// The live counters of a server's connections, shared with `rtap status` and `/metrics`.
+#[derive(Clone)]
+struct ConnectionStats {
+    label: Arc<str>,
+    open: Counter,
+    total: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    errors: Counter,
+}
+
+impl ConnectionStats {
+    fn new(counters: &Counters, label: String) -> Self {
+        ConnectionStats {
+            label: label.into(),
+            open: counters.counter("connections_open"),
+            total: counters.counter("connections_total"),
+            bytes_in: counters.counter("bytes_in_total"),
+            bytes_out: counters.counter("bytes_out_total"),
+            errors: counters.counter("errors_total"),
+        }
+    }
+
+    /// Serves one connection with `factory`, counting it, and logs it at debug level.
+    async fn serve(
+        &self,
+        factory: &dyn ProtocolFactory,
+        stream: Box<dyn super::Stream>,
+        peer: Address,
+        local: Address,
+        shutdown: CancellationToken,
+    ) {
+        let began = Instant::now();
+        self.open.add(1);
+        self.total.add(1);
+        let (read, written) = (Counter::default(), Counter::default());
+        let stream = Counted::new(
+            stream,
+            [read.clone(), self.bytes_in.clone()],
+            [written.clone(), self.bytes_out.clone()],
+        );
+        let connection = Connection {
+            stream: Box::new(stream),
+            peer: peer.clone(),
+            local,
+            shutdown,
+        };
+        let outcome = factory.serve(connection).await;
+        self.open.sub(1);
+        let elapsed = began.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Ok(()) => tracing::debug!(
+                service = %self.label,
+                peer = %peer,
+                bytes_in = read.get(),
+                bytes_out = written.get(),
+                duration_ms = elapsed,
+                "connection closed"
+            ),
+            Err(error) => {
+                self.errors.add(1);
+                tracing::debug!(
+                    service = %self.label,
+                    peer = %peer,
+                    bytes_in = read.get(),
+                    bytes_out = written.get(),
+                    duration_ms = elapsed,
+                    "connection ended with an error: {error}"
+                );
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     bound: Bound,
     factory: Arc<dyn ProtocolFactory>,
     accepting: CancellationToken,
     cut: CancellationToken,
     connections: TaskTracker,
+    stats: ConnectionStats,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -215,26 +298,23 @@ async fn accept_loop(
             Ok(accepted) => {
                 let factory = Arc::clone(&factory);
                 let shutdown = cut.child_token();
+                let stats = stats.clone();
                 connections.spawn(async move {
                     let (stream, peer, local) = tokio::select! {
                         () = shutdown.cancelled() => return,
                         finished = accepted.finish() => match finished {
                             Ok(parts) => parts,
                             Err(error) => {
-                                tracing::debug!("a connection failed its TLS handshake: {error}");
+                                stats.errors.add(1);
+                                tracing::debug!(
+                                    service = %stats.label,
+                                    "a connection failed its TLS handshake: {error}"
+                                );
                                 return;
                             }
                         },
                     };
-                    let connection = Connection {
-                        stream,
-                        peer: peer.clone(),
-                        local,
-                        shutdown,
-                    };
-                    if let Err(error) = factory.serve(connection).await {
-                        tracing::debug!("connection from {peer} ended with an error: {error}");
-                    }
+                    stats.serve(&*factory, stream, peer, local, shutdown).await;
                 });
             }
             Err(error) => {

@@ -468,6 +468,7 @@ impl Service for ProcessMonitor {
                 timings,
                 state: Arc::clone(&state),
                 shutdown: shutdown.clone(),
+                counters: cx.counters().clone(),
             };
             supervisors.push(tokio::spawn(supervisor.run()));
             states.push((spec.name.clone(), state));

@@ -31,6 +31,25 @@ pub(super) struct ProcessState {
     pub(super) backoff: Duration,
 }
 
+impl ProcessState {
+    /// One line for `rtap status`: `pid 1234, 2 restarts, last exited with code 1`.
+    pub(super) fn describe(&self) -> String {
+        let mut text = match self.pid {
+            Some(pid) => format!("pid {pid}"),
+            None => "not running".to_owned(),
+        };
+        text.push_str(&format!(
+            ", {} restart{}",
+            self.restarts,
+            if self.restarts == 1 { "" } else { "s" }
+        ));
+        if let Some(exit) = &self.last_exit {
+            text.push_str(&format!(", last {exit}"));
+        }
+        text
+    }
+}
+
 /// Twisted's procmon backoff: the wait starts at the minimum, doubles after each quick death
 /// up to the maximum, and goes back to the minimum after a long run.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +90,8 @@ pub(super) struct Supervisor {
     pub(super) timings: Timings,
     pub(super) state: Arc<Mutex<ProcessState>>,
     pub(super) shutdown: CancellationToken,
+    /// The monitor's live counters: each process shows there as a fact.
+    pub(super) counters: rtwisted_core::context::Counters,
 }
 
 impl Supervisor {
@@ -83,10 +104,14 @@ impl Supervisor {
             timings,
             state,
             shutdown,
+            counters,
         } = self;
         let name = spec.name.as_str();
+        let fact = format!("process {name}");
         let update = |change: &dyn Fn(&mut ProcessState)| {
-            change(&mut state.lock().unwrap_or_else(PoisonError::into_inner));
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            change(&mut state);
+            counters.set_fact(fact.clone(), state.describe());
         };
         let mut backoff = Backoff::new(timings.min_restart_delay, timings.max_restart_delay);
         loop {

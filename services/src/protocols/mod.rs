@@ -70,4 +70,10 @@ pub trait ProtocolFactory: std::any::Any + Send + Sync + fmt::Debug {
     fn alpn_protocols(&self) -> Vec<Vec<u8>> {
         Vec::new()
     }
+
+    /// Called when the server holding the factory starts: a factory with live state of its own
+    /// (a table's items, say) registers counters there, for `rtap status` and `/metrics`.
+    fn publish(&self, counters: &rtwisted_core::context::Counters) {
+        let _ = counters;
+    }
 }

@@ -18,8 +18,9 @@
 //!
 //! A request goes to the resource of the longest mount path that is its path or a
 //! whole-segment prefix of it. Every response is written to the access log in the combined log
-//! format, and the server's live counters (`http_requests_total`, `http_bytes_out_total`,
-//! `http_connections_open`, `http_connections_total`) count it.
+//! format, and counted in the server's live counters (`http_requests_total`,
+//! `http_responses_4xx_total`, `http_responses_5xx_total`, beside the server's own connection
+//! and byte counters).
 
 mod access_log;
 mod files;

@@ -37,12 +37,11 @@ enum Handler {
     Health,
 }
 
-/// The live counters a site publishes.
+/// The live counters a site publishes beside its server's (connections, bytes, errors).
 struct Counters {
     requests: Counter,
-    bytes_out: Counter,
-    open: Counter,
-    connections: Counter,
+    client_errors: Counter,
+    server_errors: Counter,
 }
 
 /// A site while its server runs.
@@ -114,9 +113,8 @@ impl Running {
             sink,
             counters: Counters {
                 requests: counters.counter("http_requests_total"),
-                bytes_out: counters.counter("http_bytes_out_total"),
-                open: counters.counter("http_connections_open"),
-                connections: counters.counter("http_connections_total"),
+                client_errors: counters.counter("http_responses_4xx_total"),
+                server_errors: counters.counter("http_responses_5xx_total"),
             },
             drain: CancellationToken::new(),
             stop_flushing: CancellationToken::new(),
@@ -210,8 +208,6 @@ pub(super) async fn serve(
             shown: "unix".to_owned(),
         },
     });
-    running.counters.open.add(1);
-    running.counters.connections.add(1);
     let drain = running.drain.clone();
     let service = {
         let running = Arc::clone(&running);
@@ -221,9 +217,7 @@ pub(super) async fn serve(
             async move { Ok::<_, Infallible>(handle(running, peer, request).await) }
         })
     };
-    let result = http::serve(connection, service, settings, drain).await;
-    running.counters.open.sub(1);
-    result
+    http::serve(connection, service, settings, drain).await
 }
 
 async fn handle(
@@ -255,6 +249,11 @@ async fn handle(
         .headers_mut()
         .insert(header::SERVER, HeaderValue::from_static("rtwisted"));
     let status = response.status().as_u16();
+    match status {
+        400..=499 => running.counters.client_errors.add(1),
+        500..=599 => running.counters.server_errors.add(1),
+        _ => {}
+    }
     let (parts, body) = response.into_parts();
     let body = Logged {
         inner: body,
@@ -375,7 +374,6 @@ impl http_body::Body for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        self.running.counters.bytes_out.add(self.sent);
         if let Some(mut entry) = self.entry.take() {
             entry.bytes = self.sent;
             self.running.sink.write(&entry);

@@ -1,0 +1,319 @@
+//! Making a running tree equal another tree, touching only what differs (a live apply).
+//!
+//! [`Lifecycle::apply`] matches the two trees by path (children by name; unnamed ones by
+//! position) and then, collection by collection:
+//! - stops and removes the services the new tree does not have (in reverse order);
+//! - replaces each service whose saved form differs (type or any field) with the new one: the
+//!   old one stops, the new one starts in the same place under the same name;
+//! - recurses into collections both trees have, so a change deep in the tree touches only the
+//!   services that changed;
+//! - adds and starts the services only the new tree has, and puts the children in the new
+//!   tree's order.
+//!
+//! Unnamed children are matched by position, so name the services you mean to change live.
+//! Services that did not change are not touched at all: their connections keep flowing. If
+//! any step fails, everything done so far is undone in reverse order (added services stop,
+//! replaced ones get their old version back, removed ones start again) and the error says what
+//! failed and whether the undo was clean.
+//!
+//! ```
+//! use rtwisted_core::{Lifecycle, MultiService};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let mut running = MultiService::new();
+//! running.insert_named("a", Box::new(MultiService::new())).unwrap();
+//! let lifecycle = Lifecycle::default();
+//! lifecycle.start(&mut running).await.unwrap();
+//!
+//! let mut wanted = MultiService::new();
+//! wanted.insert_named("a", Box::new(MultiService::new())).unwrap();
+//! wanted.insert_named("b", Box::new(MultiService::new())).unwrap();
+//! let report = lifecycle.apply(&mut running, wanted).await.unwrap();
+//! assert_eq!(report.added, ["b".parse().unwrap()]);
+//! assert!(running.get("b").unwrap().running());
+//! # });
+//! ```
+
+use std::fmt;
+
+use crate::child::Child;
+use crate::lifecycle::{AddError, Lifecycle, RemoveError, ReplaceError};
+use crate::multi::{MultiService, TreeError};
+use crate::path::{PathSegment, ServicePath};
+
+/// What an apply changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Services added (and started, if their parent runs).
+    pub added: Vec<ServicePath>,
+    /// Services stopped and removed.
+    pub removed: Vec<ServicePath>,
+    /// Services replaced by a new version of themselves.
+    pub replaced: Vec<ServicePath>,
+    /// Services (and collections) left as they were.
+    pub unchanged: usize,
+}
+
+impl ApplyReport {
+    /// True when the trees were already equal.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.replaced.is_empty()
+    }
+}
+
+impl fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |paths: &[ServicePath]| {
+            paths
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if !self.added.is_empty() {
+            parts.push(format!("added {}", list(&self.added)));
+        }
+        if !self.removed.is_empty() {
+            parts.push(format!("removed {}", list(&self.removed)));
+        }
+        if !self.replaced.is_empty() {
+            parts.push(format!("replaced {}", list(&self.replaced)));
+        }
+        if parts.is_empty() {
+            parts.push("nothing to change".to_owned());
+        }
+        write!(f, "{}; {} untouched", parts.join("; "), self.unchanged)
+    }
+}
+
+/// An apply failed; the running tree was put back as it was (see `undo`).
+#[derive(Debug, thiserror::Error)]
+#[error("{step}{}", undo_text(.undo))]
+pub struct ApplyError {
+    /// The step that failed.
+    pub step: StepError,
+    /// What went wrong while undoing the steps done before it, if anything did.
+    pub undo: Vec<StepError>,
+}
+
+fn undo_text(undo: &[StepError]) -> String {
+    if undo.is_empty() {
+        "; the running tree is as it was".to_owned()
+    } else {
+        let failures: Vec<String> = undo.iter().map(ToString::to_string).collect();
+        format!(
+            "; undoing the apply failed too, so the tree may differ from before: {}",
+            failures.join("; ")
+        )
+    }
+}
+
+/// One step of an apply (or of its undo) that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// Adding a service failed.
+    #[error("cannot add '{path}': {error}")]
+    Add {
+        /// Where.
+        path: ServicePath,
+        /// Why.
+        error: Box<AddError>,
+    },
+    /// Removing a service failed.
+    #[error("cannot remove '{path}': {error}")]
+    Remove {
+        /// Where.
+        path: ServicePath,
+        /// Why.
+        error: Box<RemoveError>,
+    },
+    /// Replacing a service failed.
+    #[error("cannot replace '{path}': {error}")]
+    Replace {
+        /// Where.
+        path: ServicePath,
+        /// Why.
+        error: Box<ReplaceError>,
+    },
+    /// The tree's structure refused a step.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+}
+
+/// A step done, and how to undo it.
+enum Done {
+    /// Added at `path`: remove it again.
+    Added(ServicePath),
+    /// Replaced at `path`: the old child, to put back.
+    Replaced(ServicePath, Child),
+    /// Removed from `parent`: the child, to add back.
+    Removed(ServicePath, Child),
+    /// The collection at `path` is being changed: its children's order before.
+    Reordered(ServicePath, Vec<PathSegment>),
+}
+
+impl Lifecycle {
+    /// Makes the tree at `root` equal `wanted`, touching only what differs; see the
+    /// [module docs](crate::apply).
+    pub async fn apply(
+        &self,
+        root: &mut MultiService,
+        wanted: MultiService,
+    ) -> Result<ApplyReport, ApplyError> {
+        let mut report = ApplyReport::default();
+        let mut done = Vec::new();
+        match self
+            .apply_collection(root, &ServicePath::root(), wanted, &mut report, &mut done)
+            .await
+        {
+            Ok(()) => Ok(report),
+            Err(step) => {
+                let undo = self.undo(root, done).await;
+                Err(ApplyError { step, undo })
+            }
+        }
+    }
+
+    /// Applies `wanted` to the collection at `path` (which exists and is a collection).
+    fn apply_collection<'a>(
+        &'a self,
+        root: &'a mut MultiService,
+        path: &'a ServicePath,
+        mut wanted: MultiService,
+        report: &'a mut ApplyReport,
+        done: &'a mut Vec<Done>,
+    ) -> crate::lifecycle::BoxFuture<'a, Result<(), StepError>> {
+        Box::pin(async move {
+            let before = keys(root.collection_at(path)?);
+            let wanted_keys = keys(&wanted);
+            // Undone last: whatever happens below, the children end in their old order.
+            done.push(Done::Reordered(path.clone(), before.clone()));
+            // Removals first, last child first, so indexes of the others stay put.
+            for key in before.iter().rev() {
+                if wanted_keys.contains(key) {
+                    continue;
+                }
+                let child_path = path.join(key.clone());
+                let removed = self
+                    .remove_service(root, &child_path)
+                    .await
+                    .map_err(|error| StepError::Remove {
+                        path: child_path.clone(),
+                        error: Box::new(error),
+                    })?;
+                report.removed.push(child_path);
+                done.push(Done::Removed(path.clone(), removed));
+            }
+            for (key, mut child) in wanted_keys.iter().cloned().zip(wanted.take_children()) {
+                let child_path = path.join(key.clone());
+                let existing = root.collection_at(path)?.index_of(&key);
+                let Some(index) = existing else {
+                    self.add_service(root, path, child)
+                        .await
+                        .map_err(|error| StepError::Add {
+                            path: child_path.clone(),
+                            error: Box::new(error),
+                        })?;
+                    report.added.push(child_path.clone());
+                    done.push(Done::Added(child_path));
+                    continue;
+                };
+                let collection = root.collection_at(path)?;
+                let Some(current) = collection.child_at(index) else {
+                    continue;
+                };
+                let both_collections = current.service().downcast_ref::<MultiService>().is_some()
+                    && child.service().downcast_ref::<MultiService>().is_some();
+                if both_collections {
+                    let inner = child
+                        .service_mut()
+                        .collection_mut()
+                        .map(std::mem::take)
+                        .unwrap_or_default();
+                    report.unchanged += 1;
+                    self.apply_collection(root, &child_path, inner, report, done)
+                        .await?;
+                } else if same(current, &child) {
+                    report.unchanged += 1;
+                } else {
+                    let old = self
+                        .replace_service(root, &child_path, child.into_service())
+                        .await
+                        .map_err(|error| StepError::Replace {
+                            path: child_path.clone(),
+                            error: Box::new(error),
+                        })?;
+                    report.replaced.push(child_path.clone());
+                    done.push(Done::Replaced(child_path, old));
+                }
+            }
+            let collection = root.collection_at_mut(path)?;
+            if keys(collection) != wanted_keys {
+                collection.reorder(&wanted_keys)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Undoes `done`, last step first; returns what failed.
+    async fn undo(&self, root: &mut MultiService, done: Vec<Done>) -> Vec<StepError> {
+        let mut failures = Vec::new();
+        for step in done.into_iter().rev() {
+            let result = match step {
+                Done::Added(path) => {
+                    self.remove_service(root, &path)
+                        .await
+                        .map(drop)
+                        .map_err(|error| StepError::Remove {
+                            path,
+                            error: Box::new(error),
+                        })
+                }
+                Done::Replaced(path, old) => self
+                    .replace_service(root, &path, old.into_service())
+                    .await
+                    .map(drop)
+                    .map_err(|error| StepError::Replace {
+                        path,
+                        error: Box::new(error),
+                    }),
+                Done::Removed(parent, child) => {
+                    let path = parent.join(PathSegment::for_child(0, child.name()));
+                    self.add_service(root, &parent, child)
+                        .await
+                        .map_err(|error| StepError::Add {
+                            path,
+                            error: Box::new(error),
+                        })
+                }
+                Done::Reordered(path, order) => root
+                    .collection_at_mut(&path)
+                    .and_then(|collection| collection.reorder(&order))
+                    .map_err(StepError::from),
+            };
+            if let Err(error) = result {
+                failures.push(error);
+            }
+        }
+        failures
+    }
+}
+
+/// How each child of a collection is matched: its name, or its position when unnamed.
+fn keys(collection: &MultiService) -> Vec<PathSegment> {
+    collection
+        .iter()
+        .enumerate()
+        .map(|(index, child)| PathSegment::for_child(index, child.name()))
+        .collect()
+}
+
+/// True when two children would be saved identically.
+fn same(a: &Child, b: &Child) -> bool {
+    a.service().type_tag() == b.service().type_tag()
+        && matches!(
+            (serde_json::to_value(a), serde_json::to_value(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
