@@ -108,7 +108,7 @@ impl Folder {
                     return reply::redirect(StatusCode::MOVED_PERMANENTLY, &location);
                 }
                 for name in &self.index {
-                    match self.open_beneath(&dir, name) {
+                    match self.open_beneath(&dir, &relative, name) {
                         Ok(Opened::File(file, meta)) => {
                             return send_file(ask, file, &meta, mime::content_type(name));
                         }
@@ -156,10 +156,16 @@ impl Folder {
         if relative.is_empty() {
             return classify(root);
         }
-        self.open_beneath(&root, relative)
+        self.open_beneath(&root, "", relative)
     }
 
-    fn open_beneath(&self, dir: &impl AsFd, relative: &str) -> Result<Opened, StatusCode> {
+    /// Opens `relative` beneath `dir`, which is the folder `base` under the root.
+    fn open_beneath(
+        &self,
+        dir: &impl AsFd,
+        base: &str,
+        relative: &str,
+    ) -> Result<Opened, StatusCode> {
         let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
         let resolve = if self.follow_symlinks {
             ResolveFlag::RESOLVE_NO_MAGICLINKS
@@ -168,37 +174,53 @@ impl Folder {
         };
         match nix::fcntl::openat2(dir, relative, OpenHow::new().flags(flags).resolve(resolve)) {
             Ok(fd) => classify(fd),
-            Err(Errno::ENOSYS) => self.open_checked(relative),
-            Err(Errno::EXDEV) => {
-                tracing::debug!(
-                    "refused {relative}: a link leads outside {}",
-                    self.root.display()
-                );
-                Err(StatusCode::NOT_FOUND)
-            }
+            // No openat2 (Linux before 5.6), or an absolute link, which RESOLVE_BENEATH
+            // refuses even when it points inside: resolve it and check where it lands.
+            Err(Errno::ENOSYS | Errno::EXDEV) => self.open_checked(&Path::new(base).join(relative)),
             Err(errno) => Err(status_of(errno)),
         }
     }
 
-    /// For kernels without `openat2` (before Linux 5.6): resolve the path and check it is
-    /// still inside the root before opening it.
-    fn open_checked(&self, relative: &str) -> Result<Opened, StatusCode> {
+    /// Resolves `relative` (every link in it) and opens the result only if it lies inside the
+    /// root (or anywhere, with `follow_symlinks`). Inside the root, the resolved path is
+    /// opened beneath it with no links allowed, so a link swapped in meanwhile cannot lead out.
+    fn open_checked(&self, relative: &Path) -> Result<Opened, StatusCode> {
         let root = self
             .root
             .canonicalize()
             .map_err(|_| StatusCode::NOT_FOUND)?;
-        let wanted = root.join(relative);
-        let real = wanted.canonicalize().map_err(|_| StatusCode::NOT_FOUND)?;
-        if !self.follow_symlinks && !real.starts_with(&root) {
+        let real = root
+            .join(relative)
+            .canonicalize()
+            .map_err(|_| StatusCode::NOT_FOUND)?;
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let Ok(inside) = real.strip_prefix(&root) else {
+            if self.follow_symlinks {
+                return classify(nix::fcntl::open(&real, flags, Mode::empty()).map_err(status_of)?);
+            }
+            tracing::debug!(
+                "refused {}: a link leads outside {}",
+                relative.display(),
+                self.root.display()
+            );
             return Err(StatusCode::NOT_FOUND);
+        };
+        let root_fd = nix::fcntl::open(&root, flags, Mode::empty()).map_err(status_of)?;
+        if inside.as_os_str().is_empty() {
+            return classify(root_fd);
         }
-        let fd = nix::fcntl::open(
-            &real,
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(status_of)?;
-        classify(fd)
+        let how = OpenHow::new()
+            .flags(flags)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        match nix::fcntl::openat2(&root_fd, inside, how) {
+            Ok(fd) => classify(fd),
+            // Old kernels: the path was just resolved, with no link left in it.
+            Err(Errno::ENOSYS) => classify(
+                nix::fcntl::open(&real, flags | OFlag::O_NOFOLLOW, Mode::empty())
+                    .map_err(status_of)?,
+            ),
+            Err(errno) => Err(status_of(errno)),
+        }
     }
 }
 
