@@ -680,3 +680,73 @@ fn ten_thousand_connections_are_all_served() {
     let (status, _, _) = daemon.wait_exit();
     assert!(status.success());
 }
+
+#[test]
+fn the_tac_example_builds_a_site_from_twisted_web_names() {
+    let scratch = Scratch::new();
+    let root = site(&scratch);
+    let upstream = upstream::start();
+    let api_port = upstream.address.port().to_string();
+    let example = rtwisted_tests::repository_file("examples/tac/web.tac");
+    let mut command = scratch.command("rtwistd");
+    command
+        .args(["-n", "-o", "-y"])
+        .arg(&example)
+        .env("WEB_ROOT", &root)
+        .env("API_PORT", &api_port)
+        .env("WEB_PORT", "0")
+        .env("WEB_INTERFACE", "127.0.0.1");
+    let mut daemon = scratch.spawn(&mut command);
+    let address = daemon.listening_address();
+    assert_eq!(
+        curl(&[], &url(address, "/hello.txt")).text(),
+        "hello, web\n"
+    );
+    assert_eq!(
+        curl(&[], &url(address, "/hello")).text(),
+        "hello from a TAC file\n"
+    );
+    assert_eq!(curl(&[], &url(address, "/healthz")).status, 200);
+    upstream.go.send(()).unwrap();
+    assert_eq!(
+        curl(&[], &url(address, "/api/v1/x")).text(),
+        "first half second half"
+    );
+    assert_eq!(
+        upstream.seen.recv_timeout(DEADLINE).unwrap().line,
+        "GET /v1/x HTTP/1.1"
+    );
+}
+
+#[test]
+fn tac_resources_refuse_what_twisted_would_not_mean() {
+    let scratch = Scratch::new();
+    for (program, needle) in [
+        (
+            "r = File('/x')\nSite(r)\nr.putChild(b'late', Health())\n",
+            "call putChild before Site(root)",
+        ),
+        (
+            "File('/x').putChild(b'a/b', Health())\n",
+            "not one path segment",
+        ),
+        ("Site('/srv')\n", "the root must be a resource"),
+        (
+            "Site(Redirect('/x', code=200))\n",
+            "301, 302, 303, 307 or 308",
+        ),
+    ] {
+        std::fs::write(
+            scratch.join("bad.tac"),
+            format!("{program}application = Application('x')\n"),
+        )
+        .unwrap();
+        let output = scratch.rtap(&["inspect", "bad.tac"]);
+        assert!(!output.status.success(), "{program}");
+        assert!(
+            text(&output.stderr).contains(needle),
+            "{program}: {}",
+            text(&output.stderr)
+        );
+    }
+}

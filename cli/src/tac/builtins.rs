@@ -321,7 +321,7 @@ impl<'v> StarlarkValue<'v> for TypeConstructor {
 }
 
 /// Twisted's constructors that share a name with a registered type, and win.
-const TWISTED_NAMES: &[&str] = &["MultiService", "TimerService"];
+const TWISTED_NAMES: &[&str] = &["MultiService", "TimerService", "Site"];
 
 /// The globals of a TAC file: Starlark's standard library (with `struct`, `set`, `map`,
 /// `filter`, `partial`, `print` to stderr, `json` and type annotations), Twisted's names, and one
@@ -338,6 +338,10 @@ pub fn globals() -> Globals {
         LibraryExtension::Typing,
     ])
     .with(super::twisted::twisted_names);
+    #[cfg(feature = "web")]
+    {
+        builder = builder.with(super::web::web_names);
+    }
     let mut short_names: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     for info in registry::all() {
         short_names

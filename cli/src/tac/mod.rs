@@ -20,6 +20,8 @@ mod handle;
 mod tests;
 mod twisted;
 mod values;
+#[cfg(feature = "web")]
+mod web;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
