@@ -22,6 +22,7 @@ cargo build --release -q -p rtwisted-cli --bin rtwistd
 RTWISTD="$TARGET_DIR/release/rtwistd"
 
 WORK=$(mktemp -d /tmp/rtwisted-web-bench.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run as another user when started by root
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -36,7 +37,7 @@ trap cleanup EXIT
 mkdir -p "$WORK/root/list" "$WORK/upstream"
 head -c 1024 /dev/urandom > "$WORK/root/1k.bin"
 head -c 102400 /dev/urandom > "$WORK/root/100k.bin"
-for i in $(seq -w 1 100); do head -c $((i * 37)) /dev/urandom > "$WORK/root/list/file-$i.txt"; done
+for i in $(seq -w 1 100); do head -c $((10#$i * 37)) /dev/urandom > "$WORK/root/list/file-$i.txt"; done
 head -c 1024 /dev/urandom > "$WORK/upstream/small.bin"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -76,6 +76,9 @@ impl Default for HttpSettings {
     }
 }
 
+/// hyper's own limit on header fields (see `serve`).
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// The smallest head limit hyper can enforce (its read buffer's minimum).
 const MIN_HEADER_BYTES: usize = 8 * 1024;
 
@@ -180,7 +183,6 @@ where
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(settings.header_timeout())
-            .max_headers(settings.max_headers)
             .max_header_size(settings.max_header_bytes)
             .max_buf_size(
                 settings
@@ -188,6 +190,11 @@ where
                     .max(MIN_HEADER_BYTES)
                     .max(64 * 1024),
             );
+        // hyper's default is 100 header fields, parsed on the stack; any other limit moves
+        // every request's headers to the heap, so it is set only when it differs.
+        if settings.max_headers != HYPER_MAX_HEADERS {
+            builder.max_headers(settings.max_headers);
+        }
         let connection = builder.serve_connection(io, service);
         drive(connection, &drain, &shutdown, |c| c.graceful_shutdown()).await
     };

@@ -31,42 +31,48 @@ pub enum AccessLog {
     Off,
 }
 
-/// One response, as the log line shows it.
+/// One response's log line, built in two parts: what the request said (when it arrives) and
+/// the status and size (when the response is done), so the line is written with one copy.
 #[derive(Debug)]
 pub struct Entry {
+    line: String,
+    /// Where ` STATUS BYTES` goes: after the quoted request line.
+    split: usize,
+}
+
+/// The parts of a request the log shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
     /// The client's address (without the port).
-    pub client: String,
-    /// The request line: method, target, protocol.
-    pub method: String,
+    pub client: &'a str,
+    /// The method.
+    pub method: &'a str,
     /// The request target as received.
-    pub target: String,
+    pub target: &'a str,
     /// `HTTP/1.1`, `HTTP/2.0`.
-    pub version: &'static str,
-    /// The status code.
-    pub status: u16,
-    /// Body bytes sent.
-    pub bytes: u64,
+    pub version: &'a str,
     /// The `Referer` header.
-    pub referer: Option<String>,
+    pub referer: Option<&'a [u8]>,
     /// The `User-Agent` header.
-    pub agent: Option<String>,
+    pub agent: Option<&'a [u8]>,
 }
 
 impl Entry {
-    /// The line, without its newline, at time `now`.
-    pub fn line(&self, now: SystemTime) -> String {
-        let mut line = String::with_capacity(160);
-        let _ = write!(line, "{} - - [{}] \"", self.client, clf_time(now));
-        escape_into(&mut line, &self.method);
+    /// The request's part of the line, stamped `now`.
+    pub fn new(request: &Request<'_>, now: SystemTime) -> Self {
+        let mut line = String::with_capacity(96 + request.target.len());
+        line.push_str(request.client);
+        line.push_str(" - - [");
+        with_clf_time(now, |time| line.push_str(time));
+        line.push_str("] \"");
+        escape_into(&mut line, request.method.as_bytes());
         line.push(' ');
-        escape_into(&mut line, &self.target);
-        let _ = write!(line, " {}\" {} ", self.version, self.status);
-        if self.bytes == 0 {
-            line.push('-');
-        } else {
-            let _ = write!(line, "{}", self.bytes);
-        }
-        for field in [&self.referer, &self.agent] {
+        escape_into(&mut line, request.target.as_bytes());
+        line.push(' ');
+        line.push_str(request.version);
+        line.push('"');
+        let split = line.len();
+        for field in [request.referer, request.agent] {
             line.push_str(" \"");
             match field {
                 Some(value) => escape_into(&mut line, value),
@@ -74,14 +80,31 @@ impl Entry {
             }
             line.push('"');
         }
-        line
+        Entry { line, split }
+    }
+
+    /// The whole line, without its newline, for a response of `status` with `bytes` of body.
+    pub fn line(&self, status: u16, bytes: u64) -> String {
+        let mut out = Vec::with_capacity(self.line.len() + 16);
+        self.write_to(&mut out, status, bytes);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn write_to(&self, out: &mut impl Write, status: u16, bytes: u64) {
+        let _ = out.write_all(&self.line.as_bytes()[..self.split]);
+        let _ = if bytes == 0 {
+            write!(out, " {status} -")
+        } else {
+            write!(out, " {status} {bytes}")
+        };
+        let _ = out.write_all(&self.line.as_bytes()[self.split..]);
     }
 }
 
 /// Writes `text` with quotes, backslashes and control or non-ASCII bytes escaped as `\xHH`,
 /// so a client cannot forge lines or fields.
-fn escape_into(out: &mut String, text: &str) {
-    for byte in text.bytes() {
+fn escape_into(out: &mut String, text: &[u8]) {
+    for &byte in text {
         match byte {
             b'"' | b'\\' => {
                 out.push('\\');
@@ -93,6 +116,21 @@ fn escape_into(out: &mut String, text: &str) {
             }
         }
     }
+}
+
+/// Calls `f` with `now` in the common log format, formatted once per second per thread.
+fn with_clf_time(now: SystemTime, f: impl FnOnce(&str)) {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            *cache = (secs, clf_time(now));
+        }
+        f(&cache.1);
+    });
 }
 
 const MONTHS: [&str; 12] = [
@@ -181,18 +219,17 @@ impl Sink {
         !matches!(self, Sink::Off)
     }
 
-    /// Writes one entry.
-    pub fn write(&self, entry: &Entry) {
+    /// Writes one entry, for a response of `status` with `bytes` of body.
+    pub fn write(&self, entry: &Entry, status: u16, bytes: u64) {
         match self {
             Sink::Off => {}
             Sink::Daemon => {
-                tracing::info!(target: "rtwisted::web::access", "{}", entry.line(SystemTime::now()));
+                tracing::info!(target: "rtwisted::web::access", "{}", entry.line(status, bytes));
             }
             Sink::File(file) => {
-                let mut line = entry.line(SystemTime::now());
-                line.push('\n');
                 let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Err(error) = file.writer.write_all(line.as_bytes()) {
+                entry.write_to(&mut file.writer, status, bytes);
+                if let Err(error) = file.writer.write_all(b"\n") {
                     tracing::warn!(
                         "cannot write the access log '{}': {error}",
                         file.path.display()
@@ -244,20 +281,19 @@ mod tests {
 
     #[test]
     fn lines_are_combined_format_and_cannot_be_forged() {
-        let entry = Entry {
-            client: "127.0.0.1".into(),
-            method: "GET".into(),
-            target: "/a\"b\n".into(),
+        let request = Request {
+            client: "127.0.0.1",
+            method: "GET",
+            target: "/a\"b\n",
             version: "HTTP/1.1",
-            status: 200,
-            bytes: 0,
             referer: None,
-            agent: Some("curl/8".into()),
+            agent: Some(b"curl/8\xff"),
         };
-        let line = entry.line(UNIX_EPOCH);
+        let entry = Entry::new(&request, UNIX_EPOCH);
         assert_eq!(
-            line,
-            r#"127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "GET /a\"b\x0a HTTP/1.1" 200 - "-" "curl/8""#
+            entry.line(200, 0),
+            r#"127.0.0.1 - - [01/Jan/1970:00:00:00 +0000] "GET /a\"b\x0a HTTP/1.1" 200 - "-" "curl/8\xff""#
         );
+        assert!(entry.line(404, 12).contains("\" 404 12 \"-\""));
     }
 }

@@ -15,13 +15,13 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::Frame;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
@@ -35,11 +35,17 @@ use super::path::{self, Refused};
 use super::reply;
 use crate::http::Body;
 
-/// How much of a file is read at once, and the size up to which a file is sent as one buffer.
+/// How much of a file is read at once while it streams.
 pub const CHUNK: usize = 64 * 1024;
+/// Up to this size a file (or a range of one) is read at once and sent as one buffer.
+pub const WHOLE: usize = 128 * 1024;
 
-/// A static folder, as configured.
-#[derive(Debug, Clone)]
+/// How long an opened root is used before it is opened again, so that a root replaced on
+/// disk (a deploy that switches a `current` link) is seen within this time.
+const ROOT_REOPEN: Duration = Duration::from_secs(1);
+
+/// A static folder, as configured, and its root while it runs.
+#[derive(Debug)]
 pub struct Folder {
     /// The folder (or file) served.
     pub root: PathBuf,
@@ -49,6 +55,7 @@ pub struct Folder {
     pub follow_symlinks: bool,
     /// Index names, tried in order.
     pub index: Vec<String>,
+    opened: Mutex<Option<(Arc<OwnedFd>, Instant)>>,
 }
 
 /// What a request asks of a folder: the method, the headers, the path under the mount and
@@ -72,6 +79,17 @@ enum Opened {
 }
 
 impl Folder {
+    /// A folder to serve.
+    pub fn new(root: PathBuf, listing: bool, follow_symlinks: bool, index: Vec<String>) -> Self {
+        Folder {
+            root,
+            listing,
+            follow_symlinks,
+            index,
+            opened: Mutex::new(None),
+        }
+    }
+
     /// Answers one request.
     pub fn serve(&self, ask: &Ask<'_>) -> Response<Body> {
         if ask.method != Method::GET && ask.method != Method::HEAD {
@@ -144,7 +162,15 @@ impl Folder {
 
     /// Opens the root and then `relative` beneath it.
     fn open(&self, relative: &str) -> Result<Opened, StatusCode> {
-        let root = nix::fcntl::open(
+        if relative.is_empty() {
+            return classify(self.open_root()?);
+        }
+        let root = self.root_fd()?;
+        self.open_beneath(&*root, "", relative)
+    }
+
+    fn open_root(&self) -> Result<OwnedFd, StatusCode> {
+        nix::fcntl::open(
             &self.root,
             OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
             Mode::empty(),
@@ -152,11 +178,20 @@ impl Folder {
         .map_err(|errno| {
             tracing::warn!("cannot open the web root {}: {errno}", self.root.display());
             status_of(errno)
-        })?;
-        if relative.is_empty() {
-            return classify(root);
+        })
+    }
+
+    /// The root, opened at most [`ROOT_REOPEN`] ago.
+    fn root_fd(&self) -> Result<Arc<OwnedFd>, StatusCode> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((fd, at)) = &*opened
+            && at.elapsed() < ROOT_REOPEN
+        {
+            return Ok(Arc::clone(fd));
         }
-        self.open_beneath(&root, "", relative)
+        let fd = Arc::new(self.open_root()?);
+        *opened = Some((Arc::clone(&fd), Instant::now()));
+        Ok(fd)
     }
 
     /// Opens `relative` beneath `dir`, which is the folder `base` under the root.
@@ -389,7 +424,7 @@ fn send_file(
     }
     // A small whole file goes out as one buffer, read now; anything else streams.
     if let (1, Some(&Piece::File { offset, len })) = (pieces.len(), pieces.front())
-        && len as usize <= CHUNK
+        && len as usize <= WHOLE
     {
         return match read_exact_at(&file, offset, len as usize) {
             Ok(bytes) => {
@@ -417,10 +452,22 @@ fn etag_hash(etag: &str) -> u64 {
     })
 }
 
+/// Reads `len` bytes at `offset` (into memory that is not zeroed first).
 fn read_exact_at(file: &File, offset: u64, len: usize) -> io::Result<Bytes> {
-    let mut buffer = BytesMut::zeroed(len);
-    file.read_exact_at(&mut buffer, offset)?;
-    Ok(buffer.freeze())
+    use std::io::{Read, Seek, SeekFrom};
+    let mut reader = file;
+    if offset != 0 {
+        reader.seek(SeekFrom::Start(offset))?;
+    }
+    let mut buffer = Vec::with_capacity(len);
+    reader.take(len as u64).read_to_end(&mut buffer)?;
+    if buffer.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file shrank while it was sent",
+        ));
+    }
+    Ok(Bytes::from(buffer))
 }
 
 enum Piece {

@@ -27,6 +27,7 @@ mod files;
 mod listing;
 mod mime;
 mod path;
+mod pool;
 mod proxy;
 mod range;
 mod reply;

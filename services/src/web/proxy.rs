@@ -7,35 +7,27 @@
 //! `Host` of the destination, as Twisted sends it (`preserve_host` sends the client's
 //! instead). Hop-by-hop headers (`Connection` and the ones it names, `Keep-Alive`,
 //! `Transfer-Encoding`, `TE`, `Upgrade`, `Proxy-*`) are not passed on in either direction.
+//!
+//! An upstream connection has no task of its own: whichever request holds it drives it, from
+//! sending the request until the response body's last byte, and then puts it back in the pool
+//! (see `pool.rs`). A proxied request is so handled by one task from end to end, with no
+//! hand-off between threads.
 
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio_util::sync::CancellationToken;
 
+use super::pool::Pool;
 use super::reply;
 use crate::http::Body;
-use crate::net::Stream;
-use crate::net::connect::{ConnectError, connect};
 use crate::strports::ClientEndpoint;
-
-/// How long an idle upstream connection is kept for the next request.
-const IDLE_UPSTREAM: Duration = Duration::from_secs(30);
 
 /// One proxied destination and its connection pool.
 pub struct Proxy {
-    client: Client<Connector, Incoming>,
-    dest: Arc<ClientEndpoint>,
+    pool: Arc<Pool>,
     prefix: String,
     host: HeaderValue,
     preserve_host: bool,
@@ -44,7 +36,7 @@ pub struct Proxy {
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proxy")
-            .field("dest", &self.dest.to_string())
+            .field("pool", &self.pool)
             .finish_non_exhaustive()
     }
 }
@@ -74,20 +66,10 @@ fn host_port(host: &str, port: u16) -> String {
 impl Proxy {
     /// A proxy to `dest` that puts `prefix` before the path under its mount.
     pub fn new(dest: &ClientEndpoint, prefix: &str, preserve_host: bool) -> Self {
-        let dest = Arc::new(dest.clone());
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(IDLE_UPSTREAM)
-            .timer(TokioTimer::new())
-            .set_host(false)
-            .build(Connector {
-                dest: Arc::clone(&dest),
-            });
         Proxy {
-            client,
-            host: HeaderValue::from_str(&dest_host(&dest))
+            pool: Arc::new(Pool::new(dest.clone())),
+            host: HeaderValue::from_str(&dest_host(dest))
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
-            dest,
             prefix: prefix.to_owned(),
             preserve_host,
         }
@@ -103,7 +85,6 @@ impl Proxy {
     ) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let mut target = String::with_capacity(self.prefix.len() + rest.len() + 16);
-        target.push_str("http://upstream");
         target.push_str(&self.prefix);
         target.push_str(rest);
         if self.prefix.is_empty() && rest.is_empty() {
@@ -150,15 +131,15 @@ impl Proxy {
         *upstream.uri_mut() = uri;
         *upstream.version_mut() = Version::HTTP_11;
         *upstream.headers_mut() = headers;
-        match self.client.request(upstream).await {
+        match self.pool.send(upstream).await {
             Ok(response) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
                 parts.version = Version::HTTP_11;
-                Response::from_parts(parts, Body::stream(body))
+                Response::from_parts(parts, body)
             }
             Err(error) => {
-                tracing::warn!("proxy to {}: {}", self.dest, describe(&error));
+                tracing::warn!("proxy to {}: {error}", self.pool.dest());
                 reply::text(
                     StatusCode::BAD_GATEWAY,
                     "Bad Gateway: the upstream server did not answer\n",
@@ -166,17 +147,6 @@ impl Proxy {
             }
         }
     }
-}
-
-fn describe(error: &hyper_util::client::legacy::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Removes the headers that belong to one connection only (RFC 9110, section 7.6.1).
@@ -203,79 +173,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         header::UPGRADE,
     ] {
         headers.remove(name);
-    }
-}
-
-/// Connects to the destination endpoint whatever URI the pool asks for: TCP, UNIX or TLS.
-#[derive(Clone)]
-struct Connector {
-    dest: Arc<ClientEndpoint>,
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = Upstream;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<Upstream, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _uri: Uri) -> Self::Future {
-        let dest = Arc::clone(&self.dest);
-        Box::pin(async move {
-            let connection = connect(&dest, CancellationToken::new()).await?;
-            Ok(Upstream(TokioIo::new(connection.stream)))
-        })
-    }
-}
-
-/// An upstream connection as hyper's client pool sees it.
-struct Upstream(TokioIo<Box<dyn Stream>>);
-
-impl Connection for Upstream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for Upstream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for Upstream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
     }
 }
 

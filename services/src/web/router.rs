@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body::Frame;
@@ -18,7 +18,7 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::access_log::{Entry, Sink};
+use super::access_log::{self, Entry, Sink};
 use super::files::{Ask, Folder};
 use super::proxy::Proxy;
 use super::reply;
@@ -81,12 +81,12 @@ impl Running {
                             rtwisted_core::describe_io(&error)
                         )
                     })?;
-                    Handler::Folder(Folder {
-                        root: path.clone(),
-                        listing: *listing,
-                        follow_symlinks: *follow_symlinks,
-                        index: index.clone(),
-                    })
+                    Handler::Folder(Folder::new(
+                        path.clone(),
+                        *listing,
+                        *follow_symlinks,
+                        index.clone(),
+                    ))
                 }
                 Resource::Proxy {
                     dest,
@@ -226,23 +226,33 @@ async fn handle(
     request: Request<Incoming>,
 ) -> Response<Body> {
     running.counters.requests.add(1);
-    let entry = running.sink.is_on().then(|| Entry {
-        client: peer.shown.clone(),
-        method: request.method().as_str().to_owned(),
-        target: request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| request.uri().to_string(), |p| p.as_str().to_owned()),
-        version: match request.version() {
-            Version::HTTP_2 => "HTTP/2.0",
-            Version::HTTP_10 => "HTTP/1.0",
-            Version::HTTP_09 => "HTTP/0.9",
-            _ => "HTTP/1.1",
-        },
-        status: 0,
-        bytes: 0,
-        referer: header_text(&request, header::REFERER),
-        agent: header_text(&request, header::USER_AGENT),
+    let entry = running.sink.is_on().then(|| {
+        let uri = request.uri();
+        let whole;
+        let target = match uri.path_and_query() {
+            Some(target) => target.as_str(),
+            None => {
+                whole = uri.to_string();
+                &whole
+            }
+        };
+        let headers = request.headers();
+        Entry::new(
+            &access_log::Request {
+                client: &peer.shown,
+                method: request.method().as_str(),
+                target,
+                version: match request.version() {
+                    Version::HTTP_2 => "HTTP/2.0",
+                    Version::HTTP_10 => "HTTP/1.0",
+                    Version::HTTP_09 => "HTTP/0.9",
+                    _ => "HTTP/1.1",
+                },
+                referer: headers.get(header::REFERER).map(HeaderValue::as_bytes),
+                agent: headers.get(header::USER_AGENT).map(HeaderValue::as_bytes),
+            },
+            SystemTime::now(),
+        )
     });
     let mut response = dispatch(&running, &peer, request).await;
     response
@@ -258,20 +268,11 @@ async fn handle(
     let body = Logged {
         inner: body,
         sent: 0,
-        entry: entry.map(|mut entry| {
-            entry.status = status;
-            entry
-        }),
+        entry,
+        status,
         running,
     };
     Response::from_parts(parts, Body::stream(body))
-}
-
-fn header_text(request: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
-    request
-        .headers()
-        .get(name)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 async fn dispatch(running: &Running, peer: &Peer, request: Request<Incoming>) -> Response<Body> {
@@ -342,6 +343,7 @@ struct Logged {
     inner: Body,
     sent: u64,
     entry: Option<Entry>,
+    status: u16,
     running: Arc<Running>,
 }
 
@@ -374,9 +376,8 @@ impl http_body::Body for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        if let Some(mut entry) = self.entry.take() {
-            entry.bytes = self.sent;
-            self.running.sink.write(&entry);
+        if let Some(entry) = &self.entry {
+            self.running.sink.write(entry, self.status, self.sent);
         }
     }
 }
