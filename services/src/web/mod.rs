@@ -33,6 +33,7 @@ mod range;
 mod reply;
 mod resource;
 mod router;
+mod send;
 
 use std::io;
 use std::sync::{Arc, PoisonError, RwLock};
