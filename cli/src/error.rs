@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use rtwisted_persist::SnapshotError;
+use rtwisted_persist::store::StoreError;
 
 /// Exit status for success.
 pub const EXIT_OK: u8 = 0;
@@ -14,16 +15,27 @@ pub const EXIT_USAGE: u8 = 2;
 /// A failure of a command, reported as `error: <message>` and exit status 1, or as clap's usage
 /// text and exit status 2.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CliError {
     /// A snapshot could not be loaded or saved.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The snapshot store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Anything else, already phrased for the user.
     #[error("{0}")]
     Failed(String),
     /// Bad command-line usage.
     #[error("{0}")]
     Usage(#[from] clap::Error),
+    /// A second stop signal ended a daemon's run before its stop and save finished.
+    #[error("second signal: exiting at once, without a clean stop or a save")]
+    Forced,
+    /// Whoever read stdout closed it (`rtap inspect | head`): the command stops, and the tool
+    /// exits 0 without a word, since the reader has all it wanted.
+    #[error("stdout was closed")]
+    StdoutClosed,
 }
 
 impl CliError {
@@ -40,6 +52,7 @@ impl CliError {
                 let _ = error.print();
                 ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE))
             }
+            CliError::StdoutClosed => ExitCode::from(EXIT_OK),
             other => {
                 let line = other.to_string().replace('\n', " ");
                 eprintln!("{tool}: error: {line}");

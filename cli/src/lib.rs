@@ -16,7 +16,10 @@
 //! Exit status: 0 on success, 1 on a failure (reported as one line on stderr), 2 on a usage
 //! error.
 
+mod args;
+pub mod control;
 pub mod error;
+pub mod fields;
 mod ids;
 mod logging;
 mod output;

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::ArgMatches;
 use rtwisted_persist::{Key, Passphrase, crypto::MAX_WORK_FACTOR};
 
 use crate::error::CliError;
@@ -22,13 +21,8 @@ pub struct PassphraseSource {
 }
 
 impl PassphraseSource {
-    /// The source named by `--passphrase-file` in `matches`, if that option exists there.
-    pub fn from_matches(matches: &ArgMatches) -> Self {
-        let file = matches
-            .try_get_one::<String>("passphrase-file")
-            .ok()
-            .flatten()
-            .map(PathBuf::from);
+    /// The source with this `--passphrase-file`, if one was given.
+    pub fn new(file: Option<PathBuf>) -> Self {
         PassphraseSource { file }
     }
 

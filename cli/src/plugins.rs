@@ -1,25 +1,11 @@
-//! Plugins on the command line: each registered `ServiceMaker` becomes a subcommand.
+//! Building services and applications from plugins (each registered `ServiceMaker` is a
+//! subcommand: see [`PluginChoice`](crate::args::PluginChoice)).
 
-use clap::{ArgMatches, Command};
+use clap::ArgMatches;
 use rtwisted_core::{Application, Child};
-use rtwisted_services::plugin::{self, ServiceMaker};
+use rtwisted_services::plugin::ServiceMaker;
 
 use crate::error::CliError;
-
-/// `command` with one subcommand per registered plugin.
-pub fn with_plugin_subcommands(command: Command) -> Command {
-    plugin::plugins()
-        .into_iter()
-        .fold(command, |command, maker| {
-            command.subcommand(maker.command())
-        })
-}
-
-/// The plugin named by the matched subcommand and its options.
-pub fn chosen(matches: &ArgMatches) -> Option<(&'static ServiceMaker, &ArgMatches)> {
-    let (name, options) = matches.subcommand()?;
-    Some((plugin::find(name)?, options))
-}
 
 /// Builds the plugin's service from its options.
 pub fn make_service(maker: &ServiceMaker, options: &ArgMatches) -> Result<Child, CliError> {
@@ -39,13 +25,4 @@ pub fn application_from(
         .insert(service)
         .map_err(|error| CliError::failed(error.to_string()))?;
     Ok(app)
-}
-
-/// The lines listing the plugins, for `--help`.
-pub fn listing() -> String {
-    let mut text = String::from("Plugins:\n");
-    for maker in plugin::plugins() {
-        text.push_str(&format!("  {:<12} {}\n", maker.name, maker.description));
-    }
-    text
 }

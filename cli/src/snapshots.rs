@@ -4,7 +4,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use clap::ArgMatches;
 use rtwisted_core::{Application, Style};
 use rtwisted_persist::store::StoreAddress;
 use rtwisted_persist::{Header, Key, RawSnapshot, Snapshot};
@@ -94,30 +93,14 @@ impl fmt::Display for Location {
     }
 }
 
-/// The `--store DIR` option of a command that reads or writes snapshots.
-pub fn store_arg() -> clap::Arg {
-    clap::Arg::new("store")
-        .long("store")
-        .value_name("DIR")
-        .help("Use the snapshot store at DIR; FILE is then an address: APP, APP@N or APP@TAG")
-}
-
 impl Location {
-    /// The location named by argument `arg` of `matches`: a file, or with `--store DIR` a
-    /// store address.
-    pub fn from_matches(matches: &ArgMatches, arg: &str) -> Result<Self, CliError> {
-        let text = matches
-            .get_one::<String>(arg)
-            .ok_or_else(|| CliError::failed("no snapshot given"))?;
-        match matches.try_get_one::<String>("store").ok().flatten() {
+    /// The location `text` names: a file, or with a store folder a store address.
+    pub fn new(text: &str, store: Option<&Path>) -> Result<Self, CliError> {
+        match store {
             None => Ok(Location::File(PathBuf::from(text))),
             Some(dir) => Ok(Location::Store {
-                dir: PathBuf::from(dir),
-                address: text
-                    .parse()
-                    .map_err(|error: rtwisted_persist::store::StoreError| {
-                        CliError::failed(error.to_string())
-                    })?,
+                dir: dir.to_owned(),
+                address: text.parse()?,
             }),
         }
     }

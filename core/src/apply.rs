@@ -161,10 +161,39 @@ impl Lifecycle {
         root: &mut MultiService,
         wanted: MultiService,
     ) -> Result<ApplyReport, ApplyError> {
+        self.apply_from(root, None, wanted).await
+    }
+
+    /// Carries an edit over to the running tree: `base` is the tree the edit started from and
+    /// `wanted` the edited one. Only what the edit changed is applied: a service the edit left
+    /// alone keeps its live self, whatever it did since `base` was taken (a table's new items,
+    /// say), and a service added to the running tree since then stays.
+    pub async fn apply_edit(
+        &self,
+        root: &mut MultiService,
+        base: &MultiService,
+        wanted: MultiService,
+    ) -> Result<ApplyReport, ApplyError> {
+        self.apply_from(root, Some(base), wanted).await
+    }
+
+    async fn apply_from(
+        &self,
+        root: &mut MultiService,
+        base: Option<&MultiService>,
+        wanted: MultiService,
+    ) -> Result<ApplyReport, ApplyError> {
         let mut report = ApplyReport::default();
         let mut done = Vec::new();
         match self
-            .apply_collection(root, &ServicePath::root(), wanted, &mut report, &mut done)
+            .apply_collection(
+                root,
+                &ServicePath::root(),
+                base,
+                wanted,
+                &mut report,
+                &mut done,
+            )
             .await
         {
             Ok(()) => Ok(report),
@@ -175,11 +204,13 @@ impl Lifecycle {
         }
     }
 
-    /// Applies `wanted` to the collection at `path` (which exists and is a collection).
+    /// Applies `wanted` to the collection at `path` (which exists and is a collection); with a
+    /// `base`, only what differs between `base` and `wanted` (see [`Lifecycle::apply_edit`]).
     fn apply_collection<'a>(
         &'a self,
         root: &'a mut MultiService,
         path: &'a ServicePath,
+        base: Option<&'a MultiService>,
         mut wanted: MultiService,
         report: &'a mut ApplyReport,
         done: &'a mut Vec<Done>,
@@ -187,11 +218,15 @@ impl Lifecycle {
         Box::pin(async move {
             let before = keys(root.collection_at(path)?);
             let wanted_keys = keys(&wanted);
+            let base_keys = base.map(keys);
+            let in_base =
+                |key: &PathSegment| base_keys.as_ref().is_none_or(|keys| keys.contains(key));
             // Undone last: whatever happens below, the children end in their old order.
             done.push(Done::Reordered(path.clone(), before.clone()));
-            // Removals first, last child first, so indexes of the others stay put.
+            // Removals first, last child first, so indexes of the others stay put. With a
+            // base, only what the edit removed (a service added since stays).
             for key in before.iter().rev() {
-                if wanted_keys.contains(key) {
+                if wanted_keys.contains(key) || !in_base(key) {
                     continue;
                 }
                 let child_path = path.join(key.clone());
@@ -208,6 +243,16 @@ impl Lifecycle {
             for (key, mut child) in wanted_keys.iter().cloned().zip(wanted.take_children()) {
                 let child_path = path.join(key.clone());
                 let existing = root.collection_at(path)?.index_of(&key);
+                let base_child = base
+                    .and_then(|base| base.index_of(&key).and_then(|index| base.child_at(index)));
+                if existing.is_none()
+                    && base_child.is_some_and(|base_child| same(base_child, &child))
+                {
+                    // Removed from the running tree since the base was taken, and not
+                    // changed by the edit: that removal stands.
+                    report.unchanged += 1;
+                    continue;
+                }
                 let Some(index) = existing else {
                     self.add_service(root, path, child)
                         .await
@@ -225,16 +270,25 @@ impl Lifecycle {
                 };
                 let both_collections = current.service().downcast_ref::<MultiService>().is_some()
                     && child.service().downcast_ref::<MultiService>().is_some();
+                let unchanged = match (base, base_child) {
+                    (Some(_), Some(base_child)) => same(base_child, &child),
+                    _ => same(current, &child),
+                };
                 if both_collections {
                     let inner = child
                         .service_mut()
                         .collection_mut()
                         .map(std::mem::take)
                         .unwrap_or_default();
+                    let inner_base = match (base, base_child) {
+                        (Some(_), Some(base_child)) => base_child.service().collection(),
+                        // A collection the edit added wholesale: apply it as it is.
+                        _ => None,
+                    };
                     report.unchanged += 1;
-                    self.apply_collection(root, &child_path, inner, report, done)
+                    self.apply_collection(root, &child_path, inner_base, inner, report, done)
                         .await?;
-                } else if same(current, &child) {
+                } else if unchanged {
                     report.unchanged += 1;
                 } else {
                     let old = self
@@ -249,7 +303,8 @@ impl Lifecycle {
                 }
             }
             let collection = root.collection_at_mut(path)?;
-            if keys(collection) != wanted_keys {
+            let order_edited = base_keys.as_ref().is_none_or(|base| *base != wanted_keys);
+            if order_edited && keys(collection) != wanted_keys {
                 collection.reorder(&wanted_keys)?;
             }
             Ok(())

@@ -22,7 +22,9 @@
 //! assert_eq!(counters.values(), [("connections_total", 2)]);
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -38,6 +40,7 @@ pub struct StartContext {
     path: ServicePath,
     checkpoints: CheckpointRequester,
     counters: Counters,
+    inherited: Inherited,
 }
 
 impl StartContext {
@@ -47,7 +50,21 @@ impl StartContext {
             path,
             checkpoints,
             counters,
+            inherited: Inherited::default(),
         }
+    }
+
+    /// The same context, offering the sockets a predecessor handed over.
+    pub fn with_inherited(mut self, inherited: Inherited) -> Self {
+        self.inherited = inherited;
+        self
+    }
+
+    /// The descriptors a predecessor handed over under `key` (see
+    /// [`Service::handover_sockets`](crate::Service::handover_sockets)), taken once: a server
+    /// that gets them listens on them instead of binding again.
+    pub fn take_inherited(&self, key: &str) -> Option<Vec<OwnedFd>> {
+        self.inherited.take(key)
     }
 
     /// The service's path from the root of the tree being started.
@@ -63,6 +80,57 @@ impl StartContext {
     /// The service's live counters; keep a clone and update it while running.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+}
+
+/// Sockets handed over by a predecessor process, by key, until services take them.
+#[derive(Clone, Default)]
+pub struct Inherited {
+    sockets: Arc<Mutex<HashMap<String, Vec<OwnedFd>>>>,
+}
+
+impl fmt::Debug for Inherited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.keys()).finish()
+    }
+}
+
+impl Inherited {
+    /// Offers `fds` under `key`.
+    pub fn insert(&self, key: String, fds: Vec<OwnedFd>) {
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, fds);
+    }
+
+    /// Takes what is offered under `key`.
+    pub fn take(&self, key: &str) -> Option<Vec<OwnedFd>> {
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key)
+    }
+
+    /// The keys still on offer (nobody took them), sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Closes everything nobody took.
+    pub fn clear(&self) {
+        self.sockets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 

@@ -21,16 +21,19 @@
 //!
 //! Modules: [`service`] (the trait and its metadata), [`multi`] (collections), [`lifecycle`]
 //! (the state machine), [`application`], [`path`] (addressing), [`tree`] (views for people and
-//! scripts), [`registry`] (persistable types), [`codec`] (the serde form of a tree, with the
-//! fast path for built-in types), [`upgrade`] (steps for old data), [`child`] (a service with
-//! the framework's metadata beside it) and [`context`] (what hooks get from the driver). The built-in services, protocols and
-//! plugins live in `rtwisted-services`. Nothing here does network or file I/O.
+//! scripts), [`diff`] (what differs between two trees), [`registry`] (persistable types),
+//! [`codec`] (the serde form of a tree, with the fast path for built-in types), [`upgrade`]
+//! (steps for old data), [`child`] (a service with the framework's metadata beside it),
+//! [`context`] (what hooks get from the driver) and [`apply`] (changing a running tree to equal
+//! another). The built-in services, protocols and plugins live in `rtwisted-services`. Nothing
+//! here does network or file I/O.
 
 pub mod application;
 pub mod apply;
 pub mod child;
 pub mod codec;
 pub mod context;
+pub mod diff;
 pub mod lifecycle;
 pub mod multi;
 pub mod path;
@@ -45,7 +48,7 @@ pub use context::{StartContext, StopContext};
 pub use lifecycle::{Lifecycle, StartError, StopError};
 pub use multi::{MultiService, TreeError};
 pub use path::{PathSegment, ServicePath};
-pub use service::{LifecycleState, NameError, Service, ServiceError, StopReason};
+pub use service::{HandoverSocket, LifecycleState, NameError, Service, ServiceError, StopReason};
 
 /// Re-exported so that [`register_type!`] and plugin registration work without a direct
 /// dependency on `inventory`.

@@ -187,6 +187,16 @@ pub enum ReplaceError {
         /// Why the old one did not start again, if it did not.
         restored: Option<StartError>,
     },
+    /// The new service could not be made from the old one; the old one was put back.
+    #[error("cannot change '{path}': {cause}{}", restore_text(.restored))]
+    Build {
+        /// The service's path.
+        path: ServicePath,
+        /// Why.
+        cause: ServiceError,
+        /// Why the old one did not start again, if it did not.
+        restored: Option<StartError>,
+    },
 }
 
 fn restore_text(restored: &Option<StartError>) -> String {
@@ -207,6 +217,7 @@ impl From<crate::service::NameError> for ReplaceError {
 pub struct Lifecycle {
     stop_deadline: Duration,
     checkpoints: CheckpointRequester,
+    inherited: crate::context::Inherited,
 }
 
 impl Default for Lifecycle {
@@ -221,6 +232,7 @@ impl Lifecycle {
         Lifecycle {
             stop_deadline,
             checkpoints: CheckpointRequester::default(),
+            inherited: crate::context::Inherited::default(),
         }
     }
 
@@ -228,6 +240,36 @@ impl Lifecycle {
     pub fn with_checkpoints(mut self, checkpoints: CheckpointRequester) -> Self {
         self.checkpoints = checkpoints;
         self
+    }
+
+    /// The same driver, offering sockets a predecessor handed over to the services it starts.
+    pub fn with_inherited(mut self, inherited: crate::context::Inherited) -> Self {
+        self.inherited = inherited;
+        self
+    }
+
+    /// The listening sockets of every running service, for a successor (see
+    /// [`Service::handover_sockets`]).
+    pub fn handover_sockets<'a>(
+        &self,
+        root: &'a MultiService,
+    ) -> Vec<crate::service::HandoverSocket<'a>> {
+        fn walk<'a>(
+            collection: &'a MultiService,
+            out: &mut Vec<crate::service::HandoverSocket<'a>>,
+        ) {
+            for child in collection.iter() {
+                if child.meta.holds_resources {
+                    out.extend(child.service().handover_sockets());
+                }
+                if let Some(inner) = child.service().collection() {
+                    walk(inner, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, &mut out);
+        out
     }
 
     /// The deadline for each service's own stop hook.
@@ -365,6 +407,19 @@ impl Lifecycle {
         path: &ServicePath,
         service: Box<dyn Service>,
     ) -> Result<Child, ReplaceError> {
+        self.replace_service_with(root, path, |_| Ok(service)).await
+    }
+
+    /// Like [`replace_service`](Self::replace_service), but the new service is made by
+    /// `make` from the old child *after* the old one stopped, so it can carry every change the
+    /// old one saw (a live edit of one field keeps every item a table stored until the
+    /// moment of the change). If `make` fails, the old one starts again.
+    pub async fn replace_service_with(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        make: impl FnOnce(&Child) -> Result<Box<dyn Service>, ServiceError>,
+    ) -> Result<Child, ReplaceError> {
         let Some((last, parent)) = path.split_last() else {
             return Err(TreeError::NotFound { path: path.clone() }.into());
         };
@@ -379,7 +434,21 @@ impl Lifecycle {
         let stopped = self
             .stop_node(&mut old, child_path.clone(), StopReason::Replaced)
             .await;
-        let mut new = Child::new(name, service)?;
+        let made = make(&old).and_then(|service| Child::new(name, service).map_err(Into::into));
+        let mut new = match made {
+            Ok(new) => new,
+            Err(cause) => {
+                let restarted = self
+                    .restart_in_place(&mut old, &child_path, state, holds)
+                    .await;
+                collection.put_back(index, old)?;
+                return Err(ReplaceError::Build {
+                    path: child_path,
+                    cause,
+                    restored: restarted.err(),
+                });
+            }
+        };
         // Counters keep counting across the change, as they do across a restart.
         new.meta.keep_counters_of(&old.meta);
         let started = match state {
@@ -416,12 +485,122 @@ impl Lifecycle {
         }
     }
 
+    /// Quiesces every running service of the tree (children before their parents, so a
+    /// collection is final once its children are); see [`Service::quiesce`]. On a failure the
+    /// services already quiesced are resumed and the error names the one that failed.
+    pub async fn quiesce(&self, root: &mut MultiService) -> Result<(), QuiesceError> {
+        let mut done = Vec::new();
+        let result = quiesce_collection(root, &ServicePath::root(), &mut done).await;
+        if result.is_err() {
+            self.resume_paths(root, done).await;
+        }
+        result
+    }
+
+    /// Resumes every running service of the tree (parents before children).
+    pub async fn resume(&self, root: &mut MultiService) {
+        let mut paths = Vec::new();
+        running_paths(root, &ServicePath::root(), &mut paths);
+        for path in paths {
+            if let Some(child) = root.find_mut(&path) {
+                child.service.resume().await;
+            }
+        }
+    }
+
+    async fn resume_paths(&self, root: &mut MultiService, done: Vec<ServicePath>) {
+        for path in done.into_iter().rev() {
+            if let Some(child) = root.find_mut(&path) {
+                child.service.resume().await;
+            }
+        }
+    }
+
+    /// Takes a stopped child back to where its parent's state says it should be.
+    async fn restart_in_place(
+        &self,
+        child: &mut Child,
+        path: &ServicePath,
+        parent_state: LifecycleState,
+        parent_holds: bool,
+    ) -> Result<(), StartError> {
+        match parent_state {
+            LifecycleState::Running => self.start_node(child, path.clone()).await,
+            LifecycleState::Stopped if parent_holds => {
+                self.privileged_node(child, path.clone()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames the child at `path` to `name`, in the same place: as Twisted allows no rename
+    /// under a parent, it is removed (stopped), renamed and added again (started). A clash with
+    /// a sibling is refused before anything stops; a failed start puts the old name back.
+    pub async fn rename_service(
+        &self,
+        root: &mut MultiService,
+        path: &ServicePath,
+        name: &str,
+    ) -> Result<(), ReplaceError> {
+        crate::service::validate_name(name)?;
+        let Some((last, parent)) = path.split_last() else {
+            return Err(TreeError::NotFound { path: path.clone() }.into());
+        };
+        let (state, holds) = node_state(root, &parent)?;
+        let collection = root.collection_at_mut(&parent)?;
+        let index = collection
+            .index_of(last)
+            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+        if collection.get(name).is_some() {
+            return Err(TreeError::DuplicateName {
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        let mut old = collection.remove_at(index);
+        let old_name = old.name().map(str::to_owned);
+        let old_path = parent.join(PathSegment::for_child(index, old_name.as_deref()));
+        let stopped = self
+            .stop_node(&mut old, old_path.clone(), StopReason::Replaced)
+            .await;
+        if let Err(error) = stopped {
+            for failure in &error.failures {
+                tracing::warn!("while renaming {old_path}: {failure}");
+            }
+        }
+        let counters = old.meta.clone();
+        let mut renamed = old.renamed(Some(name.to_owned()))?;
+        renamed.meta.keep_counters_of(&counters);
+        let new_path = parent.join(PathSegment::Name(name.to_owned()));
+        match self
+            .restart_in_place(&mut renamed, &new_path, state, holds)
+            .await
+        {
+            Ok(()) => {
+                collection.put_back(index, renamed)?;
+                Ok(())
+            }
+            Err(error) => {
+                let mut back = renamed.renamed(old_name)?;
+                let restarted = self
+                    .restart_in_place(&mut back, &old_path, state, holds)
+                    .await;
+                collection.put_back(index, back)?;
+                Err(ReplaceError::Start {
+                    error,
+                    restored: restarted.err(),
+                })
+            }
+        }
+    }
+
     fn start_context(&self, child: &mut Child, path: &ServicePath) -> StartContext {
         StartContext::new(
             path.clone(),
             self.checkpoints.clone(),
             child.meta.counters_or_new(),
         )
+        .with_inherited(self.inherited.clone())
     }
 
     fn privileged_node<'a>(
@@ -616,6 +795,60 @@ impl Lifecycle {
                 Err(StopError { failures })
             }
         })
+    }
+}
+
+/// A service could not quiesce before a hand-over.
+#[derive(Debug, thiserror::Error)]
+#[error("service '{path}' could not quiesce for the hand-over: {source}")]
+pub struct QuiesceError {
+    /// The service.
+    pub path: ServicePath,
+    /// What it reported (shown in the message, so not a `source()`).
+    pub source: ServiceError,
+}
+
+/// Quiesces the running children of `collection` (and theirs), deepest first; `done` gathers
+/// the paths quiesced, in order.
+fn quiesce_collection<'a>(
+    collection: &'a mut MultiService,
+    path: &'a ServicePath,
+    done: &'a mut Vec<ServicePath>,
+) -> BoxFuture<'a, Result<(), QuiesceError>> {
+    Box::pin(async move {
+        for (index, child) in collection.iter_mut().enumerate() {
+            if !child.running() {
+                continue;
+            }
+            let child_path = path.join(PathSegment::for_child(index, child.name()));
+            if let Some(inner) = child.service.collection_mut() {
+                quiesce_collection(inner, &child_path, done).await?;
+            }
+            child
+                .service
+                .quiesce()
+                .await
+                .map_err(|source| QuiesceError {
+                    path: child_path.clone(),
+                    source,
+                })?;
+            done.push(child_path);
+        }
+        Ok(())
+    })
+}
+
+/// The paths of every running service below `collection`, parents first.
+fn running_paths(collection: &MultiService, path: &ServicePath, paths: &mut Vec<ServicePath>) {
+    for (index, child) in collection.iter().enumerate() {
+        if !child.running() {
+            continue;
+        }
+        let child_path = path.join(PathSegment::for_child(index, child.name()));
+        paths.push(child_path.clone());
+        if let Some(inner) = child.service().collection() {
+            running_paths(inner, &child_path, paths);
+        }
     }
 }
 

@@ -344,44 +344,29 @@ impl MultiService {
     }
 
     /// Puts the children in the order `keys` gives: a name picks that child, and each `#N`
-    /// picks the next unnamed child in the current order. Every child must be picked once.
+    /// picks the next unnamed child in the current order. A key that picks nothing is skipped;
+    /// children no key picked keep their order, after the others.
     pub(crate) fn reorder(&mut self, keys: &[PathSegment]) -> Result<(), TreeError> {
-        let mut named: HashMap<String, Child> = HashMap::new();
-        let mut unnamed = std::collections::VecDeque::new();
-        for child in self.take_children() {
-            match child.name() {
-                Some(name) => {
-                    named.insert(name.to_owned(), child);
-                }
-                None => unnamed.push_back(child),
-            }
-        }
-        let mut ordered = Vec::with_capacity(keys.len());
-        let mut missing = None;
+        let mut slots: Vec<Option<Child>> = self.take_children().into_iter().map(Some).collect();
+        let mut ordered = Vec::with_capacity(slots.len());
         for key in keys {
-            let picked = match key {
-                PathSegment::Name(name) => named.remove(name),
-                PathSegment::Index(_) => unnamed.pop_front(),
-            };
-            match picked {
-                Some(child) => ordered.push(child),
-                None => missing = Some(key.clone()),
+            let found = slots.iter().position(|slot| match (slot, key) {
+                (Some(child), PathSegment::Name(name)) => child.name() == Some(name.as_str()),
+                (Some(child), PathSegment::Index(_)) => child.name().is_none(),
+                (None, _) => false,
+            });
+            if let Some(child) = found.and_then(|position| slots[position].take()) {
+                ordered.push(child);
             }
         }
-        // Nothing is ever lost: children the keys did not pick keep their place at the end.
-        ordered.extend(named.into_values());
-        ordered.extend(unnamed);
+        // Nothing is ever lost: children no key picked follow, in their old order.
+        ordered.extend(slots.into_iter().flatten());
         *self = MultiService {
             state: self.state,
             holds_resources: self.holds_resources,
             ..MultiService::from_children(ordered)?
         };
-        match missing {
-            Some(key) => Err(TreeError::NotFound {
-                path: ServicePath::root().join(key),
-            }),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// The children, for the codec.

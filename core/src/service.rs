@@ -93,6 +93,9 @@ pub enum StopReason {
     Rollback,
     /// A live change replaces the service with a new version of itself.
     Replaced,
+    /// A hot restart handed the service's sockets and state to a successor process: release
+    /// what the successor now owns without undoing it (a UNIX socket's file stays).
+    HandedOver,
 }
 
 impl fmt::Display for StopReason {
@@ -102,6 +105,7 @@ impl fmt::Display for StopReason {
             StopReason::Removed => "removed",
             StopReason::Rollback => "rollback",
             StopReason::Replaced => "replaced",
+            StopReason::HandedOver => "handed over",
         })
     }
 }
@@ -179,10 +183,39 @@ pub trait Service: Any + Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// A hand-over is coming (a hot restart): stop changing what a snapshot of this service
+    /// saves, and return once the state is final. New work that would change it waits (it is
+    /// not refused), work under way finishes. Either [`resume`](Service::resume) follows (the
+    /// hand-over failed: carry on) or the service is snapshotted and stopped. Called only on a
+    /// running service; a service without live state keeps the default, which does nothing.
+    async fn quiesce(&mut self) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    /// Undoes [`quiesce`](Service::quiesce): the waiting work goes on.
+    async fn resume(&mut self) {}
+
+    /// The listening sockets a successor process takes over at a hot restart, each under a
+    /// key its new self asks for in [`StartContext::take_inherited`] (a server uses its
+    /// endpoint's canonical string). Valid while the service runs; the default has none.
+    fn handover_sockets(&self) -> Vec<HandoverSocket<'_>> {
+        Vec::new()
+    }
+
     /// A one-line summary for people, such as the endpoint a server listens on.
     fn summary(&self) -> Option<String> {
         None
     }
+}
+
+/// One listening socket a service hands to a successor: its key and its descriptors (the
+/// socket, and whatever else keeps it, such as a UNIX socket's lock file).
+#[derive(Debug)]
+pub struct HandoverSocket<'a> {
+    /// What the successor's service asks for (the endpoint's canonical string).
+    pub key: String,
+    /// The descriptors, borrowed from the running service.
+    pub fds: Vec<std::os::fd::BorrowedFd<'a>>,
 }
 
 impl dyn Service + '_ {

@@ -72,6 +72,16 @@ impl Service for Probe {
         }
         Ok(())
     }
+    async fn quiesce(&mut self) -> Result<(), ServiceError> {
+        self.record("quiesce");
+        if self.fail_privileged {
+            return Err("busy".into());
+        }
+        Ok(())
+    }
+    async fn resume(&mut self) {
+        self.record("resume");
+    }
     async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
         self.record(&format!("stop({})", cx.reason()));
         if self.hang_stop {
@@ -676,4 +686,161 @@ async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
     );
     assert_eq!(saved(&tree), before);
     assert!(tree.iter().all(Child::running));
+}
+
+#[tokio::test]
+async fn a_rename_restarts_the_child_in_place_and_refuses_a_clash_before_stopping() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .rename_service(&mut tree, &path("b"), "c")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot have two services with the same name 'c'"
+    );
+    assert!(
+        events(&log).is_empty(),
+        "nothing stopped for a refused rename"
+    );
+    lifecycle
+        .rename_service(&mut tree, &path("b"), "bee")
+        .await
+        .unwrap();
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) b", "privileged b", "start b"]
+    );
+    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
+    assert_eq!(names, ["a", "bee", "c"]);
+    assert!(tree.get("bee").unwrap().running());
+}
+
+#[tokio::test]
+async fn a_replacement_made_after_the_stop_sees_the_last_state_and_a_failure_restarts_the_old() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log)]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    let err = lifecycle
+        .replace_service_with(&mut tree, &path("a"), |_| Err("no such field".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot change 'a': no such field; the old service runs again"
+    );
+    assert_eq!(
+        events(&log),
+        ["stop(replaced) a", "privileged a", "start a"]
+    );
+    assert!(tree.get("a").unwrap().running());
+    lifecycle
+        .replace_service_with(&mut tree, &path("a"), |old| {
+            // The old child is stopped by now: what it saves is final.
+            assert!(!old.running());
+            let mut json = serde_json::to_value(old).unwrap();
+            json["fail_stop"] = serde_json::Value::Bool(true);
+            let child: Child = serde_json::from_value(json).unwrap();
+            Ok(child.into_service())
+        })
+        .await
+        .unwrap();
+    // The new probe records elsewhere (its log is not saved); the old one only stopped.
+    assert_eq!(events(&log), ["stop(replaced) a"]);
+    let a = tree.get("a").unwrap();
+    assert!(a.running());
+    assert_eq!(serde_json::to_value(a).unwrap()["fail_stop"], true);
+}
+
+#[tokio::test]
+async fn an_edit_applies_only_what_it_changed_and_keeps_what_ran_on_since() {
+    let log = log();
+    let tree_of = |log: &Log| {
+        root(vec![
+            probe("table", log),
+            probe("edited", log),
+            probe("gone", log),
+        ])
+    };
+    let mut tree = tree_of(&log);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    let base = tree_of(&log);
+    // While the edit is being made, the live "table" moves on (its state is saved)...
+    let table = tree.get_mut("table").unwrap().service_mut();
+    table.downcast_mut::<Probe>().unwrap().fail_stop = true;
+    // ...and someone adds a service live.
+    lifecycle
+        .add_service(&mut tree, &ServicePath::root(), probe("later", &log))
+        .await
+        .unwrap();
+    events(&log);
+    // The edit changes "edited", removes "gone" and adds "new"; it never touched "table".
+    let wanted = root(vec![
+        probe("table", &log),
+        probe_with("edited", &log, |p| p.fail_stop = true),
+        probe("new", &log),
+    ]);
+    let report = lifecycle
+        .apply_edit(&mut tree, &base, wanted)
+        .await
+        .unwrap();
+    assert_eq!(report.removed, [path("gone")]);
+    assert_eq!(report.replaced, [path("edited")]);
+    assert_eq!(report.added, [path("new")]);
+    assert_eq!(
+        events(&log),
+        [
+            "stop(removed) gone",
+            "stop(replaced) edited",
+            "privileged edited",
+            "start edited",
+            "privileged new",
+            "start new"
+        ]
+    );
+    let table = tree.get("table").unwrap();
+    assert_eq!(
+        serde_json::to_value(table).unwrap()["fail_stop"],
+        true,
+        "the live state of an untouched service is kept"
+    );
+    assert!(
+        tree.get("later").unwrap().running(),
+        "a service added since stays"
+    );
+}
+
+#[tokio::test]
+async fn quiesce_reaches_children_before_parents_and_a_failure_resumes_the_rest() {
+    let log = log();
+    let mut tree = root(vec![probe("a", &log), sub("sub", vec![probe("b", &log)])]);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    lifecycle.quiesce(&mut tree).await.unwrap();
+    assert_eq!(events(&log), ["quiesce a", "quiesce b"]);
+    lifecycle.resume(&mut tree).await;
+    assert_eq!(events(&log), ["resume a", "resume b"]);
+    let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
+    lifecycle.start(&mut tree).await.unwrap();
+    tree.get_mut("b")
+        .unwrap()
+        .service_mut()
+        .downcast_mut::<Probe>()
+        .unwrap()
+        .fail_privileged = true;
+    events(&log);
+    let err = lifecycle.quiesce(&mut tree).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service 'b' could not quiesce for the hand-over: busy"
+    );
+    assert_eq!(events(&log), ["quiesce a", "quiesce b", "resume a"]);
 }

@@ -11,6 +11,7 @@ use std::iter;
 use age::secrecy::SecretString;
 
 use crate::FormatError;
+use crate::error::EncryptError;
 
 /// How every binary age file starts.
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
@@ -54,26 +55,22 @@ pub fn looks_encrypted(bytes: &[u8]) -> bool {
 
 /// Encrypts `plain` to the key's passphrase.
 pub fn encrypt(plain: &[u8], key: &Key) -> Result<Vec<u8>, FormatError> {
-    let failed = |detail: String| FormatError::Encode { detail };
     let mut recipient = age::scrypt::Recipient::new(key.passphrase.0.clone());
     if let Some(factor) = key.work_factor {
         if factor == 0 || factor > MAX_WORK_FACTOR {
-            return Err(failed(format!(
-                "scrypt work factor {factor} is outside 1..={MAX_WORK_FACTOR}"
-            )));
+            return Err(FormatError::WorkFactorOutOfRange { factor });
         }
         recipient.set_work_factor(factor);
     }
     let encryptor = age::Encryptor::with_recipients(iter::once(&recipient as &dyn age::Recipient))
-        .map_err(|error| failed(format!("cannot encrypt: {error}")))?;
+        .map_err(|error| FormatError::Encrypt(EncryptError::Age(Box::new(error))))?;
+    let io_failed = |error| FormatError::Encrypt(EncryptError::Io(error));
     let mut out = Vec::with_capacity(plain.len() + 256);
-    let mut writer = encryptor
-        .wrap_output(&mut out)
-        .map_err(|error| failed(format!("cannot encrypt: {error}")))?;
+    let mut writer = encryptor.wrap_output(&mut out).map_err(io_failed)?;
     writer
         .write_all(plain)
         .and_then(|()| writer.finish().map(drop))
-        .map_err(|error| failed(format!("cannot encrypt: {error}")))?;
+        .map_err(io_failed)?;
     Ok(out)
 }
 
@@ -81,9 +78,7 @@ pub fn encrypt(plain: &[u8], key: &Key) -> Result<Vec<u8>, FormatError> {
 pub fn decrypt(cipher: &[u8], passphrase: &Passphrase) -> Result<Vec<u8>, FormatError> {
     let decryptor = age::Decryptor::new(cipher).map_err(map_error)?;
     if !decryptor.is_scrypt() {
-        return Err(FormatError::Corrupt {
-            detail: "the file is encrypted to age keys, not to a passphrase".into(),
-        });
+        return Err(FormatError::NotPassphraseEncrypted);
     }
     let mut identity = age::scrypt::Identity::new(passphrase.0.clone());
     identity.set_max_work_factor(MAX_WORK_FACTOR);
@@ -93,9 +88,7 @@ pub fn decrypt(cipher: &[u8], passphrase: &Passphrase) -> Result<Vec<u8>, Format
     let mut plain = Vec::new();
     reader
         .read_to_end(&mut plain)
-        .map_err(|error| FormatError::Corrupt {
-            detail: format!("the encrypted payload is damaged: {error}"),
-        })?;
+        .map_err(FormatError::DamagedCiphertext)?;
     Ok(plain)
 }
 
@@ -111,8 +104,6 @@ fn map_error(error: age::DecryptError) -> FormatError {
         age::DecryptError::Io(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
             FormatError::Truncated
         }
-        other => FormatError::Corrupt {
-            detail: format!("bad encryption header: {other}"),
-        },
+        other => FormatError::BadEncryptionHeader(other),
     }
 }

@@ -1,11 +1,61 @@
 //! Errors: [`FormatError`] says what is wrong with a snapshot's bytes; [`SnapshotError`] adds
 //! the file it came from or was going to.
+//!
+//! Every message is whole on its own: a cause (an I/O error, a decoder's error) is part of the
+//! message and kept as a typed field, and is not returned again by `source()`, so a chain
+//! printer (anyhow's `{:#}`) shows each cause once.
 
 use std::io;
 use std::path::PathBuf;
 
+/// An error of one of the two encodings, or of the age encryption around them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// MessagePack could not be written.
+    #[error("{0}")]
+    MessagePackEncode(rmp_serde::encode::Error),
+    /// MessagePack could not be read.
+    #[error("{0}")]
+    MessagePackDecode(rmp_serde::decode::Error),
+    /// JSON could not be read or written.
+    #[error("{0}")]
+    Json(serde_json::Error),
+}
+
+impl From<rmp_serde::encode::Error> for CodecError {
+    fn from(error: rmp_serde::encode::Error) -> Self {
+        CodecError::MessagePackEncode(error)
+    }
+}
+
+impl From<rmp_serde::decode::Error> for CodecError {
+    fn from(error: rmp_serde::decode::Error) -> Self {
+        CodecError::MessagePackDecode(error)
+    }
+}
+
+impl From<serde_json::Error> for CodecError {
+    fn from(error: serde_json::Error) -> Self {
+        CodecError::Json(error)
+    }
+}
+
+/// Why an encryption failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// age refused the recipient (boxed: age's error is large, and errors travel by value).
+    #[error("{0}")]
+    Age(Box<age::EncryptError>),
+    /// Writing the encrypted stream failed.
+    #[error("{0}")]
+    Io(io::Error),
+}
+
 /// What is wrong with a snapshot's bytes (or with a tree that was to be encoded).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatError {
     /// Neither a tap nor a tas header.
     #[error("not an rtwisted snapshot (it has neither a tap nor a tas header)")]
@@ -53,15 +103,30 @@ pub enum FormatError {
     /// The structure is damaged in a way the checksum did not catch (or the header is bad).
     #[error("the snapshot is damaged: {detail}")]
     Corrupt {
-        /// What the decoder found.
+        /// What the scan found.
         detail: String,
     },
+    /// A tap header does not decode.
+    #[error("the snapshot is damaged: bad header: {0}")]
+    BadHeader(CodecError),
+    /// A tap payload does not decode as generic data.
+    #[error("the snapshot is damaged: bad payload: {0}")]
+    BadPayload(CodecError),
+    /// A tas file is not valid JSON (or not the JSON of a snapshot).
+    #[error("the snapshot is damaged: {0}")]
+    BadJson(serde_json::Error),
+    /// The age header of an encrypted snapshot does not parse.
+    #[error("the snapshot is damaged: bad encryption header: {0}")]
+    BadEncryptionHeader(age::DecryptError),
+    /// The encrypted payload does not decrypt to the end.
+    #[error("the snapshot is damaged: the encrypted payload is damaged: {0}")]
+    DamagedCiphertext(io::Error),
+    /// The file is encrypted to age keys, not to a passphrase.
+    #[error("the snapshot is damaged: the file is encrypted to age keys, not to a passphrase")]
+    NotPassphraseEncrypted,
     /// The data is whole but does not fit the types this binary has.
-    #[error("the snapshot's data does not fit this build's types: {detail}")]
-    Incompatible {
-        /// What the decoder found.
-        detail: String,
-    },
+    #[error("the snapshot's data does not fit this build's types: {0}")]
+    Incompatible(CodecError),
     /// A type was written by a newer version of its code.
     #[error(
         "the snapshot holds {tag} at version {found}, but this build knows it only up to version {known} (it was written by newer code: upgrade the binary)"
@@ -135,51 +200,60 @@ pub enum FormatError {
         limit: u8,
     },
     /// Serialization failed.
-    #[error("cannot encode the application: {detail}")]
-    Encode {
-        /// The serializer's message.
-        detail: String,
+    #[error("cannot encode the application: {0}")]
+    Encode(CodecError),
+    /// A tap header would not fit its 32-bit length.
+    #[error("cannot encode the application: the header is larger than 4 GiB")]
+    HeaderTooLarge,
+    /// An encryption asked for a work factor outside what loads accept.
+    #[error(
+        "cannot encode the application: scrypt work factor {factor} is outside 1..={}",
+        crate::crypto::MAX_WORK_FACTOR
+    )]
+    WorkFactorOutOfRange {
+        /// The factor asked for.
+        factor: u8,
     },
+    /// The encryption failed.
+    #[error("cannot encode the application: cannot encrypt: {0}")]
+    Encrypt(EncryptError),
 }
 
 /// A snapshot file could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// The file could not be read.
-    #[error("cannot load snapshot '{}': {}", .path.display(), describe_io(.source))]
+    #[error("cannot load snapshot '{}': {}", .path.display(), describe_io(.cause))]
     Read {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// The file was read but is not a valid snapshot for this binary.
-    #[error("cannot load snapshot '{}': {source}", .path.display())]
+    #[error("cannot load snapshot '{}': {cause}", .path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        #[source]
-        source: FormatError,
+        cause: FormatError,
     },
     /// The application could not be encoded; nothing was written.
-    #[error("cannot save snapshot '{}': {source}", .path.display())]
+    #[error("cannot save snapshot '{}': {cause}", .path.display())]
     Encode {
         /// The target file.
         path: PathBuf,
         /// What went wrong.
-        #[source]
-        source: FormatError,
+        cause: FormatError,
     },
     /// Writing failed; the previous file at the path, if any, is untouched.
-    #[error("cannot save snapshot '{}': {}", .path.display(), describe_io(.source))]
+    #[error("cannot save snapshot '{}': {}", .path.display(), describe_io(.cause))]
     Write {
         /// The target file.
         path: PathBuf,
         /// The operating system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
 }
 

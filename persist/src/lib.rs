@@ -41,7 +41,7 @@ use rtwisted_core::{Application, Style};
 use serde_json::Value;
 
 pub use crypto::{Key, Passphrase};
-pub use error::{FormatError, SnapshotError, describe_io};
+pub use error::{CodecError, EncryptError, FormatError, SnapshotError, describe_io};
 pub use file::{file_name, read, write_atomic};
 pub use header::{FORMAT_VERSION, Header, HeaderFields, ManifestEntry};
 
@@ -75,18 +75,17 @@ pub struct RawSnapshot {
 /// The application is serialized once, straight from its types (no generic value in between),
 /// with the [registered codec](codec::codec); the manifest lists the types that were written.
 pub fn encode(app: &Application, style: Style) -> Result<(Vec<u8>, Header), FormatError> {
-    let encode_error = |detail: String| FormatError::Encode { detail };
     let codec = codec::codec();
     let sealed = match style {
         Style::Tap => {
             let (payload, tags) = rtwisted_core::codec::recording(|| codec.encode_msgpack(app));
-            let payload = payload.map_err(|error| encode_error(error.to_string()))?;
+            let payload = payload.map_err(|error| FormatError::Encode(error.into()))?;
             let fields = HeaderFields::new(style, app.name(), header::manifest_of_tags(tags)?);
             (tap::seal(&fields, &payload)?, fields)
         }
         Style::Tas => {
             let (pretty, tags) = rtwisted_core::codec::recording(|| codec.encode_json_pretty(app));
-            let pretty = pretty.map_err(|error| encode_error(error.to_string()))?;
+            let pretty = pretty.map_err(|error| FormatError::Encode(error.into()))?;
             let fields = HeaderFields::new(style, app.name(), header::manifest_of_tags(tags)?);
             (tas::seal(&fields, &pretty)?, fields)
         }
@@ -197,7 +196,7 @@ fn decode_typed(bytes: &[u8]) -> Result<Snapshot, FormatError> {
             types: unknown_types,
         });
     }
-    let incompatible = |detail: String| FormatError::Incompatible { detail };
+    let incompatible = |error: error::CodecError| FormatError::Incompatible(error);
     let current = header.fields.manifest.iter().all(|entry| {
         rtwisted_core::registry::lookup(&entry.tag)
             .is_some_and(|info| info.version == entry.version)
@@ -209,24 +208,20 @@ fn decode_typed(bytes: &[u8]) -> Result<Snapshot, FormatError> {
             return match payload {
                 Payload::Tap(payload) => codec
                     .decode_msgpack(payload)
-                    .map_err(|error| incompatible(error.to_string())),
+                    .map_err(|error| incompatible(error.into())),
                 Payload::Tas(text) => codec
                     .decode_json(text)
-                    .map_err(|error| incompatible(error.to_string())),
+                    .map_err(|error| incompatible(error.into())),
             };
         }
         let mut value = match payload {
             Payload::Tap(payload) => tap::payload_value(payload)?,
-            Payload::Tas(text) => {
-                serde_json::from_str(text).map_err(|error| FormatError::Corrupt {
-                    detail: error.to_string(),
-                })?
-            }
+            Payload::Tas(text) => serde_json::from_str(text).map_err(FormatError::BadJson)?,
         };
         upgrade::upgrade(&header.fields.manifest, &mut value)?;
         codec
             .decode_value(value)
-            .map_err(|error| incompatible(error.to_string()))
+            .map_err(|error| incompatible(error.into()))
     });
     let mut app = app?;
     header::check_manifest(&header.fields.manifest, &found)?;
@@ -251,13 +246,13 @@ pub fn save_with(
     style: Style,
     key: Option<&Key>,
 ) -> Result<Header, SnapshotError> {
-    let (bytes, header) = encode_with(app, style, key).map_err(|source| SnapshotError::Encode {
+    let (bytes, header) = encode_with(app, style, key).map_err(|cause| SnapshotError::Encode {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
-    write_atomic(path, &bytes).map_err(|source| SnapshotError::Write {
+    write_atomic(path, &bytes).map_err(|cause| SnapshotError::Write {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     Ok(header)
 }
@@ -270,9 +265,9 @@ pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
 /// Loads the snapshot at `path`, decrypting it with `passphrase` if it is encrypted.
 pub fn load_with(path: &Path, passphrase: Option<&Passphrase>) -> Result<Snapshot, SnapshotError> {
     let bytes = read_file(path)?;
-    decode_with(&bytes, passphrase).map_err(|source| SnapshotError::Invalid {
+    decode_with(&bytes, passphrase).map_err(|cause| SnapshotError::Invalid {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -289,9 +284,9 @@ pub fn load_raw_with(
     passphrase: Option<&Passphrase>,
 ) -> Result<RawSnapshot, SnapshotError> {
     let bytes = read_file(path)?;
-    decode_raw_with(&bytes, passphrase).map_err(|source| SnapshotError::Invalid {
+    decode_raw_with(&bytes, passphrase).map_err(|cause| SnapshotError::Invalid {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -306,15 +301,15 @@ pub fn is_encrypted(path: &Path) -> bool {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, SnapshotError> {
-    let read_error = |source| SnapshotError::Read {
+    let read_error = |cause| SnapshotError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let metadata = std::fs::metadata(path).map_err(read_error)?;
     if !metadata.is_dir() {
-        bounds::check_size(metadata.len()).map_err(|source| SnapshotError::Invalid {
+        bounds::check_size(metadata.len()).map_err(|cause| SnapshotError::Invalid {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
     }
     read(path).map_err(read_error)

@@ -37,21 +37,16 @@ pub fn encode(
     fields: &HeaderFields,
     application: &Value,
 ) -> Result<(Vec<u8>, String), FormatError> {
-    let payload = rmp_serde::to_vec_named(application).map_err(|error| FormatError::Encode {
-        detail: error.to_string(),
-    })?;
+    let payload =
+        rmp_serde::to_vec_named(application).map_err(|error| FormatError::Encode(error.into()))?;
     seal(fields, &payload)
 }
 
 /// Frames an encoded payload with its header and checksum.
 pub fn seal(fields: &HeaderFields, payload: &[u8]) -> Result<(Vec<u8>, String), FormatError> {
-    let encode_error = |error: rmp_serde::encode::Error| FormatError::Encode {
-        detail: error.to_string(),
-    };
-    let header = rmp_serde::to_vec_named(fields).map_err(encode_error)?;
-    let header_len = u32::try_from(header.len()).map_err(|_| FormatError::Encode {
-        detail: "the header is larger than 4 GiB".into(),
-    })?;
+    let header =
+        rmp_serde::to_vec_named(fields).map_err(|error| FormatError::Encode(error.into()))?;
+    let header_len = u32::try_from(header.len()).map_err(|_| FormatError::HeaderTooLarge)?;
     let mut bytes = Vec::with_capacity(PREAMBLE + header.len() + payload.len() + DIGEST);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
@@ -73,9 +68,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
 
 /// Decodes a verified payload into a generic value.
 pub fn payload_value(payload: &[u8]) -> Result<Value, FormatError> {
-    rmp_serde::from_slice(payload).map_err(|error| FormatError::Corrupt {
-        detail: format!("bad payload: {error}"),
-    })
+    rmp_serde::from_slice(payload).map_err(|error| FormatError::BadPayload(error.into()))
 }
 
 /// Checks magic, version, length, checksum and bounds; returns the header and the verified
@@ -134,12 +127,8 @@ pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), FormatError> {
     let header_end = PREAMBLE + header_len as usize;
     crate::bounds::scan_msgpack(&bytes[PREAMBLE..header_end])?;
     crate::bounds::scan_msgpack(&bytes[header_end..body_end])?;
-    let fields: HeaderFields =
-        rmp_serde::from_slice(&bytes[PREAMBLE..header_end]).map_err(|error| {
-            FormatError::Corrupt {
-                detail: format!("bad header: {error}"),
-            }
-        })?;
+    let fields: HeaderFields = rmp_serde::from_slice(&bytes[PREAMBLE..header_end])
+        .map_err(|error| FormatError::BadHeader(error.into()))?;
     if fields.style != rtwisted_core::Style::Tap {
         return Err(FormatError::Corrupt {
             detail: format!("the header says style '{}' in a tap file", fields.style),

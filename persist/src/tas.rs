@@ -39,9 +39,7 @@ fn canonical(format_version: u64, fields: &HeaderFields) -> Result<Vec<u8>, Form
         format_version,
         fields,
     })
-    .map_err(|error| FormatError::Encode {
-        detail: error.to_string(),
-    })
+    .map_err(|error| FormatError::Encode(error.into()))
 }
 
 /// True if the first non-blank byte is `{`.
@@ -57,18 +55,14 @@ pub fn encode(
     fields: &HeaderFields,
     application: &Value,
 ) -> Result<(Vec<u8>, String), FormatError> {
-    let pretty =
-        serde_json::to_string_pretty(application).map_err(|error| FormatError::Encode {
-            detail: error.to_string(),
-        })?;
+    let pretty = serde_json::to_string_pretty(application)
+        .map_err(|error| FormatError::Encode(error.into()))?;
     seal(fields, &pretty)
 }
 
 /// Frames the pretty JSON of an application with its header and checksum.
 pub fn seal(fields: &HeaderFields, pretty: &str) -> Result<(Vec<u8>, String), FormatError> {
-    let encode_error = |error: serde_json::Error| FormatError::Encode {
-        detail: error.to_string(),
-    };
+    let encode_error = |error: serde_json::Error| FormatError::Encode(error.into());
     let body = pretty.replace('\n', "\n  ");
     let sum = checksum(&[
         &canonical(FORMAT_VERSION.into(), fields)?,
@@ -107,20 +101,18 @@ struct Document<'a> {
     application: &'a RawValue,
 }
 
-fn json_error(error: &serde_json::Error) -> FormatError {
+fn json_error(error: serde_json::Error) -> FormatError {
     if error.is_eof() {
         FormatError::Truncated
     } else {
-        FormatError::Corrupt {
-            detail: error.to_string(),
-        }
+        FormatError::BadJson(error)
     }
 }
 
 /// Checks the marker, version and checksum, then decodes the application into a generic value.
 pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
     let (header, application) = open(bytes)?;
-    let value = serde_json::from_str(application).map_err(|error| json_error(&error))?;
+    let value = serde_json::from_str(application).map_err(json_error)?;
     Ok((header, value))
 }
 
@@ -131,7 +123,7 @@ pub fn open(bytes: &[u8]) -> Result<(Header, &str), FormatError> {
         return Err(FormatError::NotASnapshot);
     }
     crate::bounds::scan_json(bytes)?;
-    let probe: Probe = serde_json::from_slice(bytes).map_err(|error| json_error(&error))?;
+    let probe: Probe = serde_json::from_slice(bytes).map_err(json_error)?;
     if probe.rtwisted.as_deref() != Some(MARKER) {
         return Err(FormatError::NotASnapshot);
     }
@@ -149,8 +141,7 @@ pub fn open(bytes: &[u8]) -> Result<(Header, &str), FormatError> {
         }
         Some(_) => {}
     }
-    let document: Document<'_> =
-        serde_json::from_slice(bytes).map_err(|error| json_error(&error))?;
+    let document: Document<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
     let fields = HeaderFields {
         style: document.style,
         app: document.app,

@@ -136,6 +136,9 @@ fn every_truncation_of_a_snapshot_is_reported_never_a_panic() {
                     FormatError::Truncated
                         | FormatError::ChecksumMismatch { .. }
                         | FormatError::Corrupt { .. }
+                        | FormatError::BadJson(_)
+                        | FormatError::BadHeader(_)
+                        | FormatError::BadPayload(_)
                         | FormatError::NotASnapshot
                 ),
                 "{style} cut at {len}: {err}"
@@ -305,4 +308,53 @@ fn a_file_larger_than_the_limit_is_refused_without_reading_it() {
             .contains("more than the 536870912 bytes a snapshot may have"),
         "{err}"
     );
+}
+
+/// The messages of an error and of every error below it, as a chain printer such as anyhow's
+/// `{:#}` shows them.
+fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut messages = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(source) = next {
+        messages.push(source.to_string());
+        next = source.source();
+    }
+    messages
+}
+
+#[test]
+fn an_error_chain_names_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.tap");
+    rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap();
+    let whole = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+    let missing = dir.path().join("missing.tap");
+    let errors = [
+        rtwisted_persist::load(&path).unwrap_err(),
+        rtwisted_persist::load(&missing).unwrap_err(),
+        rtwisted_persist::save(
+            &echo_app(),
+            &dir.path().join("no/such/echo.tap"),
+            Style::Tap,
+        )
+        .unwrap_err(),
+    ];
+    for error in &errors {
+        let messages = chain(error);
+        for pair in messages.windows(2) {
+            assert!(
+                !pair[0].contains(&pair[1]),
+                "{:?} repeats its source {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        let line = messages.join(": ");
+        for cause in ["truncated", "no such file or directory"] {
+            assert!(line.matches(cause).count() <= 1, "{line}");
+        }
+    }
+    let store = rtwisted_persist::store::SledStore::open(&dir.path().join("nothing")).unwrap_err();
+    assert_eq!(chain(&store).len(), 1, "{store}");
 }

@@ -170,3 +170,82 @@ async fn a_server_restarts_after_a_stop() {
         .await
         .unwrap();
 }
+
+/// The sockets of `tree`'s running services, duplicated, as a successor would receive them.
+fn handed_over(lifecycle: &Lifecycle, tree: &MultiService) -> rtwisted_core::context::Inherited {
+    let inherited = rtwisted_core::context::Inherited::default();
+    for socket in lifecycle.handover_sockets(tree) {
+        let fds = socket
+            .fds
+            .iter()
+            .map(|fd| fd.try_clone_to_owned().unwrap())
+            .collect();
+        inherited.insert(socket.key, fds);
+    }
+    inherited
+}
+
+#[tokio::test]
+async fn a_successor_takes_the_listening_socket_over_without_closing_it() {
+    let mut old = MultiService::new();
+    old.insert(echo_server("tcp:0:interface=127.0.0.1"))
+        .unwrap();
+    let lifecycle = Lifecycle::new(Duration::from_secs(5));
+    lifecycle.start(&mut old).await.unwrap();
+    let addr = bound(&old);
+    let inherited = handed_over(&lifecycle, &old);
+    assert_eq!(inherited.keys(), ["tcp:0:interface=127.0.0.1"]);
+
+    let successor = Lifecycle::new(Duration::from_secs(5)).with_inherited(inherited.clone());
+    let mut new = MultiService::new();
+    new.insert(echo_server("tcp:0:interface=127.0.0.1"))
+        .unwrap();
+    successor.start(&mut new).await.unwrap();
+    assert_eq!(bound(&new), addr, "the same socket, not a new port");
+    assert!(inherited.keys().is_empty(), "the successor took it");
+    lifecycle
+        .stop(&mut old, StopReason::HandedOver)
+        .await
+        .unwrap();
+    // The old process let go; the socket never closed.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"still here").await.unwrap();
+    let mut echoed = [0u8; 10];
+    stream.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"still here");
+    successor
+        .stop(&mut new, StopReason::Shutdown)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_unix_socket_handed_over_keeps_its_file_until_the_successor_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.sock");
+    let endpoint = format!("unix:{}", path.display());
+    let lifecycle = Lifecycle::new(Duration::from_secs(5));
+    let mut old = MultiService::new();
+    old.insert(echo_server(&endpoint)).unwrap();
+    lifecycle.start(&mut old).await.unwrap();
+    let successor =
+        Lifecycle::new(Duration::from_secs(5)).with_inherited(handed_over(&lifecycle, &old));
+    let mut new = MultiService::new();
+    new.insert(echo_server(&endpoint)).unwrap();
+    successor.start(&mut new).await.unwrap();
+    lifecycle
+        .stop(&mut old, StopReason::HandedOver)
+        .await
+        .unwrap();
+    assert!(path.exists(), "the file is the successor's now");
+    let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    stream.write_all(b"x").await.unwrap();
+    let mut echoed = [0u8; 1];
+    stream.read_exact(&mut echoed).await.unwrap();
+    drop(stream);
+    successor
+        .stop(&mut new, StopReason::Shutdown)
+        .await
+        .unwrap();
+    assert!(!path.exists(), "removed by the last owner's stop");
+}

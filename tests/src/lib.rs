@@ -166,9 +166,10 @@ impl Scratch {
     }
 
     /// A command for the program at `program`, set up as [`Scratch::command`] sets up the
-    /// workspace's binaries.
+    /// workspace's binaries: in a session of its own, so it has no controlling terminal and
+    /// nothing it runs can prompt on the terminal of whoever runs the tests.
     pub fn command_at(&self, program: &Path) -> Command {
-        let mut command = Command::new(program);
+        let mut command = without_terminal(Command::new(program));
         command
             .current_dir(self.path())
             .env_remove("RTWISTD_LOG")
@@ -250,6 +251,23 @@ impl Scratch {
             seen_errors: Vec::new(),
         }
     }
+}
+
+/// `command`, set to start in a new session: it has no controlling terminal, so `/dev/tty` does
+/// not open for it or for anything it starts, and it leads its own process group.
+pub fn without_terminal(mut command: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed; setsid(2) is one, and nothing is allocated or locked.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    command
 }
 
 fn read_lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {

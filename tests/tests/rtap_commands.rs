@@ -44,6 +44,23 @@ fn fails_and_leaves_file(scratch: &Scratch, file: &str, args: &[&str], message: 
     );
 }
 
+/// A usage error: exit status 2, the reason in clap's words, and the file untouched.
+fn usage_error_leaves_file(scratch: &Scratch, file: &str, args: &[&str], message: &str) {
+    let before = std::fs::read(scratch.join(file)).unwrap();
+    let output = scratch.rtap(args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {message}")),
+        "{args:?}: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(scratch.join(file)).unwrap(),
+        before,
+        "{args:?} changed the file"
+    );
+}
+
 #[test]
 fn set_changes_a_field_and_validates_it() {
     let scratch = Scratch::new();
@@ -88,7 +105,19 @@ fn set_changes_a_field_and_validates_it() {
         &["set", "app.tap", "web", "endpoint=tcp:1"],
         "no service at 'web'",
     );
-    fails_and_leaves_file(&scratch, "app.tap", &["set", "app.tap"], "nothing to set");
+    usage_error_leaves_file(&scratch, "app.tap", &["set", "app.tap"], "nothing to set");
+    usage_error_leaves_file(
+        &scratch,
+        "app.tap",
+        &["set", "app.tap", "echo"],
+        "nothing to set on 'echo': give FIELD=VALUE after the path",
+    );
+    usage_error_leaves_file(
+        &scratch,
+        "app.tap",
+        &["set", "app.tap", "echo", "endpoint"],
+        "'endpoint' is not FIELD=VALUE",
+    );
 }
 
 #[test]
@@ -145,7 +174,7 @@ fn remove_rename_and_add_edit_the_tree() {
         &["rename", "app.tap", "first", "echo"],
         "same name 'echo'",
     );
-    fails_and_leaves_file(
+    usage_error_leaves_file(
         &scratch,
         "app.tap",
         &["rename", "app.tap", "first", "#1"],
@@ -213,7 +242,7 @@ fn convert_changes_the_style_and_keeps_the_tree() {
     assert_eq!(source["services"], original["services"]);
     assert_eq!(back["services"], original["services"]);
     let output = scratch.rtap(&["convert", "app.tap", "app.bin"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("cannot tell the style of 'app.bin' from its extension"));
 }
 

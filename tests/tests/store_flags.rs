@@ -127,6 +127,7 @@ fn kill_9_during_checkpoints_into_the_store_leaves_every_snapshot_whole() {
             .unwrap();
         let mut reply = [0u8; 8];
         stream.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"STORED\r\n", "round {round}");
         drop(stream);
         daemon.wait_for_line("Checkpoint (timer) saved as");
         daemon.wait_for_line("Checkpoint (timer) saved as");
@@ -134,11 +135,21 @@ fn kill_9_during_checkpoints_into_the_store_leaves_every_snapshot_whole() {
         std::thread::sleep(std::time::Duration::from_millis((round * 5 % 17) as u64));
         daemon.signal(Signal::SIGKILL);
         daemon.wait_exit();
-        // The store opens, and every snapshot in it is whole.
+        // The store opens, it holds the first save and at least the two checkpoints of each
+        // round so far, and every snapshot in it is whole.
         let log = scratch.rtap_ok(&["store", "log", "kv", "--store", "db"]);
-        for line in text(&log.stdout).lines().skip(1) {
-            let address = line.split_whitespace().next().unwrap();
-            scratch.rtap_ok(&["inspect", address, "--store", "db"]);
+        let addresses: Vec<String> = text(&log.stdout)
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().next().unwrap().to_owned())
+            .collect();
+        assert!(
+            addresses.len() > 2 * (round + 1),
+            "round {round}: {addresses:?}"
+        );
+        for address in &addresses {
+            let doc = scratch.inspect_json_with(&[address, "--store", "db"]);
+            assert_eq!(doc["app"], "kv", "{address}");
         }
     }
 }

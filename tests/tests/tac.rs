@@ -477,7 +477,7 @@ fn a_missing_tac_file_and_conflicting_sources_are_clear_errors() {
         );
     }
     let neither = scratch.rtap(&["save"]);
-    assert_eq!(neither.status.code(), Some(1));
+    assert_eq!(neither.status.code(), Some(2));
     assert!(
         text(&neither.stderr).contains("give a plugin (see rtap plugins) or a TAC file with -y")
     );

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use clap::ArgMatches;
 use rtwisted_core::Style;
 
+use super::ConvertArgs;
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::snapshots;
@@ -23,41 +23,35 @@ pub fn style_from_extension(path: &Path) -> Option<(Style, bool)> {
 }
 
 /// Loads IN and saves it to OUT in the style given, or the one OUT's extension names.
-pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let input = Path::new(
-        matches
-            .get_one::<String>("input")
-            .ok_or_else(|| CliError::failed("no input given"))?,
-    );
-    let output = Path::new(
-        matches
-            .get_one::<String>("output")
-            .ok_or_else(|| CliError::failed("no output given"))?,
-    );
+pub fn run(args: &ConvertArgs, source: &PassphraseSource) -> Result<(), CliError> {
+    let input = args.input.as_path();
+    let output = args.output.as_path();
     let named = style_from_extension(output);
-    let style = match matches.get_one::<String>("style") {
+    let style = match &args.style {
         Some(style) => style
             .parse::<Style>()
             .map_err(|error| CliError::failed(error.to_string()))?,
         None => named.map(|(style, _)| style).ok_or_else(|| {
-            CliError::failed(format!(
-                "cannot tell the style of '{}' from its extension: name it .tap, .tas, .etap or .etas, or give --style tap|tas",
-                output.display()
-            ))
+            super::usage(
+                "convert",
+                &format!(
+                    "cannot tell the style of '{}' from its extension: name it .tap, .tas, .etap or .etas, or give --style tap|tas",
+                    output.display()
+                ),
+            )
         })?,
     };
-    let source = PassphraseSource::from_matches(matches);
     let (mut app, key, encrypted, from) = if crate::tac_source::is_tac(input) {
         let app = crate::tac_source::evaluate(input)?;
         (app, None, false, "TAC file".to_owned())
     } else {
-        let (snapshot, key) = snapshots::open(input, &source)?;
+        let (snapshot, key) = snapshots::open(input, source)?;
         let from = describe(snapshot.header.fields.style, snapshot.encrypted);
         (snapshot.app, key, snapshot.encrypted, from)
     };
-    let encrypt = if matches.get_flag("encrypt") {
+    let encrypt = if args.encrypt {
         true
-    } else if matches.get_flag("decrypt") {
+    } else if args.decrypt {
         false
     } else {
         named.map_or(encrypted, |(_, encrypted)| encrypted)

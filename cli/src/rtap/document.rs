@@ -96,8 +96,10 @@ pub fn node_mut<'a>(
         .ok_or_else(|| CliError::failed(format!("service '{path}' is not an object")))
 }
 
-/// Parses a path argument.
-pub fn parse_path(text: &str) -> Result<ServicePath, CliError> {
+/// Parses the path argument of `rtap SUBCOMMAND`; a malformed one is a usage error.
+pub fn parse_path(subcommand: &str, text: &str) -> Result<ServicePath, CliError> {
     text.parse()
-        .map_err(|error: rtwisted_core::path::PathError| CliError::failed(error.to_string()))
+        .map_err(|error: rtwisted_core::path::PathError| {
+            super::usage(subcommand, &error.to_string())
+        })
 }

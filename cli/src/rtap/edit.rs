@@ -5,22 +5,53 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::Command;
 
-use clap::ArgMatches;
+use rtwisted_core::Application;
 use serde_json::Value;
 
+use super::EditArgs;
 use super::document::{Document, validate};
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::snapshots::Location;
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
-pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let location = Location::from_matches(matches, "file")?;
-    let mut document = Document::open(&location, &PassphraseSource::from_matches(matches))?;
-    let original = document.to_value()?;
+pub fn run(args: &EditArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    if args.live.live {
+        return live(args);
+    }
+    let location = Location::new(&args.file, args.store.store.as_deref())?;
+    let mut document = Document::open(&location, passphrase)?;
+    match edit(&document.app, &location.to_string())? {
+        None => crate::output::println(format!("no changes; {location} left as it was")),
+        Some(app) => {
+            document.app = app;
+            let (header, written) = document.write()?;
+            crate::output::println(format!("wrote {written} ({})", header.checksum))
+        }
+    }
+}
+
+/// `rtap edit --live NAME`: edits the running tree; only what the edit changes is applied.
+fn live(args: &EditArgs) -> Result<(), CliError> {
+    let socket = super::live::socket(Some(&args.file), args.live.control.as_deref(), "edit")?;
+    let base = super::live::fetch(&socket)?;
+    let running = rtwisted_persist::decode(&base)
+        .map_err(|error| CliError::failed(format!("the running tree does not load here: {error}")))?
+        .app;
+    match edit(&running, &format!("the running {}", running.name()))? {
+        None => crate::output::println("no changes; the running tree is left as it was"),
+        Some(edited) => super::live::apply_edit(&socket, &base, &edited),
+    }
+}
+
+/// Edits `app`'s source form until it is valid: the new application, or `None` when nothing
+/// changed. An invalid edit may be tried again; giving up is an error naming `what`.
+fn edit(app: &Application, what: &str) -> Result<Option<Application>, CliError> {
+    let original =
+        serde_json::to_value(app).map_err(|error| CliError::failed(error.to_string()))?;
     let folder = tempfile::tempdir()
         .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;
-    let scratch = folder.path().join(format!("{}.json", document.app.name()));
+    let scratch = folder.path().join(format!("{}.json", app.name()));
     write_text(&scratch, &original)?;
     loop {
         run_editor(&scratch)?;
@@ -37,21 +68,12 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
                 }
             });
         match result {
-            Ok(None) => {
-                crate::output::println(format!("no changes; {location} left as it was"))?;
-                return Ok(());
-            }
-            Ok(Some(app)) => {
-                document.app = app;
-                let (header, written) = document.write()?;
-                crate::output::println(format!("wrote {written} ({})", header.checksum))?;
-                return Ok(());
-            }
+            Ok(edited) => return Ok(edited),
             Err(error) => {
                 eprintln!("rtap: {error}");
                 if !ask_again()? {
                     return Err(CliError::failed(format!(
-                        "the edit was not valid; {location} left as it was"
+                        "the edit was not valid; {what} left as it was"
                     )));
                 }
             }

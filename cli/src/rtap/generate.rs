@@ -1,33 +1,30 @@
 //! `rtap completions SHELL` and `rtap man`: generated from the clap definitions.
 
-use clap::{ArgMatches, Command};
+use clap::Command;
 
+use super::{CompletionsArgs, ManArgs, Tool};
 use crate::error::CliError;
 
-fn tool(matches: &ArgMatches) -> Command {
-    match matches.get_one::<String>("for").map(String::as_str) {
-        Some("rtwistd") => crate::rtwistd::command(),
-        _ => super::command(),
+fn tool(tool: Tool) -> Command {
+    match tool {
+        Tool::Rtwistd => crate::rtwistd::command(),
+        Tool::Rtap => super::command(),
     }
 }
 
 /// Prints a completion script for the shell named.
-pub fn completions(matches: &ArgMatches) -> Result<(), CliError> {
-    let shell = matches
-        .get_one::<clap_complete::Shell>("shell")
-        .copied()
-        .ok_or_else(|| CliError::failed("no shell given"))?;
-    let mut command = tool(matches);
+pub fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
+    let mut command = tool(args.tool);
     let name = command.get_name().to_owned();
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut command, name, &mut script);
+    clap_complete::generate(args.shell, &mut command, name, &mut script);
     crate::output::print(script)
 }
 
 /// Prints the man page (roff).
-pub fn man(matches: &ArgMatches) -> Result<(), CliError> {
+pub fn man(args: &ManArgs) -> Result<(), CliError> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(tool(matches))
+    clap_mangen::Man::new(tool(args.tool))
         .render(&mut page)
         .map_err(|error| CliError::failed(format!("cannot render the man page: {error}")))?;
     crate::output::print(page)

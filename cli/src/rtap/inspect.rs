@@ -4,18 +4,32 @@
 //! link is still shown, those nodes marked unknown. A TAC file (`.tac`, `.py`) is run, and the
 //! application it defines is shown as its snapshot would be; nothing is written or started.
 
-use clap::ArgMatches;
 use rtwisted_core::tree::Node;
 use rtwisted_persist::RawSnapshot;
 use serde_json::{Value, json};
 
+use super::InspectArgs;
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::snapshots::{self, Location};
 
-/// Prints the snapshot named in `matches`.
-pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let location = Location::from_matches(matches, "file")?;
+/// Prints the snapshot the arguments name.
+pub fn run(args: &InspectArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    if args.live.live {
+        // The running tree as a snapshot, shown like any other; nothing is written.
+        let socket =
+            super::live::socket(Some(&args.file), args.live.control.as_deref(), "inspect")?;
+        let bytes = super::live::fetch(&socket)?;
+        let raw = rtwisted_persist::decode_raw(&bytes).map_err(|error| {
+            CliError::failed(format!(
+                "the running tree sent by {}: {error}",
+                socket.display()
+            ))
+        })?;
+        let shown = format!("the running tree of {} (live)", socket.display());
+        return show(args, &shown, bytes.len() as u64, &raw, false);
+    }
+    let location = Location::new(&args.file, args.store.store.as_deref())?;
     let from_tac = matches!(&location, Location::File(path) if crate::tac_source::is_tac(path));
     let raw = match &location {
         Location::File(path) if from_tac => {
@@ -26,8 +40,23 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
             rtwisted_persist::decode_raw(&bytes)
                 .map_err(|error| CliError::failed(format!("{}: {error}", path.display())))?
         }
-        _ => snapshots::open_raw_at(&location, &PassphraseSource::from_matches(matches))?,
+        _ => snapshots::open_raw_at(&location, passphrase)?,
     };
+    let size = match &location {
+        Location::File(path) if !from_tac => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        _ => 0,
+    };
+    show(args, &location.to_string(), size, &raw, from_tac)
+}
+
+/// Prints `raw`, which came from `shown` (`size` bytes, 0 when unknown).
+fn show(
+    args: &InspectArgs,
+    shown: &str,
+    size: u64,
+    raw: &RawSnapshot,
+    from_tac: bool,
+) -> Result<(), CliError> {
     if !raw.unknown_types.is_empty() {
         eprintln!(
             "rtap: warning: this binary does not link {}; those services are shown from their raw data",
@@ -35,20 +64,18 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
         );
     }
     let tree = Node::from_value(raw.application.get("services").unwrap_or(&Value::Null));
-    let services = match matches.get_one::<String>("path") {
+    let services = match &args.path {
         None => tree,
         Some(text) => {
-            let wanted = super::document::parse_path(text)?.to_string();
+            let wanted = super::document::parse_path("inspect", text)?.to_string();
             tree.walk()
                 .find(|node| node.path == wanted)
                 .cloned()
-                .ok_or_else(|| {
-                    CliError::failed(format!("no service at '{wanted}' in {location}"))
-                })?
+                .ok_or_else(|| CliError::failed(format!("no service at '{wanted}' in {shown}")))?
         }
     };
-    if matches.get_flag("json") {
-        let mut document = json_document(&raw, &services);
+    if args.json {
+        let mut document = json_document(raw, &services);
         if from_tac {
             // Not a snapshot: there is no file header, creation time or checksum to report.
             document["source"] = json!("tac");
@@ -61,11 +88,7 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
                 .map_err(|error| CliError::failed(error.to_string()))?,
         )?;
     } else {
-        let size = match &location {
-            Location::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-            Location::Store { .. } => 0,
-        };
-        crate::output::print(text_report(&location, size, &raw, &services, from_tac))?;
+        crate::output::print(text_report(shown, size, raw, &services, from_tac))?;
     }
     Ok(())
 }
@@ -88,7 +111,7 @@ fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
 }
 
 fn text_report(
-    location: &Location,
+    location: &str,
     size: u64,
     raw: &RawSnapshot,
     services: &Node,

@@ -1,15 +1,15 @@
 //! `rtap plugins [--json]`: every registered plugin, its description and its options.
 
-use clap::ArgMatches;
 use rtwisted_services::plugin;
 use serde_json::{Value, json};
 
+use super::PluginsArgs;
 use crate::error::CliError;
 
 /// Prints the plugins, one per line, or as JSON.
-pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
+pub fn run(args: &PluginsArgs) -> Result<(), CliError> {
     let makers = plugin::plugins();
-    if matches.get_flag("json") {
+    if args.json {
         let list: Vec<Value> = makers
             .iter()
             .map(|maker| {

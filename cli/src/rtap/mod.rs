@@ -14,8 +14,15 @@
 //! rtap plugins [--json]
 //! rtap completions SHELL [--for rtap|rtwistd]
 //! rtap man [--for rtap|rtwistd]
+//! rtap status NAME|--control PATH [--json]
+//! rtap checkpoint NAME|--control PATH
+//! rtap stop NAME|--control PATH
+//! rtap apply NAME|--control PATH FILE|APP.tac
+//! rtap inspect|edit|set|add|remove|rename --live NAME ...   (the running tree)
 //! ```
-//! Every command takes `--passphrase-file FILE` for encrypted snapshots.
+//! Every command takes `--passphrase-file FILE` for encrypted snapshots. The fixed commands
+//! are typed structs ([`Rtap`]); only the plugin subcommands of `save` and `add` are built at
+//! run time ([`PluginChoice`](crate::args::PluginChoice)).
 
 mod convert;
 mod document;
@@ -23,281 +30,371 @@ mod edit;
 mod generate;
 mod inspect;
 mod list_plugins;
+mod live;
 mod modify;
 mod save;
 mod store;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Arg, ArgAction, Command};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::args::{AppnameArgs, IdArgs, PassphraseArgs, PluginChoice, StoreArgs, StyleArgs};
 use crate::error::{CliError, finish};
-use crate::{ids, plugins};
 
-fn file_arg() -> Arg {
-    Arg::new("file")
-        .value_name("FILE")
-        .required(true)
-        .help("The snapshot")
+// The `rtap` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtap",
+    about = "Build, inspect, edit and convert rtwisted snapshots",
+    version,
+    subcommand_required = true,
+    mut_arg("passphrase_file", |arg| arg.global(true))
+)]
+pub(crate) struct Rtap {
+    /// Where the passphrase of encrypted snapshots comes from.
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub(crate) command: RtapCommand,
 }
 
-fn path_arg() -> Arg {
-    Arg::new("path")
-        .value_name("PATH")
-        .help("A service's path: web/http, or #2 for the third child")
+/// One `rtap` command.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RtapCommand {
+    /// Build an application from a plugin or a TAC file and save it as a snapshot (mktap)
+    Save(SaveArgs),
+    /// Show a snapshot's header and service tree (or, for a .tac file, the tree it builds)
+    Inspect(InspectArgs),
+    /// Edit a snapshot in $EDITOR; the result is validated before it is written
+    Edit(EditArgs),
+    /// Set service fields (values are JSON when they parse, else strings) or process settings
+    Set(SetArgs),
+    /// Remove a service (and its children)
+    Remove(RemoveArgs),
+    /// Rename a service
+    Rename(RenameArgs),
+    /// Add a service built by a plugin to a snapshot
+    Add(AddArgs),
+    /// Convert a snapshot to another style, or a TAC file to a snapshot (tapconvert)
+    Convert(ConvertArgs),
+    /// Keep a history of snapshots per application in a store folder
+    #[command(
+        long_about = "Keep a history of snapshots per application in a store folder: numbered snapshots \
+                      (never reused), unique tags, retention, and the exact bytes of a .tap file, so \
+                      export and import are copies. Addresses: APP (the newest), APP@N, APP@TAG."
+    )]
+    Store(store::StoreCommand),
+    /// Show a running daemon: its services, their states and live counters, the process
+    Status(StatusArgs),
+    /// Ask a running daemon to save a checkpoint now, and say where it went
+    Checkpoint(TargetArgs),
+    /// Stop a running daemon gracefully; waits, and says where the shutdown snapshot went
+    Stop(TargetArgs),
+    /// Make a running daemon's tree equal a snapshot's (or a TAC file's): what differs is
+    /// stopped, replaced or started; the rest keeps running untouched
+    Apply(ApplyArgs),
+    /// List the plugins this binary links
+    Plugins(PluginsArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    Man(ManArgs),
 }
 
-fn json_flag() -> Arg {
-    Arg::new("json")
-        .long("json")
-        .action(ArgAction::SetTrue)
-        .help("Print JSON for scripts")
+// `rtap save`.
+#[derive(Debug, Args)]
+#[command(
+    subcommand_value_name = "PLUGIN",
+    subcommand_help_heading = "Plugins",
+    mut_arg("appname", |arg| arg.global(true)),
+    mut_arg("uid", |arg| arg.global(true)),
+    mut_arg("gid", |arg| arg.global(true)),
+    mut_arg("style", |arg| arg.global(true)),
+)]
+pub(crate) struct SaveArgs {
+    /// Build the application from this TAC file (a Starlark program that defines `application`) instead of a plugin
+    #[arg(
+        short = 'y',
+        long,
+        alias = "tac",
+        value_name = "FILE",
+        conflicts_with = "append"
+    )]
+    pub(crate) python: Option<PathBuf>,
+    /// Where to save (default: NAME.tap, or NAME.tas with --style tas)
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        global = true,
+        conflicts_with = "append"
+    )]
+    pub(crate) output: Option<PathBuf>,
+    /// Add the service to this snapshot's root (a new snapshot if it does not exist)
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) append: Option<PathBuf>,
+    /// The application's name.
+    #[command(flatten)]
+    pub(crate) appname: AppnameArgs,
+    /// Who the daemon runs as.
+    #[command(flatten)]
+    pub(crate) ids: IdArgs,
+    /// The style.
+    #[command(flatten)]
+    pub(crate) style: StyleArgs,
+    /// Encrypt with a passphrase (age, scrypt); the default name becomes NAME.etap
+    #[arg(long, global = true)]
+    pub(crate) encrypt: bool,
+    /// Save into the snapshot store at DIR, as the next snapshot of the application
+    #[arg(long, value_name = "DIR", global = true, conflicts_with_all = ["output", "append"])]
+    pub(crate) store: Option<PathBuf>,
+    /// Tag the snapshot in the store
+    #[arg(long, value_name = "TAG", global = true, requires = "store")]
+    pub(crate) tag: Option<String>,
+    /// The plugin, when the application is built from one.
+    #[command(subcommand)]
+    pub(crate) plugin: Option<PluginChoice>,
 }
 
-fn style_arg() -> Arg {
-    Arg::new("style")
-        .long("style")
-        .value_name("STYLE")
-        .value_parser(["tap", "tas"])
-        .help("tap: binary; tas: readable JSON source")
+/// Which running daemon a live command talks to.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// The daemon's application name (its control socket is NAME.ctl in its run folder)
+    #[arg(value_name = "NAME", required_unless_present = "control")]
+    pub(crate) name: Option<String>,
+    /// The daemon's control socket
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
 }
 
-fn uid_arg(short: bool) -> Arg {
-    let arg = Arg::new("uid")
-        .long("uid")
-        .value_name("USER")
-        .value_parser(ids::parse_uid)
-        .help("User to run as, by name or number");
-    if short { arg.short('u') } else { arg }
+// `rtap status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The daemon.
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Print one JSON document
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
-fn gid_arg(short: bool) -> Arg {
-    let arg = Arg::new("gid")
-        .long("gid")
-        .value_name("GROUP")
-        .value_parser(ids::parse_gid)
-        .help("Group to run as, by name or number");
-    if short { arg.short('g') } else { arg }
+// `rtap apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The daemon's application name (its control socket is NAME.ctl in its run folder)
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// The snapshot (or TAC file) whose tree the daemon should run
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// The daemon's control socket (then NAME is only shown)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) control: Option<PathBuf>,
 }
 
-fn appname_arg() -> Arg {
-    Arg::new("appname")
-        .long("appname")
-        .value_name("NAME")
-        .help("The application's name, which names its files")
+/// `--live`: the command works on a running daemon's tree instead of a snapshot.
+#[derive(Debug, Args)]
+pub(crate) struct LiveArgs {
+    /// Work on the running daemon named FILE (its tree, through its control socket)
+    #[arg(long)]
+    pub(crate) live: bool,
+    /// The running daemon's control socket (with --live)
+    #[arg(long, value_name = "PATH", requires = "live")]
+    pub(crate) control: Option<PathBuf>,
 }
 
-fn save_command() -> Command {
-    let command = Command::new("save")
-        .about(
-            "Build an application from a plugin or a TAC file and save it as a snapshot (mktap)",
-        )
-        .subcommand_value_name("PLUGIN")
-        .subcommand_help_heading("Plugins")
-        .arg(
-            Arg::new("python")
-                .short('y')
-                .long("python")
-                .alias("tac")
-                .value_name("FILE")
-                .conflicts_with("append")
-                .help("Build the application from this TAC file (a Starlark program that defines `application`) instead of a plugin"),
-        )
-        .arg(
-            Arg::new("output")
-                .short('o')
-                .long("output")
-                .value_name("FILE")
-                .global(true)
-                .conflicts_with("append")
-                .help("Where to save (default: NAME.tap, or NAME.tas with --style tas)"),
-        )
-        .arg(
-            Arg::new("append")
-                .long("append")
-                .value_name("FILE")
-                .global(true)
-                .help(
-                    "Add the service to this snapshot's root (a new snapshot if it does not exist)",
-                ),
-        )
-        .arg(appname_arg().global(true))
-        .arg(uid_arg(true).global(true))
-        .arg(gid_arg(true).global(true))
-        .arg(style_arg().global(true))
-        .arg(
-            Arg::new("encrypt")
-                .long("encrypt")
-                .action(ArgAction::SetTrue)
-                .global(true)
-                .help(
-                    "Encrypt with a passphrase (age, scrypt); the default name becomes NAME.etap",
-                ),
-        )
-        .arg(
-            crate::snapshots::store_arg()
-                .global(true)
-                .conflicts_with_all(["output", "append"])
-                .help(
-                    "Save into the snapshot store at DIR, as the next snapshot of the application",
-                ),
-        )
-        .arg(
-            Arg::new("tag")
-                .long("tag")
-                .value_name("TAG")
-                .global(true)
-                .requires("store")
-                .help("Tag the snapshot in the store"),
-        );
-    plugins::with_plugin_subcommands(command)
+// `rtap inspect`.
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The snapshot (with --live: the daemon's name)
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Print one JSON document instead of a tree
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Show only the subtree at this path
+    #[arg(long, value_name = "PATH")]
+    pub(crate) path: Option<String>,
 }
 
-fn add_command() -> Command {
-    let command = Command::new("add")
-        .about("Add a service built by a plugin to a snapshot")
-        .subcommand_required(true)
-        .subcommand_value_name("PLUGIN")
-        .subcommand_help_heading("Plugins")
-        .arg(file_arg())
-        .arg(crate::snapshots::store_arg().global(true))
-        .arg(
-            Arg::new("parent")
-                .long("parent")
-                .value_name("PATH")
-                .global(true)
-                .help("The collection to add to (default: the root)"),
-        );
-    plugins::with_plugin_subcommands(command)
+// `rtap edit`.
+#[derive(Debug, Args)]
+pub(crate) struct EditArgs {
+    /// The snapshot (with --live: the daemon's name)
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
 }
 
-/// `--passphrase-file FILE`, shared by both tools.
-pub fn passphrase_file_arg() -> Arg {
-    Arg::new("passphrase-file")
-        .long("passphrase-file")
-        .value_name("FILE")
-        .help("Read the passphrase of encrypted snapshots from FILE (else RTWISTED_PASSPHRASE, else the terminal)")
+// `rtap set`.
+#[derive(Debug, Args)]
+pub(crate) struct SetArgs {
+    /// The snapshot (with --live: the daemon's name)
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// A service's path: web/http, or #2 for the third child
+    #[arg(value_name = "PATH")]
+    pub(crate) path: Option<String>,
+    /// The fields to set
+    #[arg(value_name = "FIELD=VALUE", requires = "path")]
+    pub(crate) assignments: Vec<String>,
+    /// Who the daemon runs as.
+    #[command(flatten)]
+    pub(crate) ids: IdArgs,
+    /// The process name
+    #[arg(long, value_name = "NAME")]
+    pub(crate) procname: Option<String>,
+    /// The umask, in octal
+    #[arg(long, value_name = "OCTAL", value_parser = crate::args::parse_umask)]
+    pub(crate) umask: Option<u32>,
+    /// The application's name.
+    #[command(flatten)]
+    pub(crate) appname: AppnameArgs,
 }
 
-fn tool_arg() -> Arg {
-    Arg::new("for")
-        .long("for")
-        .value_name("TOOL")
-        .value_parser(["rtap", "rtwistd"])
-        .default_value("rtap")
-        .help("Which tool")
+// `rtap remove`.
+#[derive(Debug, Args)]
+pub(crate) struct RemoveArgs {
+    /// The snapshot (with --live: the daemon's name)
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// A service's path: web/http, or #2 for the third child
+    #[arg(value_name = "PATH")]
+    pub(crate) path: String,
 }
 
-/// The clap definition of `rtap`.
-pub fn command() -> Command {
-    Command::new("rtap")
-        .about("Build, inspect, edit and convert rtwisted snapshots")
-        .version(env!("CARGO_PKG_VERSION"))
-        .subcommand_required(true)
-        .arg(passphrase_file_arg().global(true))
-        .subcommand(save_command())
-        .subcommand(
-            Command::new("inspect")
-                .about("Show a snapshot's header and service tree (or, for a .tac file, the tree it builds)")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(json_flag().help("Print one JSON document instead of a tree"))
-                .arg(path_arg().long("path").help("Show only the subtree at this path")),
-        )
-        .subcommand(
-            Command::new("edit")
-                .about("Edit a snapshot in $EDITOR; the result is validated before it is written")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg()),
-        )
-        .subcommand(
-            Command::new("set")
-                .about("Set service fields (values are JSON when they parse, else strings) or process settings")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(path_arg())
-                .arg(
-                    Arg::new("assignments")
-                        .value_name("FIELD=VALUE")
-                        .num_args(0..)
-                        .requires("path"),
-                )
-                .arg(uid_arg(false))
-                .arg(gid_arg(false))
-                .arg(
-                    Arg::new("procname")
-                        .long("procname")
-                        .value_name("NAME")
-                        .help("The process name"),
-                )
-                .arg(
-                    Arg::new("umask")
-                        .long("umask")
-                        .value_name("OCTAL")
-                        .value_parser(ids::parse_umask)
-                        .help("The umask, in octal"),
-                )
-                .arg(appname_arg()),
-        )
-        .subcommand(
-            Command::new("remove")
-                .about("Remove a service (and its children)")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(path_arg().required(true)),
-        )
-        .subcommand(
-            Command::new("rename")
-                .about("Rename a service")
-                .arg(file_arg())
-                .arg(crate::snapshots::store_arg())
-                .arg(path_arg().required(true))
-                .arg(Arg::new("newname").value_name("NEWNAME").required(true)),
-        )
-        .subcommand(add_command())
-        .subcommand(
-            Command::new("convert")
-                .about("Convert a snapshot to another style, or a TAC file to a snapshot (tapconvert)")
-                .arg(Arg::new("input").value_name("IN").required(true))
-                .arg(Arg::new("output").value_name("OUT").required(true))
-                .arg(style_arg().help("The output style (default: from OUT's extension)"))
-                .arg(
-                    Arg::new("encrypt")
-                        .long("encrypt")
-                        .action(ArgAction::SetTrue)
-                        .conflicts_with("decrypt")
-                        .help("Encrypt the output (default: as OUT's extension says, else as IN was)"),
-                )
-                .arg(
-                    Arg::new("decrypt")
-                        .long("decrypt")
-                        .action(ArgAction::SetTrue)
-                        .help("Write the output unencrypted"),
-                ),
-        )
-        .subcommand(store::command())
-        .subcommand(
-            Command::new("plugins")
-                .about("List the plugins this binary links")
-                .arg(json_flag()),
-        )
-        .subcommand(
-            Command::new("completions")
-                .about("Print a shell completion script")
-                .arg(
-                    Arg::new("shell")
-                        .value_name("SHELL")
-                        .required(true)
-                        .value_parser(clap::value_parser!(clap_complete::Shell)),
-                )
-                .arg(tool_arg()),
-        )
-        .subcommand(
-            Command::new("man")
-                .about("Print the man page (roff)")
-                .arg(tool_arg()),
-        )
+// `rtap rename`.
+#[derive(Debug, Args)]
+pub(crate) struct RenameArgs {
+    /// The snapshot (with --live: the daemon's name)
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// A service's path: web/http, or #2 for the third child
+    #[arg(value_name = "PATH")]
+    pub(crate) path: String,
+    /// The new name
+    #[arg(value_name = "NEWNAME")]
+    pub(crate) newname: String,
+}
+
+// `rtap add`.
+#[derive(Debug, Args)]
+#[command(
+    subcommand_required = true,
+    subcommand_value_name = "PLUGIN",
+    subcommand_help_heading = "Plugins",
+    mut_arg("store", |arg| arg.global(true))
+)]
+pub(crate) struct AddArgs {
+    /// The snapshot (with --live: the daemon's name)
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// The running daemon instead.
+    #[command(flatten)]
+    pub(crate) live: LiveArgs,
+    /// The snapshot store.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// The collection to add to (default: the root)
+    #[arg(long, value_name = "PATH", global = true)]
+    pub(crate) parent: Option<String>,
+    /// The plugin that builds the service.
+    #[command(subcommand)]
+    pub(crate) plugin: PluginChoice,
+}
+
+// `rtap convert`.
+#[derive(Debug, Args)]
+pub(crate) struct ConvertArgs {
+    /// The snapshot or TAC file to read
+    #[arg(value_name = "IN")]
+    pub(crate) input: PathBuf,
+    /// The snapshot to write
+    #[arg(value_name = "OUT")]
+    pub(crate) output: PathBuf,
+    /// The output style (default: from OUT's extension)
+    #[arg(long, value_name = "STYLE", value_parser = ["tap", "tas"])]
+    pub(crate) style: Option<String>,
+    /// Encrypt the output (default: as OUT's extension says, else as IN was)
+    #[arg(long, conflicts_with = "decrypt")]
+    pub(crate) encrypt: bool,
+    /// Write the output unencrypted
+    #[arg(long)]
+    pub(crate) decrypt: bool,
+}
+
+// `rtap plugins`.
+#[derive(Debug, Args)]
+pub(crate) struct PluginsArgs {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Which tool a generated file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Tool {
+    /// `rtap`.
+    Rtap,
+    /// `rtwistd`.
+    Rtwistd,
+}
+
+// `rtap completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell
+    #[arg(value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+    /// Which tool
+    #[arg(long = "for", value_name = "TOOL", default_value = "rtap")]
+    pub(crate) tool: Tool,
+}
+
+// `rtap man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// Which tool
+    #[arg(long = "for", value_name = "TOOL", default_value = "rtap")]
+    pub(crate) tool: Tool,
+}
+
+/// The clap definition of `rtap`, plugins included.
+pub fn command() -> clap::Command {
+    Rtap::command()
 }
 
 /// Runs `rtap` with these arguments (the first is the program name) and returns its exit
@@ -316,24 +413,103 @@ where
     T: Into<OsString> + Clone,
 {
     let matches = command().try_get_matches_from(args)?;
-    let Some((name, sub)) = matches.subcommand() else {
-        return Err(CliError::failed("no command given; see rtap --help"));
-    };
-    match name {
-        "save" => save::run(sub),
-        "inspect" => inspect::run(sub),
-        "edit" => edit::run(sub),
-        "set" => modify::set(sub),
-        "remove" => modify::remove(sub),
-        "rename" => modify::rename(sub),
-        "add" => modify::add(sub),
-        "convert" => convert::run(sub),
-        "plugins" => list_plugins::run(sub),
-        "completions" => generate::completions(sub),
-        "man" => generate::man(sub),
-        "store" => store::run(sub),
-        other => Err(CliError::failed(format!("unknown command '{other}'"))),
+    let rtap = Rtap::from_arg_matches(&matches)?;
+    let passphrase = rtap.passphrase.source();
+    match rtap.command {
+        RtapCommand::Save(args) => save::run(&args, &passphrase),
+        RtapCommand::Inspect(args) => inspect::run(&args, &passphrase),
+        RtapCommand::Edit(args) => edit::run(&args, &passphrase),
+        RtapCommand::Set(args) if args.live.live => live_set(&args),
+        RtapCommand::Set(args) => modify::set(&args, &passphrase),
+        RtapCommand::Remove(args) if args.live.live => {
+            live::remove(&live_socket(&args.file, &args.live, "remove")?, &args.path)
+        }
+        RtapCommand::Remove(args) => modify::remove(&args, &passphrase),
+        RtapCommand::Rename(args) if args.live.live => live::rename(
+            &live_socket(&args.file, &args.live, "rename")?,
+            &args.path,
+            &args.newname,
+        ),
+        RtapCommand::Rename(args) => modify::rename(&args, &passphrase),
+        RtapCommand::Add(args) if args.live.live => {
+            let socket = live_socket(&args.file, &args.live, "add")?;
+            let child = crate::plugins::make_service(args.plugin.maker, &args.plugin.options)?;
+            live::add(&socket, args.parent.as_deref(), child)
+        }
+        RtapCommand::Add(args) => modify::add(&args, &passphrase),
+        RtapCommand::Status(args) => live::status(
+            &live::socket(
+                args.target.name.as_deref(),
+                args.target.control.as_deref(),
+                "status",
+            )?,
+            args.json,
+        ),
+        RtapCommand::Checkpoint(args) => live::checkpoint(&live::socket(
+            args.name.as_deref(),
+            args.control.as_deref(),
+            "checkpoint",
+        )?),
+        RtapCommand::Stop(args) => live::stop(&live::socket(
+            args.name.as_deref(),
+            args.control.as_deref(),
+            "stop",
+        )?),
+        RtapCommand::Apply(args) => live::apply(
+            &live::socket(Some(&args.name), args.control.as_deref(), "apply")?,
+            &args.file,
+            &passphrase,
+        ),
+        RtapCommand::Convert(args) => convert::run(&args, &passphrase),
+        RtapCommand::Plugins(args) => list_plugins::run(&args),
+        RtapCommand::Completions(args) => generate::completions(&args),
+        RtapCommand::Man(args) => generate::man(&args),
+        RtapCommand::Store(args) => store::run(args, &passphrase),
     }
+}
+
+/// The control socket of the daemon a `--live` command names.
+fn live_socket(name: &str, live: &LiveArgs, command: &str) -> Result<PathBuf, CliError> {
+    live::socket(Some(name), live.control.as_deref(), command)
+}
+
+/// `rtap set --live NAME PATH FIELD=VALUE...`: fields of one service, set on its live value.
+fn live_set(args: &SetArgs) -> Result<(), CliError> {
+    if args.ids.uid.is_some()
+        || args.ids.gid.is_some()
+        || args.procname.is_some()
+        || args.umask.is_some()
+        || args.appname.appname.is_some()
+    {
+        return Err(usage(
+            "set",
+            "process settings and the application's name change only at a start: set them in the snapshot, then rtap restart",
+        ));
+    }
+    let Some(path) = &args.path else {
+        return Err(usage("set", "give the service's PATH and FIELD=VALUE"));
+    };
+    if args.assignments.is_empty() {
+        return Err(usage(
+            "set",
+            &format!("nothing to set on '{path}': give FIELD=VALUE after the path"),
+        ));
+    }
+    live::set(
+        &live_socket(&args.file, &args.live, "set")?,
+        path,
+        &args.assignments,
+    )
+}
+
+/// A usage error (exit status 2) of `rtap SUBCOMMAND`, formatted by clap.
+pub(crate) fn usage(subcommand: &str, message: &str) -> CliError {
+    CliError::Usage(crate::args::usage_error(
+        command(),
+        &[subcommand],
+        clap::error::ErrorKind::ArgumentConflict,
+        message,
+    ))
 }
 
 /// `rtap` for the current process's arguments.

@@ -1,11 +1,11 @@
 //! Scriptable edits, each validated as a whole and written atomically:
 //! `rtap set`, `rtap remove`, `rtap rename`, `rtap add`.
 
-use clap::ArgMatches;
 use rtwisted_core::PathSegment;
 use serde_json::Value;
 
 use super::document::{Document, node_mut, parse_path};
+use super::{AddArgs, RemoveArgs, RenameArgs, SetArgs};
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::plugins;
@@ -14,8 +14,8 @@ use crate::snapshots::Location;
 /// Keys of a service's data that are not plain fields.
 const RESERVED: [&str; 3] = ["type", "name", "children"];
 
-fn file(matches: &ArgMatches) -> Result<Location, CliError> {
-    Location::from_matches(matches, "file")
+fn file(text: &str, store: Option<&std::path::Path>) -> Result<Location, CliError> {
+    Location::new(text, store)
 }
 
 fn say(document: &Document, what: &str) -> Result<(), CliError> {
@@ -25,20 +25,35 @@ fn say(document: &Document, what: &str) -> Result<(), CliError> {
 }
 
 /// `rtap set FILE [PATH FIELD=VALUE...] [--uid U] [--gid G] [--procname N] [--umask M] [--appname N]`.
-pub fn set(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
+pub fn set(args: &SetArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    let nothing = args.path.is_none()
+        && args.ids.uid.is_none()
+        && args.ids.gid.is_none()
+        && args.procname.is_none()
+        && args.umask.is_none()
+        && args.appname.appname.is_none();
+    if nothing {
+        return Err(super::usage(
+            "set",
+            "nothing to set: give PATH FIELD=VALUE, or --uid, --gid, --procname, --umask, --appname",
+        ));
+    }
+    if let Some(path) = &args.path
+        && args.assignments.is_empty()
+    {
+        return Err(super::usage(
+            "set",
+            &format!("nothing to set on '{path}': give FIELD=VALUE after the path"),
+        ));
+    }
+    if let Some(bad) = args.assignments.iter().find(|a| !a.contains('=')) {
+        return Err(super::usage("set", &format!("'{bad}' is not FIELD=VALUE")));
+    }
+    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
     let mut changed = Vec::new();
-    let assignments: Vec<&String> = matches
-        .get_many::<String>("assignments")
-        .map(Iterator::collect)
-        .unwrap_or_default();
-    if let Some(path) = matches.get_one::<String>("path") {
-        if assignments.is_empty() {
-            return Err(CliError::failed(format!(
-                "nothing to set on '{path}': give FIELD=VALUE after the path"
-            )));
-        }
-        let path = parse_path(path)?;
+    let assignments = &args.assignments;
+    if let Some(path) = &args.path {
+        let path = parse_path("set", path)?;
         let mut value = document.to_value()?;
         let node = node_mut(&mut value, &path)?;
         for assignment in assignments {
@@ -72,41 +87,36 @@ pub fn set(matches: &ArgMatches) -> Result<(), CliError> {
         document.replace_with(value)?;
     }
     let process = document.app.process_mut();
-    if let Some(uid) = matches.get_one::<u32>("uid") {
-        process.uid = Some(*uid);
+    if let Some(uid) = args.ids.uid {
+        process.uid = Some(uid);
         changed.push("uid".into());
     }
-    if let Some(gid) = matches.get_one::<u32>("gid") {
-        process.gid = Some(*gid);
+    if let Some(gid) = args.ids.gid {
+        process.gid = Some(gid);
         changed.push("gid".into());
     }
-    if let Some(name) = matches.get_one::<String>("procname") {
+    if let Some(name) = &args.procname {
         process.process_name = Some(name.clone());
         changed.push("process name".into());
     }
-    if let Some(umask) = matches.get_one::<u32>("umask") {
-        process.umask = Some(*umask);
+    if let Some(umask) = args.umask {
+        process.umask = Some(umask);
         changed.push("umask".into());
     }
-    if let Some(name) = matches.get_one::<String>("appname") {
+    if let Some(name) = &args.appname.appname {
         document
             .app
             .set_name(name.clone())
             .map_err(|error| CliError::failed(error.to_string()))?;
         changed.push("application name".into());
     }
-    if changed.is_empty() {
-        return Err(CliError::failed(
-            "nothing to set: give PATH FIELD=VALUE, or --uid, --gid, --procname, --umask, --appname",
-        ));
-    }
     say(&document, &format!("set {}", changed.join(", ")))
 }
 
 /// `rtap remove FILE PATH`.
-pub fn remove(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
-    let path = service_path(matches)?;
+pub fn remove(args: &RemoveArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    let path = parse_path("remove", &args.path)?;
+    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
     let (parent, last) = split_last(&path)?;
     let collection = document
         .app
@@ -123,15 +133,13 @@ pub fn remove(matches: &ArgMatches) -> Result<(), CliError> {
 }
 
 /// `rtap rename FILE PATH NEWNAME`.
-pub fn rename(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
-    let path = service_path(matches)?;
-    split_last(&path)?;
-    let new_name = matches
-        .get_one::<String>("newname")
-        .ok_or_else(|| CliError::failed("no new name given"))?;
+pub fn rename(args: &RenameArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    let path = parse_path("rename", &args.path)?;
+    let new_name = &args.newname;
     rtwisted_core::service::validate_name(new_name)
-        .map_err(|error| CliError::failed(error.to_string()))?;
+        .map_err(|error| super::usage("rename", &error.to_string()))?;
+    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
+    split_last(&path)?;
     let mut value = document.to_value()?;
     node_mut(&mut value, &path)?.insert("name".into(), Value::String(new_name.clone()));
     document.replace_with(value)?;
@@ -139,14 +147,13 @@ pub fn rename(matches: &ArgMatches) -> Result<(), CliError> {
 }
 
 /// `rtap add FILE [--parent PATH] PLUGIN [plugin options]`.
-pub fn add(matches: &ArgMatches) -> Result<(), CliError> {
-    let mut document = Document::open(&file(matches)?, &PassphraseSource::from_matches(matches))?;
-    let (maker, options) = plugins::chosen(matches)
-        .ok_or_else(|| CliError::failed("no plugin given; see rtap add --help"))?;
-    let parent = match matches.get_one::<String>("parent") {
-        Some(text) => parse_path(text)?,
+pub fn add(args: &AddArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    let parent = match &args.parent {
+        Some(text) => parse_path("add", text)?,
         None => rtwisted_core::ServicePath::root(),
     };
+    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
+    let (maker, options) = (args.plugin.maker, &args.plugin.options);
     let service = plugins::make_service(maker, options)?;
     let shown = service.name().unwrap_or("(unnamed)").to_owned();
     document
@@ -162,13 +169,6 @@ pub fn add(matches: &ArgMatches) -> Result<(), CliError> {
             maker.name
         ),
     )
-}
-
-fn service_path(matches: &ArgMatches) -> Result<rtwisted_core::ServicePath, CliError> {
-    let text = matches
-        .get_one::<String>("path")
-        .ok_or_else(|| CliError::failed("no service path given"))?;
-    parse_path(text)
 }
 
 fn split_last(

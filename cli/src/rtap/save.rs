@@ -3,72 +3,62 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::ArgMatches;
-use rtwisted_core::Style;
-
+use super::SaveArgs;
 use super::convert::{describe, style_from_extension};
 use super::document::Document;
+use crate::args::PluginChoice;
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::plugins;
 use crate::snapshots::Location;
 
 /// Builds the application from the chosen plugin or TAC file and saves it.
-pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
-    let tac = matches.get_one::<String>("python").map(PathBuf::from);
-    let chosen = plugins::chosen(matches);
-    let asked_style = matches
-        .get_one::<String>("style")
-        .map(|style| style.parse::<Style>())
-        .transpose()
-        .map_err(|error| CliError::failed(error.to_string()))?;
-    let mut app = match (chosen, tac) {
+pub fn run(args: &SaveArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+    let mut app = match (&args.plugin, &args.python) {
         (Some(_), Some(_)) => {
-            return Err(CliError::failed(
+            return Err(super::usage(
+                "save",
                 "give either a plugin or a TAC file (-y), not both",
             ));
         }
         (None, None) => {
-            return Err(CliError::failed(
+            return Err(super::usage(
+                "save",
                 "nothing to save: give a plugin (see rtap plugins) or a TAC file with -y",
             ));
         }
         (None, Some(path)) => {
-            let mut app = crate::tac_source::evaluate(&path)?;
-            if let Some(name) = matches.get_one::<String>("appname") {
+            let mut app = crate::tac_source::evaluate(path)?;
+            if let Some(name) = &args.appname.appname {
                 app.set_name(name.as_str())
                     .map_err(|error| CliError::failed(error.to_string()))?;
             }
             app
         }
-        (Some((maker, options)), None) => {
-            if let Some(target) = matches.get_one::<String>("append") {
-                let target = Path::new(target);
-                if target.exists() {
-                    return append(matches, maker, options, target);
-                }
+        (Some(plugin), None) => {
+            if let Some(target) = &args.append
+                && target.exists()
+            {
+                return append(args, plugin, target, passphrase);
             }
-            let name = matches
-                .get_one::<String>("appname")
-                .map_or(maker.name, String::as_str);
-            plugins::application_from(maker, options, name)?
+            let name = args.appname.appname.as_deref().unwrap_or(plugin.maker.name);
+            plugins::application_from(plugin.maker, &plugin.options, name)?
         }
     };
-    let explicit = matches
-        .get_one::<String>("append")
-        .or_else(|| matches.get_one::<String>("output"))
-        .map(PathBuf::from);
+    let explicit = args.append.clone().or_else(|| args.output.clone());
     let named = explicit.as_deref().and_then(style_from_extension);
-    let style = asked_style
+    let style = args
+        .style
+        .style
         .or(named.map(|(style, _)| style))
         .unwrap_or(app.persistence().style);
-    let encrypt = matches.get_flag("encrypt") || named.is_some_and(|(_, encrypted)| encrypted);
+    let encrypt = args.encrypt || named.is_some_and(|(_, encrypted)| encrypted);
     app.persistence_mut().style = style;
-    if let Some(uid) = matches.get_one::<u32>("uid") {
-        app.process_mut().uid = Some(*uid);
+    if let Some(uid) = args.ids.uid {
+        app.process_mut().uid = Some(uid);
     }
-    if let Some(gid) = matches.get_one::<u32>("gid") {
-        app.process_mut().gid = Some(*gid);
+    if let Some(gid) = args.ids.gid {
+        app.process_mut().gid = Some(gid);
     }
     let path = explicit.unwrap_or_else(|| {
         PathBuf::from(rtwisted_persist::file_name(
@@ -79,19 +69,14 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
         ))
     });
     let key = if encrypt {
-        Some(PassphraseSource::from_matches(matches).key(true)?)
+        Some(passphrase.key(true)?)
     } else {
         None
     };
-    if let Some(dir) = matches.get_one::<String>("store") {
-        let tag = matches.get_one::<String>("tag").map(String::as_str);
-        let (header, written) = crate::snapshots::save_to_store(
-            std::path::Path::new(dir),
-            &app,
-            style,
-            key.as_ref(),
-            tag,
-        )?;
+    if let Some(dir) = &args.store {
+        let tag = args.tag.as_deref();
+        let (header, written) =
+            crate::snapshots::save_to_store(dir, &app, style, key.as_ref(), tag)?;
         crate::output::println(format!(
             "saved {} application '{}' as {written} ({})",
             describe(style, encrypt),
@@ -114,16 +99,13 @@ pub fn run(matches: &ArgMatches) -> Result<(), CliError> {
 /// `--append FILE` with an existing FILE: the plugin's service joins its root; a name clash
 /// leaves the file untouched.
 fn append(
-    matches: &ArgMatches,
-    maker: &rtwisted_services::plugin::ServiceMaker,
-    options: &ArgMatches,
+    args: &SaveArgs,
+    plugin: &PluginChoice,
     target: &Path,
+    passphrase: &PassphraseSource,
 ) -> Result<(), CliError> {
-    let mut document = Document::open(
-        &Location::File(target.to_owned()),
-        &PassphraseSource::from_matches(matches),
-    )?;
-    let service = plugins::make_service(maker, options)?;
+    let mut document = Document::open(&Location::File(target.to_owned()), passphrase)?;
+    let service = plugins::make_service(plugin.maker, &plugin.options)?;
     document
         .app
         .services_mut()
@@ -134,16 +116,16 @@ fn append(
                 target.display()
             ))
         })?;
-    if let Some(uid) = matches.get_one::<u32>("uid") {
-        document.app.process_mut().uid = Some(*uid);
+    if let Some(uid) = args.ids.uid {
+        document.app.process_mut().uid = Some(uid);
     }
-    if let Some(gid) = matches.get_one::<u32>("gid") {
-        document.app.process_mut().gid = Some(*gid);
+    if let Some(gid) = args.ids.gid {
+        document.app.process_mut().gid = Some(gid);
     }
     let (header, _) = document.write()?;
     crate::output::println(format!(
         "appended '{}' to application '{}' in {} ({})",
-        maker.name,
+        plugin.maker.name,
         document.app.name(),
         target.display(),
         header.checksum

@@ -3,6 +3,12 @@
 //!
 //! This runs before any runtime thread exists: forking a multi-threaded process leaves the
 //! child with locks held by threads that are gone.
+//!
+//! The two parents of the double fork end with `std::process::exit` on purpose, the one place
+//! the tools exit outside their entry points: each parent is a copy of the daemon holding the
+//! same open files, and returning would run the daemon's destructors in it, which unlock the
+//! pidfile (a `flock` is shared by every copy of the descriptor, so the parent's unlock would
+//! free the daemon's lock), remove the pidfile, and flush the log. `exit` runs none of them.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};

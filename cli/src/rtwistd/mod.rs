@@ -12,18 +12,23 @@
 //! error.
 
 mod daemon;
+mod handover;
+mod live;
 mod options;
 mod pidfile;
 mod privileges;
+mod restart;
 mod run;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Arg, ArgAction, Command};
+use clap::{CommandFactory, FromArgMatches, Parser};
 
+use crate::args::{IdArgs, PassphraseArgs, PluginChoice, StoreArgs};
 use crate::error::{CliError, finish};
-use crate::{ids, plugins};
 
 pub use options::Options;
 
@@ -34,200 +39,106 @@ pub const DEFAULT_PIDFILE: &str = "rtwistd.pid";
 /// The log file of a daemon (twistd's `twistd.log`).
 pub const DEFAULT_LOGFILE: &str = "rtwistd.log";
 
-fn flag(name: &'static str, long: &'static str, help: &'static str) -> Arg {
-    Arg::new(name)
-        .long(long)
-        .action(ArgAction::SetTrue)
-        .help(help)
-}
-
-fn value(
-    name: &'static str,
-    long: &'static str,
-    value_name: &'static str,
-    help: &'static str,
-) -> Arg {
-    Arg::new(name).long(long).value_name(value_name).help(help)
+// The `rtwistd` command line, as parsed; [`Options`] is what it resolves to.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtwistd",
+    about = "Run an rtwisted application from a snapshot or a plugin",
+    version,
+    subcommand_value_name = "PLUGIN",
+    subcommand_help_heading = "Plugins",
+    mut_arg("store", |arg| arg.help(
+        "Load from the snapshot store at DIR (-f is then APP, APP@N or APP@TAG); shutdown saves and checkpoints go into it too"
+    )),
+    mut_arg("uid", |arg| arg.help("Run as this user (name or number) after the privileged start")),
+    mut_arg("gid", |arg| arg.help("Run as this group (name or number) after the privileged start")),
+)]
+pub(crate) struct RtwistdArgs {
+    /// Stay in the foreground (no pidfile unless --pidfile)
+    #[arg(short = 'n', long)]
+    pub(crate) nodaemon: bool,
+    /// Do not save the shutdown snapshot
+    #[arg(short = 'o', long = "no-save", alias = "no_save")]
+    pub(crate) no_save: bool,
+    /// Save a shutdown snapshot even for a run from a plugin or a TAC file
+    #[arg(long, conflicts_with = "no_save")]
+    pub(crate) save: bool,
+    /// Snapshot to run (default: rtwistd.tap)
+    #[arg(short = 'f', long, value_name = "FILE", conflicts_with = "source")]
+    pub(crate) file: Option<String>,
+    /// Source (tas) snapshot to run
+    #[arg(short = 's', long, value_name = "FILE", conflicts_with = "python")]
+    pub(crate) source: Option<String>,
+    /// TAC file to run: a Starlark program that defines `application` (saves nothing at shutdown unless --save)
+    #[arg(
+        short = 'y',
+        long,
+        alias = "tac",
+        value_name = "FILE",
+        conflicts_with = "file"
+    )]
+    pub(crate) python: Option<String>,
+    /// The snapshot is encrypted (also detected from the file)
+    #[arg(short = 'e', long)]
+    pub(crate) encrypted: bool,
+    #[command(flatten)]
+    pub(crate) passphrase: PassphraseArgs,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Log to FILE ('-' for stdout; default: rtwistd.log, or stdout with -n)
+    #[arg(short = 'l', long, value_name = "FILE")]
+    pub(crate) logfile: Option<String>,
+    /// Log lines as text or json
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    pub(crate) log_format: String,
+    /// Rotate the log file when it reaches this size (0: never)
+    #[arg(long, value_name = "BYTES", default_value = "1000000")]
+    pub(crate) log_max_size: u64,
+    /// Rotated log files to keep (FILE.1 ... FILE.N)
+    #[arg(long, value_name = "N", default_value = "10")]
+    pub(crate) log_keep: u32,
+    /// Log to syslog
+    #[arg(long, conflicts_with = "logfile")]
+    pub(crate) syslog: bool,
+    /// The syslog identity
+    #[arg(long, value_name = "NAME", default_value = "rtwistd")]
+    pub(crate) prefix: String,
+    /// Pidfile (default: rtwistd.pid in daemon mode; empty: none)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pidfile: Option<String>,
+    /// Write no pidfile
+    #[arg(long, conflicts_with = "pidfile")]
+    pub(crate) no_pidfile: bool,
+    /// Change to DIR before running (shutdown snapshots go there)
+    #[arg(short = 'd', long, value_name = "DIR")]
+    pub(crate) rundir: Option<PathBuf>,
+    /// chroot to DIR before running
+    #[arg(long, value_name = "DIR")]
+    pub(crate) chroot: Option<String>,
+    #[command(flatten)]
+    pub(crate) ids: IdArgs,
+    /// The umask (default 077 in daemon mode)
+    #[arg(long, value_name = "OCTAL", value_parser = crate::args::parse_umask)]
+    pub(crate) umask: Option<u32>,
+    /// Save the running tree as NAME-checkpoint.tap this often (30s, 5m, 1h); SIGUSR2 asks for one at once
+    #[arg(long, value_name = "DURATION", value_parser = options::parse_duration)]
+    pub(crate) checkpoint_every: Option<Duration>,
+    /// The control socket rtap talks to (default: NAME.ctl in the run folder)
+    #[arg(long, value_name = "PATH", conflicts_with = "no_control")]
+    pub(crate) control: Option<String>,
+    /// Listen on no control socket
+    #[arg(long)]
+    pub(crate) no_control: bool,
+    /// How long each service may take to stop
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = options::parse_seconds)]
+    pub(crate) stop_timeout: Duration,
+    #[command(subcommand)]
+    pub(crate) plugin: Option<PluginChoice>,
 }
 
 /// The clap definition of `rtwistd`, with one subcommand per registered plugin.
-pub fn command() -> Command {
-    let command = Command::new("rtwistd")
-        .about("Run an rtwisted application from a snapshot or a plugin")
-        .version(env!("CARGO_PKG_VERSION"))
-        .subcommand_value_name("PLUGIN")
-        .subcommand_help_heading("Plugins")
-        .arg(
-            flag(
-                "nodaemon",
-                "nodaemon",
-                "Stay in the foreground (no pidfile unless --pidfile)",
-            )
-            .short('n'),
-        )
-        .arg(
-            flag("no-save", "no-save", "Do not save the shutdown snapshot")
-                .short('o')
-                .alias("no_save"),
-        )
-        .arg(
-            flag(
-                "save",
-                "save",
-                "Save a shutdown snapshot even for a run from a plugin or a TAC file",
-            )
-            .conflicts_with("no-save"),
-        )
-        .arg(
-            value(
-                "file",
-                "file",
-                "FILE",
-                "Snapshot to run (default: rtwistd.tap)",
-            )
-            .short('f')
-            .conflicts_with("source"),
-        )
-        .arg(
-            value("source", "source", "FILE", "Source (tas) snapshot to run")
-                .short('s')
-                .conflicts_with("python"),
-        )
-        .arg(
-            value(
-                "python",
-                "python",
-                "FILE",
-                "TAC file to run: a Starlark program that defines `application` (saves nothing at shutdown unless --save)",
-            )
-            .short('y')
-            .alias("tac")
-            .conflicts_with("file"),
-        )
-        .arg(
-            flag(
-                "encrypted",
-                "encrypted",
-                "The snapshot is encrypted (also detected from the file)",
-            )
-            .short('e'),
-        )
-        .arg(crate::rtap::passphrase_file_arg())
-        .arg(crate::snapshots::store_arg().help(
-            "Load from the snapshot store at DIR (-f is then APP, APP@N or APP@TAG); shutdown saves and checkpoints go into it too",
-        ))
-        .arg(
-            value(
-                "logfile",
-                "logfile",
-                "FILE",
-                "Log to FILE ('-' for stdout; default: rtwistd.log, or stdout with -n)",
-            )
-            .short('l'),
-        )
-        .arg(
-            value(
-                "log-format",
-                "log-format",
-                "FORMAT",
-                "Log lines as text or json",
-            )
-            .value_parser(["text", "json"])
-            .default_value("text"),
-        )
-        .arg(
-            value(
-                "log-max-size",
-                "log-max-size",
-                "BYTES",
-                "Rotate the log file when it reaches this size (0: never)",
-            )
-            .value_parser(clap::value_parser!(u64))
-            .default_value("1000000"),
-        )
-        .arg(
-            value(
-                "log-keep",
-                "log-keep",
-                "N",
-                "Rotated log files to keep (FILE.1 ... FILE.N)",
-            )
-            .value_parser(clap::value_parser!(u32))
-            .default_value("10"),
-        )
-        .arg(flag("syslog", "syslog", "Log to syslog").conflicts_with("logfile"))
-        .arg(value("prefix", "prefix", "NAME", "The syslog identity").default_value("rtwistd"))
-        .arg(value(
-            "pidfile",
-            "pidfile",
-            "FILE",
-            "Pidfile (default: rtwistd.pid in daemon mode; empty: none)",
-        ))
-        .arg(flag("no-pidfile", "no-pidfile", "Write no pidfile").conflicts_with("pidfile"))
-        .arg(
-            value(
-                "rundir",
-                "rundir",
-                "DIR",
-                "Change to DIR before running (shutdown snapshots go there)",
-            )
-            .short('d'),
-        )
-        .arg(value(
-            "chroot",
-            "chroot",
-            "DIR",
-            "chroot to DIR before running",
-        ))
-        .arg(
-            value(
-                "uid",
-                "uid",
-                "USER",
-                "Run as this user (name or number) after the privileged start",
-            )
-            .short('u')
-            .value_parser(ids::parse_uid),
-        )
-        .arg(
-            value(
-                "gid",
-                "gid",
-                "GROUP",
-                "Run as this group (name or number) after the privileged start",
-            )
-            .short('g')
-            .value_parser(ids::parse_gid),
-        )
-        .arg(
-            value(
-                "umask",
-                "umask",
-                "OCTAL",
-                "The umask (default 077 in daemon mode)",
-            )
-            .value_parser(ids::parse_umask),
-        )
-        .arg(
-            value(
-                "checkpoint-every",
-                "checkpoint-every",
-                "DURATION",
-                "Save the running tree as NAME-checkpoint.tap this often (30s, 5m, 1h); SIGUSR2 asks for one at once",
-            )
-            .value_parser(options::parse_duration),
-        )
-        .arg(
-            value(
-                "stop-timeout",
-                "stop-timeout",
-                "SECONDS",
-                "How long each service may take to stop",
-            )
-            .default_value("10")
-            .value_parser(options::parse_seconds),
-        );
-    plugins::with_plugin_subcommands(command)
+pub fn command() -> clap::Command {
+    RtwistdArgs::command()
 }
 
 /// Runs `rtwistd` with these arguments (the first is the program name) and returns its exit
@@ -247,9 +158,9 @@ where
 {
     // Before anything opens a file: socket-activated descriptors start at 3.
     rtwisted_services::net::activation::claim();
-    let mut command = command();
-    let matches = command.try_get_matches_from_mut(args)?;
-    let options = Options::from_matches(&matches, &mut command)?;
+    let matches = command().try_get_matches_from(args)?;
+    let args = RtwistdArgs::from_arg_matches(&matches)?;
+    let options = Options::from_args(args)?;
     run::run(options)
 }
 

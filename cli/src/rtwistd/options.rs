@@ -5,15 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::ArgMatches;
 use clap::error::ErrorKind;
-use clap::{ArgMatches, Command};
 use rtwisted_services::plugin::ServiceMaker;
 
-use super::{DEFAULT_FILE, DEFAULT_LOGFILE, DEFAULT_PIDFILE};
+use super::{DEFAULT_FILE, DEFAULT_LOGFILE, DEFAULT_PIDFILE, RtwistdArgs};
 use crate::error::CliError;
 use crate::logging::{LogFormat, LogTarget};
 use crate::passphrase::PassphraseSource;
-use crate::plugins;
 
 /// Where the application comes from.
 #[derive(Debug)]
@@ -76,6 +75,8 @@ pub struct Options {
     pub checkpoint_every: Option<Duration>,
     /// The snapshot store, absolute, when snapshots come from and go to one.
     pub store: Option<PathBuf>,
+    /// The control socket: `None` for none, `Some(None)` for `NAME.ctl` in the run folder.
+    pub control: Option<Option<PathBuf>>,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -85,13 +86,19 @@ fn absolute(path: &str) -> Result<PathBuf, CliError> {
 
 impl Options {
     /// Resolves parsed arguments. Conflicting choices are usage errors.
-    pub fn from_matches(matches: &ArgMatches, command: &mut Command) -> Result<Self, CliError> {
-        let mut usage =
-            |message: &str| CliError::Usage(command.error(ErrorKind::ArgumentConflict, message));
-        let file = matches.get_one::<String>("file");
-        let source_file = matches.get_one::<String>("source");
-        let tac = matches.get_one::<String>("python");
-        let source = match (plugins::chosen(matches), file, source_file) {
+    pub(crate) fn from_args(args: RtwistdArgs) -> Result<Self, CliError> {
+        let usage = |message: &str| {
+            CliError::Usage(crate::args::usage_error(
+                super::command(),
+                &[],
+                ErrorKind::ArgumentConflict,
+                message,
+            ))
+        };
+        let file = args.file.as_ref();
+        let source_file = args.source.as_ref();
+        let tac = args.python.as_ref();
+        let source = match (args.plugin, file, source_file) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(usage(
                     "give either a snapshot (-f/-s) or a plugin, not both",
@@ -103,9 +110,9 @@ impl Options {
             (None, None, None) if tac.is_some() => Source::Tac {
                 path: PathBuf::from(tac.map_or("", String::as_str)),
             },
-            (Some((maker, options)), None, None) => Source::Plugin {
-                maker,
-                options: options.clone(),
+            (Some(plugin), None, None) => Source::Plugin {
+                maker: plugin.maker,
+                options: plugin.options,
             },
             // Snapshot paths stay as written: they are read before any chdir or chroot, and
             // errors should name them the way the user did.
@@ -118,19 +125,16 @@ impl Options {
                 source_style: false,
             },
         };
-        let nodaemon = matches.get_flag("nodaemon");
+        let nodaemon = args.nodaemon;
         // As in twistd, a run from a plugin or a TAC file saves nothing at shutdown unless asked
         // to: the program, not a snapshot, is the source of truth.
         let from_program = matches!(source, Source::Plugin { .. } | Source::Tac { .. });
-        let log = if matches.get_flag("syslog") {
+        let log = if args.syslog {
             LogTarget::Syslog {
-                prefix: matches
-                    .get_one::<String>("prefix")
-                    .cloned()
-                    .unwrap_or_else(|| "rtwistd".into()),
+                prefix: args.prefix.clone(),
             }
         } else {
-            match matches.get_one::<String>("logfile").map(String::as_str) {
+            match args.logfile.as_deref() {
                 Some("-") if !nodaemon => {
                     return Err(usage(
                         "a daemon cannot log to stdout (its stdout is /dev/null): use -n, or --logfile FILE",
@@ -142,55 +146,53 @@ impl Options {
                 None => LogTarget::File(absolute(DEFAULT_LOGFILE)?),
             }
         };
-        let pidfile = if matches.get_flag("no-pidfile") {
+        let pidfile = if args.no_pidfile {
             None
         } else {
-            match matches.get_one::<String>("pidfile").map(String::as_str) {
+            match args.pidfile.as_deref() {
                 Some("") => None,
                 Some(path) => Some(absolute(path)?),
                 None if nodaemon => None,
                 None => Some(absolute(DEFAULT_PIDFILE)?),
             }
         };
-        let chroot = matches
-            .get_one::<String>("chroot")
-            .map(|path| absolute(path))
-            .transpose()?;
-        let rundir = PathBuf::from(
-            matches
-                .get_one::<String>("rundir")
-                .map_or(".", String::as_str),
-        );
+        let chroot = args.chroot.as_deref().map(absolute).transpose()?;
+        let rundir = args.rundir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let store = match &args.store.store {
+            Some(dir) => Some(std::path::absolute(dir).map_err(|error| {
+                CliError::failed(format!(
+                    "cannot resolve the path '{}': {error}",
+                    dir.display()
+                ))
+            })?),
+            None => None,
+        };
         Ok(Options {
             nodaemon,
-            save: !matches.get_flag("no-save") && (!from_program || matches.get_flag("save")),
+            save: !args.no_save && (!from_program || args.save),
             source,
-            stop_timeout: matches
-                .get_one::<Duration>("stop-timeout")
-                .copied()
-                .unwrap_or(rtwisted_core::lifecycle::DEFAULT_STOP_DEADLINE),
-            passphrase: PassphraseSource::from_matches(matches),
+            stop_timeout: args.stop_timeout,
+            passphrase: args.passphrase.source(),
             log,
-            log_format: match matches.get_one::<String>("log-format").map(String::as_str) {
-                Some("json") => LogFormat::Json,
+            log_format: match args.log_format.as_str() {
+                "json" => LogFormat::Json,
                 _ => LogFormat::Text,
             },
-            log_max_size: matches
-                .get_one::<u64>("log-max-size")
-                .copied()
-                .unwrap_or(1_000_000),
-            log_keep: matches.get_one::<u32>("log-keep").copied().unwrap_or(10),
+            log_max_size: args.log_max_size,
+            log_keep: args.log_keep,
             pidfile,
             rundir,
             chroot,
-            uid: matches.get_one::<u32>("uid").copied(),
-            gid: matches.get_one::<u32>("gid").copied(),
-            umask: matches.get_one::<u32>("umask").copied(),
-            checkpoint_every: matches.get_one::<Duration>("checkpoint-every").copied(),
-            store: matches
-                .get_one::<String>("store")
-                .map(|dir| absolute(dir))
-                .transpose()?,
+            uid: args.ids.uid,
+            gid: args.ids.gid,
+            umask: args.umask,
+            checkpoint_every: args.checkpoint_every,
+            store,
+            control: if args.no_control {
+                None
+            } else {
+                Some(args.control.as_deref().map(absolute).transpose()?)
+            },
         })
     }
 }

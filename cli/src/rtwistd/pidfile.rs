@@ -69,6 +69,29 @@ impl Pidfile {
         ))
     }
 
+    /// The pidfile a predecessor handed over at a hot restart: the same open file, so the
+    /// lock it holds is this process's now (flock locks belong to the open file).
+    pub fn adopt(fd: std::os::fd::OwnedFd, path: &Path) -> Result<Self, CliError> {
+        let file = Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map_err(
+            |(_, errno)| {
+                CliError::failed(format!(
+                    "cannot take over the pidfile '{}': {errno}",
+                    path.display()
+                ))
+            },
+        )?;
+        Ok(Pidfile {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The open file, for a successor at a hot restart.
+    pub fn handover_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        let file: &File = &self.file;
+        file.as_fd()
+    }
+
     /// Writes this process's PID (after daemonizing, so it is the daemon's).
     pub fn write_pid(&mut self) -> Result<(), CliError> {
         let pid = std::process::id();

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use crate::FormatError;
 
 /// A snapshot store operation failed.
+///
+/// Every message is whole on its own: a cause is part of the message and is not returned again
+/// by `source()`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The folder does not exist or holds no store (only for opens that do not create one).
     #[error("no store at '{}'", .dir.display())]
@@ -56,13 +60,12 @@ pub enum StoreError {
         detail: String,
     },
     /// Reading or writing the store's files failed.
-    #[error("cannot use the store {}: {}", .dir.display(), crate::describe_io(.source))]
+    #[error("cannot use the store {}: {}", .dir.display(), crate::describe_io(.cause))]
     Io {
         /// The store's folder.
         dir: PathBuf,
         /// The operating system's error.
-        #[source]
-        source: io::Error,
+        cause: io::Error,
     },
     /// An address that does not parse.
     #[error("invalid store address '{text}': {reason}")]
@@ -118,7 +121,7 @@ pub enum StoreError {
     },
     /// The bytes are not a snapshot (or not one of the application they were stored under).
     #[error("not a snapshot: {0}")]
-    NotASnapshot(#[source] FormatError),
+    NotASnapshot(FormatError),
     /// The snapshot's header names another application than the one it is stored under.
     #[error("the snapshot is of application '{found}', not '{expected}'")]
     AppMismatch {

@@ -523,9 +523,9 @@ impl SnapshotStore for SledStore {
 
 /// Checks what is at `dir` before sled opens it (sled would create its files anywhere).
 fn examine(dir: &Path, create: bool) -> Result<Found, StoreError> {
-    let io_error = |source: io::Error| StoreError::Io {
+    let io_error = |cause: io::Error| StoreError::Io {
         dir: dir.to_owned(),
-        source,
+        cause,
     };
     match std::fs::metadata(dir) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
@@ -622,9 +622,9 @@ fn check_format(dir: &Path, value: Option<&[u8]>) -> Result<(), StoreError> {
 
 fn sled_error(dir: &Path, error: sled::Error) -> StoreError {
     match error {
-        sled::Error::Io(source) => StoreError::Io {
+        sled::Error::Io(cause) => StoreError::Io {
             dir: dir.to_owned(),
-            source,
+            cause,
         },
         sled::Error::Corruption { .. } => damaged(dir, "sled found corrupted data".to_owned()),
         sled::Error::Unsupported(detail) => StoreError::NotAStore {

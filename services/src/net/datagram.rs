@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::protocols::DatagramProtocol;
 use crate::strports::ServerEndpoint;
-use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
+use rtwisted_core::{HandoverSocket, Service, ServiceError, StartContext, StopContext};
 
 /// The largest datagram read (the UDP maximum).
 const MAX_DATAGRAM: usize = 65_535;
@@ -32,7 +32,8 @@ pub struct DatagramServer {
 
 #[derive(Default)]
 struct Live {
-    socket: Option<UdpSocket>,
+    /// Shared with the receiving task, so the socket can be handed over while it runs.
+    socket: Option<Arc<UdpSocket>>,
     local: Option<SocketAddr>,
     stop: Option<CancellationToken>,
     task: Option<JoinHandle<()>>,
@@ -72,19 +73,30 @@ impl Service for DatagramServer {
             .into());
         };
         let address = udp.socket_addr();
-        let socket = UdpSocket::bind(address)
-            .await
-            .map_err(|error| format!("cannot listen on {} ({address}): {error}", self.endpoint))?;
+        let socket = match cx.take_inherited(&self.endpoint.to_string()) {
+            Some(fds) => {
+                let fd = fds
+                    .into_iter()
+                    .next()
+                    .ok_or("no descriptor was handed over")?;
+                let socket = std::net::UdpSocket::from(fd);
+                socket.set_nonblocking(true)?;
+                UdpSocket::from_std(socket)?
+            }
+            None => UdpSocket::bind(address).await.map_err(|error| {
+                format!("cannot listen on {} ({address}): {error}", self.endpoint)
+            })?,
+        };
         let local = socket.local_addr()?;
         let name = super::log_label(cx.path(), "udp");
         tracing::info!("{name} ({}) listening on {local}", self.endpoint);
         self.live.local = Some(local);
-        self.live.socket = Some(socket);
+        self.live.socket = Some(Arc::new(socket));
         Ok(())
     }
 
     async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
-        let Some(socket) = self.live.socket.take() else {
+        let Some(socket) = self.live.socket.clone() else {
             return Err("the socket is gone; stop the service and start it again".into());
         };
         let counters = cx.counters();
@@ -143,6 +155,17 @@ impl Service for DatagramServer {
             task.await?;
         }
         Ok(())
+    }
+
+    fn handover_sockets(&self) -> Vec<HandoverSocket<'_>> {
+        use std::os::fd::AsFd;
+        match &self.live.socket {
+            Some(socket) => vec![HandoverSocket {
+                key: self.endpoint.to_string(),
+                fds: vec![socket.as_fd()],
+            }],
+            None => Vec::new(),
+        }
     }
 
     fn summary(&self) -> Option<String> {

@@ -157,6 +157,95 @@ impl Bound {
         }
     }
 
+    /// Listens on sockets a predecessor process handed over for `endpoint` (the listener, and
+    /// a UNIX socket's lock file), instead of binding: the kernel's accept queue was never
+    /// closed. TLS keys and certificates are read again.
+    pub fn adopt(
+        endpoint: &ServerEndpoint,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<Bound, ListenError> {
+        Self::adopt_offering(endpoint, fds, Vec::new())
+    }
+
+    /// [`adopt`](Bound::adopt), a TLS endpoint offering the `alpn` protocols.
+    pub fn adopt_offering(
+        endpoint: &ServerEndpoint,
+        fds: Vec<std::os::fd::OwnedFd>,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Bound, ListenError> {
+        let text = endpoint.to_string();
+        let io = |source| ListenError::Bind {
+            endpoint: text.clone(),
+            address: "the socket handed over".to_owned(),
+            source,
+        };
+        let mut fds = fds.into_iter();
+        let Some(listener) = fds.next() else {
+            return Err(io(std::io::Error::other("no descriptor was handed over")));
+        };
+        let tcp = |fd: std::os::fd::OwnedFd| -> std::io::Result<TcpListener> {
+            let listener = std::net::TcpListener::from(fd);
+            listener.set_nonblocking(true)?;
+            TcpListener::from_std(listener)
+        };
+        match endpoint {
+            ServerEndpoint::Tcp(_) => Ok(Bound::Tcp(tcp(listener).map_err(io)?)),
+            ServerEndpoint::Tls(settings) => {
+                let config = tls::server_config_offering(settings, alpn).map_err(|source| {
+                    ListenError::Tls {
+                        endpoint: text.clone(),
+                        source,
+                    }
+                })?;
+                Ok(Bound::Tls(
+                    tcp(listener).map_err(io)?,
+                    TlsAcceptor::from(config),
+                ))
+            }
+            ServerEndpoint::Unix(settings) => BoundUnix::adopt(settings, listener, fds.next())
+                .map(Bound::Unix)
+                .map_err(io),
+            ServerEndpoint::Systemd(_) => {
+                // Which family it is shows in the socket itself.
+                let probe = socket2::SockRef::from(&listener);
+                let unix = probe
+                    .local_addr()
+                    .map(|address| address.is_unix())
+                    .unwrap_or(false);
+                if unix {
+                    let listener = std::os::unix::net::UnixListener::from(listener);
+                    listener.set_nonblocking(true).map_err(io)?;
+                    Ok(Bound::AdoptedUnix(
+                        tokio::net::UnixListener::from_std(listener).map_err(io)?,
+                    ))
+                } else {
+                    Ok(Bound::Tcp(tcp(listener).map_err(io)?))
+                }
+            }
+            ServerEndpoint::Udp(_) => Err(ListenError::NotAStream(text)),
+        }
+    }
+
+    /// The descriptors a successor needs to go on listening: the listener, and a UNIX socket's
+    /// lock file.
+    pub fn handover_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match self {
+            Bound::Tcp(listener) | Bound::Tls(listener, _) => vec![listener.as_fd()],
+            Bound::Unix(unix) => std::iter::once(unix.listener.as_fd())
+                .chain(unix.lock_fd())
+                .collect(),
+            Bound::AdoptedUnix(listener) => vec![listener.as_fd()],
+        }
+    }
+
+    /// A successor listens on this socket now: dropping it must leave its files alone.
+    pub fn release(&self) {
+        if let Bound::Unix(unix) = self {
+            unix.release();
+        }
+    }
+
     /// The bound address, with the real port when port 0 was asked for.
     pub fn local_address(&self) -> Option<Address> {
         match self {

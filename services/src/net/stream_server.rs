@@ -18,7 +18,7 @@ use super::{Address, Connection, Counted};
 use crate::protocols::ProtocolFactory;
 use crate::strports::ServerEndpoint;
 use rtwisted_core::context::{Counter, Counters};
-use rtwisted_core::{Service, ServiceError, StartContext, StopContext};
+use rtwisted_core::{HandoverSocket, Service, ServiceError, StartContext, StopContext, StopReason};
 
 /// A stream server. Binds its endpoint in the privileged start (so ports below 1024 and keys
 /// only root can read work before privileges are dropped), accepts once started.
@@ -43,7 +43,10 @@ pub struct StreamServer {
 struct Live {
     /// How logs name the server: its path and endpoint.
     label: String,
-    bound: Option<Bound>,
+    /// Shared with the accept loop, so the sockets can be handed over while it runs.
+    bound: Option<Arc<Bound>>,
+    /// True between a quiesce and its resume.
+    quiesced: bool,
     local: Option<Address>,
     accepting: Option<CancellationToken>,
     cut: Option<CancellationToken>,
@@ -106,21 +109,32 @@ fn label(path: &rtwisted_core::ServicePath, endpoint: &ServerEndpoint) -> String
 #[async_trait::async_trait]
 impl Service for StreamServer {
     async fn privileged_start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
-        let bound = Bound::listen_offering(&self.endpoint, self.factory.alpn_protocols())?;
+        let key = self.endpoint.to_string();
+        let alpn = self.factory.alpn_protocols();
+        let (bound, how) = match cx.take_inherited(&key) {
+            Some(fds) => (
+                Bound::adopt_offering(&self.endpoint, fds, alpn)?,
+                "took over",
+            ),
+            None => (
+                Bound::listen_offering(&self.endpoint, alpn)?,
+                "listening on",
+            ),
+        };
         // The factory gets its chance before any connection: a failure leaves nothing bound.
         self.factory.prepare(cx, &self.endpoint).await?;
         let local = bound.local_address();
         self.live.label = label(cx.path(), &self.endpoint);
         if let Some(local) = &local {
-            tracing::info!("{} listening on {local}", self.live.label);
+            tracing::info!("{} {how} {local}", self.live.label);
         }
         self.live.local = local;
-        self.live.bound = Some(bound);
+        self.live.bound = Some(Arc::new(bound));
         Ok(())
     }
 
     async fn start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
-        let Some(bound) = self.live.bound.take() else {
+        let Some(bound) = self.live.bound.clone() else {
             return Err("the listening socket is gone; stop the service and start it again".into());
         };
         let counters = cx.counters();
@@ -150,6 +164,12 @@ impl Service for StreamServer {
     async fn stop(&mut self, cx: &StopContext) -> Result<(), ServiceError> {
         let reason = cx.reason();
         let live = std::mem::take(&mut self.live);
+        let handed_over = reason == StopReason::HandedOver;
+        if let Some(bound) = &live.bound
+            && handed_over
+        {
+            bound.release();
+        }
         drop(live.bound);
         if let Some(accepting) = &live.accepting {
             accepting.cancel();
@@ -163,7 +183,13 @@ impl Service for StreamServer {
         let mut cut = 0;
         if let Some(connections) = live.connections {
             connections.close();
-            let grace_end = grace_end(cx.deadline());
+            // After a hand-over a quiesced factory's connections can change nothing any more:
+            // they are cut at once, so their clients reconnect to the successor.
+            let grace_end = if handed_over && live.quiesced {
+                Instant::now()
+            } else {
+                grace_end(cx.deadline())
+            };
             if tokio::time::timeout_at(grace_end, connections.wait())
                 .await
                 .is_err()
@@ -189,6 +215,27 @@ impl Service for StreamServer {
             }
         }
         Ok(())
+    }
+
+    async fn quiesce(&mut self) -> Result<(), ServiceError> {
+        self.factory.quiesce().await;
+        self.live.quiesced = true;
+        Ok(())
+    }
+
+    async fn resume(&mut self) {
+        self.factory.resume().await;
+        self.live.quiesced = false;
+    }
+
+    fn handover_sockets(&self) -> Vec<HandoverSocket<'_>> {
+        match &self.live.bound {
+            Some(bound) => vec![HandoverSocket {
+                key: self.endpoint.to_string(),
+                fds: bound.handover_fds(),
+            }],
+            None => Vec::new(),
+        }
     }
 
     fn summary(&self) -> Option<String> {
@@ -282,7 +329,7 @@ impl ConnectionStats {
 }
 
 async fn accept_loop(
-    bound: Bound,
+    bound: Arc<Bound>,
     factory: Arc<dyn ProtocolFactory>,
     accepting: CancellationToken,
     cut: CancellationToken,

@@ -16,10 +16,47 @@ pub struct BoundUnix {
     pub listener: tokio::net::UnixListener,
     path: PathBuf,
     lock: Option<(File, PathBuf)>,
+    /// Set when a successor took the socket over: its files are the successor's now.
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl BoundUnix {
+    /// The lock file's descriptor, if the socket has one.
+    pub fn lock_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.lock.as_ref().map(|(file, _)| file.as_fd())
+    }
+
+    /// Leaves the socket file and the lock file in place when this is dropped: a successor
+    /// process listens on the socket now.
+    pub fn release(&self) {
+        self.released
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A socket handed over by a predecessor: its listener and, if it had one, its lock file
+    /// (still locked: the lock belongs to the open file, which the handover shared).
+    pub fn adopt(
+        unix: &UnixListen,
+        listener: std::os::fd::OwnedFd,
+        lock: Option<std::os::fd::OwnedFd>,
+    ) -> std::io::Result<BoundUnix> {
+        let listener = std::os::unix::net::UnixListener::from(listener);
+        listener.set_nonblocking(true)?;
+        Ok(BoundUnix {
+            listener: tokio::net::UnixListener::from_std(listener)?,
+            path: unix.path.clone(),
+            lock: lock.map(|fd| (File::from(fd), lock_path(&unix.path))),
+            released: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
 }
 
 impl Drop for BoundUnix {
     fn drop(&mut self) {
+        if self.released.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let _ = std::fs::remove_file(&self.path);
         if let Some((lock, lock_path)) = self.lock.take() {
             let _ = std::fs::remove_file(&lock_path);
@@ -85,6 +122,7 @@ pub fn bind(unix: &UnixListen) -> std::io::Result<BoundUnix> {
             listener,
             path: path.clone(),
             lock,
+            released: std::sync::atomic::AtomicBool::new(false),
         }),
         Err(error) => {
             let _ = std::fs::remove_file(path);

@@ -76,4 +76,12 @@ pub trait ProtocolFactory: std::any::Any + Send + Sync + fmt::Debug {
     fn publish(&self, counters: &rtwisted_core::context::Counters) {
         let _ = counters;
     }
+
+    /// A hand-over is coming: stop changing the state a snapshot of this factory saves, and
+    /// return once it is final (see `Service::quiesce`). Requests that would change it wait;
+    /// they are not refused. The default (a factory without live state) does nothing.
+    async fn quiesce(&self) {}
+
+    /// Undoes [`quiesce`](ProtocolFactory::quiesce).
+    async fn resume(&self) {}
 }

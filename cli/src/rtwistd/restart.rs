@@ -1,0 +1,173 @@
+//! Hot restart, the old process's side: start the rtwistd binary on disk now with the same
+//! options, hand it every listening socket and the live state of the tree, and step aside
+//! once it serves. If anything fails, the old process resumes and goes on serving.
+//!
+//! The order keeps the pause short and nothing lost: the successor is started first (it loads
+//! its code and logging and waits); only then are the stateful services quiesced (writes wait,
+//! they are not refused), the tree snapshotted and sent with the sockets; the successor starts
+//! its services on the sockets it got (the kernel's accept queues never closed) and says it is
+//! ready. Then the old process stops with [`StopReason::HandedOver`](rtwisted_core::StopReason):
+//! it stops accepting, lets open connections finish (a quiesced factory's are cut at once, so
+//! their clients come back to the successor), saves nothing, and leaves the pidfile, the control
+//! socket and its files to the successor.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rtwisted_core::{Application, Lifecycle, Style};
+
+use super::handover::{FD_VARIABLE, HandoverError, Manifest, PARENT_VARIABLE, Predecessor};
+use crate::control::status::SnapshotOrigin;
+
+/// How long the successor may take to say hello (it only has to start).
+const HELLO_DEADLINE: Duration = Duration::from_secs(15);
+/// How long it may take from receiving the tree to serving.
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A successor that took over.
+#[derive(Debug)]
+pub(super) struct Handed {
+    /// Its PID.
+    pub(super) pid: u32,
+    /// From the request to the successor serving, in milliseconds.
+    pub(super) millis: f64,
+    /// How long the tree was quiesced (no write was taken), in milliseconds.
+    pub(super) paused_millis: f64,
+}
+
+/// What else goes to the successor besides the services' sockets.
+pub(super) struct Extras<'a> {
+    /// The control socket's listener.
+    pub(super) control: Option<BorrowedFd<'a>>,
+    /// The pidfile, locked.
+    pub(super) pidfile: Option<BorrowedFd<'a>>,
+}
+
+/// Starts `program` as a successor and hands it the running tree; see the module docs. On
+/// failure the tree is resumed (it never stopped) and the successor, if it still runs, killed.
+pub(super) async fn hand_over(
+    app: &mut Application,
+    lifecycle: &Lifecycle,
+    origin: &SnapshotOrigin,
+    program: &Path,
+    extras: Extras<'_>,
+) -> Result<Handed, String> {
+    let began = Instant::now();
+    let (predecessor, theirs) = Predecessor::pair().map_err(|error| error.to_string())?;
+    let mut child = spawn(program, theirs.as_fd())?;
+    drop(theirs);
+    let waited = tokio::task::spawn_blocking(move || {
+        let mut predecessor = predecessor;
+        predecessor
+            .hello(HELLO_DEADLINE)
+            .map(|pid| (predecessor, pid))
+    })
+    .await;
+    let (predecessor, pid) = match flatten(waited) {
+        Ok(hello) => hello,
+        Err(error) => return Err(give_up(&mut child, error)),
+    };
+    tracing::info!("restart: the new rtwistd (PID {pid}) waits for the tree");
+    if let Err(error) = lifecycle.quiesce(app.services_mut()).await {
+        return Err(give_up(&mut child, HandoverError(error.to_string())));
+    }
+    let paused = Instant::now();
+    let sent = send(app, lifecycle, origin, extras, predecessor).await;
+    match sent {
+        Ok(()) => {
+            let handed = Handed {
+                pid,
+                millis: began.elapsed().as_secs_f64() * 1000.0,
+                paused_millis: paused.elapsed().as_secs_f64() * 1000.0,
+            };
+            // The successor outlives this process; its status is its own business now.
+            drop(child);
+            Ok(handed)
+        }
+        Err(error) => {
+            lifecycle.resume(app.services_mut()).await;
+            Err(give_up(&mut child, error))
+        }
+    }
+}
+
+/// Snapshots the quiesced tree, sends it with every descriptor, and waits for "ready".
+async fn send(
+    app: &Application,
+    lifecycle: &Lifecycle,
+    origin: &SnapshotOrigin,
+    extras: Extras<'_>,
+    predecessor: Predecessor,
+) -> Result<(), HandoverError> {
+    let (snapshot, _) = rtwisted_persist::encode(app, Style::Tap)
+        .map_err(|error| HandoverError(format!("cannot snapshot the running tree: {error}")))?;
+    let sockets = lifecycle.handover_sockets(app.services());
+    let mut fds: Vec<std::os::fd::OwnedFd> = Vec::new();
+    let mut keys = Vec::new();
+    let duplicate = |fd: &BorrowedFd<'_>| {
+        fd.try_clone_to_owned()
+            .map_err(|error| HandoverError(format!("cannot pass a socket on: {error}")))
+    };
+    for socket in &sockets {
+        keys.push((socket.key.clone(), socket.fds.len()));
+        for fd in &socket.fds {
+            fds.push(duplicate(fd)?);
+        }
+    }
+    if let Some(fd) = &extras.control {
+        fds.push(duplicate(fd)?);
+    }
+    if let Some(fd) = &extras.pidfile {
+        fds.push(duplicate(fd)?);
+    }
+    let manifest = Manifest {
+        snapshot_bytes: snapshot.len() as u64,
+        sockets: keys,
+        control: extras.control.is_some(),
+        pidfile: extras.pidfile.is_some(),
+        origin: origin.clone(),
+    };
+    let sent = tokio::task::spawn_blocking(move || {
+        let mut predecessor = predecessor;
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+        predecessor.send(&manifest, &borrowed, &snapshot)?;
+        predecessor.ready(READY_DEADLINE)
+    })
+    .await;
+    flatten(sent)
+}
+
+fn flatten<T>(
+    joined: Result<Result<T, HandoverError>, tokio::task::JoinError>,
+) -> Result<T, HandoverError> {
+    joined.map_err(|error| HandoverError(format!("the hand-over task failed: {error}")))?
+}
+
+/// The same rtwistd command line, with the hand-over socket inherited.
+fn spawn(program: &Path, theirs: BorrowedFd<'_>) -> Result<Child, String> {
+    use std::os::fd::AsRawFd;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    Command::new(program)
+        .args(&args)
+        .env(FD_VARIABLE, theirs.as_raw_fd().to_string())
+        .env(PARENT_VARIABLE, std::process::id().to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|error| {
+            format!(
+                "cannot start the new rtwistd '{}': {}",
+                program.display(),
+                rtwisted_persist::describe_io(&error)
+            )
+        })
+}
+
+/// Kills and reaps a successor that did not take over; returns the one-line reason.
+fn give_up(child: &mut Child, error: HandoverError) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    tracing::error!("restart failed, this rtwistd goes on serving: {error}");
+    error.to_string()
+}
