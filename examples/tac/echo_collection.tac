@@ -1,5 +1,6 @@
-# The seed's longer form of the echo example: through the application's service collection,
-# with the factory and the server in variables of their own.
+# The seed's longer form of the echo example in rtwisted's own names (twisted_echo.tac is the
+# seed's text as written): through the application's service collection, with the factory and
+# the server in variables of their own.
 
 # Construct the application
 application = Application("echo")

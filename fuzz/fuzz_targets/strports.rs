@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rtwisted_core::strports::{ClientEndpoint, ServerEndpoint};
+use rtwisted_services::strports::{ClientEndpoint, ServerEndpoint};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -133,7 +133,7 @@ fn a_missing_or_bad_snapshot_is_one_line_and_exit_1() {
         ),
         (
             vec!["-n"],
-            "rtwistd: error: cannot load snapshot 'rtwistd.tap': no such file or directory",
+            "rtwistd: error: no snapshot given, and the default, 'rtwistd.tap', is not in this folder: give a snapshot with -f FILE",
         ),
     ];
     for (args, message) in cases {

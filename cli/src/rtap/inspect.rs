@@ -5,6 +5,7 @@
 //! application it defines is shown as its snapshot would be; nothing is written or started.
 
 use rtwisted_core::tree::Node;
+use rtwisted_core::{PathSegment, ServicePath};
 use rtwisted_persist::RawSnapshot;
 use serde_json::{Value, json};
 
@@ -67,9 +68,8 @@ fn show(
     let services = match &args.path {
         None => tree,
         Some(text) => {
-            let wanted = super::document::parse_path("inspect", text)?.to_string();
-            tree.walk()
-                .find(|node| node.path == wanted)
+            let wanted = super::document::parse_path("inspect", text)?;
+            node_at(&tree, &wanted)
                 .cloned()
                 .ok_or_else(|| CliError::failed(format!("no service at '{wanted}' in {shown}")))?
         }
@@ -91,6 +91,22 @@ fn show(
         crate::output::print(text_report(shown, size, raw, &services, from_tac))?;
     }
     Ok(())
+}
+
+/// The node at `path`, by the rule every command follows: a name picks the child with that
+/// name, `#N` the child at index N, named or not.
+fn node_at<'a>(root: &'a Node, path: &ServicePath) -> Option<&'a Node> {
+    let mut node = root;
+    for segment in path.segments() {
+        let children = node.children.as_deref()?;
+        node = match segment {
+            PathSegment::Index(index) => children.get(*index)?,
+            PathSegment::Name(name) => children
+                .iter()
+                .find(|child| child.name.as_deref() == Some(name.as_str()))?,
+        };
+    }
+    Some(node)
 }
 
 fn json_document(raw: &RawSnapshot, services: &Node) -> Value {

@@ -23,6 +23,8 @@ pub enum Source {
         path: PathBuf,
         /// True for `-s`.
         source_style: bool,
+        /// True when no file was given and this is the default, `rtwistd.tap`.
+        defaulted: bool,
     },
     /// A TAC file (`-y`): a Starlark program that defines `application`.
     Tac {
@@ -119,10 +121,12 @@ impl Options {
             (None, _, Some(path)) => Source::File {
                 path: PathBuf::from(path),
                 source_style: true,
+                defaulted: false,
             },
             (None, path, None) => Source::File {
                 path: PathBuf::from(path.map_or(DEFAULT_FILE, String::as_str)),
                 source_style: false,
+                defaulted: path.is_none(),
             },
         };
         let nodaemon = args.nodaemon;

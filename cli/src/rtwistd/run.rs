@@ -198,7 +198,17 @@ fn load(
             };
             Ok((app, None, origin))
         }
-        Source::File { path, source_style } => {
+        Source::File {
+            path,
+            source_style,
+            defaulted,
+        } => {
+            if *defaulted && store.is_none() && std::fs::symlink_metadata(path).is_err() {
+                return Err(CliError::failed(format!(
+                    "no snapshot given, and the default, '{}', is not in this folder: give a snapshot with -f FILE, a TAC file with -y FILE, or a plugin (see rtap plugins)",
+                    path.display()
+                )));
+            }
             let location = match store {
                 None => Location::File(path.clone()),
                 Some(dir) => Location::Store {

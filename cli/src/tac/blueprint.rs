@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rtwisted_core::service::validate_name;
 use serde_json::{Map, Value, json};
 
+use super::python::ProtocolSpec;
+
 /// A blueprint shared by the handles of one evaluation.
 pub type Shared = Arc<Mutex<Blueprint>>;
 
@@ -40,6 +42,11 @@ struct Node {
     name: Option<String>,
     parent: Option<usize>,
     children: Vec<usize>,
+    /// For Twisted's factories (`protocol.ServerFactory()`): `Some`, holding the protocol once
+    /// `factory.protocol = wire.Echo` sets it.
+    twisted_factory: Option<Option<&'static ProtocolSpec>>,
+    /// Given to a service already (its fields were copied there).
+    given: bool,
 }
 
 /// Every node made so far.
@@ -71,8 +78,57 @@ impl Blueprint {
             name,
             parent: None,
             children: Vec::new(),
+            twisted_factory: None,
+            given: false,
         });
         self.nodes.len() - 1
+    }
+
+    /// Adds one of Twisted's factories (`Factory()`, `ServerFactory()`), its protocol unset.
+    pub fn add_twisted_factory(&mut self, label: &str) -> usize {
+        let id = self.add(Role::Part, label, Map::new(), None);
+        if let Some(node) = self.nodes.get_mut(id) {
+            node.twisted_factory = Some(None);
+        }
+        id
+    }
+
+    /// The protocol of a Twisted factory: `None` for any other node, `Some(None)` while unset.
+    pub fn twisted_protocol(
+        &self,
+        id: usize,
+    ) -> anyhow::Result<Option<Option<&'static ProtocolSpec>>> {
+        Ok(self.node(id)?.twisted_factory)
+    }
+
+    /// `factory.protocol = wire.Echo`: the factory becomes `fields` (the protocol's rtwisted
+    /// factory). Refused for other nodes, and once the factory was given to a service, whose
+    /// copy would not follow (in Python it would).
+    pub fn set_protocol(
+        &mut self,
+        id: usize,
+        protocol: &'static ProtocolSpec,
+        fields: Map<String, Value>,
+    ) -> anyhow::Result<()> {
+        let description = self.describe(id)?;
+        let node = self.node_mut(id)?;
+        if node.twisted_factory.is_none() {
+            anyhow::bail!("{description} has no settable attribute 'protocol'");
+        }
+        if node.given {
+            anyhow::bail!(
+                "set {description}'s protocol before giving it to a service: the service holds a copy of the factory as it was"
+            );
+        }
+        node.twisted_factory = Some(Some(protocol));
+        node.fields = fields;
+        Ok(())
+    }
+
+    /// Notes that a node's fields were given to a service.
+    pub fn mark_given(&mut self, id: usize) -> anyhow::Result<()> {
+        self.node_mut(id)?.given = true;
+        Ok(())
     }
 
     fn node(&self, id: usize) -> anyhow::Result<&Node> {
@@ -230,6 +286,12 @@ impl Blueprint {
     /// application with its root collection.
     pub fn to_json(&self, id: usize) -> anyhow::Result<Value> {
         let node = self.node(id)?;
+        if matches!(node.twisted_factory, Some(None)) {
+            anyhow::bail!(
+                "{} has no protocol: set it first (factory.protocol = wire.Echo), or make the factory with protocol.Factory.forProtocol(wire.Echo)",
+                node.label
+            );
+        }
         let children = node
             .children
             .iter()

@@ -26,6 +26,7 @@ use starlark::values::{StarlarkValue, Value, starlark_value};
 use super::blueprint::{Role, Shared, lock};
 use super::convert::to_json;
 use super::handle::Handle;
+use super::python::Imports;
 
 pub use super::values::Context;
 use super::values::TypeConstructor;
@@ -39,7 +40,7 @@ pub(super) fn blueprint_of(eval: &Evaluator) -> anyhow::Result<Shared> {
 
 /// Types and parts through serde: the JSON is typed as the registered kind (so every field is
 /// checked, and defaults filled in) and written back in its canonical form.
-fn typed(kind: TypeKind, value: Json) -> Result<Json, serde_json::Error> {
+pub(super) fn typed(kind: TypeKind, value: Json) -> Result<Json, serde_json::Error> {
     match kind {
         TypeKind::Service => {
             let service: Box<dyn Service> = serde_json::from_value(value)?;
@@ -324,9 +325,10 @@ impl<'v> StarlarkValue<'v> for TypeConstructor {
 const TWISTED_NAMES: &[&str] = &["MultiService", "TimerService", "Site"];
 
 /// The globals of a TAC file: Starlark's standard library (with `struct`, `set`, `map`,
-/// `filter`, `partial`, `print` to stderr, `json` and type annotations), Twisted's names, and one
-/// constructor per registered type not already named.
-pub fn globals() -> Globals {
+/// `filter`, `partial`, `print` to stderr, `json` and type annotations), Twisted's names, one
+/// constructor per registered type not already named, and the modules import lines bind
+/// (returned beside the globals, whose heap holds them).
+pub fn globals() -> (Globals, Imports) {
     let mut builder = GlobalsBuilder::extended_by(&[
         LibraryExtension::StructType,
         LibraryExtension::SetType,
@@ -337,11 +339,18 @@ pub fn globals() -> Globals {
         LibraryExtension::Json,
         LibraryExtension::Typing,
     ])
-    .with(super::twisted::twisted_names);
+    .with(super::twisted::twisted_names)
+    .with(super::python::import_builtin);
     #[cfg(feature = "web")]
     {
         builder = builder.with(super::web::web_names);
     }
+    let pool = GlobalsBuilder::new().with(super::twisted::twisted_names);
+    // twisted.web's names are members of its modules too (python/mod.rs lists them).
+    #[cfg(feature = "web")]
+    let pool = pool.with(super::web::web_names);
+    let pool = pool.build();
+    let imports = super::python::build(&mut builder, &pool);
     let mut short_names: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     for info in registry::all() {
         short_names
@@ -358,5 +367,5 @@ pub fn globals() -> Globals {
             builder.set(short, TypeConstructor { tag });
         }
     }
-    builder.build()
+    (builder.build(), imports)
 }

@@ -14,7 +14,13 @@ use super::handle::Handle;
 /// keys, and TAC objects (a factory given to a service is copied into it).
 pub fn to_json(value: Value) -> anyhow::Result<Json> {
     if let Some(handle) = value.downcast_ref::<Handle>() {
-        return lock(handle.blueprint())?.to_json(handle.id());
+        let mut blueprint = lock(handle.blueprint())?;
+        let json = blueprint.to_json(handle.id())?;
+        blueprint.mark_given(handle.id())?;
+        return Ok(json);
+    }
+    if let Some(json) = super::python::python_json(value) {
+        return json;
     }
     if let Some(list) = ListRef::from_value(value) {
         return list
@@ -45,6 +51,10 @@ pub fn to_json(value: Value) -> anyhow::Result<Json> {
     }
     match value.get_type() {
         "NoneType" | "bool" | "int" | "float" | "string" => value.to_json_value(),
+        "function" => anyhow::bail!(
+            "a function cannot be stored in a snapshot: rtwistd runs no Starlark after the file is read; {}",
+            super::python::BRING_YOUR_OWN
+        ),
         other => anyhow::bail!("a {other} cannot be stored in a snapshot"),
     }
 }

@@ -81,8 +81,14 @@ impl<'v> StarlarkValue<'v> for Handle {
     }
 
     fn get_attr(&self, attribute: &str, heap: Heap<'v>) -> Option<Value<'v>> {
-        let (section, key) = Handle::setting_of(attribute)?;
         let blueprint = lock(&self.blueprint).ok()?;
+        if attribute == "protocol" {
+            return match blueprint.twisted_protocol(self.id).ok()?? {
+                Some(spec) => Some(heap.alloc(super::values::ProtocolClass { spec })),
+                None => Some(Value::new_none()),
+            };
+        }
+        let (section, key) = Handle::setting_of(attribute)?;
         if blueprint.role(self.id).ok()? != Role::Application {
             return None;
         }
@@ -97,6 +103,10 @@ impl<'v> StarlarkValue<'v> for Handle {
     }
 
     fn set_attr(&self, attribute: &str, new_value: Value<'v>) -> starlark::Result<()> {
+        if attribute == "protocol" {
+            return super::python::set_protocol(self, new_value)
+                .map_err(starlark::Error::new_other);
+        }
         let result = (|| {
             let mut blueprint = lock(&self.blueprint)?;
             if blueprint.role(self.id)? != Role::Application {

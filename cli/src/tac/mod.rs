@@ -1,5 +1,19 @@
 //! TAC files: an application written as a program, in Starlark (Twisted's `.tac`, run with
 //! `rtwistd -y app.tac`, frozen with `rtap save -y app.tac`, shown with `rtap inspect app.tac`).
+//! A Twisted user's file runs as written, its import lines rewritten to Starlark first
+//! (`python/`):
+//!
+//! ```python
+//! from twisted.application import service, internet
+//! from twisted.protocols import wire
+//! from twisted.internet import protocol
+//! application = service.Application("echo")
+//! myFactory = protocol.ServerFactory()
+//! myFactory.protocol = wire.Echo
+//! internet.TCPServer(7001, myFactory).setServiceParent(application)
+//! ```
+//!
+//! and a file that imports nothing has rtwisted's names, with no imports:
 //!
 //! ```python
 //! application = Application("echo")
@@ -7,8 +21,9 @@
 //! ```
 //!
 //! Starlark is deterministic and sandboxed: a TAC file cannot open files, run programs or read
-//! the clock; it reads its environment only through `env("NAME", "default")` and other TAC
-//! files only through `load("other.tac", "name")`, relative to the file that loads them. The
+//! the clock; it reads its environment only through `env("NAME", "default")` (or `os.environ`,
+//! the same door) and other TAC files only through `load("other.tac", "name")`, relative to the
+//! file that loads them. The
 //! program builds a blueprint (see `blueprint.rs`); the application it names is written
 //! out as snapshot JSON and typed through serde, so it is exactly what a snapshot would hold.
 
@@ -16,6 +31,7 @@ mod blueprint;
 mod builtins;
 mod convert;
 mod handle;
+mod python;
 #[cfg(test)]
 mod tests;
 mod twisted;
@@ -26,6 +42,7 @@ mod web;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use rtwisted_core::Application;
@@ -41,6 +58,7 @@ use handle::Handle;
 /// A TAC file could not be turned into an application. Every message starts with the file
 /// (and line and column when there is one), so it can be found.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TacError {
     /// The file could not be read.
     #[error("cannot read the TAC file '{path}': {message}")]
@@ -49,6 +67,14 @@ pub enum TacError {
         path: String,
         /// Why.
         message: String,
+    },
+    /// The file is a snapshot, given where a TAC file goes.
+    #[error(
+        "'{path}' is a snapshot, not a TAC file: run it with rtwistd -f {path} (-y is for TAC files)"
+    )]
+    Snapshot {
+        /// The file.
+        path: String,
     },
     /// The program did not run: a syntax error, a failed call, a broken rule.
     #[error("{location}: {message}")]
@@ -89,15 +115,17 @@ pub enum TacError {
 /// Runs the TAC file at `path` and returns the application it defines. Nothing is started.
 pub fn evaluate(path: &Path) -> Result<Application, TacError> {
     let shown = path.display().to_string();
+    let (globals, imports) = builtins::globals();
     let state = State {
-        globals: builtins::globals(),
+        globals,
+        imports: Rc::new(imports),
         blueprint: Arc::new(Mutex::new(Blueprint::default())),
         modules: RefCell::new(HashMap::new()),
         // The file itself is being loaded: a load() of it is a cycle.
         loading: RefCell::new(std::fs::canonicalize(path).into_iter().collect()),
     };
     let source = read(path)?;
-    let ast = AstModule::parse(&shown, source.clone(), &dialect()).map_err(program_error)?;
+    let ast = state.parse(&shown, &source).map_err(program_error)?;
     let application = Module::with_temp_heap(|module| -> Result<Option<Found>, TacError> {
         state.run(&module, ast, path).map_err(program_error)?;
         Ok(module
@@ -164,11 +192,34 @@ fn dialect() -> Dialect {
     }
 }
 
+/// The source of a TAC file; a snapshot given instead is named as one.
 fn read(path: &Path) -> Result<String, TacError> {
-    std::fs::read_to_string(path).map_err(|error| TacError::Read {
-        path: path.display().to_string(),
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| TacError::Read {
+        path: shown.clone(),
         message: rtwisted_persist::describe_io(&error),
+    })?;
+    if is_snapshot(&bytes) {
+        return Err(TacError::Snapshot { path: shown });
+    }
+    String::from_utf8(bytes).map_err(|_| TacError::Read {
+        path: shown,
+        message: "it is not UTF-8 text, so not a TAC file".into(),
     })
+}
+
+/// True for the bytes of a `tap`, `tas` or encrypted snapshot.
+fn is_snapshot(bytes: &[u8]) -> bool {
+    let tas_header = rtwisted_persist::tas::looks_like_tas(bytes) && {
+        let start = &bytes[..bytes.len().min(256)];
+        let text = String::from_utf8_lossy(start);
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        compact.starts_with("{\"rtwisted\":\"snapshot\"")
+    };
+    bytes.len() >= rtwisted_persist::tap::MAGIC.len()
+        && rtwisted_persist::tap::looks_like_tap(bytes)
+        || rtwisted_persist::crypto::looks_encrypted(bytes)
+        || tas_header
 }
 
 /// The folder `load()` paths are relative to: the file's own (empty for a bare file name, so
@@ -216,21 +267,31 @@ fn assignment_of(shown: &str, source: &str) -> String {
         )
 }
 
-/// What every module of one evaluation shares: the globals, the blueprint, the modules loaded
-/// so far (each file runs once), and the chain being loaded (to report cycles).
+/// What every module of one evaluation shares: the globals, the modules import lines bind, the
+/// blueprint, the modules loaded so far (each file runs once), and the chain being loaded (to
+/// report cycles).
 struct State {
     globals: Globals,
+    imports: Rc<python::Imports>,
     blueprint: Shared,
     modules: RefCell<HashMap<PathBuf, FrozenModule>>,
     loading: RefCell<Vec<PathBuf>>,
 }
 
 impl State {
+    /// Parses a TAC file's source, its import lines first rewritten to Starlark (keeping every
+    /// line and column where it was).
+    fn parse(&self, shown: &str, source: &str) -> starlark::Result<AstModule> {
+        let program = python::translate(shown, source, &self.imports)?;
+        AstModule::parse(shown, program, &dialect())
+    }
+
     /// Runs the program of the file at `path` in `module`: the builtins find the blueprint,
     /// and its `load()`s resolve relative to the file's folder.
     fn run(&self, module: &Module, ast: AstModule, path: &Path) -> starlark::Result<()> {
         let context = Context {
             blueprint: self.blueprint.clone(),
+            imports: self.imports.clone(),
         };
         let loader = Loader {
             folder: folder_of(path),
@@ -286,7 +347,7 @@ impl Loader<'_> {
                 rtwisted_persist::describe_io(&error)
             ))
         })?;
-        let ast = AstModule::parse(&shown, source, &dialect())?;
+        let ast = self.state.parse(&shown, &source)?;
         Module::with_temp_heap(|module| {
             self.state.run(&module, ast, path)?;
             module

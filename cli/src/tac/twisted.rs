@@ -8,6 +8,7 @@
 
 use rtwisted_core::MultiService;
 use rtwisted_core::application::validate_app_name;
+use rtwisted_services::strports::{ClientEndpoint, TcpConnect};
 use rtwisted_services::timer::TimerService;
 use serde_json::{Map, Value as Json, json};
 use starlark::collections::SmallMap;
@@ -23,6 +24,7 @@ use super::builtins::{
 };
 use super::convert::to_json;
 use super::handle::Handle;
+use super::python;
 
 #[starlark_module]
 pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
@@ -97,35 +99,56 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
 
     /// `strports.service`: a server listening where the description says
     /// (`tcp:7001:interface=127.0.0.1`, `unix:/run/x.sock`, `ssl:443:privateKey=key.pem`,
-    /// `udp:9999`, `systemd:domain=INET:index=0`).
+    /// `udp:9999`, `systemd:domain=INET:index=0`), or on an endpoint of `endpoints`; Twisted's
+    /// `reactor=` is accepted and has no use here.
     fn service<'v>(
-        #[starlark(require = pos)] description: &str,
+        #[starlark(require = pos)] description: Value<'v>,
         #[starlark(require = pos)] factory: Value<'v>,
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
+        #[starlark(require = named, default = NoneOr::None)] reactor: NoneOr<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
-        server(&blueprint_of(eval)?, description, factory, name)
+        let _ = reactor;
+        let description = python::description_of(description, true)?;
+        server(&blueprint_of(eval)?, &description, factory, name)
     }
 
     /// A client connecting where the description says (`tcp:host=H:port=P`,
     /// `unix:path=PATH`, `tls:host=H:port=P`); it fails to start if the connection fails.
     fn client<'v>(
-        #[starlark(require = pos)] description: &str,
+        #[starlark(require = pos)] description: Value<'v>,
         #[starlark(require = pos)] factory: Value<'v>,
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
-        client(&blueprint_of(eval)?, description, factory, name, false)
+        let description = python::description_of(description, false)?;
+        client(&blueprint_of(eval)?, &description, factory, name, false)
     }
 
-    /// Twisted's `ClientService`: a client that connects, and reconnects with backoff.
+    /// Twisted's `ClientService(endpoint, factory)`: a client that connects, and reconnects
+    /// with backoff. The endpoint is a description or an endpoint of `endpoints`.
     fn ClientService<'v>(
-        #[starlark(require = pos)] description: &str,
+        #[starlark(require = pos)] endpoint: Value<'v>,
         #[starlark(require = pos)] factory: Value<'v>,
+        #[starlark(default = NoneOr::None)] retryPolicy: NoneOr<Value<'v>>,
+        #[starlark(default = NoneOr::None)] clock: NoneOr<Value<'v>>,
+        #[starlark(default = NoneOr::None)] prepareConnection: NoneOr<Value<'v>>,
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
-        client(&blueprint_of(eval)?, description, factory, name, true)
+        for (argument, value) in [
+            ("retryPolicy", retryPolicy),
+            ("clock", clock),
+            ("prepareConnection", prepareConnection),
+        ] {
+            if !value.is_none() {
+                anyhow::bail!(
+                    "ClientService(): {argument} takes Python code, which rtwistd does not run; it retries with Twisted's default backoff"
+                );
+            }
+        }
+        let description = python::description_of(endpoint, false)?;
+        client(&blueprint_of(eval)?, &description, factory, name, true)
     }
 
     /// `internet.TCPServer(port, factory, backlog=50, interface='')`.
@@ -144,16 +167,22 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
         server(&blueprint_of(eval)?, &description, factory, name)
     }
 
-    /// `internet.UNIXServer(address, factory, backlog=50, mode=0o666)`.
+    /// `internet.UNIXServer(address, factory, backlog=50, mode=0o666, wantPID=...)`; the lock
+    /// file (`PATH.lock`) is on unless `wantPID=0` or `lockfile=False`.
     fn UNIXServer<'v>(
         #[starlark(require = pos)] address: &str,
         #[starlark(require = pos)] factory: Value<'v>,
         #[starlark(default = 50)] backlog: u32,
         #[starlark(default = 0o666)] mode: u32,
+        #[starlark(default = NoneOr::None)] wantPID: NoneOr<Value<'v>>,
         #[starlark(require = named, default = true)] lockfile: bool,
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
+        let lockfile = match wantPID {
+            NoneOr::None => lockfile,
+            NoneOr::Other(flag) => flag.to_bool(),
+        };
         let description = format!(
             "unix:{}:mode={mode:o}:lockfile={}:backlog={backlog}",
             escape(address),
@@ -162,24 +191,41 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
         server(&blueprint_of(eval)?, &description, factory, name)
     }
 
-    /// `internet.SSLServer(port, factory, ...)` with the key and certificate as files (PEM).
+    /// `internet.SSLServer(port, factory, contextFactory, backlog=50, interface='')`, the
+    /// context an `ssl.DefaultOpenSSLContextFactory(key, certificate)`; or with the key and
+    /// certificate as files (PEM) by keyword: `privateKey=`, `certKey=`, `extraCertChain=`.
     fn SSLServer<'v>(
         #[starlark(require = pos)] port: u32,
         #[starlark(require = pos)] factory: Value<'v>,
-        #[starlark(require = named)] privateKey: &str,
+        #[starlark(default = NoneOr::None)] contextFactory: NoneOr<Value<'v>>,
+        #[starlark(default = 50)] backlog: u32,
+        #[starlark(default = "")] interface: &str,
+        #[starlark(require = named, default = NoneOr::None)] privateKey: NoneOr<&str>,
         #[starlark(require = named, default = NoneOr::None)] certKey: NoneOr<&str>,
         #[starlark(require = named, default = NoneOr::None)] extraCertChain: NoneOr<&str>,
-        #[starlark(require = named, default = 50)] backlog: u32,
-        #[starlark(require = named, default = "")] interface: &str,
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
-        let mut description = format!(
-            "ssl:{port}:privateKey={}:backlog={backlog}",
-            escape(privateKey)
-        );
-        if let NoneOr::Other(cert) = certKey {
-            description.push_str(&format!(":certKey={}", escape(cert)));
+        let (key, cert) = match (contextFactory, privateKey) {
+            (NoneOr::Other(context), NoneOr::None) => {
+                if !certKey.is_none() {
+                    anyhow::bail!(
+                        "SSLServer(): the certificate comes from the context factory; leave certKey= out"
+                    );
+                }
+                let (key, cert) = python::server_context(context)?;
+                (key, Some(cert))
+            }
+            (NoneOr::None, NoneOr::Other(key)) => {
+                (key.to_owned(), certKey.into_option().map(str::to_owned))
+            }
+            _ => anyhow::bail!(
+                "SSLServer() takes a context factory (ssl.DefaultOpenSSLContextFactory(key, certificate)) or privateKey=, one of the two"
+            ),
+        };
+        let mut description = format!("ssl:{port}:privateKey={}:backlog={backlog}", escape(&key));
+        if let Some(cert) = cert {
+            description.push_str(&format!(":certKey={}", escape(&cert)));
         }
         if let NoneOr::Other(chain) = extraCertChain {
             description.push_str(&format!(":extraCertChain={}", escape(chain)));
@@ -205,17 +251,31 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
         server(&blueprint_of(eval)?, &description, protocol, name)
     }
 
-    /// `internet.TCPClient(host, port, factory, timeout=30)`.
+    /// `internet.TCPClient(host, port, factory, timeout=30, bindAddress=None)`.
     fn TCPClient<'v>(
         #[starlark(require = pos)] host: &str,
         #[starlark(require = pos)] port: u32,
         #[starlark(require = pos)] factory: Value<'v>,
-        #[starlark(default = 30)] timeout: u32,
+        #[starlark(default = 30)] timeout: Value<'v>,
+        #[starlark(default = NoneOr::None)] bindAddress: NoneOr<Value<'v>>,
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
-        let description = format!("tcp:host={}:port={port}:timeout={timeout}", escape(host));
-        client(&blueprint_of(eval)?, &description, factory, name, false)
+        let port = u16::try_from(port)
+            .map_err(|_| anyhow::anyhow!("port must be 0..65535, got {port}"))?;
+        let endpoint = ClientEndpoint::Tcp(TcpConnect {
+            host: host.to_owned(),
+            port,
+            timeout: python::timeout_of(timeout)?,
+            bind_address: python::bind_address_of(bindAddress)?,
+        });
+        client(
+            &blueprint_of(eval)?,
+            &endpoint.to_string(),
+            factory,
+            name,
+            false,
+        )
     }
 
     /// `internet.UNIXClient(address, factory, timeout=30)`.
@@ -237,6 +297,12 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
         #[starlark(require = named, default = NoneOr::None)] name: NoneOr<&str>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Handle> {
+        if task.get_type() == "function" {
+            anyhow::bail!(
+                "TimerService(): the task is one of rtwisted's (LogLine(message=), RunCommand(program=), TouchFile(path=), Checkpoint(), or IPersistable(application).save), not a function: rtwistd runs no Starlark after the file is read; {}",
+                python::BRING_YOUR_OWN
+            );
+        }
         let period = to_json(step)?;
         if !period
             .as_f64()
@@ -280,13 +346,10 @@ pub(super) fn twisted_names(builder: &mut GlobalsBuilder) {
         #[starlark(default = NoneOr::None)] default: NoneOr<Value<'v>>,
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> anyhow::Result<Value<'v>> {
-        match (std::env::var(name), default) {
-            (Ok(value), _) => Ok(eval.heap().alloc(value)),
-            (Err(std::env::VarError::NotUnicode(_)), _) => {
-                anyhow::bail!("the environment variable {name} is not valid UTF-8")
-            }
-            (Err(_), NoneOr::Other(default)) => Ok(default),
-            (Err(_), NoneOr::None) => anyhow::bail!(
+        match (python::environment_variable(name)?, default) {
+            (Some(value), _) => Ok(eval.heap().alloc(value)),
+            (None, NoneOr::Other(default)) => Ok(default),
+            (None, NoneOr::None) => anyhow::bail!(
                 "the environment variable {name} is not set; set it, or give a default: env(\"{name}\", \"...\")"
             ),
         }

@@ -1,7 +1,8 @@
 //! `twisted.web` in TAC files: `Site(root)`, `File(path)`, `ReverseProxyResource(host, port,
 //! path)`, `Data(data, type)`, `Redirect(url)`, `Health()`, `Resource()`, and
-//! `resource.putChild(b"name", child)`, in rtwisted's spelling (no imports; the names are
-//! globals, as the rest of the TAC builtins).
+//! `resource.putChild(b"name", child)`: globals, as the rest of the TAC builtins, and the
+//! members of `twisted.web.server`, `.static`, `.proxy`, `.util` and `.resource` for files
+//! that import them (see `python/mod.rs`).
 //!
 //! ```python
 //! root = File("/srv/www")

@@ -80,6 +80,7 @@ pub fn tcp_client(
             host: host.into(),
             port,
             timeout: DEFAULT_TIMEOUT,
+            bind_address: None,
         }),
         factory,
     )
@@ -91,6 +92,7 @@ pub fn unix_client(path: impl Into<PathBuf>, factory: Arc<dyn ProtocolFactory>) 
         ClientEndpoint::Unix(UnixConnect {
             path: path.into(),
             timeout: DEFAULT_TIMEOUT,
+            lockfile: false,
         }),
         factory,
     )

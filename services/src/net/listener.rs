@@ -137,7 +137,7 @@ impl Bound {
                 };
                 let io = |source| ListenError::Bind {
                     endpoint: text.clone(),
-                    address: format!("systemd socket {}", socket.index),
+                    address: format!("systemd socket {}", socket.descriptor),
                     source,
                 };
                 match activation::adopt(socket).map_err(activation)? {

@@ -1,6 +1,6 @@
 //! TLS with rustls and the `ring` provider: server configurations from PEM files (read in the
 //! privileged start, so keys only root can read work), client configurations that always verify
-//! the server against a CA folder or the system's roots.
+//! the server against a CA folder or the system's roots, and may present a client certificate.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,13 +78,7 @@ pub fn server_config_offering(
     if let Some(extra) = &tls.extra_cert_chain {
         chain.extend(certificates(extra)?);
     }
-    let key = PrivateKeyDer::from_pem_file(&tls.private_key).map_err(|error| TlsError::File {
-        path: tls.private_key.clone(),
-        reason: match error {
-            rustls_pki_types::pem::Error::NoItemsFound => "it holds no PEM private key".into(),
-            other => pem_reason(&other),
-        },
-    })?;
+    let key = private_key(&tls.private_key)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|error| TlsError::Config(error.to_string()))?
@@ -99,11 +93,22 @@ pub fn server_config_offering(
     Ok(Arc::new(config))
 }
 
-/// The client configuration of a `tls:` endpoint: trust the PEM files in `caCertsDir`, else the
-/// system's roots.
+/// A PEM private key file, or the error naming it.
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|error| TlsError::File {
+        path: path.to_owned(),
+        reason: match error {
+            rustls_pki_types::pem::Error::NoItemsFound => "it holds no PEM private key".into(),
+            other => pem_reason(&other),
+        },
+    })
+}
+
+/// The client configuration of a `tls:` endpoint: trust the PEM files in `trustRoots`, else the
+/// system's roots; present the client certificate (and its key) when there is one.
 pub fn client_config(tls: &TlsConnect) -> Result<Arc<ClientConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
-    match &tls.ca_certs_dir {
+    match &tls.trust_roots {
         Some(dir) => {
             let entries = std::fs::read_dir(dir).map_err(|error| TlsError::File {
                 path: dir.clone(),
@@ -134,10 +139,24 @@ pub fn client_config(tls: &TlsConnect) -> Result<Arc<ClientConfig>, TlsError> {
             }
         }
     }
-    let config = ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|error| TlsError::Config(error.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match &tls.certificate {
+        None => builder.with_no_client_auth(),
+        Some(certificate) => {
+            let key_file = tls.private_key.as_ref().unwrap_or(certificate);
+            let chain = certificates(certificate)?;
+            let key = private_key(key_file)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|error| TlsError::Mismatch {
+                    key: key_file.clone(),
+                    certificate: certificate.clone(),
+                    reason: error.to_string(),
+                })?
+        }
+    };
     Ok(Arc::new(config))
 }

@@ -11,20 +11,28 @@
 //! assert_eq!(client.to_string(), "tcp:host=example.org:port=80");
 //! ```
 //!
-//! Server endpoints:
-//! - `tcp:PORT[:interface=ADDR][:backlog=N]` (IPv4; all addresses and backlog 50 by default);
-//! - `tcp6:PORT[:interface=ADDR6][:backlog=N]` (IPv6; `interface=[::1]` or `interface=\:\:1`);
-//! - `unix:PATH[:mode=OCTAL][:lockfile=0|1][:backlog=N]` (mode 666 and lockfile on by default);
+//! Server endpoints (positional arguments go in the order of Twisted's parsers, shown here):
+//! - `tcp:PORT[:INTERFACE[:BACKLOG]]`, or `tcp:PORT:interface=ADDR:backlog=N` (IPv4; all
+//!   addresses and backlog 50 by default);
+//! - `tcp6:PORT[:BACKLOG[:INTERFACE]]` (IPv6; `interface=\:\:1`, as Twisted writes it, or
+//!   `interface=[::1]`);
+//! - `unix:PATH[:MODE[:BACKLOG[:LOCKFILE]]]` (mode 666 and lockfile on by default);
 //! - `ssl:PORT:privateKey=FILE[:certKey=FILE][:extraCertChain=FILE][:interface=ADDR][:backlog=N]`
-//!   (`tls:` is an alias; the certificate defaults to the key's file, as in Twisted);
-//! - `udp:PORT[:interface=ADDR]` (datagrams);
-//! - `systemd:domain=INET|INET6|UNIX:index=N` (a socket from systemd socket activation).
+//!   (`tls:` is an alias; the certificate defaults to the key's file, as in Twisted;
+//!   `sslmethod=` and `dhParameters=` are refused, as rustls has no such settings);
+//! - `udp:PORT[:interface=ADDR]` (datagrams; rtwisted's own);
+//! - `systemd:domain=INET|INET6|UNIX:index=N` or `:name=NAME` (a socket from systemd socket
+//!   activation, by position or by its `FileDescriptorName`).
 //!
-//! Client endpoints: `tcp:host=H:port=P[:timeout=S]` (or `tcp:H:P`),
-//! `unix:path=PATH[:timeout=S]` (or `unix:PATH`), `tls:host=H:port=P[:caCertsDir=DIR][:timeout=S]`
-//! (`ssl:` is an alias). The timeout defaults to 30 seconds.
+//! Client endpoints: `tcp:host=H:port=P[:timeout=S][:bindAddress=ADDR]` (or `tcp:H:P`),
+//! `unix:path=PATH[:lockfile=1][:timeout=S]` (or `unix:PATH`), and
+//! `tls:host=H:port=P[:trustRoots=DIR][:certificate=FILE[:privateKey=FILE]][:bindAddress=ADDR]`
+//! (`ssl:` is an alias, and its spellings `caCertsDir=` and `certKey=` are accepted under
+//! either prefix). The timeout defaults to 30 seconds. A non-ASCII host name is IDNA-encoded
+//! to connect (`bücher.ch` is `xn--bcher-kva.ch`).
 //!
-//! Every endpoint has one canonical string form (defaults left out), and an endpoint
+//! Every endpoint has one canonical string form (defaults left out), one Twisted reads back
+//! (`tls:` with `trustRoots=`, IPv6 addresses with escaped colons), and an endpoint
 //! serializes as that string, so snapshots and `rtap inspect` show `tcp:8080`. Endpoint type
 //! names are matched case-insensitively (Twisted is case-sensitive for its built-in server
 //! types only, which surprises people: `TCP:80` fails there, `TCP6:80` works). A parameter
@@ -41,8 +49,8 @@ use std::time::Duration;
 pub use client::{CLIENT_TYPES, ClientEndpoint, TcpConnect, TlsConnect, UnixConnect};
 pub use params::Params;
 pub use server::{
-    DEFAULT_BACKLOG, Domain, SERVER_TYPES, ServerEndpoint, SystemdSocket, TcpListen, TlsListen,
-    UdpListen, UnixListen,
+    DEFAULT_BACKLOG, Descriptor, Domain, SERVER_TYPES, ServerEndpoint, SystemdSocket, TcpListen,
+    TlsListen, UdpListen, UnixListen,
 };
 pub use tokenize::{Description, quote, tokenize};
 
@@ -52,6 +60,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What was wrong with an endpoint description (without the description itself; see
 /// [`InvalidEndpoint`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StrportError {
     /// The description was empty.
     #[error("empty endpoint description: write a type and its arguments, like 'tcp:8080'")]
@@ -66,6 +75,13 @@ pub enum StrportError {
         found: String,
         /// The known types.
         expected: String,
+    },
+    /// A bare port number where a description goes (Twisted's old strports read `7001` as
+    /// TCP; its endpoints, and rtwisted, do not).
+    #[error("a port alone is not an endpoint: write '{suggestion}'")]
+    BarePort {
+        /// The description to write instead.
+        suggestion: String,
     },
     /// A required parameter is missing.
     #[error("{kind} endpoint needs {what}, like '{example}'")]
@@ -103,8 +119,16 @@ pub enum StrportError {
     /// The same parameter given twice (by position and keyword, or twice by keyword).
     #[error("parameter '{0}' is given twice")]
     Duplicate(String),
+    /// One parameter given under both of its names.
+    #[error("parameter '{name}' is given twice (once as '{alias}', its other name)")]
+    DuplicateAlias {
+        /// The parameter's name.
+        name: &'static str,
+        /// Its other name.
+        alias: &'static str,
+    },
     /// More positional segments than the type takes.
-    #[error("too many positional arguments for a {kind} endpoint: '{extra}'{}", empty_hint(.extra))]
+    #[error("too many positional arguments for a {kind} endpoint: '{extra}'")]
     TooManyPositional {
         /// The endpoint type.
         kind: &'static str,
@@ -129,14 +153,29 @@ pub enum StrportError {
     /// A `[` with no closing `]`.
     #[error("'[' without a closing ']'")]
     UnclosedBracket,
-}
-
-fn empty_hint(extra: &str) -> &'static str {
-    if extra.is_empty() {
-        " (an unescaped ':'? write IPv6 addresses as [::1], or escape ':' as '\\:')"
-    } else {
-        ""
-    }
+    /// An empty positional segment: `::`, or a trailing `:`.
+    #[error(
+        "an empty argument between two ':' (an unescaped ':'? write IPv6 addresses as [::1], or escape ':' as '\\:')"
+    )]
+    EmptyArgument,
+    /// A Twisted parameter that configures OpenSSL and has no meaning with rustls.
+    #[error("{param}= has no meaning here: {why}; leave it out")]
+    NoRustlsMeaning {
+        /// The parameter.
+        param: &'static str,
+        /// What rustls does instead.
+        why: &'static str,
+    },
+    /// Two parameters that exclude each other, or neither of two that one is needed from.
+    #[error("{kind} endpoint takes {what}, like '{example}'")]
+    OneOf {
+        /// The endpoint type.
+        kind: &'static str,
+        /// The choice, in words ("exactly one of index= or name=").
+        what: &'static str,
+        /// A correct description.
+        example: &'static str,
+    },
 }
 
 /// An endpoint description that failed to parse, with the description and the reason.
@@ -163,12 +202,17 @@ pub fn parse_port(text: &str) -> Result<u16, StrportError> {
         .map_err(|_| StrportError::PortRange(text.to_owned()))
 }
 
-/// Parses an IP address, with or without `[...]` around an IPv6 one.
+/// Parses an `interface=` IP address, with or without `[...]` around an IPv6 one.
 pub fn parse_ip(text: &str) -> Result<IpAddr, StrportError> {
+    parse_ip_param("interface", text)
+}
+
+/// Parses an IP address given as parameter `param`, with or without `[...]` around an IPv6 one.
+pub fn parse_ip_param(param: &'static str, text: &str) -> Result<IpAddr, StrportError> {
     unbracket(text)
         .parse::<IpAddr>()
         .map_err(|_| StrportError::BadValue {
-            param: "interface",
+            param,
             value: text.to_owned(),
             expected: "an IP address",
         })
@@ -241,3 +285,5 @@ pub fn format_seconds(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod twisted_tests;

@@ -14,12 +14,21 @@ pub struct Params {
 
 impl Params {
     /// Splits off the endpoint type (the first positional segment). A keyword given twice is an
-    /// error naming it (Twisted silently keeps the last one).
+    /// error naming it (Twisted silently keeps the last one). An empty positional segment is an
+    /// error too (it is almost always an unescaped `:`, as in `interface=::1`), except a lone
+    /// one (`tcp:`), which counts as nothing given, so the message says what is missing.
     pub fn new(description: Description) -> Result<Self, StrportError> {
         let mut positional = description.positional.into_iter();
         let kind = positional.next().ok_or(StrportError::NoType)?;
         if kind.is_empty() {
             return Err(StrportError::NoType);
+        }
+        let mut positional: Vec<String> = positional.collect();
+        if positional.len() == 1 && positional[0].is_empty() {
+            positional.clear();
+        }
+        if positional.iter().any(String::is_empty) {
+            return Err(StrportError::EmptyArgument);
         }
         let keywords = description.keywords;
         for (i, (key, _)) in keywords.iter().enumerate() {
@@ -29,7 +38,7 @@ impl Params {
         }
         Ok(Params {
             kind,
-            positional: positional.map(Some).collect(),
+            positional: positional.into_iter().map(Some).collect(),
             keywords,
         })
     }

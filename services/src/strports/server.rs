@@ -104,13 +104,31 @@ pub enum Domain {
     Unix,
 }
 
-/// A socket handed over by systemd: its expected family and its index among `LISTEN_FDS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which of the descriptors systemd passed a `systemd:` endpoint adopts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Descriptor {
+    /// The offset into the inherited descriptors (fd 3 + index).
+    Index(usize),
+    /// The descriptor's name in `LISTEN_FDNAMES` (a socket unit's `FileDescriptorName=`).
+    Name(String),
+}
+
+impl fmt::Display for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Descriptor::Index(index) => write!(f, "at index {index}"),
+            Descriptor::Name(name) => write!(f, "named '{name}'"),
+        }
+    }
+}
+
+/// A socket handed over by systemd: its expected family, and its index or name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SystemdSocket {
     /// The family the socket must have (checked when it is adopted).
     pub domain: Domain,
-    /// The offset into the inherited descriptors (fd 3 + index).
-    pub index: usize,
+    /// Which inherited descriptor it is.
+    pub descriptor: Descriptor,
 }
 
 /// Where a server listens, parsed from a strports description.
@@ -124,8 +142,8 @@ pub enum ServerEndpoint {
     Tls(TlsListen),
     /// `udp:` (datagrams, for datagram servers).
     Udp(UdpListen),
-    /// `systemd:domain=INET|INET6:index=N`: a listening socket passed by systemd socket
-    /// activation (`LISTEN_FDS`), adopted instead of bound.
+    /// `systemd:domain=INET|INET6|UNIX:index=N` (or `:name=NAME`): a listening socket passed
+    /// by systemd socket activation (`LISTEN_FDS`, `LISTEN_FDNAMES`), adopted instead of bound.
     Systemd(SystemdSocket),
 }
 
@@ -226,6 +244,11 @@ fn parse_server(text: &str) -> Result<ServerEndpoint, StrportError> {
         "ssl" | "tls" => parse_tls(params),
         "udp" => parse_udp(params),
         "systemd" => parse_systemd(params),
+        port if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
+            Err(StrportError::BarePort {
+                suggestion: format!("tcp:{port}"),
+            })
+        }
         _ => Err(StrportError::UnknownType {
             found: params.kind().to_owned(),
             expected: SERVER_TYPES.to_owned(),
@@ -233,12 +256,40 @@ fn parse_server(text: &str) -> Result<ServerEndpoint, StrportError> {
     }
 }
 
+/// Where a TCP-based listener's positional arguments go (Twisted's parsers take them in their
+/// signature's order, which differs between `tcp:` and `tcp6:`).
+struct TcpPositions {
+    interface: usize,
+    backlog: usize,
+}
+
+/// `tcp:PORT:INTERFACE:BACKLOG` (Twisted's `_parseTCP(factory, port, interface, backlog)`).
+const TCP_POSITIONS: TcpPositions = TcpPositions {
+    interface: 1,
+    backlog: 2,
+};
+
+/// `tcp6:PORT:BACKLOG:INTERFACE` (Twisted's `_TCP6ServerParser._parseServer(reactor, port,
+/// backlog, interface)`).
+const TCP6_POSITIONS: TcpPositions = TcpPositions {
+    backlog: 1,
+    interface: 2,
+};
+
+/// `ssl:PORT:PRIVATEKEY:CERTKEY:SSLMETHOD:INTERFACE:BACKLOG:EXTRACERTCHAIN:DHPARAMETERS`
+/// (Twisted's `_parseSSL`).
+const SSL_POSITIONS: TcpPositions = TcpPositions {
+    interface: 4,
+    backlog: 5,
+};
+
 /// The port, interface and backlog of a TCP-based listener; leaves other parameters alone.
 fn take_tcp(
     params: &mut Params,
     kind: &'static str,
     example: &'static str,
     v6: Option<bool>,
+    positions: &TcpPositions,
 ) -> Result<TcpListen, StrportError> {
     let port = params.take("port", Some(0))?.ok_or(StrportError::Missing {
         kind,
@@ -246,12 +297,12 @@ fn take_tcp(
         example,
     })?;
     let port = parse_port(&port)?;
-    let interface = match params.take("interface", None)? {
+    let interface = match params.take("interface", Some(positions.interface))? {
         None => None,
         Some(text) if text.is_empty() => None,
         Some(text) => Some(parse_ip(&text)?),
     };
-    let backlog = match params.take("backlog", None)? {
+    let backlog = match params.take("backlog", Some(positions.backlog))? {
         None => DEFAULT_BACKLOG,
         Some(text) => parse_u32("backlog", text)?,
     };
@@ -285,12 +336,18 @@ fn take_tcp(
 }
 
 fn parse_tcp(mut params: Params, kind: &'static str, v6: bool) -> Result<TcpListen, StrportError> {
-    let example = if v6 { "tcp6:8080" } else { "tcp:8080" };
-    let tcp = take_tcp(&mut params, kind, example, Some(v6))?;
+    let (example, positions) = if v6 {
+        ("tcp6:8080", &TCP6_POSITIONS)
+    } else {
+        ("tcp:8080", &TCP_POSITIONS)
+    };
+    let tcp = take_tcp(&mut params, kind, example, Some(v6), positions)?;
     params.finish(kind, "port, interface, backlog")?;
     Ok(tcp)
 }
 
+/// `unix:ADDRESS:MODE:BACKLOG:LOCKFILE` (Twisted's `_parseUNIX(factory, address, mode,
+/// backlog, lockfile)`).
 fn parse_unix(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     let path = params
         .take("address", Some(0))?
@@ -300,19 +357,19 @@ fn parse_unix(mut params: Params) -> Result<ServerEndpoint, StrportError> {
             what: "a path",
             example: "unix:/run/app.sock",
         })?;
-    let mode = match params.take("mode", None)? {
+    let mode = match params.take("mode", Some(1))? {
         None => DEFAULT_MODE,
         Some(text) => parse_mode(text)?,
     };
-    let lockfile = match params.take("lockfile", None)? {
-        None => true,
-        Some(text) => parse_flag("lockfile", text)?,
-    };
-    let backlog = match params.take("backlog", None)? {
+    let backlog = match params.take("backlog", Some(2))? {
         None => DEFAULT_BACKLOG,
         Some(text) => parse_u32("backlog", text)?,
     };
-    params.finish("unix", "address, mode, lockfile, backlog")?;
+    let lockfile = match params.take("lockfile", Some(3))? {
+        None => true,
+        Some(text) => parse_flag("lockfile", text)?,
+    };
+    params.finish("unix", "address, mode, backlog, lockfile")?;
     Ok(ServerEndpoint::Unix(UnixListen {
         path: PathBuf::from(path),
         mode,
@@ -321,21 +378,39 @@ fn parse_unix(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     }))
 }
 
+/// Why a Twisted TLS parameter has no rustls counterpart.
+const NO_SSLMETHOD: &str =
+    "rustls always negotiates TLS 1.3 or 1.2 and has no older protocol to pick";
+const NO_DH_PARAMETERS: &str = "rustls uses only elliptic-curve key exchange (ECDHE), which needs no Diffie-Hellman parameters file";
+
 fn parse_tls(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     let tcp = take_tcp(
         &mut params,
         "ssl",
         "ssl:443:privateKey=key.pem:certKey=cert.pem",
         None,
+        &SSL_POSITIONS,
     )?;
     let private_key = params
-        .take("privateKey", None)?
+        .take("privateKey", Some(1))?
         .map_or_else(|| PathBuf::from(DEFAULT_KEY), PathBuf::from);
-    let cert_key = params.take("certKey", None)?.map(PathBuf::from);
-    let extra_cert_chain = params.take("extraCertChain", None)?.map(PathBuf::from);
+    let cert_key = params.take("certKey", Some(2))?.map(PathBuf::from);
+    if params.take("sslmethod", Some(3))?.is_some() {
+        return Err(StrportError::NoRustlsMeaning {
+            param: "sslmethod",
+            why: NO_SSLMETHOD,
+        });
+    }
+    let extra_cert_chain = params.take("extraCertChain", Some(6))?.map(PathBuf::from);
+    if params.take("dhParameters", Some(7))?.is_some() {
+        return Err(StrportError::NoRustlsMeaning {
+            param: "dhParameters",
+            why: NO_DH_PARAMETERS,
+        });
+    }
     params.finish(
         "ssl",
-        "port, privateKey, certKey, extraCertChain, interface, backlog",
+        "port, privateKey, certKey, interface, backlog, extraCertChain",
     )?;
     // certKey equal to privateKey is the default: left out, so the form is canonical.
     let cert_key = cert_key.filter(|cert| *cert != private_key);
@@ -347,6 +422,7 @@ fn parse_tls(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     }))
 }
 
+/// `udp:PORT:INTERFACE` (rtwisted's own; Twisted has no datagram strports).
 fn parse_udp(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     let port = params.take("port", Some(0))?.ok_or(StrportError::Missing {
         kind: "udp",
@@ -354,7 +430,7 @@ fn parse_udp(mut params: Params) -> Result<ServerEndpoint, StrportError> {
         example: "udp:8080",
     })?;
     let port = parse_port(&port)?;
-    let interface = match params.take("interface", None)? {
+    let interface = match params.take("interface", Some(1))? {
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Some(text) if text.is_empty() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Some(text) => parse_ip(&text)?,
@@ -363,13 +439,17 @@ fn parse_udp(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     Ok(ServerEndpoint::Udp(UdpListen { interface, port }))
 }
 
+/// `systemd:DOMAIN:INDEX:NAME` (Twisted's `_SystemdParser._parseServer(reactor, domain, index,
+/// name)`): exactly one of the index and the name.
 fn parse_systemd(mut params: Params) -> Result<ServerEndpoint, StrportError> {
     const EXAMPLE: &str = "systemd:domain=INET:index=0";
-    let domain = params.take("domain", None)?.ok_or(StrportError::Missing {
-        kind: "systemd",
-        what: "a domain",
-        example: EXAMPLE,
-    })?;
+    let domain = params
+        .take("domain", Some(0))?
+        .ok_or(StrportError::Missing {
+            kind: "systemd",
+            what: "a domain",
+            example: EXAMPLE,
+        })?;
     let domain = match domain.to_ascii_uppercase().as_str() {
         "INET" => Domain::Inet,
         "INET6" => Domain::Inet6,
@@ -382,27 +462,60 @@ fn parse_systemd(mut params: Params) -> Result<ServerEndpoint, StrportError> {
             });
         }
     };
-    let index = params.take("index", None)?.ok_or(StrportError::Missing {
-        kind: "systemd",
-        what: "an index",
-        example: EXAMPLE,
-    })?;
-    let index = index.parse::<usize>().map_err(|_| StrportError::BadValue {
-        param: "index",
-        value: index,
-        expected: "a number from 0",
-    })?;
-    params.finish("systemd", "domain, index")?;
-    Ok(ServerEndpoint::Systemd(SystemdSocket { domain, index }))
+    let index = params.take("index", Some(1))?;
+    let name = params.take("name", Some(2))?;
+    params.finish("systemd", "domain, index, name")?;
+    let descriptor = match (index, name) {
+        (Some(index), None) => {
+            Descriptor::Index(index.parse::<usize>().map_err(|_| StrportError::BadValue {
+                param: "index",
+                value: index,
+                expected: "a number from 0",
+            })?)
+        }
+        (None, Some(name)) => Descriptor::Name(parse_fd_name(name)?),
+        _ => {
+            return Err(StrportError::OneOf {
+                kind: "systemd",
+                what: "exactly one of index= or name=",
+                example: "systemd:domain=INET:name=web",
+            });
+        }
+    };
+    Ok(ServerEndpoint::Systemd(SystemdSocket {
+        domain,
+        descriptor,
+    }))
 }
 
+/// A systemd `FileDescriptorName`: 1 to 255 printable ASCII characters, no `:` (the separator
+/// of `LISTEN_FDNAMES`).
+fn parse_fd_name(name: String) -> Result<String, StrportError> {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() && byte != b':');
+    if valid {
+        Ok(name)
+    } else {
+        Err(StrportError::BadValue {
+            param: "name",
+            value: name,
+            expected: "a systemd FileDescriptorName (printable ASCII, no ':', at most 255)",
+        })
+    }
+}
+
+/// `:interface=ADDR` unless it is the default. An IPv6 address has its colons escaped
+/// (`interface=\:\:1`), the one form Twisted reads back: it takes `[::1]` for a host name.
 fn write_interface(f: &mut fmt::Formatter<'_>, interface: IpAddr, default: IpAddr) -> fmt::Result {
     if interface == default {
         return Ok(());
     }
     match interface {
         IpAddr::V4(ip) => write!(f, ":interface={ip}"),
-        IpAddr::V6(ip) => write!(f, ":interface=[{ip}]"),
+        IpAddr::V6(ip) => write!(f, ":interface={}", quote(&ip.to_string())),
     }
 }
 
@@ -467,7 +580,12 @@ impl fmt::Display for ServerEndpoint {
                     Domain::Inet6 => "INET6",
                     Domain::Unix => "UNIX",
                 };
-                write!(f, "systemd:domain={domain}:index={}", socket.index)
+                match &socket.descriptor {
+                    Descriptor::Index(index) => write!(f, "systemd:domain={domain}:index={index}"),
+                    Descriptor::Name(name) => {
+                        write!(f, "systemd:domain={domain}:name={}", quote(name))
+                    }
+                }
             }
         }
     }

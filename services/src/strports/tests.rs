@@ -27,7 +27,7 @@ fn systemd_sockets_by_domain_and_index() {
         endpoint,
         ServerEndpoint::Systemd(SystemdSocket {
             domain: Domain::Inet6,
-            index: 2
+            descriptor: Descriptor::Index(2),
         })
     );
     assert_eq!(endpoint.to_string(), "systemd:domain=INET6:index=2");
@@ -89,11 +89,12 @@ fn odd_client_hosts_found_by_fuzzing_round_trip() {
             "{text}"
         );
     }
+    // IPv6 hosts are written with their colons escaped, which Twisted reads back.
     assert_eq!(
         ClientEndpoint::parse("tcp:host=[::1]:port=1")
             .unwrap()
             .to_string(),
-        "tcp:host=[::1]:port=1"
+        r"tcp:host=\:\:1:port=1"
     );
 }
 
@@ -112,7 +113,7 @@ fn client_endpoints_read_like_twisteds() {
         client("tcp:host=[::1]:port=7:timeout=2.5")
             .unwrap()
             .to_string(),
-        "tcp:host=[::1]:port=7:timeout=2.5"
+        r"tcp:host=\:\:1:port=7:timeout=2.5"
     );
     assert_eq!(
         client("unix:/run/x.sock").unwrap().to_string(),
@@ -122,7 +123,7 @@ fn client_endpoints_read_like_twisteds() {
         client("ssl:host=a.example:port=443:caCertsDir=/etc/ca")
             .unwrap()
             .to_string(),
-        "tls:host=a.example:port=443:caCertsDir=/etc/ca"
+        "tls:host=a.example:port=443:trustRoots=/etc/ca"
     );
     assert_eq!(
         client("tcp:port=80").unwrap_err(),
@@ -139,6 +140,10 @@ fn client_endpoints_read_like_twisteds() {
     assert_eq!(
         client("tcp:a:1:timeout=0").unwrap_err(),
         "timeout must be a positive number of seconds, got '0'"
+    );
+    assert_eq!(
+        client("8080").unwrap_err(),
+        "a port alone is not an endpoint: write 'tcp:host=HOST:port=8080'"
     );
     assert_eq!(
         client("udp:a:1").unwrap_err(),
@@ -163,7 +168,7 @@ fn canonical_form_leaves_defaults_out() {
         parse(r"tcp6:8080:backlog=12:interface=\:\:1")
             .unwrap()
             .to_string(),
-        "tcp6:8080:interface=[::1]:backlog=12"
+        r"tcp6:8080:interface=\:\:1:backlog=12"
     );
 }
 
@@ -175,6 +180,7 @@ fn errors_name_the_part_and_what_was_expected() {
             "unknown endpoint type 'tpc' (expected one of: tcp, tcp6, unix, ssl, tls, udp, systemd)",
         ),
         ("tcp:70000", "port must be 0..65535, got 70000"),
+        ("7001", "a port alone is not an endpoint: write 'tcp:7001'"),
         ("tcp:abc", "port must be a number 0..65535, got 'abc'"),
         ("tcp", "tcp endpoint needs a port, like 'tcp:8080'"),
         (
@@ -195,16 +201,17 @@ fn errors_name_the_part_and_what_was_expected() {
             "unknown parameter 'bogus' for a tcp endpoint (expected: port, interface, backlog)",
         ),
         (
-            "tcp:80:81",
+            "tcp:80:127.0.0.1:5:81",
             "too many positional arguments for a tcp endpoint: '81'",
         ),
+        ("tcp:80:81", "interface must be an IP address, got '81'"),
         (
             "tcp:80:interface=[::1]",
             "tcp listens on IPv4; '::1' is not one (use tcp6)",
         ),
         (
             "tcp6:80:interface=::1",
-            r"too many positional arguments for a tcp6 endpoint: '' (an unescaped ':'? write IPv6 addresses as [::1], or escape ':' as '\:')",
+            r"an empty argument between two ':' (an unescaped ':'? write IPv6 addresses as [::1], or escape ':' as '\:')",
         ),
         (
             "tcp:80:interface=localhost",
@@ -253,7 +260,17 @@ fn arb_endpoint() -> impl Strategy<Value = ServerEndpoint> {
                 1 => Domain::Inet6,
                 _ => Domain::Unix,
             },
-            index,
+            descriptor: Descriptor::Index(index),
+        })
+    });
+    let named = (0u8..3, "[a-z.]{1,12}").prop_map(|(domain, name)| {
+        ServerEndpoint::Systemd(SystemdSocket {
+            domain: match domain {
+                0 => Domain::Inet,
+                1 => Domain::Inet6,
+                _ => Domain::Unix,
+            },
+            descriptor: Descriptor::Name(name),
         })
     });
     let path = "[a-z/:\\\\=\\[\\] ]{1,20}".prop_map(PathBuf::from);
@@ -292,7 +309,7 @@ fn arb_endpoint() -> impl Strategy<Value = ServerEndpoint> {
             port,
         })
     });
-    prop_oneof![tcp, systemd, unix, tls, udp]
+    prop_oneof![tcp, systemd, named, unix, tls, udp]
 }
 
 fn arb_client() -> impl Strategy<Value = ClientEndpoint> {
@@ -301,23 +318,39 @@ fn arb_client() -> impl Strategy<Value = ClientEndpoint> {
         any::<[u16; 8]>().prop_map(|s| Ipv6Addr::from(s).to_string()),
     ];
     let timeout = prop_oneof![Just(30.0f64), 0.001f64..1000.0];
-    let tcp = (host, any::<u16>(), timeout).prop_map(|(host, port, timeout)| TcpConnect {
-        host,
-        port,
-        timeout: std::time::Duration::from_secs_f64(timeout),
-    });
+    let bind = proptest::option::of(prop_oneof![
+        any::<[u8; 4]>().prop_map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+        any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
+    ]);
+    let tcp =
+        (host, any::<u16>(), timeout, bind).prop_map(|(host, port, timeout, bind_address)| {
+            TcpConnect {
+                host,
+                port,
+                timeout: std::time::Duration::from_secs_f64(timeout),
+                bind_address,
+            }
+        });
+    let file = || proptest::option::of("[a-z/:=]{1,12}".prop_map(PathBuf::from));
     prop_oneof![
         tcp.clone().prop_map(ClientEndpoint::Tcp),
-        (tcp, proptest::option::of("[a-z/:]{1,12}")).prop_map(|(tcp, dir)| ClientEndpoint::Tls(
-            TlsConnect {
+        (tcp, file(), file(), file()).prop_map(|(tcp, trust_roots, certificate, key)| {
+            let private_key =
+                key.filter(|key| certificate.is_some() && Some(key) != certificate.as_ref());
+            ClientEndpoint::Tls(TlsConnect {
                 tcp,
-                ca_certs_dir: dir.map(PathBuf::from),
+                trust_roots,
+                certificate,
+                private_key,
+            })
+        }),
+        ("[a-z/:=]{1,20}", prop::bool::ANY).prop_map(|(path, lockfile)| ClientEndpoint::Unix(
+            UnixConnect {
+                path: PathBuf::from(path),
+                timeout: crate::strports::DEFAULT_TIMEOUT,
+                lockfile,
             }
         )),
-        "[a-z/:=]{1,20}".prop_map(|path| ClientEndpoint::Unix(UnixConnect {
-            path: PathBuf::from(path),
-            timeout: crate::strports::DEFAULT_TIMEOUT,
-        })),
     ]
 }
 
