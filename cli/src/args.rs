@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::error::ErrorKind;
 use clap::{ArgMatches, Args, Command, FromArgMatches, Subcommand};
 use rtwisted_core::Style;
+use rtwisted_persist::Limits;
 use rtwisted_services::plugin::{self, ServiceMaker};
 
 use crate::ids;
@@ -60,6 +61,99 @@ pub(crate) struct AppnameArgs {
     /// The application's name, which names its files
     #[arg(long, value_name = "NAME", value_parser = parse_app_name)]
     pub(crate) appname: Option<String>,
+}
+
+// `--max-snapshot-bytes` / `--max-snapshot-values`: the limits of every save and load.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub(crate) struct LimitArgs {
+    /// The largest snapshot saved or loaded, in bytes (512MiB, 1GB, ...; default 512MiB, or $RTWISTED_MAX_SNAPSHOT_BYTES)
+    #[arg(long = "max-snapshot-bytes", value_name = "BYTES", value_parser = parse_byte_count)]
+    pub(crate) max_snapshot_bytes: Option<u64>,
+    /// The most values a snapshot saved or loaded may hold (default 50000000, or $RTWISTED_MAX_SNAPSHOT_VALUES)
+    #[arg(long = "max-snapshot-values", value_name = "N", value_parser = parse_count)]
+    pub(crate) max_snapshot_values: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The limits: the options, else the environment variables, else the defaults. A variable
+    /// that does not parse is a usage error of `tool`.
+    pub(crate) fn limits(&self, tool: Command) -> Result<Limits, crate::error::CliError> {
+        use rtwisted_persist::limits::{MAX_BYTES_VARIABLE, MAX_VALUES_VARIABLE};
+        let from_env =
+            |name: &str, parse: fn(&str) -> Result<u64, String>| match std::env::var(name) {
+                Err(_) => Ok(None),
+                Ok(text) => parse(&text).map(Some).map_err(|reason| {
+                    crate::error::CliError::Usage(usage_error(
+                        tool.clone(),
+                        &[],
+                        ErrorKind::InvalidValue,
+                        &format!("{name}={text}: {reason}"),
+                    ))
+                }),
+            };
+        let mut limits = Limits::default();
+        if let Some(bytes) = self.max_snapshot_bytes.map_or_else(
+            || from_env(MAX_BYTES_VARIABLE, parse_byte_count),
+            |b| Ok(Some(b)),
+        )? {
+            limits = limits.with_max_bytes(bytes);
+        }
+        if let Some(values) = self.max_snapshot_values.map_or_else(
+            || from_env(MAX_VALUES_VARIABLE, parse_count),
+            |v| Ok(Some(v)),
+        )? {
+            limits = limits.with_max_values(values);
+        }
+        Ok(limits)
+    }
+}
+
+/// A byte count: a whole number with an optional unit (`600000000`, `600MB`, `512MiB`, `2G`).
+pub(crate) fn parse_byte_count(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| {
+        format!("'{text}' is not a number of bytes like 600000000, 600MB or 512MiB")
+    })?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit (use B, kB, MB, GB, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .filter(|&bytes| bytes > 0)
+        .ok_or_else(|| format!("'{text}' is not a size between 1 byte and 16 EiB"))
+}
+
+/// A positive whole number.
+pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!("'{text}' is not a positive whole number")),
+        Ok(count) => Ok(count),
+    }
+}
+
+// `--force`: do it even though it overwrites, removes stored data, or edits a held snapshot.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub(crate) struct ForceArgs {
+    /// Edit even a snapshot a running rtwistd holds, and remove stored data without asking
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// `--umask OCTAL`.
@@ -152,4 +246,20 @@ pub fn usage_error(
         }
     }
     here.error(kind, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_take_units() {
+        assert_eq!(parse_byte_count("600000000"), Ok(600_000_000));
+        assert_eq!(parse_byte_count("600MB"), Ok(600_000_000));
+        assert_eq!(parse_byte_count("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_byte_count("2 g"), Ok(2_000_000_000));
+        for bad in ["", "MB", "-1", "12XB", "0", "99999999999999TB"] {
+            assert!(parse_byte_count(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use crate::error::CliError;
 /// The environment variable that may hold the passphrase.
 pub const PASSPHRASE_VARIABLE: &str = "RTWISTED_PASSPHRASE";
 /// The environment variable that fixes the scrypt work factor for new encryptions (for tests
-/// and slow machines; without it age picks about one second of work).
+/// and slow machines; without it new encryptions use `crypto::DEFAULT_WORK_FACTOR`, 17).
 pub const WORK_FACTOR_VARIABLE: &str = "RTWISTED_SCRYPT_WORK_FACTOR";
 
 /// Where to get a passphrase from, when one is needed.

@@ -1,32 +1,85 @@
-//! Loading snapshots in the tools: encrypted ones get their passphrase from the
-//! [`PassphraseSource`] only when the file turns out to be encrypted.
+//! Loading and saving snapshots in the tools, with the [`Access`] a command line gives:
+//! encrypted ones get their passphrase from the [`PassphraseSource`] only when the file turns
+//! out to be encrypted, and every load and save keeps the same [`Limits`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rtwisted_core::{Application, Style};
-use rtwisted_persist::store::StoreAddress;
-use rtwisted_persist::{Header, Key, RawSnapshot, Snapshot};
+use rtwisted_persist::lineage::Parent;
+use rtwisted_persist::store::{Entry, OnNewer, OpenOptions, SledStore, StoreAddress};
+use rtwisted_persist::view::Detail;
+use rtwisted_persist::{Header, Key, Limits, LoadOptions, RawSnapshot, SaveOptions, Snapshot};
 
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::progress::track;
 
+/// What a command line says about reading and writing snapshots.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Where passphrases come from.
+    pub passphrase: PassphraseSource,
+    /// The limits of every load and save.
+    pub limits: Limits,
+}
+
+impl Access {
+    pub(crate) fn load_options(&self, key: Option<&Key>, detail: Detail) -> LoadOptions {
+        LoadOptions {
+            passphrase: key.map(|key| key.passphrase.clone()),
+            limits: self.limits,
+            detail,
+        }
+    }
+
+    /// How to save, with `key` and `parent`.
+    pub fn save_options(&self, key: Option<&Key>, parent: Option<Parent>) -> SaveOptions {
+        SaveOptions {
+            key: key.cloned(),
+            limits: self.limits,
+            parent,
+        }
+    }
+
+    /// The store at `dir`, opened with these limits (created if `create`).
+    pub fn open_store(&self, dir: &Path, create: bool) -> Result<SledStore, CliError> {
+        Ok(SledStore::open_with(
+            dir,
+            &OpenOptions {
+                create,
+                limits: self.limits,
+                ..OpenOptions::default()
+            },
+        )?)
+    }
+
+    /// The key for bytes that may be encrypted: asked for only when they are.
+    pub fn key_for(&self, bytes: &[u8]) -> Result<Option<Key>, CliError> {
+        if rtwisted_persist::crypto::looks_encrypted(bytes) {
+            Ok(Some(self.passphrase.key(false)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 /// Loads a snapshot typed; returns the key to write it back with when it was encrypted.
-pub fn open(path: &Path, source: &PassphraseSource) -> Result<(Snapshot, Option<Key>), CliError> {
-    let key = key_if_encrypted(path, source)?;
-    let snapshot = track(&loading(path), || {
-        rtwisted_persist::load_with(path, key.as_ref().map(|key| &key.passphrase))
-    })
-    .map_err(|error| not_a_tac(path, error))?;
+pub fn open(path: &Path, access: &Access) -> Result<(Snapshot, Option<Key>), CliError> {
+    let key = key_if_encrypted(path, access)?;
+    let options = access.load_options(key.as_ref(), Detail::Summaries);
+    let snapshot = track(&loading(path), || rtwisted_persist::load_as(path, &options))
+        .map_err(|error| not_a_tac(path, error))?;
     Ok((snapshot, key))
 }
 
-/// Loads a snapshot as generic data (types need not be linked).
-pub fn open_raw(path: &Path, source: &PassphraseSource) -> Result<RawSnapshot, CliError> {
-    let key = key_if_encrypted(path, source)?;
+/// Loads a snapshot as generic data (types need not be linked), large fields summarized
+/// unless `detail` asks for everything.
+pub fn open_raw(path: &Path, access: &Access, detail: Detail) -> Result<RawSnapshot, CliError> {
+    let key = key_if_encrypted(path, access)?;
+    let options = access.load_options(key.as_ref(), detail);
     track(&loading(path), || {
-        rtwisted_persist::load_raw_with(path, key.as_ref().map(|key| &key.passphrase))
+        rtwisted_persist::load_raw_as(path, &options)
     })
     .map_err(|error| not_a_tac(path, error))
 }
@@ -43,16 +96,29 @@ fn not_a_tac(path: &Path, error: rtwisted_persist::SnapshotError) -> CliError {
     }
 }
 
-/// Saves like [`rtwisted_persist::save_with`], with a spinner if it takes a while.
+/// Saves over `path` under its folder's edit lock, with a spinner if it takes a while.
 pub fn save(
     app: &Application,
     path: &Path,
     style: Style,
-    key: Option<&Key>,
+    options: &SaveOptions,
 ) -> Result<Header, CliError> {
     let label = format!("saving {}", path.display());
     Ok(track(&label, || {
-        rtwisted_persist::save_with(app, path, style, key)
+        rtwisted_persist::save_as(app, path, style, options)
+    })?)
+}
+
+/// [`save`] for a caller that holds the folder's edit lock already.
+pub fn save_locked(
+    app: &Application,
+    path: &Path,
+    style: Style,
+    options: &SaveOptions,
+) -> Result<Header, CliError> {
+    let label = format!("saving {}", path.display());
+    Ok(track(&label, || {
+        rtwisted_persist::save_locked(app, path, style, options)
     })?)
 }
 
@@ -60,9 +126,9 @@ fn loading(path: &Path) -> String {
     format!("loading {}", path.display())
 }
 
-fn key_if_encrypted(path: &Path, source: &PassphraseSource) -> Result<Option<Key>, CliError> {
+fn key_if_encrypted(path: &Path, access: &Access) -> Result<Option<Key>, CliError> {
     if rtwisted_persist::is_encrypted(path) {
-        Ok(Some(source.key(false)?))
+        Ok(Some(access.passphrase.key(false)?))
     } else {
         Ok(None)
     }
@@ -105,35 +171,41 @@ impl Location {
         }
     }
 
-    fn store_bytes(dir: &Path, address: &StoreAddress) -> Result<Vec<u8>, CliError> {
-        let (_, bytes) = rtwisted_persist::store::load_from(dir, address)
-            .map_err(|error| CliError::failed(error.to_string()))?;
-        Ok(bytes)
-    }
-
-    fn invalid(&self, error: rtwisted_persist::FormatError) -> CliError {
-        CliError::failed(format!("cannot load snapshot '{self}': {error}"))
+    fn invalid(&self, cause: rtwisted_persist::FormatError) -> CliError {
+        CliError::failed(format!("cannot load snapshot '{self}': {cause}"))
     }
 }
 
-/// [`open`] at any location.
+/// A snapshot read from a store: its entry, and the snapshot.
+pub fn decode_stored(
+    location: &Location,
+    bytes: &[u8],
+    access: &Access,
+) -> Result<(Snapshot, Option<Key>), CliError> {
+    let key = access.key_for(bytes)?;
+    let options = access.load_options(key.as_ref(), Detail::Summaries);
+    let snapshot =
+        rtwisted_persist::decode_as(bytes, &options).map_err(|error| location.invalid(error))?;
+    Ok((snapshot, key))
+}
+
+/// [`open`] at any location; for a store, also the entry it picked.
 pub fn open_at(
     location: &Location,
-    source: &PassphraseSource,
-) -> Result<(Snapshot, Option<Key>), CliError> {
+    access: &Access,
+) -> Result<(Snapshot, Option<Key>, Option<Entry>), CliError> {
     match location {
-        Location::File(path) => open(path, source),
+        Location::File(path) => {
+            let (snapshot, key) = open(path, access)?;
+            Ok((snapshot, key, None))
+        }
         Location::Store { dir, address } => {
-            let bytes = Location::store_bytes(dir, address)?;
-            let key = if rtwisted_persist::crypto::looks_encrypted(&bytes) {
-                Some(source.key(false)?)
-            } else {
-                None
+            let (entry, bytes) = {
+                use rtwisted_persist::store::SnapshotStore;
+                access.open_store(dir, false)?.get(address)?
             };
-            let snapshot =
-                rtwisted_persist::decode_with(&bytes, key.as_ref().map(|k| &k.passphrase))
-                    .map_err(|error| location.invalid(error))?;
-            Ok((snapshot, key))
+            let (snapshot, key) = decode_stored(location, &bytes, access)?;
+            Ok((snapshot, key, Some(entry)))
         }
     }
 }
@@ -141,52 +213,83 @@ pub fn open_at(
 /// [`open_raw`] at any location.
 pub fn open_raw_at(
     location: &Location,
-    source: &PassphraseSource,
+    access: &Access,
+    detail: Detail,
 ) -> Result<RawSnapshot, CliError> {
     match location {
-        Location::File(path) => open_raw(path, source),
+        Location::File(path) => open_raw(path, access, detail),
         Location::Store { dir, address } => {
-            let bytes = Location::store_bytes(dir, address)?;
-            let passphrase = if rtwisted_persist::crypto::looks_encrypted(&bytes) {
-                Some(source.obtain(false)?)
-            } else {
-                None
+            let (_, bytes) = {
+                use rtwisted_persist::store::SnapshotStore;
+                access.open_store(dir, false)?.get(address)?
             };
-            rtwisted_persist::decode_raw_with(&bytes, passphrase.as_ref())
+            let key = access.key_for(&bytes)?;
+            let options = access.load_options(key.as_ref(), detail);
+            rtwisted_persist::decode_raw_as(&bytes, &options)
                 .map_err(|error| location.invalid(error))
         }
     }
 }
 
-/// Saves at a location: over the file, or as the next snapshot of the application in the
-/// store (optionally tagged). Returns the header and where it went (`echo@4` for a store).
-pub fn save_at(
-    location: &Location,
-    app: &Application,
-    style: Style,
-    key: Option<&Key>,
-    tag: Option<&str>,
-) -> Result<(Header, String), CliError> {
-    match location {
-        Location::File(path) => Ok((save(app, path, style, key)?, path.display().to_string())),
-        Location::Store { dir, .. } => save_to_store(dir, app, style, key, tag),
+/// How a snapshot goes into a store: its tag, the snapshot it was made from, and what to do
+/// when a newer one exists.
+#[derive(Debug, Clone, Copy)]
+pub struct StorePut<'a> {
+    /// A tag for the new snapshot.
+    pub tag: Option<&'a str>,
+    /// The snapshot of the same application it was made from.
+    pub parent: Option<u64>,
+    /// The newest snapshot of the application the writer knew of.
+    pub since: Option<u64>,
+    /// Refuse (an edit) or mark diverged (a daemon's save) when a newer one than `since`
+    /// exists.
+    pub on_newer: OnNewer,
+}
+
+impl Default for StorePut<'_> {
+    fn default() -> Self {
+        StorePut {
+            tag: None,
+            parent: None,
+            since: None,
+            on_newer: OnNewer::MarkDiverged,
+        }
     }
 }
 
-/// Encodes `app` and stores it as the next snapshot of its application in the store at `dir`.
+/// Encodes `app` and stores it as the next snapshot of its application in `store`.
+pub fn put_into_store(
+    store: &SledStore,
+    app: &Application,
+    style: Style,
+    options: &SaveOptions,
+    put: StorePut<'_>,
+) -> Result<(Header, Entry), CliError> {
+    let (bytes, header) = rtwisted_persist::encode_as(app, style, options)
+        .map_err(|cause| CliError::failed(format!("cannot encode '{}': {cause}", app.name())))?;
+    let entry = store.put_child(
+        app.name(),
+        &bytes,
+        put.tag,
+        put.parent,
+        put.since,
+        put.on_newer,
+    )?;
+    Ok((header, entry))
+}
+
+/// Opens (or creates) the store at `dir` and stores `app` in it; returns the header and where
+/// it went (`echo@4 in the store 'db'`).
 pub fn save_to_store(
     dir: &Path,
     app: &Application,
     style: Style,
-    key: Option<&Key>,
-    tag: Option<&str>,
-) -> Result<(Header, String), CliError> {
-    let (bytes, header) = rtwisted_persist::encode_with(app, style, key)
-        .map_err(|error| CliError::failed(format!("cannot encode '{}': {error}", app.name())))?;
-    let entry = rtwisted_persist::store::save_to(dir, app.name(), &bytes, tag)
-        .map_err(|error| CliError::failed(error.to_string()))?;
-    Ok((
-        header,
-        format!("{} in the store '{}'", entry.address(), dir.display()),
-    ))
+    options: &SaveOptions,
+    access: &Access,
+    put: StorePut<'_>,
+) -> Result<(Header, Entry, String), CliError> {
+    let store = access.open_store(dir, true)?;
+    let (header, entry) = put_into_store(&store, app, style, options, put)?;
+    let written = format!("{} in the store '{}'", entry.address(), dir.display());
+    Ok((header, entry, written))
 }

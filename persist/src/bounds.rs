@@ -2,34 +2,35 @@
 //! decoding: a hostile file gets an error, never an abort, a stack overflow or an out-of-memory
 //! kill.
 //!
-//! - the whole file: at most [`MAX_SNAPSHOT_BYTES`];
+//! - the whole file: at most [`Limits::max_bytes`](crate::Limits);
 //! - nesting: at most [`MAX_DEPTH`] levels of arrays and maps;
-//! - elements: at most [`MAX_ELEMENTS`] values in all, and no container may claim more elements
-//!   than there are bytes left to hold them (each takes at least one), so a 5-byte array header
-//!   claiming four billion elements is refused at once.
+//! - values: at most [`Limits::max_values`](crate::Limits) in all, and no container may claim
+//!   more elements than there are bytes left to hold them (each takes at least one), so a
+//!   5-byte array header claiming four billion elements is refused at once;
+//! - keys: no map holds the same key twice (a decoder would keep one of them silently, and
+//!   `rtap inspect` could show another tree than the one `rtwistd` runs).
+//!
+//! The functions without `_with` apply the default [`Limits`].
 
-use crate::FormatError;
+use std::collections::HashSet;
 
-/// The largest snapshot loaded: 512 MiB.
-pub const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
+use crate::{FormatError, Limits};
+
+/// The largest snapshot loaded by default: 512 MiB.
+pub const MAX_SNAPSHOT_BYTES: u64 = crate::limits::DEFAULT_MAX_BYTES;
 /// The deepest nesting of arrays and maps accepted (serde_json's own limit).
-pub const MAX_DEPTH: usize = 128;
-/// The most values accepted in one snapshot (100,000 services take about two million).
-pub const MAX_ELEMENTS: u64 = 50_000_000;
+pub const MAX_DEPTH: usize = crate::limits::MAX_DEPTH;
+/// The most values accepted in one snapshot by default (100,000 services take about two
+/// million).
+pub const MAX_ELEMENTS: u64 = crate::limits::DEFAULT_MAX_VALUES;
 
 fn corrupt(detail: String) -> FormatError {
     FormatError::Corrupt { detail }
 }
 
-/// Checks the size of a whole snapshot.
+/// Checks the size of a whole snapshot against the default limits.
 pub fn check_size(size: u64) -> Result<(), FormatError> {
-    if size > MAX_SNAPSHOT_BYTES {
-        return Err(FormatError::TooLarge {
-            size,
-            limit: MAX_SNAPSHOT_BYTES,
-        });
-    }
-    Ok(())
+    Limits::default().check_size(size)
 }
 
 /// One MessagePack item, read without decoding its contents.
@@ -106,21 +107,32 @@ pub fn next_item<'a>(bytes: &'a [u8], position: &mut usize) -> Result<Item<'a>, 
 
 /// Walks one MessagePack value (and nothing after it) without decoding it, calling `visit`
 /// for every item with the items of the map it is a key or value in: `(item, index in its
-/// container, is the container a map)`.
+/// container, is the container a map)`. Applies the default [`Limits`].
 pub fn walk_msgpack<'a>(
     bytes: &'a [u8],
+    visit: impl FnMut(Item<'a>, u64, bool),
+) -> Result<(), FormatError> {
+    walk_msgpack_with(bytes, &Limits::default(), visit)
+}
+
+/// [`walk_msgpack`] under `limits`.
+pub fn walk_msgpack_with<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
     mut visit: impl FnMut(Item<'a>, u64, bool),
 ) -> Result<(), FormatError> {
     let mut position = 0usize;
-    // Open containers: (elements left, elements in all, is a map).
-    let mut open: Vec<(u64, u64, bool)> = Vec::new();
+    // Open containers: (elements left, elements in all, is a map), and the keys seen in each.
+    let mut open: Vec<((u64, u64, bool), Keys<'a>)> = Vec::new();
     let mut top = (1u64, 1u64, false);
+    let mut keys = Keys::default();
     let mut elements: u64 = 0;
     loop {
         if top.0 == 0 {
             match open.pop() {
-                Some(outer) => {
+                Some((outer, outer_keys)) => {
                     top = outer;
+                    keys = outer_keys;
                     continue;
                 }
                 None => break,
@@ -129,10 +141,16 @@ pub fn walk_msgpack<'a>(
         let index = top.1 - top.0;
         top.0 -= 1;
         elements += 1;
-        if elements > MAX_ELEMENTS {
-            return Err(corrupt(format!("more than {MAX_ELEMENTS} values")));
+        if elements > limits.max_values {
+            return Err(FormatError::TooManyValues {
+                limit: limits.max_values,
+            });
         }
+        let start = position;
         let item = next_item(bytes, &mut position)?;
+        if top.2 && index.is_multiple_of(2) {
+            keys.insert(key_of(item, &bytes[start..position]))?;
+        }
         visit(item, index, top.2);
         let (children, is_map) = match item {
             Item::Map(pairs) => (pairs.saturating_mul(2), true),
@@ -149,7 +167,7 @@ pub fn walk_msgpack<'a>(
             if open.len() >= MAX_DEPTH {
                 return Err(corrupt(format!("nesting deeper than {MAX_DEPTH} levels")));
             }
-            open.push(top);
+            open.push((top, std::mem::take(&mut keys)));
             top = (children, children, is_map);
         }
     }
@@ -162,19 +180,110 @@ pub fn walk_msgpack<'a>(
     Ok(())
 }
 
-/// Checks one MessagePack value against the bounds without decoding it.
+/// Checks one MessagePack value against the default bounds without decoding it.
 pub fn scan_msgpack(bytes: &[u8]) -> Result<(), FormatError> {
-    walk_msgpack(bytes, |_, _, _| {})
+    scan_msgpack_with(bytes, &Limits::default())
+}
+
+/// Checks one MessagePack value against `limits` without decoding it.
+pub fn scan_msgpack_with(bytes: &[u8], limits: &Limits) -> Result<(), FormatError> {
+    walk_msgpack_with(bytes, limits, |_, _, _| {})
+}
+
+/// A map key as decoders compare it: its text or bytes, or its number, whatever the encoding
+/// width chosen for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Text(&'a [u8]),
+    Bytes(&'a [u8]),
+    Integer(i128),
+    Other(&'a [u8]),
+    /// A container as a key: not compared.
+    Container,
+}
+
+fn key_of<'a>(item: Item<'a>, raw: &'a [u8]) -> Key<'a> {
+    let be = |bytes: &[u8]| bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+    match item {
+        Item::Str(text) => Key::Text(text),
+        Item::Map(_) | Item::Array(_) => Key::Container,
+        Item::Scalar => match raw {
+            [marker @ 0x00..=0x7f] => Key::Integer(i128::from(*marker)),
+            [marker @ 0xe0..=0xff] => Key::Integer(i128::from(*marker as i8)),
+            [0xcc..=0xcf, rest @ ..] => Key::Integer(i128::from(be(rest))),
+            [0xd0, b] => Key::Integer(i128::from(*b as i8)),
+            [0xd1, a, b] => Key::Integer(i128::from(i16::from_be_bytes([*a, *b]))),
+            [0xd2, rest @ ..] => Key::Integer(i128::from(be(rest) as u32 as i32)),
+            [0xd3, rest @ ..] => Key::Integer(i128::from(be(rest) as i64)),
+            [0xc4, _, rest @ ..] => Key::Bytes(rest),
+            [0xc5, _, _, rest @ ..] => Key::Bytes(rest),
+            [0xc6, _, _, _, _, rest @ ..] => Key::Bytes(rest),
+            other => Key::Other(other),
+        },
+    }
+}
+
+/// The keys of one open map: a short list, or a set once the map is long.
+#[derive(Debug, Default)]
+struct Keys<'a> {
+    list: Vec<Key<'a>>,
+    set: HashSet<Key<'a>>,
+}
+
+impl<'a> Keys<'a> {
+    const SEARCHED: usize = 16;
+
+    fn insert(&mut self, key: Key<'a>) -> Result<(), FormatError> {
+        if key == Key::Container {
+            return Ok(());
+        }
+        let fresh = if self.set.is_empty() && self.list.len() < Self::SEARCHED {
+            let fresh = !self.list.contains(&key);
+            self.list.push(key);
+            fresh
+        } else {
+            if self.set.is_empty() {
+                self.set.extend(self.list.drain(..));
+            }
+            self.set.insert(key)
+        };
+        if fresh {
+            Ok(())
+        } else {
+            Err(FormatError::DuplicateKey {
+                key: describe_key(key),
+            })
+        }
+    }
+}
+
+fn describe_key(key: Key<'_>) -> String {
+    match key {
+        Key::Text(text) => String::from_utf8_lossy(text).into_owned(),
+        Key::Bytes(bytes) => format!("{} bytes", bytes.len()),
+        Key::Integer(number) => number.to_string(),
+        Key::Other(_) | Key::Container => "(a value)".to_owned(),
+    }
 }
 
 /// Counts the values and nesting of a JSON text without decoding it (strings are skipped,
-/// escapes included). Syntax is left to the parser.
+/// escapes included), and checks that no object holds a key twice, under the default limits.
+/// Syntax is left to the parser.
 pub fn scan_json(text: &[u8]) -> Result<(), FormatError> {
-    let mut depth = 0usize;
+    scan_json_with(text, &Limits::default())
+}
+
+/// [`scan_json`] under `limits`.
+pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
+    // Open containers: is an object, and the keys seen in it.
+    let mut open: Vec<(bool, JsonKeys<'_>)> = Vec::new();
     let mut elements: u64 = 0;
     let mut in_string = false;
     let mut escaped = false;
-    for &byte in text {
+    let mut string_start = 0usize;
+    // The string that just ended, which is a key if a ':' follows.
+    let mut last_string: Option<&[u8]> = None;
+    for (at, &byte) in text.iter().enumerate() {
         if in_string {
             if escaped {
                 escaped = false;
@@ -182,27 +291,84 @@ pub fn scan_json(text: &[u8]) -> Result<(), FormatError> {
                 escaped = true;
             } else if byte == b'"' {
                 in_string = false;
+                last_string = Some(&text[string_start..=at]);
             }
             continue;
         }
         match byte {
-            b'"' => in_string = true,
+            b'"' => {
+                in_string = true;
+                string_start = at;
+            }
             b'[' | b'{' => {
-                depth += 1;
                 elements += 1;
-                if depth > MAX_DEPTH {
+                if open.len() >= MAX_DEPTH {
                     return Err(corrupt(format!("nesting deeper than {MAX_DEPTH} levels")));
                 }
+                open.push((byte == b'{', JsonKeys::default()));
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            b',' | b':' => elements += 1,
+            b']' | b'}' => {
+                open.pop();
+            }
+            b':' => {
+                elements += 1;
+                if let (Some((true, keys)), Some(key)) = (open.last_mut(), last_string) {
+                    keys.insert(key)?;
+                }
+            }
+            b',' => elements += 1,
             _ => {}
         }
-        if elements > MAX_ELEMENTS {
-            return Err(corrupt(format!("more than {MAX_ELEMENTS} values")));
+        if !byte.is_ascii_whitespace() && byte != b'"' {
+            last_string = None;
+        }
+        if elements > limits.max_values {
+            return Err(FormatError::TooManyValues {
+                limit: limits.max_values,
+            });
         }
     }
     Ok(())
+}
+
+/// The keys of one open JSON object, compared by the text they stand for (escapes decoded).
+#[derive(Debug, Default)]
+struct JsonKeys<'a> {
+    list: Vec<std::borrow::Cow<'a, [u8]>>,
+    set: HashSet<std::borrow::Cow<'a, [u8]>>,
+}
+
+impl<'a> JsonKeys<'a> {
+    const SEARCHED: usize = 16;
+
+    fn insert(&mut self, quoted: &'a [u8]) -> Result<(), FormatError> {
+        let key: std::borrow::Cow<'a, [u8]> = if quoted.contains(&b'\\') {
+            match serde_json::from_slice::<String>(quoted) {
+                Ok(text) => std::borrow::Cow::Owned(text.into_bytes()),
+                // Bad escapes are the parser's to report.
+                Err(_) => return Ok(()),
+            }
+        } else {
+            std::borrow::Cow::Borrowed(&quoted[1..quoted.len() - 1])
+        };
+        let fresh = if self.set.is_empty() && self.list.len() < Self::SEARCHED {
+            let fresh = !self.list.contains(&key);
+            self.list.push(key.clone());
+            fresh
+        } else {
+            if self.set.is_empty() {
+                self.set.extend(self.list.drain(..));
+            }
+            self.set.insert(key.clone())
+        };
+        if fresh {
+            Ok(())
+        } else {
+            let text = serde_json::from_slice::<String>(quoted)
+                .unwrap_or_else(|_| String::from_utf8_lossy(quoted).into_owned());
+            Err(FormatError::DuplicateKey { key: text })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -92,13 +92,49 @@ pub enum FormatError {
         /// Every unknown tag, sorted.
         types: Vec<String>,
     },
-    /// The file is larger than any snapshot this build loads.
-    #[error("the file is {size} bytes, more than the {limit} bytes a snapshot may have")]
+    /// The snapshot is larger than the size limit (see [`Limits`](crate::Limits)).
+    #[error(
+        "the snapshot is {size} bytes, more than the {limit} bytes a snapshot may have (raise the limit with {} BYTES or {}=BYTES)",
+        crate::limits::MAX_BYTES_OPTION,
+        crate::limits::MAX_BYTES_VARIABLE
+    )]
     TooLarge {
-        /// The file's size.
+        /// The snapshot's size.
         size: u64,
         /// The limit.
         limit: u64,
+    },
+    /// The snapshot holds more values than the value limit (see [`Limits`](crate::Limits)).
+    #[error(
+        "the snapshot holds more than the {limit} values a snapshot may have (raise the limit with {} N or {}=N)",
+        crate::limits::MAX_VALUES_OPTION,
+        crate::limits::MAX_VALUES_VARIABLE
+    )]
+    TooManyValues {
+        /// The limit.
+        limit: u64,
+    },
+    /// A map holds the same key twice: decoders would keep one silently, so it is refused.
+    #[error("the snapshot is damaged: a map holds the key '{key}' twice")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
+    /// The header names another application than the payload holds.
+    #[error(
+        "the snapshot is damaged: its header names application '{header}' but it holds '{payload}'"
+    )]
+    AppMismatch {
+        /// The name in the header.
+        header: String,
+        /// The name in the payload.
+        payload: String,
+    },
+    /// A process setting is out of range.
+    #[error("the snapshot's process settings are invalid: {detail}")]
+    BadProcessSettings {
+        /// What is wrong.
+        detail: String,
     },
     /// The structure is damaged in a way the checksum did not catch (or the header is bad).
     #[error("the snapshot is damaged: {detail}")]
@@ -251,6 +287,34 @@ pub enum SnapshotError {
     #[error("cannot save snapshot '{}': {}", .path.display(), describe_io(.cause))]
     Write {
         /// The target file.
+        path: PathBuf,
+        /// The operating system's error.
+        cause: io::Error,
+    },
+    /// Another save or edit of the file did not finish within the wait.
+    #[error(
+        "'{}' is busy: another rtap or rtwistd is saving or editing it; try again",
+        .path.display()
+    )]
+    Busy {
+        /// The snapshot file.
+        path: PathBuf,
+    },
+    /// A running rtwistd holds the snapshot, and the edit was not forced.
+    #[error(
+        "cannot edit '{}': held by rtwistd PID {pid}, stop it or apply the change to the running daemon, or --force to edit anyway",
+        .path.display()
+    )]
+    Held {
+        /// The snapshot file.
+        path: PathBuf,
+        /// The holder's PID, as it recorded it.
+        pid: String,
+    },
+    /// The lock file beside the snapshot could not be used.
+    #[error("cannot lock snapshot '{}': {}", .path.display(), describe_io(.cause))]
+    Lock {
+        /// The snapshot file.
         path: PathBuf,
         /// The operating system's error.
         cause: io::Error,

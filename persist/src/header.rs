@@ -35,6 +35,10 @@ pub struct HeaderFields {
     pub producer: String,
     /// Every type the payload uses.
     pub manifest: Vec<ManifestEntry>,
+    /// The snapshot this one was made from; absent for a snapshot made from scratch, whose
+    /// header then has no `parent` field at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<crate::lineage::Parent>,
 }
 
 /// A decoded header: the fields plus the format version and the verified checksum.
@@ -58,6 +62,7 @@ impl HeaderFields {
             created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             producer: format!("rtwisted {}", env!("CARGO_PKG_VERSION")),
             manifest,
+            parent: None,
         }
     }
 }

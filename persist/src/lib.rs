@@ -25,15 +25,22 @@
 //! `.etap` and `.etas` files open with the standard `age` tool too.
 
 pub mod bounds;
+pub mod checks;
 pub mod codec;
 pub mod crypto;
 mod error;
 mod file;
 pub mod header;
+pub mod limits;
+pub mod lineage;
+pub mod lock;
+mod options;
+pub mod peek;
 pub mod store;
 pub mod tap;
 pub mod tas;
 pub mod upgrade;
+pub mod view;
 
 use std::path::Path;
 
@@ -42,8 +49,13 @@ use serde_json::Value;
 
 pub use crypto::{Key, Passphrase};
 pub use error::{CodecError, EncryptError, FormatError, SnapshotError, describe_io};
-pub use file::{file_name, read, write_atomic};
+pub use file::{file_name, read, remove_abandoned_temporaries, write_atomic};
 pub use header::{FORMAT_VERSION, Header, HeaderFields, ManifestEntry};
+pub use limits::Limits;
+pub use options::{
+    LoadOptions, SaveOptions, decode_as, decode_raw_as, encode_as, load_as, load_raw_as, save_as,
+    save_locked, verify,
+};
 
 /// A thawed snapshot: its header and the application, every service stopped.
 #[derive(Debug)]
@@ -75,18 +87,32 @@ pub struct RawSnapshot {
 /// The application is serialized once, straight from its types (no generic value in between),
 /// with the [registered codec](codec::codec); the manifest lists the types that were written.
 pub fn encode(app: &Application, style: Style) -> Result<(Vec<u8>, Header), FormatError> {
+    encode_from(app, style, None)
+}
+
+/// [`encode`], recording `parent` in the header when given.
+fn encode_from(
+    app: &Application,
+    style: Style,
+    parent: Option<&lineage::Parent>,
+) -> Result<(Vec<u8>, Header), FormatError> {
     let codec = codec::codec();
+    let fields_of = |tags| -> Result<HeaderFields, FormatError> {
+        let mut fields = HeaderFields::new(style, app.name(), header::manifest_of_tags(tags)?);
+        fields.parent = parent.cloned();
+        Ok(fields)
+    };
     let sealed = match style {
         Style::Tap => {
             let (payload, tags) = rtwisted_core::codec::recording(|| codec.encode_msgpack(app));
             let payload = payload.map_err(|error| FormatError::Encode(error.into()))?;
-            let fields = HeaderFields::new(style, app.name(), header::manifest_of_tags(tags)?);
+            let fields = fields_of(tags)?;
             (tap::seal(&fields, &payload)?, fields)
         }
         Style::Tas => {
             let (pretty, tags) = rtwisted_core::codec::recording(|| codec.encode_json_pretty(app));
             let pretty = pretty.map_err(|error| FormatError::Encode(error.into()))?;
-            let fields = HeaderFields::new(style, app.name(), header::manifest_of_tags(tags)?);
+            let fields = fields_of(tags)?;
             (tas::seal(&fields, &pretty)?, fields)
         }
     };
@@ -107,11 +133,7 @@ pub fn encode_with(
     style: Style,
     key: Option<&Key>,
 ) -> Result<(Vec<u8>, Header), FormatError> {
-    let (bytes, header) = encode(app, style)?;
-    match key {
-        Some(key) => Ok((crypto::encrypt(&bytes, key)?, header)),
-        None => Ok((bytes, header)),
-    }
+    encode_as(app, style, &SaveOptions::with_key(key.cloned()))
 }
 
 /// Verifies and decodes a plain (not encrypted) snapshot of either style into generic data.
@@ -120,31 +142,30 @@ pub fn decode_raw(bytes: &[u8]) -> Result<RawSnapshot, FormatError> {
 }
 
 /// Verifies and decodes a snapshot into generic data, decrypting it first with `passphrase`
-/// if it is encrypted.
+/// if it is encrypted. Large fields are summarized ([`view`]).
 pub fn decode_raw_with(
     bytes: &[u8],
     passphrase: Option<&Passphrase>,
 ) -> Result<RawSnapshot, FormatError> {
-    if crypto::looks_encrypted(bytes) {
-        bounds::check_size(bytes.len() as u64)?;
-        let passphrase = passphrase.ok_or(FormatError::Encrypted)?;
-        let plain = crypto::decrypt(bytes, passphrase)?;
-        let mut raw = decode_plain(&plain)?;
-        raw.encrypted = true;
-        return Ok(raw);
-    }
-    decode_plain(bytes)
+    decode_raw_as(bytes, &LoadOptions::with_passphrase(passphrase.cloned()))
 }
 
-fn decode_plain(bytes: &[u8]) -> Result<RawSnapshot, FormatError> {
-    bounds::check_size(bytes.len() as u64)?;
+fn decode_plain(
+    bytes: &[u8],
+    limits: &Limits,
+    detail: view::Detail,
+) -> Result<RawSnapshot, FormatError> {
+    limits.check_size(bytes.len() as u64)?;
     let (header, application) = if tap::looks_like_tap(bytes) {
-        tap::decode(bytes)?
+        let (header, payload) = tap::open_with(bytes, limits)?;
+        (header, view::from_msgpack(payload, detail)?)
     } else if tas::looks_like_tas(bytes) {
-        tas::decode(bytes)?
+        let (header, text) = tas::open_with(bytes, limits)?;
+        (header, view::from_json(text, detail)?)
     } else {
         return Err(FormatError::NotASnapshot);
     };
+    checks::check_raw(&header, &application)?;
     let unknown_types = header::unknown_types(&header.fields.manifest);
     Ok(RawSnapshot {
         header,
@@ -162,15 +183,7 @@ pub fn decode(bytes: &[u8]) -> Result<Snapshot, FormatError> {
 /// Verifies and decodes a snapshot into an application, decrypting it first with `passphrase`
 /// if it is encrypted.
 pub fn decode_with(bytes: &[u8], passphrase: Option<&Passphrase>) -> Result<Snapshot, FormatError> {
-    if crypto::looks_encrypted(bytes) {
-        bounds::check_size(bytes.len() as u64)?;
-        let passphrase = passphrase.ok_or(FormatError::Encrypted)?;
-        let plain = crypto::decrypt(bytes, passphrase)?;
-        let mut snapshot = decode_typed(&plain)?;
-        snapshot.encrypted = true;
-        return Ok(snapshot);
-    }
-    decode_typed(bytes)
+    decode_as(bytes, &LoadOptions::with_passphrase(passphrase.cloned()))
 }
 
 /// A verified payload, still encoded.
@@ -179,13 +192,13 @@ enum Payload<'a> {
     Tas(&'a str),
 }
 
-fn decode_typed(bytes: &[u8]) -> Result<Snapshot, FormatError> {
-    bounds::check_size(bytes.len() as u64)?;
+fn decode_typed(bytes: &[u8], limits: &Limits) -> Result<Snapshot, FormatError> {
+    limits.check_size(bytes.len() as u64)?;
     let (header, payload) = if tap::looks_like_tap(bytes) {
-        let (header, payload) = tap::open(bytes)?;
+        let (header, payload) = tap::open_with(bytes, limits)?;
         (header, Payload::Tap(payload))
     } else if tas::looks_like_tas(bytes) {
-        let (header, text) = tas::open(bytes)?;
+        let (header, text) = tas::open_with(bytes, limits)?;
         (header, Payload::Tas(text))
     } else {
         return Err(FormatError::NotASnapshot);
@@ -225,6 +238,7 @@ fn decode_typed(bytes: &[u8]) -> Result<Snapshot, FormatError> {
     });
     let mut app = app?;
     header::check_manifest(&header.fields.manifest, &found)?;
+    checks::check_typed(&header, &app)?;
     app.persistence_mut().style = header.fields.style;
     Ok(Snapshot {
         header,
@@ -239,22 +253,14 @@ pub fn save(app: &Application, path: &Path, style: Style) -> Result<Header, Snap
 }
 
 /// Saves `app` to `path` in `style`, encrypted to `key` when one is given; atomically, mode
-/// 0600. Returns the header written.
+/// 0600, under the file's [`lock::EditLock`]. Returns the header written.
 pub fn save_with(
     app: &Application,
     path: &Path,
     style: Style,
     key: Option<&Key>,
 ) -> Result<Header, SnapshotError> {
-    let (bytes, header) = encode_with(app, style, key).map_err(|cause| SnapshotError::Encode {
-        path: path.to_owned(),
-        cause,
-    })?;
-    write_atomic(path, &bytes).map_err(|cause| SnapshotError::Write {
-        path: path.to_owned(),
-        cause,
-    })?;
-    Ok(header)
+    save_as(app, path, style, &SaveOptions::with_key(key.cloned()))
 }
 
 /// Loads the plain snapshot at `path` (either style, detected from its contents).
@@ -264,11 +270,7 @@ pub fn load(path: &Path) -> Result<Snapshot, SnapshotError> {
 
 /// Loads the snapshot at `path`, decrypting it with `passphrase` if it is encrypted.
 pub fn load_with(path: &Path, passphrase: Option<&Passphrase>) -> Result<Snapshot, SnapshotError> {
-    let bytes = read_file(path)?;
-    decode_with(&bytes, passphrase).map_err(|cause| SnapshotError::Invalid {
-        path: path.to_owned(),
-        cause,
-    })
+    load_as(path, &LoadOptions::with_passphrase(passphrase.cloned()))
 }
 
 /// Loads the plain snapshot at `path` as generic data, whether or not this binary links its
@@ -278,16 +280,12 @@ pub fn load_raw(path: &Path) -> Result<RawSnapshot, SnapshotError> {
 }
 
 /// Loads the snapshot at `path` as generic data, decrypting it with `passphrase` if it is
-/// encrypted.
+/// encrypted. Large fields are summarized ([`view`]).
 pub fn load_raw_with(
     path: &Path,
     passphrase: Option<&Passphrase>,
 ) -> Result<RawSnapshot, SnapshotError> {
-    let bytes = read_file(path)?;
-    decode_raw_with(&bytes, passphrase).map_err(|cause| SnapshotError::Invalid {
-        path: path.to_owned(),
-        cause,
-    })
+    load_raw_as(path, &LoadOptions::with_passphrase(passphrase.cloned()))
 }
 
 /// True if the file at `path` is an encrypted snapshot (it starts with age's header). A file
@@ -300,17 +298,19 @@ pub fn is_encrypted(path: &Path) -> bool {
         .is_ok_and(|()| crypto::looks_encrypted(&start))
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, SnapshotError> {
+fn read_file(path: &Path, limits: &Limits) -> Result<Vec<u8>, SnapshotError> {
     let read_error = |cause| SnapshotError::Read {
         path: path.to_owned(),
         cause,
     };
     let metadata = std::fs::metadata(path).map_err(read_error)?;
     if !metadata.is_dir() {
-        bounds::check_size(metadata.len()).map_err(|cause| SnapshotError::Invalid {
-            path: path.to_owned(),
-            cause,
-        })?;
+        limits
+            .check_size(metadata.len())
+            .map_err(|cause| SnapshotError::Invalid {
+                path: path.to_owned(),
+                cause,
+            })?;
     }
     read(path).map_err(read_error)
 }

@@ -71,9 +71,30 @@ pub fn payload_value(payload: &[u8]) -> Result<Value, FormatError> {
     rmp_serde::from_slice(payload).map_err(|error| FormatError::BadPayload(error.into()))
 }
 
-/// Checks magic, version, length, checksum and bounds; returns the header and the verified
-/// (still encoded) payload.
+/// Checks magic, version, length, checksum and the default bounds; returns the header and the
+/// verified (still encoded) payload.
 pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), FormatError> {
+    open_with(bytes, &crate::Limits::default())
+}
+
+/// Where the payload of well-formed tap bytes lies (`None` if they are not tap bytes whose
+/// lengths add up); nothing is verified.
+pub fn payload_range(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    if bytes.len() < PREAMBLE || !bytes.starts_with(MAGIC) {
+        return None;
+    }
+    let header_len = usize::try_from(u32::from_be_bytes(bytes[10..14].try_into().ok()?)).ok()?;
+    let payload_len = usize::try_from(u64::from_be_bytes(bytes[14..22].try_into().ok()?)).ok()?;
+    let start = PREAMBLE.checked_add(header_len)?;
+    let end = start.checked_add(payload_len)?;
+    (end.checked_add(DIGEST)? == bytes.len()).then_some(start..end)
+}
+
+/// [`open`] under `limits`.
+pub fn open_with<'a>(
+    bytes: &'a [u8],
+    limits: &crate::Limits,
+) -> Result<(Header, &'a [u8]), FormatError> {
     if !looks_like_tap(bytes) {
         return Err(FormatError::NotASnapshot);
     }
@@ -125,8 +146,8 @@ pub fn open(bytes: &[u8]) -> Result<(Header, &[u8]), FormatError> {
         });
     }
     let header_end = PREAMBLE + header_len as usize;
-    crate::bounds::scan_msgpack(&bytes[PREAMBLE..header_end])?;
-    crate::bounds::scan_msgpack(&bytes[header_end..body_end])?;
+    crate::bounds::scan_msgpack_with(&bytes[PREAMBLE..header_end], limits)?;
+    crate::bounds::scan_msgpack_with(&bytes[header_end..body_end], limits)?;
     let fields: HeaderFields = rmp_serde::from_slice(&bytes[PREAMBLE..header_end])
         .map_err(|error| FormatError::BadHeader(error.into()))?;
     if fields.style != rtwisted_core::Style::Tap {

@@ -96,6 +96,8 @@ struct Document<'a> {
     created: String,
     producer: String,
     manifest: Vec<ManifestEntry>,
+    #[serde(default)]
+    parent: Option<crate::lineage::Parent>,
     checksum: String,
     #[serde(borrow)]
     application: &'a RawValue,
@@ -116,13 +118,21 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
     Ok((header, value))
 }
 
-/// Checks the marker, version, checksum and bounds; returns the header and the verified
-/// `application` text.
+/// Checks the marker, version, checksum and the default bounds; returns the header and the
+/// verified `application` text.
 pub fn open(bytes: &[u8]) -> Result<(Header, &str), FormatError> {
+    open_with(bytes, &crate::Limits::default())
+}
+
+/// [`open`] under `limits`.
+pub fn open_with<'a>(
+    bytes: &'a [u8],
+    limits: &crate::Limits,
+) -> Result<(Header, &'a str), FormatError> {
     if !looks_like_tas(bytes) {
         return Err(FormatError::NotASnapshot);
     }
-    crate::bounds::scan_json(bytes)?;
+    crate::bounds::scan_json_with(bytes, limits)?;
     let probe: Probe = serde_json::from_slice(bytes).map_err(json_error)?;
     if probe.rtwisted.as_deref() != Some(MARKER) {
         return Err(FormatError::NotASnapshot);
@@ -148,6 +158,7 @@ pub fn open(bytes: &[u8]) -> Result<(Header, &str), FormatError> {
         created: document.created,
         producer: document.producer,
         manifest: document.manifest,
+        parent: document.parent,
     };
     let actual = checksum(&[
         &canonical(document.format_version, &fields)?,

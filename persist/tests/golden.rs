@@ -69,6 +69,7 @@ fn fields(style: Style, app: &str, manifest: &[(&str, TypeKind, u32)]) -> Header
                 version: *version,
             })
             .collect(),
+        parent: None,
     }
 }
 

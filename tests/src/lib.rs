@@ -460,12 +460,13 @@ pub fn foreign_snapshot(scratch: &Scratch, file: &str, replacements: &[(&str, &s
 }
 
 /// Rewrites the checksum of a tas snapshot the way the format documents it: SHA-256 over the
-/// compact JSON of the header fields (format_version, style, app, created, producer, manifest),
+/// compact JSON of the header fields (format_version, style, app, created, producer, manifest,
+/// and parent when there is one),
 /// a newline, and the `application` text exactly as it stands in the file.
 pub fn reseal_tas(text: &str) -> String {
     use sha2::{Digest, Sha256};
     let doc: serde_json::Value = serde_json::from_str(text).unwrap();
-    let header = serde_json::json!({
+    let mut header = serde_json::json!({
         "format_version": doc["format_version"],
         "style": doc["style"],
         "app": doc["app"],
@@ -473,6 +474,9 @@ pub fn reseal_tas(text: &str) -> String {
         "producer": doc["producer"],
         "manifest": doc["manifest"],
     });
+    if !doc["parent"].is_null() {
+        header["parent"] = doc["parent"].clone();
+    }
     let start = text.find("\"application\": ").unwrap() + "\"application\": ".len();
     let end = text.trim_end().len() - 1; // the document's closing brace
     let application = text[start..end].trim_end();

@@ -465,7 +465,13 @@ fn a_systemd_unix_socket_is_adopted_and_its_file_left_to_systemd() {
     assert!(path.exists(), "rtwistd removed systemd's socket file");
 
     // The wrong family is refused, naming what it is.
-    scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=INET:index=0"]);
+    scratch.rtap_ok(&[
+        "save",
+        "echo",
+        "--port",
+        "systemd:domain=INET:index=0",
+        "--force",
+    ]);
     let daemon = socket_activated(&scratch, listener.as_raw_fd());
     let (status, _, err) = daemon.wait_exit();
     assert_eq!(status.code(), Some(1));

@@ -232,3 +232,27 @@ fn rtwistd_runs_an_encrypted_snapshot_and_saves_the_shutdown_encrypted() {
     let bytes = std::fs::read(scratch.join("echo-shutdown.etap")).unwrap();
     assert!(age_decrypt(&bytes, PASSPHRASE).starts_with(TAP_MAGIC));
 }
+
+#[test]
+fn the_default_work_factor_is_one_the_loader_accepts() {
+    let scratch = Scratch::new();
+    let pass = with_passphrase_file(&scratch);
+    let output = scratch
+        .command("rtap")
+        .args(["save", "echo", "--encrypt", "--passphrase-file", &pass])
+        .env_remove("RTWISTED_SCRYPT_WORK_FACTOR")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let bytes = std::fs::read(scratch.join("echo.etap")).unwrap();
+    let header_end = bytes.windows(4).position(|w| w == b"\n---").unwrap();
+    let header = String::from_utf8(bytes[..header_end].to_vec()).unwrap();
+    let stanza = header
+        .lines()
+        .find(|line| line.starts_with("-> scrypt "))
+        .unwrap();
+    let factor: u8 = stanza.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(factor, 17, "{stanza}");
+    let doc = scratch.inspect_json_with(&["echo.etap", "--passphrase-file", &pass]);
+    assert_eq!(doc["encrypted"], true);
+}

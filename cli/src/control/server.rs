@@ -205,8 +205,16 @@ async fn session(
             return;
         }
     };
+    let mut pending = Vec::new();
     if peer != own_uid && peer != 0 {
         tracing::warn!("control socket: refused a client running as uid {peer}");
+        // Its request is read (and ignored) first, so the refusal is what it reads, not a
+        // broken pipe.
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            read_line(&mut stream, &mut pending),
+        )
+        .await;
         let _ = write_reply(
             &mut stream,
             &Reply::failure(format!(
@@ -216,7 +224,6 @@ async fn session(
         .await;
         return;
     }
-    let mut pending = Vec::new();
     loop {
         let line = match read_line(&mut stream, &mut pending).await {
             Ok(Some(line)) => line,

@@ -7,8 +7,7 @@ use rtwisted_core::Style;
 
 use super::ConvertArgs;
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
-use crate::snapshots;
+use crate::snapshots::{self, Access};
 
 /// The style a file name asks for, and whether it names an encrypted snapshot, from its
 /// extension: `.tap`, `.tas`, `.etap`, `.etas`.
@@ -23,7 +22,8 @@ pub fn style_from_extension(path: &Path) -> Option<(Style, bool)> {
 }
 
 /// Loads IN and saves it to OUT in the style given, or the one OUT's extension names.
-pub fn run(args: &ConvertArgs, source: &PassphraseSource) -> Result<(), CliError> {
+pub fn run(args: &ConvertArgs, access: &Access) -> Result<(), CliError> {
+    let source = &access.passphrase;
     let input = args.input.as_path();
     let output = args.output.as_path();
     let named = style_from_extension(output);
@@ -41,13 +41,15 @@ pub fn run(args: &ConvertArgs, source: &PassphraseSource) -> Result<(), CliError
             )
         })?,
     };
-    let (mut app, key, encrypted, from) = if crate::tac_source::is_tac(input) {
+    let (mut app, key, encrypted, from, parent) = if crate::tac_source::is_tac(input) {
         let app = crate::tac_source::evaluate(input)?;
-        (app, None, false, "TAC file".to_owned())
+        (app, None, false, "TAC file".to_owned(), None)
     } else {
-        let (snapshot, key) = snapshots::open(input, source)?;
+        let (snapshot, key) = snapshots::open(input, access)?;
         let from = describe(snapshot.header.fields.style, snapshot.encrypted);
-        (snapshot.app, key, snapshot.encrypted, from)
+        // The converted snapshot is made from this one: it records it as its parent.
+        let parent = rtwisted_persist::lineage::Parent::of(&snapshot.header, None);
+        (snapshot.app, key, snapshot.encrypted, from, Some(parent))
     };
     let encrypt = if args.encrypt {
         true
@@ -62,7 +64,8 @@ pub fn run(args: &ConvertArgs, source: &PassphraseSource) -> Result<(), CliError
         (true, None) => Some(source.key(true)?),
     };
     app.persistence_mut().style = style;
-    let header = crate::snapshots::save(&app, output, style, key.as_ref())?;
+    let options = access.save_options(key.as_ref(), parent);
+    let header = crate::snapshots::save(&app, output, style, &options)?;
     crate::output::println(format!(
         "converted {} ({from}) to {} ({}, {})",
         input.display(),

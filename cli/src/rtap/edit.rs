@@ -1,5 +1,10 @@
 //! `rtap edit FILE`: edit the application's source form in `$EDITOR`; the result is validated
 //! as a whole before anything is written.
+//!
+//! The snapshot is not locked while the editor is open (a person may take minutes); before
+//! writing, the edit takes the lock again and checks that nothing else was saved meanwhile, so
+//! it never reverts another change. If something was, nothing is written and the edited text
+//! is kept for the user.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -11,24 +16,37 @@ use serde_json::Value;
 use super::EditArgs;
 use super::document::{Document, validate};
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
-use crate::snapshots::Location;
+use crate::snapshots::{Access, Location};
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
-pub fn run(args: &EditArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn run(args: &EditArgs, access: &Access) -> Result<(), CliError> {
     if args.live.live {
         return live(args);
     }
     let location = Location::new(&args.file, args.store.store.as_deref())?;
-    let mut document = Document::open(&location, passphrase)?;
-    match edit(&document.app, &location.to_string())? {
-        None => crate::output::println(format!("no changes; {location} left as it was")),
-        Some(app) => {
-            document.app = app;
-            let (header, written) = document.write()?;
-            crate::output::println(format!("wrote {written} ({})", header.checksum))
-        }
+    let mut document = Document::open_released(&location, access, args.force.force)?;
+    let original = document.to_value()?;
+    let scratch = Scratch::new(document.app.name())?;
+    let Some(app) = scratch.edit(&original, &location.to_string())? else {
+        return crate::output::println(format!("no changes; {location} left as it was"));
+    };
+    document.app = app;
+    let edited = document.to_value()?;
+    super::stored::confirm_removal(super::stored::removed(&original, &edited), args.force.force)?;
+    if let Err(error) = document.relock() {
+        let kept = scratch.keep();
+        return Err(CliError::failed(format!(
+            "{error}; your edit is kept in {}",
+            kept.display()
+        )));
     }
+    let (header, written) = document.write()?;
+    let mut text = format!("wrote {written} ({})\n", header.checksum);
+    for line in crate::output::change_lines(&rtwisted_core::diff::diff(&original, &edited)) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    crate::output::print(text)
 }
 
 /// `rtap edit --live NAME`: edits the running tree; only what the edit changes is applied.
@@ -38,43 +56,66 @@ fn live(args: &EditArgs) -> Result<(), CliError> {
     let running = rtwisted_persist::decode(&base)
         .map_err(|error| CliError::failed(format!("the running tree does not load here: {error}")))?
         .app;
-    match edit(&running, &format!("the running {}", running.name()))? {
+    let original =
+        serde_json::to_value(&running).map_err(|error| CliError::failed(error.to_string()))?;
+    let what = format!("the running {}", running.name());
+    match Scratch::new(running.name())?.edit(&original, &what)? {
         None => crate::output::println("no changes; the running tree is left as it was"),
         Some(edited) => super::live::apply_edit(&socket, &base, &edited),
     }
 }
 
-/// Edits `app`'s source form until it is valid: the new application, or `None` when nothing
-/// changed. An invalid edit may be tried again; giving up is an error naming `what`.
-fn edit(app: &Application, what: &str) -> Result<Option<Application>, CliError> {
-    let original =
-        serde_json::to_value(app).map_err(|error| CliError::failed(error.to_string()))?;
-    let folder = tempfile::tempdir()
-        .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;
-    let scratch = folder.path().join(format!("{}.json", app.name()));
-    write_text(&scratch, &original)?;
-    loop {
-        run_editor(&scratch)?;
-        let text = std::fs::read_to_string(&scratch).map_err(|error| {
-            CliError::failed(format!("cannot read back {}: {error}", scratch.display()))
-        })?;
-        let result = serde_json::from_str::<Value>(&text)
-            .map_err(|error| CliError::failed(format!("the edit is not valid JSON: {error}")))
-            .and_then(|value| {
-                if value == original {
-                    Ok(None)
-                } else {
-                    validate(value).map(Some)
-                }
-            });
-        match result {
-            Ok(edited) => return Ok(edited),
-            Err(error) => {
-                eprintln!("rtap: {error}");
-                if !ask_again()? {
-                    return Err(CliError::failed(format!(
-                        "the edit was not valid; {what} left as it was"
-                    )));
+/// The file an edit happens in, in a folder of its own.
+struct Scratch {
+    folder: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Scratch {
+    fn new(app: &str) -> Result<Self, CliError> {
+        let folder = tempfile::tempdir()
+            .map_err(|error| CliError::failed(format!("cannot make a scratch folder: {error}")))?;
+        let path = folder.path().join(format!("{app}.json"));
+        Ok(Scratch { folder, path })
+    }
+
+    /// Keeps the file (the edit could not be written): where it is.
+    fn keep(self) -> std::path::PathBuf {
+        let name = self
+            .path
+            .file_name()
+            .map(ToOwned::to_owned)
+            .unwrap_or_default();
+        self.folder.keep().join(name)
+    }
+
+    /// Edits `original` until it is a valid application: the new one, or `None` when nothing
+    /// changed. An invalid edit may be tried again; giving up is an error naming `what`.
+    fn edit(&self, original: &Value, what: &str) -> Result<Option<Application>, CliError> {
+        write_text(&self.path, original)?;
+        loop {
+            run_editor(&self.path)?;
+            let text = std::fs::read_to_string(&self.path).map_err(|error| {
+                CliError::failed(format!("cannot read back {}: {error}", self.path.display()))
+            })?;
+            let result = serde_json::from_str::<Value>(&text)
+                .map_err(|error| CliError::failed(format!("the edit is not valid JSON: {error}")))
+                .and_then(|value| {
+                    if value == *original {
+                        Ok(None)
+                    } else {
+                        validate(value).map(Some)
+                    }
+                });
+            match result {
+                Ok(edited) => return Ok(edited),
+                Err(error) => {
+                    eprintln!("rtap: {error}");
+                    if !ask_again()? {
+                        return Err(CliError::failed(format!(
+                            "the edit was not valid; {what} left as it was"
+                        )));
+                    }
                 }
             }
         }

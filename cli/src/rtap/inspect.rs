@@ -11,22 +11,27 @@ use serde_json::{Value, json};
 
 use super::InspectArgs;
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
-use crate::snapshots::{self, Location};
+use crate::snapshots::{self, Access, Location};
 
 /// Prints the snapshot the arguments name.
-pub fn run(args: &InspectArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn run(args: &InspectArgs, access: &Access) -> Result<(), CliError> {
+    let detail = if args.all {
+        rtwisted_persist::view::Detail::Everything
+    } else {
+        rtwisted_persist::view::Detail::Summaries
+    };
     if args.live.live {
         // The running tree as a snapshot, shown like any other; nothing is written.
         let socket =
             super::live::socket(Some(&args.file), args.live.control.as_deref(), "inspect")?;
         let bytes = super::live::fetch(&socket)?;
-        let raw = rtwisted_persist::decode_raw(&bytes).map_err(|error| {
-            CliError::failed(format!(
-                "the running tree sent by {}: {error}",
-                socket.display()
-            ))
-        })?;
+        let raw = rtwisted_persist::decode_raw_as(&bytes, &access.load_options(None, detail))
+            .map_err(|error| {
+                CliError::failed(format!(
+                    "the running tree sent by {}: {error}",
+                    socket.display()
+                ))
+            })?;
         let shown = format!("the running tree of {} (live)", socket.display());
         return show(args, &shown, bytes.len() as u64, &raw, false);
     }
@@ -41,7 +46,7 @@ pub fn run(args: &InspectArgs, passphrase: &PassphraseSource) -> Result<(), CliE
             rtwisted_persist::decode_raw(&bytes)
                 .map_err(|error| CliError::failed(format!("{}: {error}", path.display())))?
         }
-        _ => snapshots::open_raw_at(&location, passphrase)?,
+        _ => snapshots::open_raw_at(&location, access, detail)?,
     };
     let size = match &location {
         Location::File(path) if !from_tac => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
@@ -120,6 +125,7 @@ fn json_document(raw: &RawSnapshot, services: &Node) -> Value {
         "checksum": header.checksum,
         "encrypted": raw.encrypted,
         "manifest": header.fields.manifest,
+        "parent": header.fields.parent,
         "unknown_types": raw.unknown_types,
         "process": raw.application.get("process").cloned().unwrap_or(Value::Null),
         "services": services,
@@ -177,6 +183,15 @@ fn text_report(
             header.fields.created, header.fields.producer
         ));
         out.push_str(&format!("checksum  {} (verified)\n", header.checksum));
+        if let Some(parent) = &header.fields.parent {
+            match parent.store {
+                Some(number) => out.push_str(&format!(
+                    "parent    {}@{number} ({})\n",
+                    header.fields.app, parent.checksum
+                )),
+                None => out.push_str(&format!("parent    {}\n", parent.checksum)),
+            }
+        }
     }
     out.push_str(&format!(
         "process   uid {}  gid {}  name {}  umask {}\n",
@@ -267,5 +282,25 @@ fn label(node: &Node) -> String {
     if !node.known {
         parts.push("(unknown type)".to_owned());
     }
+    let mut summaries = Vec::new();
+    for (field, value) in &node.fields {
+        summarized(field, value, &mut summaries);
+    }
+    if !summaries.is_empty() {
+        parts.push(format!("({})", summaries.join("; ")));
+    }
     parts.join("  ")
+}
+
+/// `field.path: 1,000,000 entries, 39 MB` for every summarized value under `value`.
+fn summarized(at: &str, value: &Value, out: &mut Vec<String>) {
+    if let Some(summary) = rtwisted_persist::view::describe_summary(value) {
+        out.push(format!("{at}: {summary}"));
+        return;
+    }
+    if let Value::Object(map) = value {
+        for (key, inner) in map {
+            summarized(&format!("{at}.{key}"), inner, out);
+        }
+    }
 }

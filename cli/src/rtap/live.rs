@@ -1,4 +1,4 @@
-//! The live commands: `rtap status`, `checkpoint`, `stop`, `apply`, and `--live` on `inspect`,
+//! The live commands: `rtap status`, `checkpoint`, `stop`, `restart`, `apply`, and `--live` on `inspect`,
 //! `edit`, `set`, `add`, `remove` and `rename`. Each is one request on the running daemon's
 //! control socket (see [`crate::control`]).
 
@@ -11,7 +11,7 @@ use crate::control::client::{call, socket_path};
 use crate::control::protocol::{Request, decode_bytes, encode_bytes};
 use crate::control::status::Status;
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
+use crate::snapshots::Access;
 
 /// Which daemon: a name (its `NAME.ctl` in the current folder) or `--control PATH`.
 pub(crate) fn socket(
@@ -85,7 +85,7 @@ fn render(status: &Status) -> String {
         None => "checkpoint none yet\n".to_owned(),
         Some(record) => match (&record.to, &record.error) {
             (Some(to), _) => format!(
-                "checkpoint {} ({}) to {to} in {:.1} ms\n",
+                "checkpoint {} ({}) saved {to} in {:.1} ms\n",
                 record.at, record.why, record.millis
             ),
             (None, error) => format!(
@@ -200,7 +200,7 @@ fn duration(seconds: f64) -> String {
 pub(crate) fn checkpoint(socket: &Path) -> Result<(), CliError> {
     let result = call(socket, Request::Checkpoint)?;
     crate::output::println(format!(
-        "checkpoint saved to {} in {:.1} ms",
+        "checkpoint saved {} in {:.1} ms",
         result["to"].as_str().unwrap_or("?"),
         result["millis"].as_f64().unwrap_or(0.0)
     ))
@@ -210,9 +210,23 @@ pub(crate) fn checkpoint(socket: &Path) -> Result<(), CliError> {
 pub(crate) fn stop(socket: &Path) -> Result<(), CliError> {
     let result = call(socket, Request::Stop)?;
     match result["saved"].as_str() {
-        Some(to) => crate::output::println(format!("stopped; the shutdown snapshot is {to}")),
+        Some(to) => {
+            crate::output::println(format!("stopped; the shutdown snapshot was saved {to}"))
+        }
         None => crate::output::println("stopped (it saves no shutdown snapshot)"),
     }
+}
+
+/// `rtap restart`: a hot restart; waits until the new process serves.
+pub(crate) fn restart(socket: &Path) -> Result<(), CliError> {
+    let result = call(socket, Request::Restart)?;
+    crate::output::println(format!(
+        "restarted: PID {} -> {}, hand-over {:.1} ms, writes paused {:.1} ms",
+        result["old_pid"].as_u64().unwrap_or(0),
+        result["pid"].as_u64().unwrap_or(0),
+        result["millis"].as_f64().unwrap_or(0.0),
+        result["paused_millis"].as_f64().unwrap_or(0.0)
+    ))
 }
 
 /// The running tree as a plain snapshot's bytes.
@@ -225,15 +239,11 @@ pub(crate) fn fetch(socket: &Path) -> Result<Vec<u8>, CliError> {
 }
 
 /// `rtap apply NAME FILE`: makes the running tree equal FILE's (a snapshot or a TAC file).
-pub(crate) fn apply(
-    socket: &Path,
-    file: &Path,
-    passphrase: &PassphraseSource,
-) -> Result<(), CliError> {
+pub(crate) fn apply(socket: &Path, file: &Path, access: &Access) -> Result<(), CliError> {
     let app = if crate::tac_source::is_tac(file) {
         crate::tac_source::evaluate(file)?
     } else {
-        crate::snapshots::open(file, passphrase)?.0.app
+        crate::snapshots::open(file, access)?.0.app
     };
     let bytes = plain(&app)?;
     report(call(
@@ -333,7 +343,7 @@ fn report(result: Value) -> Result<(), CliError> {
     }
     let saved = &result["saved"];
     match (saved["to"].as_str(), saved["error"].as_str()) {
-        (Some(to), _) => lines.push(format!("saved to {to}")),
+        (Some(to), _) => lines.push(format!("saved {to}")),
         (None, Some(error)) => lines.push(format!(
             "warning: the change runs, but saving it failed: {error}"
         )),

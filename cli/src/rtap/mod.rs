@@ -4,7 +4,8 @@
 //! ```text
 //! rtap save PLUGIN [plugin options] [-o FILE | --append FILE] [--appname NAME] [-u UID] [-g GID] [--style tap|tas] [--encrypt]
 //! rtap save -y APP.tac [-o FILE] [...]
-//! rtap inspect FILE|APP.tac [--json] [--path PATH]
+//! rtap inspect FILE|APP.tac [--json] [--path PATH] [--all]
+//! rtap get FILE PATH [FIELD]
 //! rtap edit FILE
 //! rtap set FILE [PATH FIELD=VALUE...] [--uid U] [--gid G] [--procname N] [--umask M] [--appname N]
 //! rtap remove FILE PATH
@@ -20,7 +21,8 @@
 //! rtap apply NAME|--control PATH FILE|APP.tac
 //! rtap inspect|edit|set|add|remove|rename --live NAME ...   (the running tree)
 //! ```
-//! Every command takes `--passphrase-file FILE` for encrypted snapshots. The fixed commands
+//! Every command takes `--passphrase-file FILE` for encrypted snapshots and the limits
+//! `--max-snapshot-bytes` / `--max-snapshot-values`; edits take `--force`. The fixed commands
 //! are typed structs ([`Rtap`]); only the plugin subcommands of `save` and `add` are built at
 //! run time ([`PluginChoice`](crate::args::PluginChoice)).
 
@@ -28,12 +30,14 @@ mod convert;
 mod document;
 mod edit;
 mod generate;
+mod get;
 mod inspect;
 mod list_plugins;
 mod live;
 mod modify;
 mod save;
 mod store;
+mod stored;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -41,8 +45,11 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::args::{AppnameArgs, IdArgs, PassphraseArgs, PluginChoice, StoreArgs, StyleArgs};
+use crate::args::{
+    AppnameArgs, ForceArgs, IdArgs, LimitArgs, PassphraseArgs, PluginChoice, StoreArgs, StyleArgs,
+};
 use crate::error::{CliError, finish};
+use crate::snapshots::Access;
 
 // The `rtap` command line.
 #[derive(Debug, Parser)]
@@ -51,12 +58,17 @@ use crate::error::{CliError, finish};
     about = "Build, inspect, edit and convert rtwisted snapshots",
     version,
     subcommand_required = true,
-    mut_arg("passphrase_file", |arg| arg.global(true))
+    mut_arg("passphrase_file", |arg| arg.global(true)),
+    mut_arg("max_snapshot_bytes", |arg| arg.global(true)),
+    mut_arg("max_snapshot_values", |arg| arg.global(true))
 )]
 pub(crate) struct Rtap {
     /// Where the passphrase of encrypted snapshots comes from.
     #[command(flatten)]
     pub(crate) passphrase: PassphraseArgs,
+    /// The limits of every save and load.
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
     /// The command.
     #[command(subcommand)]
     pub(crate) command: RtapCommand,
@@ -69,6 +81,8 @@ pub(crate) enum RtapCommand {
     Save(SaveArgs),
     /// Show a snapshot's header and service tree (or, for a .tac file, the tree it builds)
     Inspect(InspectArgs),
+    /// Print a service, or one of its fields (a.b.c), as JSON
+    Get(GetArgs),
     /// Edit a snapshot in $EDITOR; the result is validated before it is written
     Edit(EditArgs),
     /// Set service fields (values are JSON when they parse, else strings) or process settings
@@ -94,6 +108,9 @@ pub(crate) enum RtapCommand {
     Checkpoint(TargetArgs),
     /// Stop a running daemon gracefully; waits, and says where the shutdown snapshot went
     Stop(TargetArgs),
+    /// Restart a running daemon in place (say after an upgrade): the rtwistd binary on disk
+    /// takes over its sockets and live state; no connection is refused, no write lost
+    Restart(TargetArgs),
     /// Make a running daemon's tree equal a snapshot's (or a TAC file's): what differs is
     /// stopped, replaced or started; the rest keeps running untouched
     Apply(ApplyArgs),
@@ -155,6 +172,9 @@ pub(crate) struct SaveArgs {
     /// Tag the snapshot in the store
     #[arg(long, value_name = "TAG", global = true, requires = "store")]
     pub(crate) tag: Option<String>,
+    /// Overwrite an existing snapshot file (and append to one a running rtwistd holds)
+    #[arg(long, global = true)]
+    pub(crate) force: bool,
     /// The plugin, when the application is built from one.
     #[command(subcommand)]
     pub(crate) plugin: Option<PluginChoice>,
@@ -225,11 +245,33 @@ pub(crate) struct InspectArgs {
     /// Show only the subtree at this path
     #[arg(long, value_name = "PATH")]
     pub(crate) path: Option<String>,
+    /// Show every field whole (large fields are otherwise summarized, so any snapshot shows in
+    /// bounded memory)
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+// `rtap get`.
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// The snapshot
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// A service's path: web/http, #2 for the third child, / for the root
+    #[arg(value_name = "PATH")]
+    pub(crate) path: String,
+    /// A field of the service, dotted for nested ones: factory.max_value_bytes
+    #[arg(value_name = "FIELD")]
+    pub(crate) field: Option<String>,
 }
 
 // `rtap edit`.
 #[derive(Debug, Args)]
 pub(crate) struct EditArgs {
+    #[command(flatten)]
+    pub(crate) force: ForceArgs,
     /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
@@ -244,6 +286,8 @@ pub(crate) struct EditArgs {
 // `rtap set`.
 #[derive(Debug, Args)]
 pub(crate) struct SetArgs {
+    #[command(flatten)]
+    pub(crate) force: ForceArgs,
     /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
@@ -276,6 +320,8 @@ pub(crate) struct SetArgs {
 // `rtap remove`.
 #[derive(Debug, Args)]
 pub(crate) struct RemoveArgs {
+    #[command(flatten)]
+    pub(crate) force: ForceArgs,
     /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
@@ -293,6 +339,8 @@ pub(crate) struct RemoveArgs {
 // `rtap rename`.
 #[derive(Debug, Args)]
 pub(crate) struct RenameArgs {
+    #[command(flatten)]
+    pub(crate) force: ForceArgs,
     /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
@@ -316,9 +364,12 @@ pub(crate) struct RenameArgs {
     subcommand_required = true,
     subcommand_value_name = "PLUGIN",
     subcommand_help_heading = "Plugins",
-    mut_arg("store", |arg| arg.global(true))
+    mut_arg("store", |arg| arg.global(true)),
+    mut_arg("force", |arg| arg.global(true))
 )]
 pub(crate) struct AddArgs {
+    #[command(flatten)]
+    pub(crate) force: ForceArgs,
     /// The snapshot (with --live: the daemon's name)
     #[arg(value_name = "FILE")]
     pub(crate) file: String,
@@ -414,29 +465,33 @@ where
 {
     let matches = command().try_get_matches_from(args)?;
     let rtap = Rtap::from_arg_matches(&matches)?;
-    let passphrase = rtap.passphrase.source();
+    let access = Access {
+        passphrase: rtap.passphrase.source(),
+        limits: rtap.limits.limits(command())?,
+    };
     match rtap.command {
-        RtapCommand::Save(args) => save::run(&args, &passphrase),
-        RtapCommand::Inspect(args) => inspect::run(&args, &passphrase),
-        RtapCommand::Edit(args) => edit::run(&args, &passphrase),
+        RtapCommand::Save(args) => save::run(&args, &access),
+        RtapCommand::Inspect(args) => inspect::run(&args, &access),
+        RtapCommand::Get(args) => get::run(&args, &access),
+        RtapCommand::Edit(args) => edit::run(&args, &access),
         RtapCommand::Set(args) if args.live.live => live_set(&args),
-        RtapCommand::Set(args) => modify::set(&args, &passphrase),
+        RtapCommand::Set(args) => modify::set(&args, &access),
         RtapCommand::Remove(args) if args.live.live => {
             live::remove(&live_socket(&args.file, &args.live, "remove")?, &args.path)
         }
-        RtapCommand::Remove(args) => modify::remove(&args, &passphrase),
+        RtapCommand::Remove(args) => modify::remove(&args, &access),
         RtapCommand::Rename(args) if args.live.live => live::rename(
             &live_socket(&args.file, &args.live, "rename")?,
             &args.path,
             &args.newname,
         ),
-        RtapCommand::Rename(args) => modify::rename(&args, &passphrase),
+        RtapCommand::Rename(args) => modify::rename(&args, &access),
         RtapCommand::Add(args) if args.live.live => {
             let socket = live_socket(&args.file, &args.live, "add")?;
             let child = crate::plugins::make_service(args.plugin.maker, &args.plugin.options)?;
             live::add(&socket, args.parent.as_deref(), child)
         }
-        RtapCommand::Add(args) => modify::add(&args, &passphrase),
+        RtapCommand::Add(args) => modify::add(&args, &access),
         RtapCommand::Status(args) => live::status(
             &live::socket(
                 args.target.name.as_deref(),
@@ -455,16 +510,21 @@ where
             args.control.as_deref(),
             "stop",
         )?),
+        RtapCommand::Restart(args) => live::restart(&live::socket(
+            args.name.as_deref(),
+            args.control.as_deref(),
+            "restart",
+        )?),
         RtapCommand::Apply(args) => live::apply(
             &live::socket(Some(&args.name), args.control.as_deref(), "apply")?,
             &args.file,
-            &passphrase,
+            &access,
         ),
-        RtapCommand::Convert(args) => convert::run(&args, &passphrase),
+        RtapCommand::Convert(args) => convert::run(&args, &access),
         RtapCommand::Plugins(args) => list_plugins::run(&args),
         RtapCommand::Completions(args) => generate::completions(&args),
         RtapCommand::Man(args) => generate::man(&args),
-        RtapCommand::Store(args) => store::run(args, &passphrase),
+        RtapCommand::Store(args) => store::run(args, &access),
     }
 }
 

@@ -1,15 +1,18 @@
-//! Scriptable edits, each validated as a whole and written atomically:
-//! `rtap set`, `rtap remove`, `rtap rename`, `rtap add`.
+//! Scriptable edits, each validated as a whole and written atomically under the snapshot's
+//! lock: `rtap set`, `rtap remove`, `rtap rename`, `rtap add`. Each prints what it wrote and
+//! then every change as `old -> new`; one that would remove stored data (kv items, counters)
+//! says how much and needs `--force` (or a yes on the terminal).
 
 use rtwisted_core::PathSegment;
 use serde_json::Value;
 
 use super::document::{Document, node_mut, parse_path};
+use super::stored;
 use super::{AddArgs, RemoveArgs, RenameArgs, SetArgs};
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
+use crate::output::field_line;
 use crate::plugins;
-use crate::snapshots::Location;
+use crate::snapshots::{Access, Location};
 
 /// Keys of a service's data that are not plain fields.
 const RESERVED: [&str; 3] = ["type", "name", "children"];
@@ -18,14 +21,19 @@ fn file(text: &str, store: Option<&std::path::Path>) -> Result<Location, CliErro
     Location::new(text, store)
 }
 
-fn say(document: &Document, what: &str) -> Result<(), CliError> {
+/// Writes the document and prints what was written, then each change.
+fn say(document: &Document, changes: &[String]) -> Result<(), CliError> {
     let (header, written) = document.write()?;
-    crate::output::println(format!("{what}; wrote {written} ({})", header.checksum))?;
-    Ok(())
+    let mut text = format!("wrote {written} ({})\n", header.checksum);
+    for change in changes {
+        text.push_str(change);
+        text.push('\n');
+    }
+    crate::output::print(text)
 }
 
 /// `rtap set FILE [PATH FIELD=VALUE...] [--uid U] [--gid G] [--procname N] [--umask M] [--appname N]`.
-pub fn set(args: &SetArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn set(args: &SetArgs, access: &Access) -> Result<(), CliError> {
     let nothing = args.path.is_none()
         && args.ids.uid.is_none()
         && args.ids.gid.is_none()
@@ -49,30 +57,39 @@ pub fn set(args: &SetArgs, passphrase: &PassphraseSource) -> Result<(), CliError
     if let Some(bad) = args.assignments.iter().find(|a| !a.contains('=')) {
         return Err(super::usage("set", &format!("'{bad}' is not FIELD=VALUE")));
     }
-    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
-    let mut changed = Vec::new();
-    let assignments = &args.assignments;
-    if let Some(path) = &args.path {
-        let path = parse_path("set", path)?;
-        let mut value = document.to_value()?;
-        let node = node_mut(&mut value, &path)?;
-        for assignment in assignments {
+    let path = args
+        .path
+        .as_deref()
+        .map(|text| parse_path("set", text))
+        .transpose()?;
+    let mut document = Document::open(
+        &file(&args.file, args.store.store.as_deref())?,
+        access,
+        args.force.force,
+    )?;
+    let before = document.to_value()?;
+    let mut changes = Vec::new();
+    if let Some(path) = &path {
+        let mut value = before.clone();
+        let node = node_mut(&mut value, path)?;
+        for assignment in &args.assignments {
             let (field, text) = assignment
                 .split_once('=')
                 .ok_or_else(|| CliError::failed(format!("'{assignment}' is not FIELD=VALUE")))?;
-            if RESERVED.contains(&field) {
+            let first = field.split('.').next().unwrap_or(field);
+            if RESERVED.contains(&first) {
                 return Err(CliError::failed(format!(
-                    "'{field}' cannot be set: use `rtap rename` for names, and remove and add a service to change its type or children"
+                    "'{first}' cannot be set: use `rtap rename` for names, and remove and add a service to change its type or children"
                 )));
             }
-            if !node.contains_key(field) {
+            if !node.contains_key(first) {
                 let fields: Vec<&str> = node
                     .keys()
                     .map(String::as_str)
                     .filter(|key| !RESERVED.contains(key))
                     .collect();
                 return Err(CliError::failed(format!(
-                    "service '{path}' has no field '{field}' (its fields: {})",
+                    "service '{path}' has no field '{first}' (its fields: {})",
                     if fields.is_empty() {
                         "none".to_owned()
                     } else {
@@ -80,44 +97,77 @@ pub fn set(args: &SetArgs, passphrase: &PassphraseSource) -> Result<(), CliError
                     }
                 )));
             }
-            let parsed = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.into()));
-            node.insert(field.to_owned(), parsed);
-            changed.push(format!("{path}: {field}"));
+            let change =
+                crate::fields::set_dotted(node, field, crate::fields::parse_value(text))
+                    .map_err(|reason| CliError::failed(format!("service '{path}': {reason}")))?;
+            changes.push(field_line(
+                &path.to_string(),
+                &change.field,
+                &change.old,
+                &change.new,
+            ));
         }
         document.replace_with(value)?;
     }
+    let old = document.app.process().clone();
     let process = document.app.process_mut();
+    let id = |value: Option<u32>| value.map_or(Value::Null, Value::from);
     if let Some(uid) = args.ids.uid {
         process.uid = Some(uid);
-        changed.push("uid".into());
+        changes.push(field_line("process", "uid", &id(old.uid), &id(Some(uid))));
     }
     if let Some(gid) = args.ids.gid {
         process.gid = Some(gid);
-        changed.push("gid".into());
+        changes.push(field_line("process", "gid", &id(old.gid), &id(Some(gid))));
     }
     if let Some(name) = &args.procname {
         process.process_name = Some(name.clone());
-        changed.push("process name".into());
+        let was = old.process_name.clone().map_or(Value::Null, Value::String);
+        changes.push(field_line(
+            "process",
+            "process_name",
+            &was,
+            &Value::String(name.clone()),
+        ));
     }
     if let Some(umask) = args.umask {
         process.umask = Some(umask);
-        changed.push("umask".into());
+        let octal =
+            |mask: Option<u32>| mask.map_or(Value::Null, |m| Value::String(format!("{m:04o}")));
+        changes.push(field_line(
+            "process",
+            "umask",
+            &octal(old.umask),
+            &octal(Some(umask)),
+        ));
     }
     if let Some(name) = &args.appname.appname {
+        let was = document.app.name().to_owned();
         document
             .app
             .set_name(name.clone())
             .map_err(|error| CliError::failed(error.to_string()))?;
-        changed.push("application name".into());
+        changes.push(format!(
+            "~ app name: {} -> {}",
+            crate::output::shown(&Value::String(was)),
+            crate::output::shown(&Value::String(name.clone()))
+        ));
     }
-    say(&document, &format!("set {}", changed.join(", ")))
+    let after = document.to_value()?;
+    stored::confirm_removal(stored::removed(&before, &after), args.force.force)?;
+    say(&document, &changes)
 }
 
 /// `rtap remove FILE PATH`.
-pub fn remove(args: &RemoveArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn remove(args: &RemoveArgs, access: &Access) -> Result<(), CliError> {
     let path = parse_path("remove", &args.path)?;
-    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
+    let mut document = Document::open(
+        &file(&args.file, args.store.store.as_deref())?,
+        access,
+        args.force.force,
+    )?;
     let (parent, last) = split_last(&path)?;
+    let before = document.to_value()?;
     let collection = document
         .app
         .services_mut()
@@ -126,49 +176,69 @@ pub fn remove(args: &RemoveArgs, passphrase: &PassphraseSource) -> Result<(), Cl
     let removed = collection
         .remove(&last)
         .map_err(|_| CliError::failed(format!("no service at '{path}'")))?;
+    let after = document.to_value()?;
+    stored::confirm_removal(stored::removed(&before, &after), args.force.force)?;
     say(
         &document,
-        &format!("removed '{path}' ({})", removed.service().type_tag()),
+        &[format!("- {path}  [{}]", removed.service().type_tag())],
     )
 }
 
 /// `rtap rename FILE PATH NEWNAME`.
-pub fn rename(args: &RenameArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn rename(args: &RenameArgs, access: &Access) -> Result<(), CliError> {
     let path = parse_path("rename", &args.path)?;
     let new_name = &args.newname;
     rtwisted_core::service::validate_name(new_name)
         .map_err(|error| super::usage("rename", &error.to_string()))?;
-    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
+    let mut document = Document::open(
+        &file(&args.file, args.store.store.as_deref())?,
+        access,
+        args.force.force,
+    )?;
     split_last(&path)?;
     let mut value = document.to_value()?;
-    node_mut(&mut value, &path)?.insert("name".into(), Value::String(new_name.clone()));
+    let node = node_mut(&mut value, &path)?;
+    let old = node.get("name").cloned().unwrap_or(Value::Null);
+    node.insert("name".into(), Value::String(new_name.clone()));
     document.replace_with(value)?;
-    say(&document, &format!("renamed '{path}' to '{new_name}'"))
+    say(
+        &document,
+        &[field_line(
+            &path.to_string(),
+            "name",
+            &old,
+            &Value::String(new_name.clone()),
+        )],
+    )
 }
 
 /// `rtap add FILE [--parent PATH] PLUGIN [plugin options]`.
-pub fn add(args: &AddArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn add(args: &AddArgs, access: &Access) -> Result<(), CliError> {
     let parent = match &args.parent {
         Some(text) => parse_path("add", text)?,
         None => rtwisted_core::ServicePath::root(),
     };
-    let mut document = Document::open(&file(&args.file, args.store.store.as_deref())?, passphrase)?;
+    let mut document = Document::open(
+        &file(&args.file, args.store.store.as_deref())?,
+        access,
+        args.force.force,
+    )?;
     let (maker, options) = (args.plugin.maker, &args.plugin.options);
     let service = plugins::make_service(maker, options)?;
     let shown = service.name().unwrap_or("(unnamed)").to_owned();
+    let type_tag = service.service().type_tag().to_owned();
     document
         .app
         .services_mut()
         .collection_at_mut(&parent)
         .and_then(|collection| collection.insert(service))
         .map_err(|error| CliError::failed(error.to_string()))?;
-    say(
-        &document,
-        &format!(
-            "added '{shown}' from the '{}' plugin under '{parent}'",
-            maker.name
-        ),
-    )
+    let at = if parent.is_root() {
+        shown
+    } else {
+        format!("{parent}/{shown}")
+    };
+    say(&document, &[format!("+ {at}  [{type_tag}]")])
 }
 
 fn split_last(

@@ -1,5 +1,6 @@
 //! `rtap save PLUGIN`: build from a plugin and freeze (mktap), or add to a snapshot
-//! (`--append`); `rtap save -y app.tac`: freeze the application a TAC file builds.
+//! (`--append`); `rtap save -y app.tac`: freeze the application a TAC file builds. An existing
+//! snapshot is never overwritten without `--force`.
 
 use std::path::{Path, PathBuf};
 
@@ -8,12 +9,11 @@ use super::convert::{describe, style_from_extension};
 use super::document::Document;
 use crate::args::PluginChoice;
 use crate::error::CliError;
-use crate::passphrase::PassphraseSource;
 use crate::plugins;
-use crate::snapshots::Location;
+use crate::snapshots::{Access, Location, StorePut};
 
 /// Builds the application from the chosen plugin or TAC file and saves it.
-pub fn run(args: &SaveArgs, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub fn run(args: &SaveArgs, access: &Access) -> Result<(), CliError> {
     let mut app = match (&args.plugin, &args.python) {
         (Some(_), Some(_)) => {
             return Err(super::usage(
@@ -39,7 +39,7 @@ pub fn run(args: &SaveArgs, passphrase: &PassphraseSource) -> Result<(), CliErro
             if let Some(target) = &args.append
                 && target.exists()
             {
-                return append(args, plugin, target, passphrase);
+                return append(args, plugin, target, access);
             }
             let name = args.appname.appname.as_deref().unwrap_or(plugin.maker.name);
             plugins::application_from(plugin.maker, &plugin.options, name)?
@@ -68,15 +68,25 @@ pub fn run(args: &SaveArgs, passphrase: &PassphraseSource) -> Result<(), CliErro
             encrypt,
         ))
     });
+    if args.store.is_none() && !args.force && path.exists() {
+        return Err(CliError::failed(format!(
+            "{} exists: nothing was saved; give --force to overwrite it, --append to add the service to it, or -o another file",
+            path.display()
+        )));
+    }
     let key = if encrypt {
-        Some(passphrase.key(true)?)
+        Some(access.passphrase.key(true)?)
     } else {
         None
     };
+    let options = access.save_options(key.as_ref(), None);
     if let Some(dir) = &args.store {
-        let tag = args.tag.as_deref();
-        let (header, written) =
-            crate::snapshots::save_to_store(dir, &app, style, key.as_ref(), tag)?;
+        let put = StorePut {
+            tag: args.tag.as_deref(),
+            ..StorePut::default()
+        };
+        let (header, _, written) =
+            crate::snapshots::save_to_store(dir, &app, style, &options, access, put)?;
         crate::output::println(format!(
             "saved {} application '{}' as {written} ({})",
             describe(style, encrypt),
@@ -85,7 +95,7 @@ pub fn run(args: &SaveArgs, passphrase: &PassphraseSource) -> Result<(), CliErro
         ))?;
         return Ok(());
     }
-    let header = crate::snapshots::save(&app, &path, style, key.as_ref())?;
+    let header = crate::snapshots::save(&app, &path, style, &options)?;
     crate::output::println(format!(
         "saved {} application '{}' to {} ({})",
         describe(style, encrypt),
@@ -102,9 +112,9 @@ fn append(
     args: &SaveArgs,
     plugin: &PluginChoice,
     target: &Path,
-    passphrase: &PassphraseSource,
+    access: &Access,
 ) -> Result<(), CliError> {
-    let mut document = Document::open(&Location::File(target.to_owned()), passphrase)?;
+    let mut document = Document::open(&Location::File(target.to_owned()), access, args.force)?;
     let service = plugins::make_service(plugin.maker, &plugin.options)?;
     document
         .app

@@ -12,7 +12,7 @@
 //!    end of the stream.
 
 use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -330,18 +330,11 @@ impl Successor {
     }
 }
 
-/// Keeps `fd` from being inherited by programs started later.
-pub fn close_on_exec(fd: impl AsFd) {
-    let _ = nix::fcntl::fcntl(
-        fd.as_fd(),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn sockets_and_the_tree_cross_the_pair_and_the_answer_comes_back() {

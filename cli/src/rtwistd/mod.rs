@@ -15,10 +15,13 @@ mod daemon;
 mod handover;
 mod live;
 mod options;
+mod origin;
 mod pidfile;
 mod privileges;
 mod restart;
 mod run;
+mod saves;
+mod writable;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -27,7 +30,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use crate::args::{IdArgs, PassphraseArgs, PluginChoice, StoreArgs};
+use crate::args::{IdArgs, LimitArgs, PassphraseArgs, PluginChoice, StoreArgs};
 use crate::error::{CliError, finish};
 
 pub use options::Options;
@@ -66,6 +69,11 @@ pub(crate) struct RtwistdArgs {
     /// Snapshot to run (default: rtwistd.tap)
     #[arg(short = 'f', long, value_name = "FILE", conflicts_with = "source")]
     pub(crate) file: Option<String>,
+    /// Run from the newest state of the application: NAME-checkpoint.tap or NAME-shutdown.tap
+    /// when one was saved after FILE and descends from it (in the store, the newest snapshot
+    /// descending from the one addressed)
+    #[arg(long)]
+    pub(crate) resume: bool,
     /// Source (tas) snapshot to run
     #[arg(short = 's', long, value_name = "FILE", conflicts_with = "python")]
     pub(crate) source: Option<String>,
@@ -85,6 +93,8 @@ pub(crate) struct RtwistdArgs {
     pub(crate) passphrase: PassphraseArgs,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
+    #[command(flatten)]
+    pub(crate) limits: LimitArgs,
     /// Log to FILE ('-' for stdout; default: rtwistd.log, or stdout with -n)
     #[arg(short = 'l', long, value_name = "FILE")]
     pub(crate) logfile: Option<String>,

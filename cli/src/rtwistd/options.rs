@@ -79,6 +79,10 @@ pub struct Options {
     pub store: Option<PathBuf>,
     /// The control socket: `None` for none, `Some(None)` for `NAME.ctl` in the run folder.
     pub control: Option<Option<PathBuf>>,
+    /// Start from the newest state descending from the snapshot given.
+    pub resume: bool,
+    /// The limits of every load and save.
+    pub limits: rtwisted_persist::Limits,
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -129,6 +133,11 @@ impl Options {
                 defaulted: path.is_none(),
             },
         };
+        if args.resume && !matches!(source, Source::File { .. }) {
+            return Err(usage(
+                "--resume continues a snapshot's state: give it with -f FILE (or -s, or --store -f APP)",
+            ));
+        }
         let nodaemon = args.nodaemon;
         // As in twistd, a run from a plugin or a TAC file saves nothing at shutdown unless asked
         // to: the program, not a snapshot, is the source of truth.
@@ -197,6 +206,8 @@ impl Options {
             } else {
                 Some(args.control.as_deref().map(absolute).transpose()?)
             },
+            resume: args.resume,
+            limits: args.limits.limits(super::command())?,
         })
     }
 }

@@ -89,6 +89,19 @@ fn supplementary_groups(uid: Option<u32>, gid: Gid) -> Vec<Gid> {
     groups
 }
 
+/// Checks that the process already runs as `uid`/`gid` (a successor at a hot restart inherits
+/// its predecessor's dropped privileges and cannot drop them again).
+pub fn check_running_as(uid: Option<u32>, gid: Option<u32>) -> Result<(), CliError> {
+    let euid = Uid::effective().as_raw();
+    let egid = Gid::effective().as_raw();
+    if uid.is_some_and(|uid| uid != euid) || gid.is_some_and(|gid| gid != egid) {
+        return Err(CliError::failed(format!(
+            "the new rtwistd runs as uid {euid} gid {egid}, not as the options ask: restart it with a stop and a start"
+        )));
+    }
+    Ok(())
+}
+
 fn verify(uid: Option<u32>, gid: Option<u32>) -> Result<(), CliError> {
     if let Some(gid) = gid
         && (Gid::current().as_raw() != gid || Gid::effective().as_raw() != gid)

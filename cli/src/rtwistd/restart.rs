@@ -12,8 +12,9 @@
 //! socket and its files to the successor.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rtwisted_core::{Application, Lifecycle, Style};
@@ -25,6 +26,25 @@ use crate::control::status::SnapshotOrigin;
 const HELLO_DEADLINE: Duration = Duration::from_secs(15);
 /// How long it may take from receiving the tree to serving.
 const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Where and from what binary this rtwistd was launched, remembered at startup: by restart
+/// time the binary may have been replaced (an upgrade) and the daemon is in its run folder.
+struct Launch {
+    program: PathBuf,
+    folder: PathBuf,
+}
+
+static LAUNCH: OnceLock<Launch> = OnceLock::new();
+
+/// Remembers the binary's path and the launch folder; call first thing in `rtwistd`.
+pub(super) fn remember_launch() {
+    let program = std::env::current_exe()
+        .ok()
+        .or_else(|| std::env::args_os().next().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("rtwistd"));
+    let folder = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let _ = LAUNCH.set(Launch { program, folder });
+}
 
 /// A successor that took over.
 #[derive(Debug)]
@@ -45,18 +65,22 @@ pub(super) struct Extras<'a> {
     pub(super) pidfile: Option<BorrowedFd<'a>>,
 }
 
-/// Starts `program` as a successor and hands it the running tree; see the module docs. On
-/// failure the tree is resumed (it never stopped) and the successor, if it still runs, killed.
+/// Starts the binary at the path this rtwistd was launched from as a successor and hands it the
+/// running tree; see the module docs. On failure the tree is resumed (it never stopped) and the
+/// successor, if it still runs, killed.
 pub(super) async fn hand_over(
     app: &mut Application,
     lifecycle: &Lifecycle,
     origin: &SnapshotOrigin,
-    program: &Path,
     extras: Extras<'_>,
 ) -> Result<Handed, String> {
     let began = Instant::now();
+    let launch = LAUNCH.get_or_init(|| Launch {
+        program: PathBuf::from("rtwistd"),
+        folder: PathBuf::from("/"),
+    });
     let (predecessor, theirs) = Predecessor::pair().map_err(|error| error.to_string())?;
-    let mut child = spawn(program, theirs.as_fd())?;
+    let mut child = spawn(&launch.program, &launch.folder, theirs.as_fd())?;
     drop(theirs);
     let waited = tokio::task::spawn_blocking(move || {
         let mut predecessor = predecessor;
@@ -146,11 +170,12 @@ fn flatten<T>(
 }
 
 /// The same rtwistd command line, with the hand-over socket inherited.
-fn spawn(program: &Path, theirs: BorrowedFd<'_>) -> Result<Child, String> {
+fn spawn(program: &Path, folder: &Path, theirs: BorrowedFd<'_>) -> Result<Child, String> {
     use std::os::fd::AsRawFd;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     Command::new(program)
         .args(&args)
+        .current_dir(folder)
         .env(FD_VARIABLE, theirs.as_raw_fd().to_string())
         .env(PARENT_VARIABLE, std::process::id().to_string())
         .stdin(Stdio::null())

@@ -6,48 +6,103 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nix::sys::stat::{Mode, umask};
-use rtwisted_core::{Application, Lifecycle, StopReason, Style};
+use rtwisted_core::{Application, Lifecycle, StopReason};
 use rtwisted_persist::Key;
+use rtwisted_persist::lock::HeldMark;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
+use super::handover::{Received, Successor};
 use super::live;
-use super::options::{Options, Source};
+use super::options::Options;
+use super::origin::{self, Origin};
 use super::pidfile::{self, Pidfile};
 use super::privileges;
+use super::restart;
+use super::saves::Saver;
+use super::writable;
 use crate::control::protocol::{Reply, Request};
 use crate::control::server::{Command, ControlSocket};
-use crate::control::status::{CheckpointRecord, SnapshotOrigin};
 use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
-use crate::passphrase::PassphraseSource;
-use crate::snapshots::Location;
-use crate::{plugins, snapshots};
+use crate::snapshots::Access;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Stopped (and saved); the pidfile and the control socket go away.
+    Stopped,
+    /// Handed over to a successor, which owns the pidfile, the sockets and the holds now.
+    HandedOver,
+}
+
+/// What a successor received from its predecessor at a hot restart.
+struct Taking {
+    successor: Successor,
+    received: Received,
+}
 
 /// Runs the application the options describe, until a signal stops it.
 pub fn run(options: Options) -> Result<(), CliError> {
+    restart::remember_launch();
+    // A successor at a hot restart receives its tree and sockets before anything else.
+    let mut taking = match Successor::inherited() {
+        None => None,
+        Some(mut successor) => match successor.receive() {
+            Ok(received) => Some(Taking {
+                successor,
+                received,
+            }),
+            Err(error) => {
+                successor.failed(&error.to_string());
+                return Err(CliError::failed(error.to_string()));
+            }
+        },
+    };
     // The pidfile comes first (as twistd's checkPID): a refused second start touches nothing.
-    let (mut pidfile, stale) = match options.pidfile.as_deref().map(Pidfile::acquire) {
-        Some(acquired) => {
-            let (pidfile, stale) = acquired?;
+    let handed_pidfile = taking
+        .as_mut()
+        .and_then(|taking| taking.received.pidfile.take());
+    let (mut pidfile, stale) = match (options.pidfile.as_deref(), handed_pidfile) {
+        (Some(path), Some(fd)) => (Some(Pidfile::adopt(fd, path)?), None),
+        (Some(path), None) => {
+            let (pidfile, stale) = Pidfile::acquire(path)?;
             (Some(pidfile), stale)
         }
-        None => (None, None),
+        (None, _) => (None, None),
     };
-    let result = run_holding(&options, pidfile.as_mut(), stale);
+    let result = run_holding(&options, pidfile.as_mut(), stale, taking);
     // Reached by the daemon (or a foreground run) only: the launching process exits inside
-    // daemonize, leaving the file and its lock to the daemon.
-    if let Some(pidfile) = pidfile {
+    // daemonize, leaving the file and its lock to the daemon. After a hand-over the pidfile is
+    // the successor's.
+    if let Some(pidfile) = pidfile
+        && !matches!(result, Ok(Ended::HandedOver))
+    {
         pidfile.remove();
     }
-    result
+    result.map(drop)
 }
 
 fn run_holding(
     options: &Options,
+    pidfile: Option<&mut Pidfile>,
+    stale: Option<String>,
+    mut taking: Option<Taking>,
+) -> Result<Ended, CliError> {
+    let result = run_taking(options, pidfile, stale, &mut taking);
+    if let (Err(error), Some(taking)) = (&result, taking.as_mut()) {
+        // Before it serves, a successor's failure goes back to the predecessor, which resumes.
+        taking.successor.failed(&error.to_string());
+    }
+    result
+}
+
+fn run_taking(
+    options: &Options,
     mut pidfile: Option<&mut Pidfile>,
     stale: Option<String>,
-) -> Result<(), CliError> {
+    taking: &mut Option<Taking>,
+) -> Result<Ended, CliError> {
     let log_file = logging::init(
         &options.log,
         options.log_format,
@@ -61,28 +116,67 @@ fn run_holding(
             path.display()
         );
     }
-    let (app, key, origin) = load(
+    let access = Access {
+        passphrase: options.passphrase.clone(),
+        limits: options.limits,
+    };
+    let origin::Loaded {
+        mut app,
+        key,
+        origin,
+    } = origin::load(
         &options.source,
         options.store.as_deref(),
-        &options.passphrase,
+        &access,
+        options.resume,
+        &save_folder(options)?,
     )?;
+    if let Some(taking) = taking.as_ref() {
+        // The snapshot loaded above names where the run's saves go on (its lineage); the tree
+        // that runs is the predecessor's, live state and all.
+        let options = access.load_options(None, rtwisted_persist::view::Detail::Everything);
+        app = rtwisted_persist::decode_as(&taking.received.snapshot, &options)
+            .map_err(|error| {
+                CliError::failed(format!(
+                    "the running tree handed over does not load here: {error}"
+                ))
+            })?
+            .app;
+        tracing::info!(
+            "Took over the running {} from PID {} (a hot restart)",
+            app.name(),
+            nix::unistd::getppid()
+        );
+    }
     let ids = privileges::resolve(options.uid, options.gid, app.process())?;
-    let null = if options.nodaemon {
+    // Taken before daemonizing, so a refusal reaches the shell; the locks go with the forks.
+    let marks = hold_files(&origin);
+    if let Origin::Store { dir, entry, .. } = &origin
+        && taking.is_none()
+    {
+        access
+            .open_store(dir, false)?
+            .check_not_held(&entry.app, false)?;
+    }
+    // A successor is detached already (its predecessor was), and inside its run folder.
+    let null = if options.nodaemon || taking.is_some() {
         None
     } else {
         Some(daemon::open_null()?)
     };
+    // A successor starts in the launch folder (its paths are the command line's) and enters
+    // the run folder like its predecessor did; a restart in a chroot is refused before.
     enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
     let mut status = null.map(daemon::daemonize).transpose()?;
     // From here on a failure is also sent to the launching shell through the status pipe.
-    let result = daemon_body(
-        (app, key, origin),
-        options,
-        ids,
-        pidfile,
-        &mut status,
-        log_file,
-    );
+    let run = Run {
+        app,
+        key,
+        origin,
+        marks,
+        access,
+    };
+    let result = daemon_body(run, options, ids, pidfile, &mut status, log_file, taking);
     if let Err(error) = &result {
         tracing::error!("{error}");
         if let Some(status) = status.take() {
@@ -90,6 +184,68 @@ fn run_holding(
         }
     }
     result
+}
+
+/// Where the run's shutdown and checkpoint snapshots go, seen from outside any chroot: the run
+/// folder, absolute.
+fn save_folder(options: &Options) -> Result<PathBuf, CliError> {
+    let resolve = |path: &Path| {
+        std::path::absolute(path)
+            // `./x` and `.`: no `.` left in the path, so it names the folder as cwd does.
+            .map(|path| {
+                path.components()
+                    .filter(|part| !matches!(part, std::path::Component::CurDir))
+                    .collect::<PathBuf>()
+            })
+            .map_err(|error| {
+                CliError::failed(format!(
+                    "cannot resolve the path '{}': {error}",
+                    path.display()
+                ))
+            })
+    };
+    match &options.chroot {
+        None => resolve(&options.rundir),
+        Some(root) => {
+            let inside = options.rundir.strip_prefix("/").unwrap_or(&options.rundir);
+            Ok(root.join(if inside == Path::new(".") {
+                Path::new("")
+            } else {
+                inside
+            }))
+        }
+    }
+}
+
+/// Marks the snapshot files the run comes from as held: the file given, and the one loaded
+/// (with `--resume`, a newer one). A mark that cannot be made (a read-only folder) only warns:
+/// it guards against edits, and nobody can edit there either.
+fn hold_files(origin: &Origin) -> Vec<HeldMark> {
+    let Origin::File { base, loaded, .. } = origin else {
+        return Vec::new();
+    };
+    let mut paths = vec![base.clone()];
+    if loaded != base {
+        paths.push(loaded.clone());
+    }
+    let mut marks = Vec::new();
+    for path in paths {
+        let path = std::path::absolute(&path).unwrap_or(path);
+        match HeldMark::acquire(&path) {
+            Ok(mark) => marks.push(mark),
+            Err(error) => tracing::warn!("{error}: edits of it are not refused while this runs"),
+        }
+    }
+    marks
+}
+
+/// What a run holds between its load and its end.
+struct Run {
+    app: Application,
+    key: Option<Key>,
+    origin: Origin,
+    marks: Vec<HeldMark>,
+    access: Access,
 }
 
 /// chroot, rundir and umask, before daemonizing (twistd's `setupEnvironment`).
@@ -130,26 +286,76 @@ fn enter_environment(
 }
 
 fn daemon_body(
-    (app, key, origin): (Application, Option<Key>, SnapshotOrigin),
+    mut run: Run,
     options: &Options,
     ids: (Option<u32>, Option<u32>),
     pidfile: Option<&mut Pidfile>,
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
-) -> Result<(), CliError> {
-    if let Some(pidfile) = pidfile {
+    taking: &mut Option<Taking>,
+) -> Result<Ended, CliError> {
+    for mark in &mut run.marks {
+        if let Err(error) = mark.record_pid() {
+            tracing::warn!("{error}");
+        }
+    }
+    // The store's hold names this process: the daemon, after daemonizing.
+    let held_store = match &run.origin {
+        Origin::Store { dir, entry, .. } => {
+            let store = run.access.open_store(dir, false)?;
+            store.hold(&entry.app, Some(entry.number))?;
+            Some((dir.clone(), entry.app.clone()))
+        }
+        _ => None,
+    };
+    let result = daemon_runtime(run, options, ids, pidfile, status, log_file, taking);
+    // After a hand-over the successor holds the store's record (under its PID).
+    if let Some((dir, app)) = held_store
+        && !matches!(result, Ok(Ended::HandedOver))
+    {
+        let released = Access::default()
+            .open_store(&dir, false)
+            .and_then(|store| store.release(&app).map_err(CliError::from));
+        if let Err(error) = released {
+            tracing::warn!("cannot release the hold on {app} in the store: {error}");
+        }
+    }
+    result
+}
+
+fn daemon_runtime(
+    run: Run,
+    options: &Options,
+    ids: (Option<u32>, Option<u32>),
+    pidfile: Option<&mut Pidfile>,
+    status: &mut Option<StatusPipe>,
+    log_file: Option<Arc<LogFile>>,
+    taking: &mut Option<Taking>,
+) -> Result<Ended, CliError> {
+    let app = &run.app;
+    let pidfile = pidfile.map(|pidfile| -> Result<&Pidfile, CliError> {
         pidfile.write_pid()?;
         // The daemon removes its pidfile after dropping privileges; in a sticky folder such
         // as /tmp only the file's owner may.
         pidfile.give_to(ids);
-    }
-    set_process_name(&app);
+        Ok(&*pidfile)
+    });
+    let pidfile = pidfile.transpose()?;
+    set_process_name(app);
     // The runtime (and its threads) exists only from here on, after daemonizing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::failed(format!("cannot start the runtime: {error}")))?;
-    let result = runtime.block_on(serve(app, key, origin, options, ids, status, log_file));
+    let result = runtime.block_on(serve(
+        run,
+        options,
+        ids,
+        status,
+        log_file,
+        pidfile,
+        taking.take(),
+    ));
     if matches!(result, Err(CliError::Forced)) {
         // A service may still be stuck in its stop: leave without waiting for it.
         runtime.shutdown_background();
@@ -170,87 +376,24 @@ fn set_process_name(app: &Application) {
     }
 }
 
-fn load(
-    source: &Source,
-    store: Option<&std::path::Path>,
-    passphrase: &PassphraseSource,
-) -> Result<(Application, Option<Key>, SnapshotOrigin), CliError> {
-    match source {
-        Source::Plugin { maker, options } => {
-            tracing::info!("Building {} from the '{}' plugin", maker.name, maker.name);
-            let origin = SnapshotOrigin {
-                source: format!("the '{}' plugin", maker.name),
-                ..SnapshotOrigin::default()
-            };
-            Ok((
-                plugins::application_from(maker, options, maker.name)?,
-                None,
-                origin,
-            ))
-        }
-        Source::Tac { path } => {
-            tracing::info!("Loading {}...", path.display());
-            let app = crate::tac_source::evaluate(path)?;
-            tracing::info!("Loaded.");
-            let origin = SnapshotOrigin {
-                source: path.display().to_string(),
-                ..SnapshotOrigin::default()
-            };
-            Ok((app, None, origin))
-        }
-        Source::File {
-            path,
-            source_style,
-            defaulted,
-        } => {
-            if *defaulted && store.is_none() && std::fs::symlink_metadata(path).is_err() {
-                return Err(CliError::failed(format!(
-                    "no snapshot given, and the default, '{}', is not in this folder: give a snapshot with -f FILE, a TAC file with -y FILE, or a plugin (see rtap plugins)",
-                    path.display()
-                )));
-            }
-            let location = match store {
-                None => Location::File(path.clone()),
-                Some(dir) => Location::Store {
-                    dir: dir.to_owned(),
-                    address: path.to_string_lossy().parse().map_err(
-                        |error: rtwisted_persist::store::StoreError| {
-                            CliError::failed(error.to_string())
-                        },
-                    )?,
-                },
-            };
-            tracing::info!("Loading {location}...");
-            let (snapshot, key) = snapshots::open_at(&location, passphrase)?;
-            if *source_style && snapshot.header.fields.style != Style::Tas {
-                return Err(CliError::failed(format!(
-                    "'{}' is a binary (tap) snapshot; run it with -f, not -s",
-                    path.display()
-                )));
-            }
-            tracing::info!("Loaded.");
-            let origin = SnapshotOrigin {
-                source: location.to_string(),
-                checksum: Some(snapshot.header.checksum.clone()),
-                parent: None,
-                changes: 0,
-            };
-            Ok((snapshot.app, key, origin))
-        }
-    }
-}
-
-/// Serves until a stop signal, then stops and saves; [`CliError::Forced`] when a second signal
-/// cut the stop short.
+/// Serves until a stop signal (or `rtap stop`), then stops and saves; [`CliError::Forced`] when
+/// a second signal cut the stop short.
 async fn serve(
-    mut app: Application,
-    key: Option<Key>,
-    origin: SnapshotOrigin,
+    run: Run,
     options: &Options,
     (uid, gid): (Option<u32>, Option<u32>),
     status: &mut Option<StatusPipe>,
     log_file: Option<Arc<LogFile>>,
-) -> Result<(), CliError> {
+    pidfile: Option<&Pidfile>,
+    taking: Option<Taking>,
+) -> Result<Ended, CliError> {
+    let Run {
+        mut app,
+        key,
+        origin,
+        marks: _marks,
+        access,
+    } = run;
     let signal_error =
         |error: std::io::Error| CliError::failed(format!("cannot handle signals: {error}"));
     // Handlers go in before the start, so a signal that arrives while services start is kept
@@ -263,13 +406,34 @@ async fn serve(
 
     // TimerService(N, Checkpoint()) in the tree asks for checkpoints through this channel.
     let (checkpoint_requester, requests) = rtwisted_core::context::checkpoint_channel();
-    let lifecycle = Lifecycle::new(options.stop_timeout).with_checkpoints(checkpoint_requester);
+    let inherited = rtwisted_core::context::Inherited::default();
+    let (mut successor, handed_control, handed_origin) = match taking {
+        None => (None, None, None),
+        Some(Taking {
+            successor,
+            received,
+        }) => {
+            for (key, fds) in received.sockets {
+                inherited.insert(key, fds);
+            }
+            (
+                Some(successor),
+                received.control,
+                Some(received.manifest.origin),
+            )
+        }
+    };
+    let lifecycle = Lifecycle::new(options.stop_timeout)
+        .with_checkpoints(checkpoint_requester)
+        .with_inherited(inherited.clone());
     if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
+    // Sockets the predecessor had that this tree does not use are closed now.
+    inherited.clear();
     // The control socket is made like a privileged resource: before the drop (so a run folder
     // only root may write is fine), then handed to the user the daemon runs as.
-    let mut control = match open_control(options, &app, (uid, gid)) {
+    let mut control = match adopt_or_open_control(options, &app, (uid, gid), handed_control) {
         Ok(control) => control,
         Err(error) => {
             let _ = lifecycle
@@ -278,13 +442,26 @@ async fn serve(
             return Err(error);
         }
     };
-    if let Err(error) = privileges::drop_to(uid, gid) {
+    // A successor runs as its predecessor ran: privileges were dropped before it was born.
+    let dropped = if successor.is_some() {
+        privileges::check_running_as(uid, gid)
+    } else {
+        privileges::drop_to(uid, gid)
+    };
+    if let Err(error) = dropped {
         // Nothing stays half-started: release what the privileged start acquired.
         let _ = lifecycle
             .stop(app.services_mut(), StopReason::Rollback)
             .await;
         return Err(error);
     }
+    if let Err(error) = check_saves_possible(options, &app, &access) {
+        let _ = lifecycle
+            .stop(app.services_mut(), StopReason::Rollback)
+            .await;
+        return Err(error);
+    }
+    let mut saver = Saver::new(&origin, key, options.limits, options.store.as_deref());
     if let Err(error) = lifecycle.start(app.services_mut()).await {
         return Err(CliError::failed(error.to_string()));
     }
@@ -294,7 +471,7 @@ async fn serve(
         app.name(),
         if services == 1 { "" } else { "s" }
     );
-    let mut facts = live::Facts::new(origin);
+    let mut facts = live::Facts::new(handed_origin.unwrap_or_else(|| origin.describe()));
     let (control_commands, mut control_requests) = tokio::sync::mpsc::channel(16);
     if let Some(socket) = control.as_mut() {
         socket.serve(control_commands.clone());
@@ -304,6 +481,13 @@ async fn serve(
     if let Some(status) = status.take() {
         status.started();
     }
+    if let Some(successor) = successor.as_mut() {
+        successor
+            .ready()
+            .map_err(|error| CliError::failed(error.to_string()))?;
+        notify_systemd(sd_notify::NotifyState::MainPid(std::process::id()));
+    }
+    drop(successor);
     notify_systemd(sd_notify::NotifyState::Ready);
 
     let mut checkpoints = options.checkpoint_every.map(|period| {
@@ -316,21 +500,19 @@ async fn serve(
     let mut watchdog = watchdog_interval().map(tokio::time::interval);
     notify_status(&app, &facts);
     let mut stop_reply = None;
+    let mut handed_over = None;
     let received = loop {
-        let next_watchdog = async {
-            match watchdog.as_mut() {
-                Some(timer) => timer.tick().await,
-                None => std::future::pending().await,
-            }
-        };
         let next_checkpoint = async {
             match checkpoints.as_mut() {
                 Some(timer) => timer.tick().await,
                 None => std::future::pending().await,
             }
         };
-        let save = |app: &Application, why: &str| {
-            checkpoint(app, key.as_ref(), options.store.as_deref(), why)
+        let next_watchdog = async {
+            match watchdog.as_mut() {
+                Some(timer) => timer.tick().await,
+                None => std::future::pending().await,
+            }
         };
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
@@ -339,15 +521,15 @@ async fn serve(
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
             _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),
             _ = user2.recv() => {
-                facts.last_checkpoint = Some(save(&app, "SIGUSR2"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "SIGUSR2"));
                 notify_status(&app, &facts);
             }
             _ = next_checkpoint => {
-                facts.last_checkpoint = Some(save(&app, "timer"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "timer"));
                 notify_status(&app, &facts);
             }
             () = requests.requested() => {
-                facts.last_checkpoint = Some(save(&app, "Checkpoint task"));
+                facts.last_checkpoint = Some(saver.checkpoint(&app, "Checkpoint task"));
                 notify_status(&app, &facts);
             }
             Some(command) = control_requests.recv() => {
@@ -356,6 +538,23 @@ async fn serve(
                     Request::Stop => {
                         stop_reply = Some(reply);
                         break "rtap stop";
+                    }
+                    Request::Restart => {
+                        match restart_now(&mut app, &lifecycle, &facts, options, control.as_ref(), pidfile).await {
+                            Ok(handed) => {
+                                let _ = reply.send(Reply::success(serde_json::json!({
+                                    "pid": handed.pid,
+                                    "millis": handed.millis,
+                                    "paused_millis": handed.paused_millis,
+                                    "old_pid": std::process::id(),
+                                })));
+                                handed_over = Some(handed);
+                                break "rtap restart";
+                            }
+                            Err(error) => {
+                                let _ = reply.send(Reply::failure(format!("the restart failed, and this rtwistd goes on serving: {error}")));
+                            }
+                        }
                     }
                     Request::Status => {
                         let _ = reply.send(Reply::success(live::status(&app, &facts)));
@@ -367,7 +566,7 @@ async fn serve(
                         });
                     }
                     Request::Checkpoint => {
-                        let record = save(&app, "rtap checkpoint");
+                        let record = saver.checkpoint(&app, "rtap checkpoint");
                         let answer = match &record.error {
                             None => Reply::success(serde_json::to_value(&record).unwrap_or_default()),
                             Some(error) => Reply::failure(format!("the checkpoint failed: {error}")),
@@ -382,7 +581,7 @@ async fn serve(
                             Ok(mut result) => {
                                 facts.origin.changes += 1;
                                 // A live change is kept at once, as a checkpoint is.
-                                let record = save(&app, "live change");
+                                let record = saver.checkpoint(&app, "live change");
                                 result["saved"] = serde_json::to_value(&record).unwrap_or_default();
                                 facts.last_checkpoint = Some(record);
                                 Reply::success(result)
@@ -404,6 +603,29 @@ async fn serve(
     // Requests that come during the stop are answered at once: the daemon is shutting down.
     drop(control_requests);
     let first_signal = tokio::time::Instant::now();
+    if let Some(handed) = &handed_over {
+        tracing::info!(
+            "Handed over to PID {} in {:.1}ms; letting open connections finish.",
+            handed.pid,
+            handed.millis
+        );
+        if let Some(socket) = control.as_mut() {
+            // The successor answers on it now; the file is its.
+            socket.keep_file();
+            socket.shutdown(std::time::Duration::from_secs(2)).await;
+        }
+        drop(control.take());
+        let stopped = lifecycle
+            .stop(app.services_mut(), StopReason::HandedOver)
+            .await;
+        if let Err(error) = &stopped {
+            for failure in &error.failures {
+                tracing::warn!("{failure}");
+            }
+        }
+        tracing::info!("Stepped aside for PID {}.", handed.pid);
+        return Ok(Ended::HandedOver);
+    }
     tracing::info!("Received {received}, shutting down.");
     notify_systemd(sd_notify::NotifyState::Stopping);
     let forced = second_signal(terminate, interrupt, first_signal);
@@ -418,16 +640,19 @@ async fn serve(
             }
         }
         let saved = if options.save {
-            save_shutdown(&app, key.as_ref(), options.store.as_deref()).map(Some)
+            saver.shutdown(&app).map(Some)
+        } else if let Some(failure) = saver.last_failure() {
+            // No shutdown save follows: the state since the last good checkpoint is gone.
+            Err(CliError::failed(format!(
+                "the last checkpoint failed, so the state since the one before it is lost: {failure}"
+            )))
         } else {
             Ok(None)
         };
         if let Some(reply) = stop_reply.take() {
             let _ = reply.send(match &saved {
                 Ok(to) => Reply::success(serde_json::json!({ "saved": to })),
-                Err(error) => {
-                    Reply::failure(format!("stopped, but the shutdown save failed: {error}"))
-                }
+                Err(error) => Reply::failure(format!("stopped, but {error}")),
             });
         }
         if let Some(socket) = control.as_mut() {
@@ -436,7 +661,9 @@ async fn serve(
         saved?;
         drop(control.take());
         tracing::info!("Server Shut Down.");
-        stopped.map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
+        stopped
+            .map(|()| Ended::Stopped)
+            .map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
     };
     tokio::select! {
         result = stop_and_save => result,
@@ -466,6 +693,67 @@ async fn second_signal(
         }
         tracing::debug!("a second stop signal within 50 ms of the first: the same request");
     }
+}
+
+fn reopen(log_file: Option<&LogFile>, signal: &str) {
+    match log_file {
+        Some(file) => match file.reopen() {
+            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
+            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
+        },
+        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
+    }
+}
+
+/// Starts a successor and hands the running tree over (see [`restart`]); refused where a
+/// successor could not take over.
+async fn restart_now(
+    app: &mut Application,
+    lifecycle: &Lifecycle,
+    facts: &live::Facts,
+    options: &Options,
+    control: Option<&ControlSocket>,
+    pidfile: Option<&Pidfile>,
+) -> Result<restart::Handed, String> {
+    if options.chroot.is_some() {
+        return Err(
+            "a daemon in a chroot cannot start the binary outside it: stop it and start it again"
+                .to_owned(),
+        );
+    }
+    if let Some(socket) = control {
+        socket.set_restarting(true);
+    }
+    let extras = restart::Extras {
+        control: control.and_then(ControlSocket::handover_fd),
+        pidfile: pidfile.map(Pidfile::handover_fd),
+    };
+    let result = restart::hand_over(app, lifecycle, &facts.origin, extras).await;
+    if result.is_err()
+        && let Some(socket) = control
+    {
+        socket.set_restarting(false);
+    }
+    result
+}
+
+/// The control socket a predecessor handed over, or a new one.
+fn adopt_or_open_control(
+    options: &Options,
+    app: &Application,
+    ids: (Option<u32>, Option<u32>),
+    handed: Option<std::os::fd::OwnedFd>,
+) -> Result<Option<ControlSocket>, CliError> {
+    let Some(fd) = handed else {
+        return open_control(options, app, ids);
+    };
+    let path = match &options.control {
+        Some(Some(path)) => path.clone(),
+        _ => PathBuf::from(format!("{}.ctl", app.name())),
+    };
+    ControlSocket::adopt(std::os::unix::net::UnixListener::from(fd), path)
+        .map(Some)
+        .map_err(|error| CliError::failed(format!("cannot take over the control socket: {error}")))
 }
 
 /// Binds the control socket the options ask for (`NAME.ctl` in the run folder by default) and
@@ -498,16 +786,6 @@ fn open_control(
     Ok(Some(socket))
 }
 
-fn reopen(log_file: Option<&LogFile>, signal: &str) {
-    match log_file {
-        Some(file) => match file.reopen() {
-            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
-            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
-        },
-        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
-    }
-}
-
 /// Half of `WATCHDOG_USEC`, when systemd set it for this process (as `sd_watchdog_enabled`
 /// reads it: a `WATCHDOG_PID` that is not this process turns it off).
 fn watchdog_interval() -> Option<std::time::Duration> {
@@ -532,7 +810,7 @@ fn notify_status(app: &Application, facts: &live::Facts) {
     let checkpoint = match &facts.last_checkpoint {
         None => "no checkpoint yet".to_owned(),
         Some(record) => match &record.to {
-            Some(to) => format!("last checkpoint {} to {to}", record.at),
+            Some(to) => format!("last checkpoint {} {to}", record.at),
             None => format!("last checkpoint {} FAILED", record.at),
         },
     };
@@ -559,82 +837,41 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     }
 }
 
-/// Saves the running tree, live state included (and every `running` flag false in the file),
-/// as `NAME-checkpoint.tap` in the current folder. A failure is logged; the daemon goes on.
-/// Returns what happened, for `rtap status` and `rtap checkpoint`.
-fn checkpoint(
+/// After the privilege drop: refuses to start when the shutdown or checkpoint saves the run
+/// will make could not be written, naming the folder and the user.
+fn check_saves_possible(
+    options: &Options,
     app: &Application,
-    key: Option<&Key>,
-    store: Option<&std::path::Path>,
-    why: &str,
-) -> CheckpointRecord {
-    let began = std::time::Instant::now();
-    let at = crate::control::status::now_rfc3339();
+    access: &Access,
+) -> Result<(), CliError> {
+    if !options.save && options.checkpoint_every.is_none() {
+        return Ok(());
+    }
+    if let Some(dir) = &options.store {
+        return writable::check_store(dir, access);
+    }
+    let folder = std::env::current_dir().map_err(|error| {
+        CliError::failed(format!(
+            "cannot tell the run folder: {}",
+            rtwisted_persist::describe_io(&error)
+        ))
+    })?;
     let style = app.persistence().style;
-    let millis = || began.elapsed().as_secs_f64() * 1000.0;
-    let outcome = if let Some(dir) = store {
-        match snapshots::save_to_store(dir, app, style, key, None) {
-            Ok((_, written)) => {
-                tracing::info!("Checkpoint ({why}) saved as {written} in {:.1}ms", millis());
-                Ok(written)
-            }
-            Err(error) => Err(error.to_string()),
-        }
-    } else {
-        let path = PathBuf::from(rtwisted_persist::file_name(
-            app.name(),
-            Some("checkpoint"),
-            style,
-            key.is_some(),
-        ));
-        match rtwisted_persist::save_with(app, &path, style, key) {
-            Ok(header) => {
-                tracing::info!(
-                    "Checkpoint ({why}) saved to {} in {:.1}ms ({})",
-                    path.display(),
-                    millis(),
-                    header.checksum
-                );
-                Ok(path.display().to_string())
-            }
-            Err(error) => Err(error.to_string()),
-        }
-    };
-    if let Err(error) = &outcome {
-        tracing::error!("Checkpoint ({why}) failed: {error}");
-    }
-    CheckpointRecord {
-        at,
-        millis: millis(),
-        why: why.to_owned(),
-        to: outcome.as_ref().ok().cloned(),
-        error: outcome.err(),
-    }
-}
-
-/// Saves `NAME-shutdown.tap` (`.tas`, and `.etap`/`.etas` when the input was encrypted) in the
-/// current folder.
-fn save_shutdown(
-    app: &Application,
-    key: Option<&Key>,
-    store: Option<&std::path::Path>,
-) -> Result<String, CliError> {
-    let style = app.persistence().style;
-    if let Some(dir) = store {
-        let (_, written) = snapshots::save_to_store(dir, app, style, key, None)?;
-        tracing::info!("Saved the {} application as {written}.", app.name());
-        return Ok(written);
-    }
-    let path = PathBuf::from(rtwisted_persist::file_name(
-        app.name(),
-        Some("shutdown"),
-        style,
-        key.is_some(),
-    ));
-    tracing::info!("Saving {} application to {}...", app.name(), path.display());
-    crate::snapshots::save(app, &path, style, key)?;
-    tracing::info!("Saved.");
-    Ok(path.display().to_string())
+    let targets: Vec<PathBuf> = ["shutdown", "checkpoint"]
+        .iter()
+        .flat_map(|tag| {
+            [false, true].map(|encrypted| {
+                folder.join(rtwisted_persist::file_name(
+                    app.name(),
+                    Some(tag),
+                    style,
+                    encrypted,
+                ))
+            })
+        })
+        .collect();
+    let targets: Vec<&Path> = targets.iter().map(PathBuf::as_path).collect();
+    writable::check_folder(&folder, &targets)
 }
 
 fn count(root: &rtwisted_core::MultiService) -> usize {

@@ -27,6 +27,14 @@ pub struct Entry {
     pub created: Option<String>,
     /// `sha256:HEX` of the stored bytes, checked whenever they are read back.
     pub sha256: String,
+    /// The snapshot of the same application it was made from (a daemon's save records the
+    /// snapshot the daemon loaded; an edit, the one it edited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<u64>,
+    /// Set when it was saved from [`parent`](Entry::parent) while a newer snapshot of the
+    /// application existed (this one): the history forked, and nothing was reverted silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged_from: Option<u64>,
 }
 
 impl Entry {

@@ -130,6 +130,29 @@ pub enum StoreError {
         /// The name in its header.
         found: String,
     },
+    /// An edit read the store when one snapshot was the newest, and another was saved before it
+    /// could write.
+    #[error(
+        "{app}@{latest} was saved while this edit ran (it began when {app}@{read} was the newest); nothing was written: run the edit again"
+    )]
+    Changed {
+        /// The application.
+        app: String,
+        /// The newest snapshot when the edit began.
+        read: u64,
+        /// The newest snapshot.
+        latest: u64,
+    },
+    /// A running rtwistd holds the application, and the edit was not forced.
+    #[error(
+        "cannot edit {app} in the store: held by rtwistd PID {pid}, stop it or apply the change to the running daemon, or --force to edit anyway"
+    )]
+    Held {
+        /// The application.
+        app: String,
+        /// The holder's PID.
+        pid: u32,
+    },
     /// `gc` was asked to keep no snapshot.
     #[error("gc must keep at least 1 snapshot (the newest is always kept)")]
     KeepNothing,

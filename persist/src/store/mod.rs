@@ -40,6 +40,7 @@
 mod address;
 mod entry;
 mod error;
+pub mod held;
 mod sled_store;
 
 use std::path::Path;
@@ -47,7 +48,7 @@ use std::path::Path;
 pub use address::{LATEST, MAX_TAG_LEN, Selector, StoreAddress, check_tag};
 pub use entry::{AppSummary, Entry};
 pub use error::StoreError;
-pub use sled_store::{DEFAULT_BUSY_TIMEOUT, OpenOptions, STORE_FORMAT_VERSION, SledStore};
+pub use sled_store::{DEFAULT_BUSY_TIMEOUT, OnNewer, OpenOptions, STORE_FORMAT_VERSION, SledStore};
 
 /// What [`SnapshotStore::tag`] does when the tag is already on another snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

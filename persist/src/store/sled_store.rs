@@ -11,6 +11,7 @@
 //! | `entries` | `APP\0N` | JSON of the [`Entry`] plus `"version": 1` |
 //! | `tags` | `APP\0TAG` | `N` |
 //! | `counters` | `APP` | the last number given out (never decreases, so never reused) |
+//! | `held` | `APP` | JSON of the [`Hold`](super::held::Hold) of the rtwistd running from it |
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -42,6 +43,7 @@ const SNAPSHOTS: &str = "snapshots";
 const ENTRIES: &str = "entries";
 const TAGS: &str = "tags";
 const COUNTERS: &str = "counters";
+const HELD: &str = "held";
 const SLED_DEFAULT_TREE: &[u8] = b"__sled__default";
 /// The producer recorded for encrypted bytes, which the store does not open.
 const ENCRYPTED_PRODUCER: &str = "encrypted";
@@ -53,6 +55,8 @@ pub struct OpenOptions {
     pub create: bool,
     /// How long to retry while another process holds the store open.
     pub busy_timeout: Duration,
+    /// The limits a snapshot put into the store must keep.
+    pub limits: crate::Limits,
 }
 
 impl Default for OpenOptions {
@@ -60,6 +64,7 @@ impl Default for OpenOptions {
         OpenOptions {
             create: false,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            limits: crate::Limits::default(),
         }
     }
 }
@@ -83,11 +88,13 @@ struct Record {
 /// as soon as the work is done.
 pub struct SledStore {
     dir: PathBuf,
+    limits: crate::Limits,
     db: sled::Db,
     pub(super) snapshots: Tree,
     entries: Tree,
     tags: Tree,
     counters: Tree,
+    pub(super) held: Tree,
 }
 
 impl fmt::Debug for SledStore {
@@ -130,7 +137,7 @@ impl SledStore {
         let db = open_db(dir, options.busy_timeout)?;
         let failed = |error| sled_error(dir, error);
         let names = db.tree_names();
-        let ours = [META, SNAPSHOTS, ENTRIES, TAGS, COUNTERS];
+        let ours = [META, SNAPSHOTS, ENTRIES, TAGS, COUNTERS, HELD];
         let foreign = names.iter().any(|name| {
             let name: &[u8] = name.as_ref();
             name != SLED_DEFAULT_TREE && !ours.iter().any(|ours| name == ours.as_bytes())
@@ -164,10 +171,12 @@ impl SledStore {
         }
         Ok(SledStore {
             dir: dir.to_owned(),
+            limits: options.limits,
             snapshots: db.open_tree(SNAPSHOTS).map_err(failed)?,
             entries: db.open_tree(ENTRIES).map_err(failed)?,
             tags: db.open_tree(TAGS).map_err(failed)?,
             counters: db.open_tree(COUNTERS).map_err(failed)?,
+            held: db.open_tree(HELD).map_err(failed)?,
             db,
         })
     }
@@ -192,11 +201,11 @@ impl SledStore {
         self.get(&StoreAddress::latest(app))
     }
 
-    fn failed(&self, error: sled::Error) -> StoreError {
+    pub(super) fn failed(&self, error: sled::Error) -> StoreError {
         sled_error(&self.dir, error)
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
+    pub(super) fn flush(&self) -> Result<(), StoreError> {
         self.db
             .flush()
             .map(drop)
@@ -248,13 +257,39 @@ impl SledStore {
     }
 }
 
-impl SnapshotStore for SledStore {
-    fn put(&self, app: &str, bytes: &[u8], tag: Option<&str>) -> Result<Entry, StoreError> {
+impl SledStore {
+    /// Stores `bytes` as the next snapshot of `app`, made from its snapshot `parent`, by a
+    /// writer whose newest known snapshot of `app` is `since`. When a newer snapshot than
+    /// `since` exists, `on_newer` decides: an edit refuses ([`StoreError::Changed`]), a
+    /// daemon's save is stored marked [`diverged_from`](Entry::diverged_from) the newest. All of
+    /// it happens in one transaction, so a concurrent save cannot slip between the check and the
+    /// write.
+    pub fn put_child(
+        &self,
+        app: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+        parent: Option<u64>,
+        since: Option<u64>,
+        on_newer: OnNewer,
+    ) -> Result<Entry, StoreError> {
+        self.put_entry(app, bytes, tag, parent, since, on_newer)
+    }
+
+    fn put_entry(
+        &self,
+        app: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+        parent: Option<u64>,
+        since: Option<u64>,
+        on_newer: OnNewer,
+    ) -> Result<Entry, StoreError> {
         check_app(app).map_err(|reason| StoreError::InvalidApp { reason })?;
         if let Some(tag) = tag {
             check_tag(tag).map_err(|reason| StoreError::InvalidTag { reason })?;
         }
-        let mut template = describe(app, bytes)?;
+        let mut template = describe(app, bytes, &self.limits)?;
         template.saved = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         template.tag = tag.map(str::to_owned);
         let dir = &self.dir;
@@ -283,6 +318,21 @@ impl SnapshotStore for SledStore {
                 }
                 let mut entry = template.clone();
                 entry.number = number;
+                entry.parent = parent;
+                if let Some(since) = since
+                    && last > since
+                {
+                    match on_newer {
+                        OnNewer::Refuse => {
+                            return Err(abort(StoreError::Changed {
+                                app: app.to_owned(),
+                                read: since,
+                                latest: last,
+                            }));
+                        }
+                        OnNewer::MarkDiverged => entry.diverged_from = Some(last),
+                    }
+                }
                 let key = snapshot_key(app, number);
                 counters.insert(app.as_bytes(), &number.to_be_bytes())?;
                 snapshots.insert(key.as_slice(), bytes)?;
@@ -295,6 +345,21 @@ impl SnapshotStore for SledStore {
             .map_err(|error| self.transaction_error(error))?;
         self.flush()?;
         Ok(entry)
+    }
+}
+
+/// What [`SledStore::put_child`] does when a snapshot newer than the parent exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNewer {
+    /// Refuse with [`StoreError::Changed`] (an edit, which must not revert another).
+    Refuse,
+    /// Store it anyway, marked diverged (a daemon's save, which must not be lost).
+    MarkDiverged,
+}
+
+impl SnapshotStore for SledStore {
+    fn put(&self, app: &str, bytes: &[u8], tag: Option<&str>) -> Result<Entry, StoreError> {
+        self.put_entry(app, bytes, tag, None, None, OnNewer::MarkDiverged)
     }
 
     fn resolve(&self, address: &StoreAddress) -> Result<Entry, StoreError> {
@@ -648,7 +713,7 @@ fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
 
 /// The entry for `bytes` stored under `app`, without its number, time and tag: what their
 /// header says, or only that they are encrypted.
-fn describe(app: &str, bytes: &[u8]) -> Result<Entry, StoreError> {
+fn describe(app: &str, bytes: &[u8], limits: &crate::Limits) -> Result<Entry, StoreError> {
     let mut entry = Entry {
         app: app.to_owned(),
         number: 0,
@@ -660,12 +725,15 @@ fn describe(app: &str, bytes: &[u8]) -> Result<Entry, StoreError> {
         style: None,
         created: None,
         sha256: crate::header::checksum(&[bytes]),
+        parent: None,
+        diverged_from: None,
     };
     if crypto::looks_encrypted(bytes) {
         return Ok(entry);
     }
-    let raw = crate::decode_raw(bytes).map_err(StoreError::NotASnapshot)?;
-    let fields = raw.header.fields;
+    // The header is all an entry needs: the payload is verified by its checksum, not decoded.
+    let header = crate::verify(bytes, limits).map_err(StoreError::NotASnapshot)?;
+    let fields = header.fields;
     if fields.app != app {
         return Err(StoreError::AppMismatch {
             expected: app.to_owned(),

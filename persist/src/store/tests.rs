@@ -333,6 +333,7 @@ fn an_open_gives_up_on_a_store_held_too_long() {
         &OpenOptions {
             create: false,
             busy_timeout: Duration::from_millis(200),
+            ..OpenOptions::default()
         },
     )
     .unwrap_err();

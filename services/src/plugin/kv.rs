@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(service["factory"]["type"], "rtwisted.Kv");
         assert_eq!(service["factory"]["max_value_bytes"], 1_048_576);
         assert_eq!(DEFAULT_MAX_VALUE_SIZE, DEFAULT_MAX_VALUE_BYTES.to_string());
-        assert_eq!(service["factory"]["table"]["items"], serde_json::json!({}));
+        assert_eq!(service["factory"]["table"]["items"], serde_json::json!([]));
     }
 
     #[test]

@@ -12,54 +12,14 @@ use super::{Decode, address, decode, open, print_json};
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 
-/// How long a value may be in a people's diff line before it is cut.
-const SHOWN_VALUE_LEN: usize = 100;
-
-fn shown(value: &Value) -> String {
-    if value.is_null() {
-        return "(none)".to_owned();
-    }
-    let text = serde_json::to_string(value).unwrap_or_default();
-    if text.chars().count() > SHOWN_VALUE_LEN {
-        let cut: String = text.chars().take(SHOWN_VALUE_LEN).collect();
-        format!("{cut}…")
-    } else {
-        text
-    }
-}
-
 fn diff_text(from: &str, to: &str, difference: &Difference) -> String {
     if difference.is_empty() {
         return format!("{from} -> {to}: no differences\n");
     }
     let mut out = format!("{from} -> {to}\n");
-    if let Some((old, new)) = &difference.app {
-        out.push_str(&format!("~ app name: {} -> {}\n", shown(old), shown(new)));
-    }
-    for change in &difference.process {
-        out.push_str(&format!(
-            "~ process  {}: {} -> {}\n",
-            change.field,
-            shown(&change.from),
-            shown(&change.to)
-        ));
-    }
-    for PlacedService { path, type_tag } in &difference.removed {
-        out.push_str(&format!("- {path}  [{type_tag}]\n"));
-    }
-    for PlacedService { path, type_tag } in &difference.added {
-        out.push_str(&format!("+ {path}  [{type_tag}]\n"));
-    }
-    for changed in &difference.changed {
-        for change in &changed.fields {
-            out.push_str(&format!(
-                "~ {}  {}: {} -> {}\n",
-                changed.path,
-                change.field,
-                shown(&change.from),
-                shown(&change.to)
-            ));
-        }
+    for line in crate::output::change_lines(difference) {
+        out.push_str(&line);
+        out.push('\n');
     }
     out
 }

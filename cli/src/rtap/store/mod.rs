@@ -136,7 +136,11 @@ impl StoreSubcommand {
 }
 
 /// Runs `rtap store SUBCOMMAND`.
-pub(crate) fn run(command: StoreCommand, passphrase: &PassphraseSource) -> Result<(), CliError> {
+pub(crate) fn run(
+    command: StoreCommand,
+    access: &crate::snapshots::Access,
+) -> Result<(), CliError> {
+    let passphrase = &access.passphrase;
     let dir = store_dir(command.command.name(), command.store)?;
     match command.command {
         StoreSubcommand::List { json } => list(&dir, json),
@@ -270,7 +274,19 @@ fn log(dir: &Path, app: &str, as_json: bool) -> Result<(), CliError> {
             entry.saved.clone(),
             entry.size.to_string(),
             entry.tag.clone().unwrap_or_else(|| "-".to_owned()),
-            entry.producer.clone(),
+            match entry.diverged_from {
+                // A daemon saved this from an older snapshot while a newer one existed.
+                Some(newer) => format!(
+                    "{} (diverged: saved from {}@{} while {}@{newer} was newer)",
+                    entry.producer,
+                    entry.app,
+                    entry
+                        .parent
+                        .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                    entry.app
+                ),
+                None => entry.producer.clone(),
+            },
         ]);
     }
     crate::output::print(table(&rows))

@@ -34,7 +34,7 @@ pub(super) enum StoreMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Storage {
     pub mode: StoreMode,
-    pub key: String,
+    pub key: Vec<u8>,
     pub flags: u32,
     pub exptime: i64,
     pub bytes: usize,
@@ -47,19 +47,19 @@ pub(super) enum Command {
     /// `set`, `add`, `replace`, `append`, `prepend`, `cas`.
     Store(Storage),
     /// `get` (without cas uniques) and `gets` (with).
-    Get { keys: Vec<String>, with_cas: bool },
+    Get { keys: Vec<Vec<u8>>, with_cas: bool },
     /// `delete <key> [0] [noreply]`.
-    Delete { key: String, noreply: bool },
+    Delete { key: Vec<u8>, noreply: bool },
     /// `incr` and `decr`.
     Arith {
-        key: String,
+        key: Vec<u8>,
         delta: u64,
         incr: bool,
         noreply: bool,
     },
     /// `touch <key> <exptime> [noreply]`.
     Touch {
-        key: String,
+        key: Vec<u8>,
         exptime: i64,
         noreply: bool,
     },
@@ -247,16 +247,28 @@ fn no_args(args: &[&[u8]], command: Command) -> Result<Command, ParseError> {
     }
 }
 
-/// A key: 1 to 250 bytes of UTF-8 without control characters (spaces cannot occur: they split
-/// tokens). UTF-8 is this server's own rule, so that keys are strings in a snapshot.
-fn key(token: &[u8]) -> Option<String> {
-    if token.is_empty()
-        || token.len() > MAX_KEY_BYTES
-        || token.iter().any(|&byte| byte < 0x20 || byte == 0x7f)
-    {
-        return None;
+/// A key: 1 to 250 bytes, any bytes but whitespace and the NUL and line-ending characters
+/// (spaces cannot occur at all: they split tokens), as memcached keys are. Keys are bytes:
+/// they need not be UTF-8.
+fn key(token: &[u8]) -> Option<Vec<u8>> {
+    check_key(token).ok().map(|()| token.to_vec())
+}
+
+/// Why `key` cannot be a key, if it cannot: memcached's rules.
+pub(super) fn check_key(key: &[u8]) -> Result<(), &'static str> {
+    if key.is_empty() {
+        return Err("a key cannot be empty");
     }
-    std::str::from_utf8(token).ok().map(str::to_owned)
+    if key.len() > MAX_KEY_BYTES {
+        return Err("a key is at most 250 bytes");
+    }
+    if key
+        .iter()
+        .any(|byte| matches!(byte, b' ' | b'\t' | b'\r' | b'\n' | 0))
+    {
+        return Err("a key cannot hold spaces, tabs, line endings or NUL");
+    }
+    Ok(())
 }
 
 /// A decimal `u64`: digits only, no sign, no overflow.
@@ -286,7 +298,7 @@ mod tests {
             parse(b"set k 5 -1 3 noreply"),
             Ok(Command::Store(Storage {
                 mode: StoreMode::Set,
-                key: "k".into(),
+                key: b"k".to_vec(),
                 flags: 5,
                 exptime: -1,
                 bytes: 3,
@@ -297,7 +309,7 @@ mod tests {
             parse(b"cas  k 0 0 3   42"),
             Ok(Command::Store(Storage {
                 mode: StoreMode::Cas(42),
-                key: "k".into(),
+                key: b"k".to_vec(),
                 flags: 0,
                 exptime: 0,
                 bytes: 3,
@@ -353,13 +365,15 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_bounded_printable_utf8() {
+    fn keys_are_bytes_with_memcacheds_rules() {
         assert!(key(&[b'k'; 250]).is_some());
         assert!(key(&[b'k'; 251]).is_none());
-        assert!(key(b"a\tb").is_none());
-        assert!(key(b"a\x7fb").is_none());
-        assert!(key(b"\xff").is_none());
-        assert_eq!(key("clé".as_bytes()).as_deref(), Some("clé"));
+        for bad in [&b"a\tb"[..], b"a\rb", b"a\nb", b"a\0b", b""] {
+            assert!(key(bad).is_none(), "{}", bad.escape_ascii());
+        }
+        assert_eq!(key(b"a\x7fb").as_deref(), Some(&b"a\x7fb"[..]));
+        assert_eq!(key(b"\xff\x01").as_deref(), Some(&b"\xff\x01"[..]));
+        assert_eq!(key("clé".as_bytes()).as_deref(), Some("clé".as_bytes()));
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! Command lines end with `\r\n` (a bare `\n` is accepted) and may be up to 2048 bytes; data
 //! blocks must end with `\r\n`.
 //!
+//! Keys and values are bytes, as in memcached: a key is 1 to 250 bytes without whitespace,
+//! NUL or line endings, and need not be UTF-8; snapshots keep both compactly: MessagePack `bin` in binary snapshots, text or base64 in
+//! readable ones.
+//!
 //! Where this server differs from memcached on purpose:
-//! - keys must be UTF-8 (so they are strings in a snapshot), besides memcached's rule of 1 to
-//!   250 bytes without control characters;
 //! - `noreply` silences the normal replies, never the `CLIENT_ERROR` and `SERVER_ERROR` ones;
 //! - a storage command refused for a bad line still has its data block read and thrown away
 //!   when its length could be read, so the data is never taken for commands;
@@ -95,8 +97,8 @@ impl Kv {
     }
 
     /// The value stored under `key`, unless there is none or it expired.
-    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.table.lock().peek(key, unix_now())
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        self.table.lock().peek(key.as_ref(), unix_now())
     }
 }
 
@@ -193,7 +195,8 @@ impl ProtocolFactory for Kv {
     }
 }
 
-rtwisted_core::register_type!(factory Kv = "rtwisted.Kv", version 1);
+// Version 2: keys and values are bytes, `bin` in binary snapshots (table::upgrade_from_v1).
+rtwisted_core::register_type!(factory Kv = "rtwisted.Kv", version 2);
 
 impl Kv {
     /// Answers commands until the peer closes, quits, or breaks the protocol beyond repair.
@@ -376,7 +379,7 @@ impl Kv {
     /// is never locked while writing), then `END`.
     async fn get_many<W>(
         &self,
-        keys: &[String],
+        keys: &[Vec<u8>],
         with_cas: bool,
         now: i64,
         writer: &mut W,
@@ -390,15 +393,12 @@ impl Kv {
                 continue;
             };
             let header = if with_cas {
-                format!(
-                    "VALUE {key} {} {} {}\r\n",
-                    item.flags,
-                    item.value.len(),
-                    item.cas
-                )
+                format!(" {} {} {}\r\n", item.flags, item.value.len(), item.cas)
             } else {
-                format!("VALUE {key} {} {}\r\n", item.flags, item.value.len())
+                format!(" {} {}\r\n", item.flags, item.value.len())
             };
+            writer.write_all(b"VALUE ").await?;
+            writer.write_all(key).await?;
             writer.write_all(header.as_bytes()).await?;
             writer.write_all(&item.value).await?;
             writer.write_all(b"\r\n").await?;

@@ -1,23 +1,36 @@
 //! The table behind a [`Kv`](super::Kv): items, the cas counter, expiry, and their persisted
 //! form.
 //!
-//! Persisted form (a map, so it suits JSON and MessagePack with named fields alike):
+//! Persisted form, version 2 (a map, so it suits JSON and MessagePack with named fields alike;
+//! items in key order):
 //!
 //! ```json
 //! { "next_cas": 3,
-//!   "items": { "greeting": { "flags": 0, "expires_at": 0, "cas": 1, "text": "hello" },
-//!              "blob":     { "flags": 7, "expires_at": 1900000000, "cas": 2, "data": [255, 0] } } }
+//!   "items": [ { "key": "greeting", "flags": 0, "expires_at": 0, "cas": 1, "value": "hello" },
+//!              { "key": {"base64": "/w=="}, "flags": 7, "expires_at": 1900000000, "cas": 2,
+//!                "value": {"base64": "/wA="} } ] }
 //! ```
 //!
-//! A value that is valid UTF-8 is saved as `text`, any other as `data` (an array of bytes), so
-//! snapshots stay readable and every value round-trips exactly. `expires_at` is absolute unix
-//! seconds (0: never), so expiry survives a snapshot. Expired items are never saved. The
-//! statistics are not saved: like memcached's, they count from the start of the process.
+//! Keys and values are bytes. In a binary snapshot they are MessagePack `bin`, one byte per
+//! byte; in the readable `tas` style a key or value is a string when it is UTF-8, else
+//! `{"base64": "…"}`, so snapshots stay readable and every byte round-trips exactly.
+//! `expires_at` is absolute unix seconds (0: never), so expiry survives a snapshot. Expired
+//! items are never saved. The statistics are not saved: like memcached's, they count from the
+//! start of the process.
+//!
+//! Version 1 kept items in a map by key (keys were UTF-8 only), each value as `text` or as
+//! `data`, an array of numbers (one snapshot value per byte): `upgrade_from_v1` turns it into
+//! version 2 when an old snapshot loads.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
 
 use super::command::{Storage, StoreMode};
 
@@ -107,12 +120,12 @@ pub(super) struct Stats {
 #[derive(Debug, Default)]
 pub(super) struct Table {
     next_cas: u64,
-    items: BTreeMap<String, Item>,
+    items: BTreeMap<Vec<u8>, Item>,
     pub stats: Stats,
 }
 
 /// The live item under `key`; an expired one is removed.
-fn live<'a>(items: &'a mut BTreeMap<String, Item>, key: &str, now: i64) -> Option<&'a mut Item> {
+fn live<'a>(items: &'a mut BTreeMap<Vec<u8>, Item>, key: &[u8], now: i64) -> Option<&'a mut Item> {
     if items.get(key).is_some_and(|item| !item.is_live(now)) {
         items.remove(key);
     }
@@ -141,7 +154,7 @@ impl Table {
         now: i64,
     ) -> StoreOutcome {
         count(&mut self.stats.cmd_set);
-        let key = command.key.as_str();
+        let key = command.key.as_slice();
         let current = live(&mut self.items, key, now);
         match (command.mode, current) {
             (StoreMode::Set, _) => {}
@@ -196,7 +209,7 @@ impl Table {
     }
 
     /// A copy of the live item under `key`, counted as a get.
-    pub fn get(&mut self, key: &str, now: i64) -> Option<Item> {
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<Item> {
         count(&mut self.stats.cmd_get);
         let item = live(&mut self.items, key, now).cloned();
         if item.is_some() {
@@ -208,12 +221,12 @@ impl Table {
     }
 
     /// A copy of the live value under `key`, not counted.
-    pub fn peek(&mut self, key: &str, now: i64) -> Option<Vec<u8>> {
+    pub fn peek(&mut self, key: &[u8], now: i64) -> Option<Vec<u8>> {
         live(&mut self.items, key, now).map(|item| item.value.clone())
     }
 
     /// Removes the live item under `key`; whether there was one.
-    pub fn delete(&mut self, key: &str, now: i64) -> bool {
+    pub fn delete(&mut self, key: &[u8], now: i64) -> bool {
         let found = live(&mut self.items, key, now).is_some();
         if found {
             self.items.remove(key);
@@ -225,7 +238,7 @@ impl Table {
     }
 
     /// `incr` (wrapping at 2^64) or `decr` (flooring at 0) of a decimal value.
-    pub fn arith(&mut self, key: &str, delta: u64, incr: bool, now: i64) -> Arith {
+    pub fn arith(&mut self, key: &[u8], delta: u64, incr: bool, now: i64) -> Arith {
         let (hits, misses) = if incr {
             (&mut self.stats.incr_hits, &mut self.stats.incr_misses)
         } else {
@@ -255,7 +268,7 @@ impl Table {
     }
 
     /// Gives the live item under `key` a new exptime; whether there was one.
-    pub fn touch(&mut self, key: &str, exptime: i64, now: i64) -> bool {
+    pub fn touch(&mut self, key: &[u8], exptime: i64, now: i64) -> bool {
         count(&mut self.stats.cmd_touch);
         let expires_at = absolute_expiry(exptime, now);
         let found = match live(&mut self.items, key, now) {
@@ -309,76 +322,150 @@ impl Table {
     }
 }
 
+/// Bytes as a snapshot holds them: `bin` in a binary snapshot; in a readable one, a string
+/// when they are UTF-8, else `{"base64": "…"}`.
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return serializer.serialize_bytes(self.0);
+        }
+        match std::str::from_utf8(self.0) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry(
+                    BASE64_KEY,
+                    &base64::engine::general_purpose::STANDARD.encode(self.0),
+                )?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// The key of the readable form of bytes that are not UTF-8.
+const BASE64_KEY: &str = "base64";
+
+/// Reads bytes in any form a snapshot may hold them: `bin`, a string, `{"base64": "…"}`, or an
+/// array of numbers (what a binary snapshot's `bin` becomes when it passes through generic
+/// data on its way to an upgrade).
+struct OwnedBytes(Vec<u8>);
+
+impl<'de> Deserialize<'de> for OwnedBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BytesVisitor).map(OwnedBytes)
+    }
+}
+
+struct BytesVisitor;
+
+impl<'de> Visitor<'de> for BytesVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("bytes: a byte string, a string, or {\"base64\": \"...\"}")
+    }
+
+    fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(bytes.to_vec())
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+        Ok(bytes)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+        Ok(text.as_bytes().to_vec())
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Vec<u8>, E> {
+        Ok(text.into_bytes())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64 * 1024));
+        while let Some(byte) = seq.next_element::<u8>()? {
+            bytes.push(byte);
+        }
+        Ok(bytes)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<u8>, A::Error> {
+        let Some(key) = map.next_key::<String>()? else {
+            return Err(de::Error::custom("bytes as a map need a \"base64\" key"));
+        };
+        if key != BASE64_KEY {
+            return Err(de::Error::unknown_field(&key, &[BASE64_KEY]));
+        }
+        let text: String = map.next_value()?;
+        if map.next_key::<String>()?.is_some() {
+            return Err(de::Error::custom("bytes as a map hold only \"base64\""));
+        }
+        base64_decode(&text).ok_or_else(|| de::Error::custom(format!("'{text}' is not base64")))
+    }
+}
+
+/// Decodes standard base64, padded or not.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(text).ok()
+}
+
 #[derive(Serialize)]
 struct ItemOut<'a> {
+    key: Bytes<'a>,
     flags: u32,
     expires_at: i64,
     cas: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a [u8]>,
+    value: Bytes<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ItemIn {
+    key: OwnedBytes,
     #[serde(default)]
     flags: u32,
     #[serde(default)]
     expires_at: i64,
     #[serde(default)]
     cas: u64,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    data: Option<Vec<u8>>,
+    value: OwnedBytes,
 }
 
-impl Serialize for Item {
+/// The live items, in key order, as the sequence a snapshot holds.
+struct ItemsOut<'a> {
+    items: &'a BTreeMap<Vec<u8>, Item>,
+    now: i64,
+}
+
+impl Serialize for ItemsOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = std::str::from_utf8(&self.value).ok();
-        ItemOut {
-            flags: self.flags,
-            expires_at: self.expires_at,
-            cas: self.cas,
-            text,
-            data: text.is_none().then_some(self.value.as_slice()),
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Item {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let item = ItemIn::deserialize(deserializer)?;
-        let value = match (item.text, item.data) {
-            (Some(text), None) => text.into_bytes(),
-            (None, Some(data)) => data,
-            (Some(_), Some(_)) => {
-                return Err(serde::de::Error::custom(
-                    "an item has either `text` or `data`, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(serde::de::Error::custom(
-                    "an item needs its value, as `text` or `data`",
-                ));
-            }
-        };
-        Ok(Item {
-            flags: item.flags,
-            expires_at: item.expires_at,
-            cas: item.cas,
-            value,
-        })
+        serializer.collect_seq(
+            self.items
+                .iter()
+                .filter(|(_, item)| item.is_live(self.now))
+                .map(|(key, item)| ItemOut {
+                    key: Bytes(key),
+                    flags: item.flags,
+                    expires_at: item.expires_at,
+                    cas: item.cas,
+                    value: Bytes(&item.value),
+                }),
+        )
     }
 }
 
 #[derive(Serialize)]
 struct TableOut<'a> {
     next_cas: u64,
-    items: BTreeMap<&'a str, &'a Item>,
+    items: ItemsOut<'a>,
 }
 
 #[derive(Deserialize)]
@@ -387,20 +474,17 @@ struct TableIn {
     #[serde(default)]
     next_cas: u64,
     #[serde(default)]
-    items: BTreeMap<String, Item>,
+    items: Vec<ItemIn>,
 }
 
 impl Serialize for Table {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let now = unix_now();
         TableOut {
             next_cas: self.next_cas.max(1),
-            items: self
-                .items
-                .iter()
-                .filter(|(_, item)| item.is_live(now))
-                .map(|(key, item)| (key.as_str(), item))
-                .collect(),
+            items: ItemsOut {
+                items: &self.items,
+                now: unix_now(),
+            },
         }
         .serialize(serializer)
     }
@@ -409,15 +493,85 @@ impl Serialize for Table {
 impl<'de> Deserialize<'de> for Table {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let table = TableIn::deserialize(deserializer)?;
+        let mut items = BTreeMap::new();
+        for item in table.items {
+            let key = item.key.0;
+            if let Err(reason) = super::command::check_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "item key {}: {reason}",
+                    key.escape_ascii()
+                )));
+            }
+            let previous = items.insert(
+                key,
+                Item {
+                    flags: item.flags,
+                    expires_at: item.expires_at,
+                    cas: item.cas,
+                    value: item.value.0,
+                },
+            );
+            if previous.is_some() {
+                return Err(de::Error::custom("two items have the same key"));
+            }
+        }
         // Never hand out a cas unique an item already has, even from an edited snapshot.
-        let highest = table.items.values().map(|item| item.cas).max().unwrap_or(0);
+        let highest = items.values().map(|item| item.cas).max().unwrap_or(0);
         Ok(Table {
             next_cas: table.next_cas.max(highest.saturating_add(1)).max(1),
-            items: table.items,
+            items,
             stats: Stats::default(),
         })
     }
 }
+
+/// Upgrades a `rtwisted.Kv` factory's data from version 1 to 2: the items map by key becomes
+/// the sorted sequence of items, each with its `key`, and `text` or `data` becomes `value`.
+pub(super) fn upgrade_from_v1(factory: &mut Map<String, Value>) -> Result<(), String> {
+    let Some(table) = factory.get_mut("table") else {
+        return Ok(()); // an empty table, by default
+    };
+    let table = table
+        .as_object_mut()
+        .ok_or("the table is not a map of next_cas and items")?;
+    let items = match table.remove("items") {
+        None => return Ok(()),
+        Some(Value::Object(items)) => items,
+        Some(other) => return Err(format!("the items are not a map by key: {other}")),
+    };
+    let mut upgraded = Vec::with_capacity(items.len());
+    for (key, item) in items {
+        let Value::Object(mut item) = item else {
+            return Err(format!("item '{key}' is not a map"));
+        };
+        let value = match (item.remove("text"), item.remove("data")) {
+            (Some(text @ Value::String(_)), None) => text,
+            (None, Some(Value::Array(data))) => {
+                let bytes = data
+                    .iter()
+                    .map(|byte| byte.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect::<Option<Vec<u8>>>()
+                    .ok_or(format!("item '{key}' has data that is not bytes"))?;
+                serde_json::to_value(Bytes(&bytes)).map_err(|error| error.to_string())?
+            }
+            _ => return Err(format!("item '{key}' needs its value, as text or data")),
+        };
+        let sort_key = key.as_bytes().to_vec();
+        let mut out = Map::new();
+        out.insert("key".into(), Value::String(key));
+        out.extend(item);
+        out.insert("value".into(), value);
+        upgraded.push((sort_key, Value::Object(out)));
+    }
+    upgraded.sort_by(|a, b| a.0.cmp(&b.0));
+    table.insert(
+        "items".into(),
+        Value::Array(upgraded.into_iter().map(|(_, item)| item).collect()),
+    );
+    Ok(())
+}
+
+rtwisted_core::register_upgrade!("rtwisted.Kv", from 1, upgrade_from_v1);
 
 #[cfg(test)]
 mod tests {
@@ -426,7 +580,7 @@ mod tests {
     fn set(key: &str, exptime: i64) -> Storage {
         Storage {
             mode: StoreMode::Set,
-            key: key.into(),
+            key: key.as_bytes().to_vec(),
             flags: 0,
             exptime,
             bytes: 1,
@@ -452,8 +606,8 @@ mod tests {
         let now = 1_800_000_000;
         let stored = table.store(&set("k", 10), b"v".to_vec(), 10, now);
         assert_eq!(stored, StoreOutcome::Stored);
-        assert_eq!(table.peek("k", now + 9), Some(b"v".to_vec()));
-        assert_eq!(table.peek("k", now + 10), None);
+        assert_eq!(table.peek(b"k", now + 9), Some(b"v".to_vec()));
+        assert_eq!(table.peek(b"k", now + 10), None);
         assert_eq!(table.len(now + 10), 0);
     }
 
@@ -464,24 +618,89 @@ mod tests {
         table.store(&set("a", 0), b"1".to_vec(), 10, now);
         table.store(&set("b", 5), b"2".to_vec(), 10, now);
         table.flush(60, now);
-        assert_eq!(table.peek("a", now + 59), Some(b"1".to_vec()));
-        assert_eq!(table.peek("b", now + 5), None);
-        assert_eq!(table.peek("a", now + 60), None);
+        assert_eq!(table.peek(b"a", now + 59), Some(b"1".to_vec()));
+        assert_eq!(table.peek(b"b", now + 5), None);
+        assert_eq!(table.peek(b"a", now + 60), None);
     }
 
     #[test]
     fn a_loaded_table_never_reuses_a_cas_unique() {
-        let table: Table =
-            serde_json::from_str(r#"{"next_cas": 1, "items": {"k": {"cas": 41, "text": "v"}}}"#)
-                .unwrap();
+        let table: Table = serde_json::from_str(
+            r#"{"next_cas": 1, "items": [{"key": "k", "cas": 41, "value": "v"}]}"#,
+        )
+        .unwrap();
         assert_eq!(table.next_cas, 42);
     }
 
     #[test]
-    fn an_item_needs_exactly_one_value() {
-        for json in [r#"{"cas": 1}"#, r#"{"cas": 1, "text": "a", "data": [98]}"#] {
-            assert!(serde_json::from_str::<Item>(json).is_err(), "{json}");
+    fn an_item_needs_a_key_and_a_value_and_no_other_field() {
+        for json in [
+            r#"{"items": [{"cas": 1, "value": "a"}]}"#,
+            r#"{"items": [{"key": "k", "cas": 1}]}"#,
+            r#"{"items": [{"key": "k", "value": "a", "colour": 1}]}"#,
+            r#"{"items": [{"key": "k", "value": {"base64": "%%"}}]}"#,
+            r#"{"items": [{"key": "a b", "value": "v"}]}"#,
+            r#"{"items": [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}]}"#,
+        ] {
+            assert!(serde_json::from_str::<Table>(json).is_err(), "{json}");
         }
-        assert!(serde_json::from_str::<Item>(r#"{"text": "a", "colour": 1}"#).is_err());
+    }
+
+    fn binary_table() -> Table {
+        let mut table = Table::default();
+        let now = unix_now();
+        let mut command = set("text", 0);
+        table.store(&command, b"hello".to_vec(), 100, now);
+        command.key = vec![0xff, 0x01, b'k'];
+        table.store(&command, vec![0, 159, 146, 150, 255], 100, now);
+        table
+    }
+
+    #[test]
+    fn binary_keys_and_values_are_bin_in_messagepack_one_byte_each() {
+        let table = binary_table();
+        let packed = rmp_serde::to_vec_named(&table).unwrap();
+        // bin 8 headers (0xc4 LEN) for the binary key and value; strings for field names.
+        assert!(
+            packed
+                .windows(7)
+                .any(|w| w == [0xc4, 5, 0, 159, 146, 150, 255]),
+            "{packed:?}"
+        );
+        assert!(packed.windows(5).any(|w| w == [0xc4, 3, 0xff, 0x01, b'k']));
+        let back: Table = rmp_serde::from_slice(&packed).unwrap();
+        assert_eq!(back.items, table.items);
+    }
+
+    #[test]
+    fn the_readable_form_is_text_when_utf8_else_base64_and_round_trips() {
+        let table = binary_table();
+        let json = serde_json::to_value(&table).unwrap();
+        assert_eq!(
+            json["items"],
+            serde_json::json!([
+                {"key": "text", "flags": 0, "expires_at": 0, "cas": 1, "value": "hello"},
+                {"key": {"base64": "/wFr"}, "flags": 0, "expires_at": 0, "cas": 2,
+                 "value": {"base64": "AJ+Slv8="}},
+            ])
+        );
+        let back: Table = serde_json::from_value(json).unwrap();
+        assert_eq!(back.items, table.items);
+    }
+
+    #[test]
+    fn version_1_data_upgrades_to_the_sequence_of_items() {
+        let mut factory = serde_json::json!({"max_value_bytes": 10, "table": {"next_cas": 3, "items": {
+            "z": {"flags": 1, "expires_at": 0, "cas": 1, "text": "last"},
+            "a": {"flags": 0, "expires_at": 0, "cas": 2, "data": [0, 255]},
+        }}});
+        upgrade_from_v1(factory.as_object_mut().unwrap()).unwrap();
+        let table: Table = serde_json::from_value(factory["table"].clone()).unwrap();
+        let keys: Vec<&[u8]> = table.items.keys().map(Vec::as_slice).collect();
+        assert_eq!(keys, [&b"a"[..], b"z"]);
+        assert_eq!(table.items[&b"a"[..]].value, [0, 255]);
+        assert_eq!(table.items[&b"z"[..]].flags, 1);
+        let mut broken = serde_json::json!({"table": {"items": {"k": {"flags": 0}}}});
+        assert!(upgrade_from_v1(broken.as_object_mut().unwrap()).is_err());
     }
 }
