@@ -33,8 +33,14 @@ fn the_resource_tree_is_saved_shown_edited_and_survives_a_relaunch() {
     let mut factory = web["fields"]["factory"].clone();
     factory["resources"]["/hello"] =
         serde_json::json!({"kind": "data", "data": "hi there\n", "content_type": "text/plain"});
-    factory["resources"]["/api"]["path"] = serde_json::json!("/v2");
     scratch.rtap_ok(&["set", "web.tap", "web", &format!("factory={factory}")]);
+    // ...and a field of one resource is an edit by its dotted path.
+    let edited = scratch.rtap_ok(&["set", "web.tap", "web", "factory.resources./api.path=/v2"]);
+    assert!(
+        text(&edited.stdout).contains(r#"factory.resources./api.path: "" -> "/v2""#),
+        "{}",
+        text(&edited.stdout)
+    );
     let bad = scratch.rtap(&[
         "set",
         "web.tap",
