@@ -38,6 +38,8 @@ use crate::protocols::{
     Chargen, DatagramProtocol, Daytime, Discard, Echo, Kv, PortForward, ProtocolFactory, Qotd, Time,
 };
 use crate::timer::{Checkpoint, LogLine, RunCommand, TimerService, TimerTask, TouchFile};
+#[cfg(feature = "web")]
+use crate::web::Site;
 
 /// The built-in services, for the codec of `rtwisted-core`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -172,12 +174,22 @@ macro_rules! family {
     };
 }
 
+#[cfg(not(feature = "web"))]
 family!(
     /// `#[serde(with = "rtwisted_services::codec::factory")]` for an `Arc<dyn ProtocolFactory>`.
     factory,
     Factories,
     ProtocolFactory,
     [Echo, Kv, PortForward, Discard, Chargen, Qotd, Daytime, Time]
+);
+
+#[cfg(feature = "web")]
+family!(
+    /// `#[serde(with = "rtwisted_services::codec::factory")]` for an `Arc<dyn ProtocolFactory>`.
+    factory,
+    Factories,
+    ProtocolFactory,
+    [Echo, Kv, PortForward, Discard, Chargen, Qotd, Daytime, Time, Site]
 );
 
 family!(

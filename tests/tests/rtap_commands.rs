@@ -278,7 +278,8 @@ fn plugins_lists_each_plugin_with_its_options() {
             "portforward",
             "procmon",
             "qotd",
-            "time"
+            "time",
+            "web"
         ]
     );
     assert!(

@@ -275,9 +275,9 @@ fn what_a_tac_file_cannot_do_is_refused_in_one_line_that_says_what_can() {
     let head = "from twisted.application import service, internet\n\
                 application = service.Application(\"a\")\n";
     assert_refused(
-        &format!("{head}from twisted.web import server, resource\n"),
+        &format!("{head}from twisted.mail import smtp, relay\n"),
         "3:6",
-        "cannot import twisted.web: a TAC file can import only os, twisted.application.{internet,service,strports}, twisted.internet.{endpoints,protocol,reactor,ssl}, twisted.persisted.sob, twisted.protocols.{portforward,wire}; ",
+        "cannot import twisted.mail: a TAC file can import only os, twisted.application.{internet,service,strports}, twisted.internet.{endpoints,protocol,reactor,ssl}, twisted.persisted.sob, twisted.protocols.{portforward,wire}, twisted.web.{proxy,resource,server,static,util}; ",
     );
     assert_refused(
         &format!("{head}import sys\n"),

@@ -207,10 +207,61 @@ fn text_report(
 
 fn tree(node: &Node) -> termtree::Tree<String> {
     let mut tree = termtree::Tree::new(label(node));
+    for (mount, resource) in web_resources(node) {
+        tree.push(termtree::Tree::new(format!("{mount}  {resource}")));
+    }
     for child in node.children.iter().flatten() {
         tree.push(self::tree(child));
     }
     tree
+}
+
+/// A web site's resources (a server whose factory has `resources`), one line each, from the
+/// raw data, so they show whether or not this binary links the web service.
+fn web_resources(node: &Node) -> Vec<(String, String)> {
+    let Some(Value::Object(resources)) = node
+        .fields
+        .get("factory")
+        .and_then(|factory| factory.get("resources"))
+    else {
+        return Vec::new();
+    };
+    let text = |resource: &Value, key: &str| {
+        resource
+            .get(key)
+            .map(|value| match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    resources
+        .iter()
+        .map(|(mount, resource)| {
+            let kind = text(resource, "kind");
+            let shown = match kind.as_str() {
+                "static" => {
+                    let mut shown = format!("static {}", text(resource, "path"));
+                    if resource.get("listing") == Some(&Value::Bool(false)) {
+                        shown.push_str(" (no listing)");
+                    }
+                    if resource.get("follow_symlinks") == Some(&Value::Bool(true)) {
+                        shown.push_str(" (follows symlinks)");
+                    }
+                    shown
+                }
+                "proxy" => format!("proxy {}{}", text(resource, "dest"), text(resource, "path")),
+                "redirect" => format!(
+                    "redirect {} {}",
+                    text(resource, "code"),
+                    text(resource, "to")
+                ),
+                "data" => format!("data {}", text(resource, "content_type")),
+                other => other.to_owned(),
+            };
+            (mount.clone(), shown)
+        })
+        .collect()
 }
 
 fn label(node: &Node) -> String {

@@ -322,7 +322,7 @@ impl<'v> StarlarkValue<'v> for TypeConstructor {
 }
 
 /// Twisted's constructors that share a name with a registered type, and win.
-const TWISTED_NAMES: &[&str] = &["MultiService", "TimerService"];
+const TWISTED_NAMES: &[&str] = &["MultiService", "TimerService", "Site"];
 
 /// The globals of a TAC file: Starlark's standard library (with `struct`, `set`, `map`,
 /// `filter`, `partial`, `print` to stderr, `json` and type annotations), Twisted's names, one
@@ -341,9 +341,15 @@ pub fn globals() -> (Globals, Imports) {
     ])
     .with(super::twisted::twisted_names)
     .with(super::python::import_builtin);
-    let pool = GlobalsBuilder::new()
-        .with(super::twisted::twisted_names)
-        .build();
+    #[cfg(feature = "web")]
+    {
+        builder = builder.with(super::web::web_names);
+    }
+    let pool = GlobalsBuilder::new().with(super::twisted::twisted_names);
+    // twisted.web's names are members of its modules too (python/mod.rs lists them).
+    #[cfg(feature = "web")]
+    let pool = pool.with(super::web::web_names);
+    let pool = pool.build();
     let imports = super::python::build(&mut builder, &pool);
     let mut short_names: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
     for info in registry::all() {

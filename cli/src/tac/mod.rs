@@ -36,6 +36,8 @@ mod python;
 mod tests;
 mod twisted;
 mod values;
+#[cfg(feature = "web")]
+mod web;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

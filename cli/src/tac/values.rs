@@ -110,3 +110,14 @@ pub struct Persistable;
 /// `sob.IPersistable(application).save`: given to `TimerService`, a checkpoint.
 #[derive(Debug, ProvidesStaticType, NoSerialize, Allocative)]
 pub struct PersistableSave;
+
+/// A `twisted.web` resource in a TAC file (`File(path)`, `ReverseProxyResource(...)`,
+/// `Data(...)`, `Resource()`): what it serves and the children `putChild` gave it. Its
+/// behaviour lives in `web.rs`.
+#[cfg(feature = "web")]
+#[derive(Debug, ProvidesStaticType, NoSerialize, Allocative)]
+pub struct WebResource {
+    /// The resource and its children, shared by every value that names it.
+    #[allocative(skip)]
+    pub(super) node: std::sync::Arc<std::sync::Mutex<super::web::ResourceNode>>,
+}

@@ -26,7 +26,50 @@ fn factories() -> Vec<Arc<dyn ProtocolFactory>> {
         Arc::new(Qotd::new(vec!["q".into()])),
         Arc::new(Daytime::default()),
         Arc::new(Time::default()),
+        #[cfg(feature = "web")]
+        Arc::new(site()),
     ]
+}
+
+/// A site with one resource of every kind and settings off their defaults.
+#[cfg(feature = "web")]
+fn site() -> Site {
+    use crate::web::{AccessLog, Resource};
+    let mut site = Site::new();
+    site.mount("/", Resource::folder("/srv/www")).unwrap();
+    site.mount(
+        "/api",
+        Resource::proxy("tcp:host=127.0.0.1:port=8000".parse().unwrap()),
+    )
+    .unwrap();
+    site.mount(
+        "/old",
+        Resource::Redirect {
+            to: "/new".into(),
+            code: 301,
+        },
+    )
+    .unwrap();
+    site.mount(
+        "/bin",
+        Resource::Data {
+            data: vec![0, 0xff],
+            content_type: "application/x".into(),
+        },
+    )
+    .unwrap();
+    site.mount(
+        "/text",
+        Resource::Data {
+            data: b"hi".to_vec(),
+            content_type: "text/plain".into(),
+        },
+    )
+    .unwrap();
+    site.mount("/health", Resource::Health {}).unwrap();
+    site.http.max_headers = 7;
+    site.access_log = AccessLog::File("/var/log/web.log".into());
+    site
 }
 
 fn datagrams() -> Vec<Arc<dyn DatagramProtocol>> {
@@ -161,6 +204,8 @@ fn every_built_in_tag_is_registered_and_in_the_test_tree() {
         Checkpoint::TAG,
     ]
     .into();
+    #[cfg(feature = "web")]
+    expected.insert(Site::TAG);
     assert_eq!(tags, expected);
     expected.retain(|tag| registry::lookup(tag).is_none());
     assert!(expected.is_empty(), "not registered: {expected:?}");

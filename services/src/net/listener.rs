@@ -99,13 +99,24 @@ fn bind_tcp(endpoint: &str, tcp: &TcpListen) -> Result<TcpListener, ListenError>
 impl Bound {
     /// Binds (or adopts) the endpoint. Runs in the privileged start.
     pub fn listen(endpoint: &ServerEndpoint) -> Result<Bound, ListenError> {
+        Self::listen_offering(endpoint, Vec::new())
+    }
+
+    /// [`listen`](Bound::listen), a TLS endpoint offering the `alpn` protocols (see
+    /// [`ProtocolFactory::alpn_protocols`](crate::ProtocolFactory::alpn_protocols)).
+    pub fn listen_offering(
+        endpoint: &ServerEndpoint,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Bound, ListenError> {
         let text = endpoint.to_string();
         match endpoint {
             ServerEndpoint::Tcp(tcp) => Ok(Bound::Tcp(bind_tcp(&text, tcp)?)),
             ServerEndpoint::Tls(settings) => {
-                let config = tls::server_config(settings).map_err(|source| ListenError::Tls {
-                    endpoint: text.clone(),
-                    source,
+                let config = tls::server_config_offering(settings, alpn).map_err(|source| {
+                    ListenError::Tls {
+                        endpoint: text.clone(),
+                        source,
+                    }
                 })?;
                 let listener = bind_tcp(&text, &settings.tcp)?;
                 Ok(Bound::Tls(listener, TlsAcceptor::from(config)))
@@ -153,6 +164,15 @@ impl Bound {
         endpoint: &ServerEndpoint,
         fds: Vec<std::os::fd::OwnedFd>,
     ) -> Result<Bound, ListenError> {
+        Self::adopt_offering(endpoint, fds, Vec::new())
+    }
+
+    /// [`adopt`](Bound::adopt), a TLS endpoint offering the `alpn` protocols.
+    pub fn adopt_offering(
+        endpoint: &ServerEndpoint,
+        fds: Vec<std::os::fd::OwnedFd>,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Bound, ListenError> {
         let text = endpoint.to_string();
         let io = |source| ListenError::Bind {
             endpoint: text.clone(),
@@ -171,9 +191,11 @@ impl Bound {
         match endpoint {
             ServerEndpoint::Tcp(_) => Ok(Bound::Tcp(tcp(listener).map_err(io)?)),
             ServerEndpoint::Tls(settings) => {
-                let config = tls::server_config(settings).map_err(|source| ListenError::Tls {
-                    endpoint: text.clone(),
-                    source,
+                let config = tls::server_config_offering(settings, alpn).map_err(|source| {
+                    ListenError::Tls {
+                        endpoint: text.clone(),
+                        source,
+                    }
                 })?;
                 Ok(Bound::Tls(
                     tcp(listener).map_err(io)?,

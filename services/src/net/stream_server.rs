@@ -110,10 +110,19 @@ fn label(path: &rtwisted_core::ServicePath, endpoint: &ServerEndpoint) -> String
 impl Service for StreamServer {
     async fn privileged_start(&mut self, cx: &mut StartContext) -> Result<(), ServiceError> {
         let key = self.endpoint.to_string();
+        let alpn = self.factory.alpn_protocols();
         let (bound, how) = match cx.take_inherited(&key) {
-            Some(fds) => (Bound::adopt(&self.endpoint, fds)?, "took over"),
-            None => (Bound::listen(&self.endpoint)?, "listening on"),
+            Some(fds) => (
+                Bound::adopt_offering(&self.endpoint, fds, alpn)?,
+                "took over",
+            ),
+            None => (
+                Bound::listen_offering(&self.endpoint, alpn)?,
+                "listening on",
+            ),
         };
+        // The factory gets its chance before any connection: a failure leaves nothing bound.
+        self.factory.prepare(cx, &self.endpoint).await?;
         let local = bound.local_address();
         self.live.label = label(cx.path(), &self.endpoint);
         if let Some(local) = &local {
@@ -170,6 +179,7 @@ impl Service for StreamServer {
             // file); a panic inside it is reported.
             accept.await?;
         }
+        self.factory.drain();
         let mut cut = 0;
         if let Some(connections) = live.connections {
             connections.close();
@@ -191,6 +201,7 @@ impl Service for StreamServer {
                 connections.wait().await;
             }
         }
+        self.factory.finish().await;
         self.last_cut.store(cut, Ordering::Relaxed);
         if let Some(local) = live.local {
             if cut > 0 {

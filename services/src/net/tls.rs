@@ -66,12 +66,20 @@ fn pem_reason(error: &rustls_pki_types::pem::Error) -> String {
 /// The server configuration of a `ssl:` endpoint: its certificate chain (the certificate file,
 /// then `extraCertChain`) and its private key.
 pub fn server_config(tls: &TlsListen) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_offering(tls, Vec::new())
+}
+
+/// [`server_config`] that offers the `alpn` protocols (most preferred first) to clients.
+pub fn server_config_offering(
+    tls: &TlsListen,
+    alpn: Vec<Vec<u8>>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let mut chain = certificates(tls.certificate())?;
     if let Some(extra) = &tls.extra_cert_chain {
         chain.extend(certificates(extra)?);
     }
     let key = private_key(&tls.private_key)?;
-    let config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|error| TlsError::Config(error.to_string()))?
         .with_no_client_auth()
@@ -81,6 +89,7 @@ pub fn server_config(tls: &TlsListen) -> Result<Arc<ServerConfig>, TlsError> {
             certificate: tls.certificate().clone(),
             reason: error.to_string(),
         })?;
+    config.alpn_protocols = alpn;
     Ok(Arc::new(config))
 }
 

@@ -24,6 +24,8 @@ pub mod classic;
 mod kv;
 mod portforward;
 mod procmon;
+#[cfg(feature = "web")]
+mod web;
 
 use crate::strports::InvalidEndpoint;
 use rtwisted_core::Child;

@@ -14,6 +14,8 @@ use std::io;
 use async_trait::async_trait;
 
 use crate::net::Connection;
+use crate::strports::ServerEndpoint;
+use rtwisted_core::{ServiceError, StartContext};
 
 pub use classic::{Chargen, Daytime, Discard, Qotd, Time};
 pub use echo::Echo;
@@ -41,6 +43,33 @@ pub trait DatagramProtocol: std::any::Any + Send + Sync + fmt::Debug {
 pub trait ProtocolFactory: std::any::Any + Send + Sync + fmt::Debug {
     /// Serves one connection until it ends or `connection.shutdown` is cancelled.
     async fn serve(&self, connection: Connection) -> io::Result<()>;
+
+    /// Called by a server in its privileged start, after it bound `endpoint` and before its
+    /// first connection: open what the factory needs (log files, folders) and keep the
+    /// server's live counters. An error fails the server's start. Does nothing by default.
+    async fn prepare(
+        &self,
+        cx: &StartContext,
+        endpoint: &ServerEndpoint,
+    ) -> Result<(), ServiceError> {
+        let _ = (cx, endpoint);
+        Ok(())
+    }
+
+    /// Called when the server stops accepting: wind down open connections (an HTTP server
+    /// closes idle keep-alive connections and finishes the requests in flight). Connections
+    /// still open at the stop's grace end see `connection.shutdown` cancelled as before.
+    fn drain(&self) {}
+
+    /// Called once every connection of the stopping server has ended: flush and close what
+    /// [`prepare`](ProtocolFactory::prepare) opened.
+    async fn finish(&self) {}
+
+    /// The ALPN protocol names a TLS endpoint offers for this factory, most preferred first
+    /// (`h2`, `http/1.1` for HTTP); none by default.
+    fn alpn_protocols(&self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
 
     /// Called when the server holding the factory starts: a factory with live state of its own
     /// (a table's items, say) registers counters there, for `rtap status` and `/metrics`.

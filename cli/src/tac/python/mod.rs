@@ -126,6 +126,41 @@ pub const MODULES: &[ModuleSpec] = &[
     },
 ];
 
+/// `twisted.web`'s modules: the names of `cli/src/tac/web.rs`, in a build with the `web`
+/// feature.
+#[cfg(feature = "web")]
+pub const WEB_MODULES: &[ModuleSpec] = &[
+    ModuleSpec {
+        name: "twisted.web.server",
+        members: &["Site"],
+    },
+    ModuleSpec {
+        name: "twisted.web.static",
+        members: &["File", "Data"],
+    },
+    ModuleSpec {
+        name: "twisted.web.proxy",
+        members: &["ReverseProxyResource"],
+    },
+    ModuleSpec {
+        name: "twisted.web.util",
+        members: &["Redirect"],
+    },
+    ModuleSpec {
+        name: "twisted.web.resource",
+        members: &["Resource"],
+    },
+];
+
+/// `twisted.web`'s modules: none without the `web` feature.
+#[cfg(not(feature = "web"))]
+pub const WEB_MODULES: &[ModuleSpec] = &[];
+
+/// Every module a TAC file can import: [`MODULES`] and [`WEB_MODULES`].
+pub fn modules() -> impl Iterator<Item = &'static ModuleSpec> {
+    MODULES.iter().chain(WEB_MODULES)
+}
+
 /// A Twisted protocol class (a member of [`MODULES`]) and the factory type that serves it.
 #[derive(Debug)]
 pub struct ProtocolSpec {
@@ -165,7 +200,7 @@ const fn wire(name: &'static str, tag: &'static str) -> ProtocolSpec {
 /// Every module and package name, each once: the names in [`MODULES`] and their prefixes.
 fn all_names() -> BTreeSet<&'static str> {
     let mut names = BTreeSet::new();
-    for module in MODULES {
+    for module in modules() {
         let name = module.name;
         names.insert(name);
         for (index, _) in name.match_indices('.') {
@@ -182,8 +217,7 @@ pub fn module_named(name: &str) -> Option<&'static str> {
 
 /// A module's own members (none for a package made from the names).
 pub fn members_of(module: &str) -> &'static [&'static str] {
-    MODULES
-        .iter()
+    modules()
         .find(|spec| spec.name == module)
         .map_or(&[], |spec| spec.members)
 }
@@ -215,7 +249,7 @@ pub fn names_in(module: &str) -> Vec<&'static str> {
 pub fn supported() -> String {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut leaves: Vec<&str> = Vec::new();
-    for module in MODULES {
+    for module in modules() {
         let is_package = all_names()
             .iter()
             .any(|name| name.starts_with(&format!("{}.", module.name)));
