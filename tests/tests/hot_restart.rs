@@ -301,3 +301,61 @@ fn a_second_restart_while_one_is_under_way_is_refused() {
     assert_ne!(daemon.pid(), pid);
     daemon.stop();
 }
+
+#[test]
+fn under_systemd_the_successor_becomes_the_main_pid_and_feeds_the_watchdog() {
+    let _one = one_at_a_time();
+    let scratch = Scratch::new();
+    let socket_path = scratch.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    notify
+        .set_read_timeout(Some(rtwisted_tests::DEADLINE))
+        .unwrap();
+    std::fs::write(scratch.join("app.tac"), APP).unwrap();
+    scratch.rtap_ok(&["save", "-y", "app.tac", "-o", "app.tap"]);
+    let daemon = scratch.spawn(
+        scratch
+            .command("rtwistd")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "100000")
+            .args(["-n", "-f", "app.tap"]),
+    );
+    let old = daemon.pid();
+    let mut buffer = [0u8; 512];
+    let mut next = || {
+        let n = notify.recv(&mut buffer).unwrap();
+        String::from_utf8_lossy(buffer[..n].trim_ascii_end()).into_owned()
+    };
+    assert_eq!(next(), "READY=1");
+    let output = scratch.rtap_ok(&["restart", "app"]);
+    let line = text(&output.stdout);
+    let new: i32 = line
+        .split(" -> ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|line: &String| line.starts_with("MAINPID="))
+    {
+        let line = next();
+        if line != "WATCHDOG=1" && !line.starts_with("STATUS=") {
+            seen.push(line);
+        }
+    }
+    assert_eq!(seen, ["RELOADING=1".to_owned(), format!("MAINPID={new}")]);
+    assert_eq!(next(), "READY=1");
+    assert!(eventually(|| exited(old)), "the old rtwistd stayed");
+    // Only the successor is left to keep the watchdog fed.
+    let beats = (0..3)
+        .map(|_| next())
+        .filter(|line| line == "WATCHDOG=1")
+        .count();
+    assert!(beats >= 2, "the watchdog went hungry after the restart");
+    let output = scratch.rtap_ok(&["stop", "app"]);
+    assert!(text(&output.stdout).contains("app-shutdown.tap"));
+    assert!(eventually(|| exited(new)));
+}

@@ -66,6 +66,9 @@ pub(super) struct Extras<'a> {
     /// Whether the successor's stderr is read (a daemon's goes to /dev/null, so what a
     /// successor says before its log is open would be lost); else it is inherited.
     pub(super) read_stderr: bool,
+    /// Whether this process feeds a systemd watchdog: the successor (the main PID once it
+    /// serves) takes over the duty; `WATCHDOG_PID` names this process, so it is not passed.
+    pub(super) watchdog: bool,
 }
 
 /// The first line a successor wrote on stderr (where a usage error or an early failure goes),
@@ -127,7 +130,7 @@ pub(super) async fn hand_over(
         &launch.program,
         &launch.folder,
         theirs.as_fd(),
-        extras.read_stderr,
+        (extras.read_stderr, extras.watchdog),
     )?;
     drop(theirs);
     let stderr = Stderr::read(&mut child);
@@ -227,11 +230,16 @@ fn spawn(
     program: &Path,
     folder: &Path,
     theirs: BorrowedFd<'_>,
-    read_stderr: bool,
+    (read_stderr, watchdog): (bool, bool),
 ) -> Result<Child, String> {
     use std::os::fd::AsRawFd;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    Command::new(program)
+    let mut command = Command::new(program);
+    command.env_remove("WATCHDOG_PID");
+    if !watchdog {
+        command.env_remove("WATCHDOG_USEC");
+    }
+    command
         .args(&args)
         .current_dir(folder)
         .env(FD_VARIABLE, theirs.as_raw_fd().to_string())

@@ -551,6 +551,7 @@ async fn serve(
                         break "rtap stop";
                     }
                     Request::Restart => {
+                        notify_systemd(sd_notify::NotifyState::Reloading);
                         match restart_now(&mut app, &lifecycle, &facts, options, control.as_ref(), pidfile.as_deref()).await {
                             Ok(handed) => {
                                 let _ = reply.send(Reply::success(serde_json::json!({
@@ -563,6 +564,7 @@ async fn serve(
                                 break "rtap restart";
                             }
                             Err(error) => {
+                                notify_systemd(sd_notify::NotifyState::Ready);
                                 let _ = reply.send(Reply::failure(format!("the restart failed, and this rtwistd goes on serving: {error}")));
                             }
                         }
@@ -778,6 +780,7 @@ async fn restart_now(
         control: control.and_then(ControlSocket::handover_fd),
         pidfile: pidfile.map(Pidfile::handover_fd),
         read_stderr: !options.nodaemon,
+        watchdog: watchdog_interval().is_some(),
     };
     let result = restart::hand_over(app, lifecycle, &facts.origin, extras).await;
     if result.is_err() {
