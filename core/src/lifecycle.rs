@@ -696,6 +696,8 @@ impl Lifecycle {
                 });
             }
             tracing::info!(
+                service = %path,
+                r#type = child.service.type_tag(),
                 "started {} [{}] in {}",
                 path,
                 child.service.type_tag(),
@@ -789,6 +791,9 @@ impl Lifecycle {
             set_holds(child, false);
             match outcome {
                 Ok(Ok(())) => tracing::info!(
+                    service = %path,
+                    r#type = child.service.type_tag(),
+                        %reason,
                     "stopped {} [{}] in {} ({reason})",
                     path,
                     child.service.type_tag(),

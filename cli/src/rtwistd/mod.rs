@@ -12,15 +12,21 @@
 //! error.
 
 mod daemon;
+mod endpoints;
 mod handover;
 mod live;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod options;
 mod origin;
 mod pidfile;
 mod privileges;
+mod requests;
 mod restart;
 mod run;
 mod saves;
+mod serve;
+mod systemd;
 mod writable;
 
 use std::ffi::OsString;
@@ -101,6 +107,18 @@ pub(crate) struct RtwistdArgs {
     /// Log lines as text or json
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"], default_value = "text")]
     pub(crate) log_format: String,
+    /// More log lines: -v for debug (one line per connection), -vv for trace
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with_all = ["quiet", "log_level"])]
+    pub(crate) verbose: u8,
+    /// Fewer log lines: -q for warnings and errors, -qq for errors only
+    #[arg(short = 'q', long = "quiet", action = clap::ArgAction::Count, conflicts_with = "log_level")]
+    pub(crate) quiet: u8,
+    /// The log filter: a level (error, warn, info, debug, trace) or tracing directives (info,rtwisted_services=debug); else RTWISTD_LOG, else RUST_LOG, else info
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) log_level: Option<String>,
+    /// Colour in log lines on a terminal: auto (not when NO_COLOR is set), always, never
+    #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"], default_value = "auto")]
+    pub(crate) color: String,
     /// Rotate the log file when it reaches this size (0: never)
     #[arg(long, value_name = "BYTES", default_value = "1000000")]
     pub(crate) log_max_size: u64,
@@ -139,6 +157,9 @@ pub(crate) struct RtwistdArgs {
     /// Listen on no control socket
     #[arg(long)]
     pub(crate) no_control: bool,
+    /// Serve the live counters at /metrics in the Prometheus text format on this endpoint (tcp:9100:interface=127.0.0.1)
+    #[arg(long, value_name = "STRPORT")]
+    pub(crate) metrics: Option<String>,
     /// How long each service may take to stop
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = options::parse_seconds)]
     pub(crate) stop_timeout: Duration,

@@ -57,6 +57,10 @@ pub struct Options {
     pub log: LogTarget,
     /// Text or JSON lines.
     pub log_format: LogFormat,
+    /// The log filter the command line asks for (`-v`, `-q`, `--log-level`), if it does.
+    pub log_filter: Option<String>,
+    /// Whether log lines on a terminal are coloured.
+    pub color: crate::logging::Color,
     /// Rotate the log file at this size (0: never).
     pub log_max_size: u64,
     /// Rotated log files kept.
@@ -79,6 +83,8 @@ pub struct Options {
     pub store: Option<PathBuf>,
     /// The control socket: `None` for none, `Some(None)` for `NAME.ctl` in the run folder.
     pub control: Option<Option<PathBuf>>,
+    /// Where to serve `/metrics` (a strports description), if anywhere.
+    pub metrics: Option<String>,
     /// Start from the newest state descending from the snapshot given.
     pub resume: bool,
     /// The limits of every load and save.
@@ -191,6 +197,35 @@ impl Options {
                 "json" => LogFormat::Json,
                 _ => LogFormat::Text,
             },
+            log_filter: match (args.log_level, args.verbose, args.quiet) {
+                (Some(filter), _, _) => {
+                    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+                    // A lone word that is not a level would be taken as a target's name: a
+                    // typo (`--log-level verbose`) would silence everything.
+                    let lone_word = !filter.contains(['=', ',', '[']);
+                    if lone_word && !LEVELS.contains(&filter.to_ascii_lowercase().as_str()) {
+                        return Err(usage(&format!(
+                            "--log-level '{filter}' is not a level: give one of error, warn, info, debug, trace (or directives such as info,rtwisted_services=debug)"
+                        )));
+                    }
+                    if let Err(error) = tracing_subscriber::EnvFilter::try_new(&filter) {
+                        return Err(usage(&format!(
+                            "--log-level '{filter}' is not a level or filter: {error} (try info or debug)"
+                        )));
+                    }
+                    Some(filter)
+                }
+                (None, 0, 0) => None,
+                (None, 1, _) => Some("debug".to_owned()),
+                (None, v, _) if v > 1 => Some("trace".to_owned()),
+                (None, _, 1) => Some("warn".to_owned()),
+                (None, _, _) => Some("error".to_owned()),
+            },
+            color: match args.color.as_str() {
+                "always" => crate::logging::Color::Always,
+                "never" => crate::logging::Color::Never,
+                _ => crate::logging::Color::Auto,
+            },
             log_max_size: args.log_max_size,
             log_keep: args.log_keep,
             pidfile,
@@ -205,6 +240,24 @@ impl Options {
                 None
             } else {
                 Some(args.control.as_deref().map(absolute).transpose()?)
+            },
+            metrics: match args.metrics {
+                Some(_) if !cfg!(feature = "metrics") => {
+                    return Err(usage(
+                        "this rtwistd was built without --metrics (the cargo feature `metrics`)",
+                    ));
+                }
+                Some(description) => {
+                    if let Err(error) =
+                        description.parse::<rtwisted_services::strports::ServerEndpoint>()
+                    {
+                        return Err(usage(&format!(
+                            "--metrics '{description}' is not an endpoint: {error}"
+                        )));
+                    }
+                    Some(description)
+                }
+                None => None,
             },
             resume: args.resume,
             limits: args.limits.limits(super::command())?,

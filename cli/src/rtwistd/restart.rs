@@ -63,6 +63,9 @@ pub(super) struct Extras<'a> {
     pub(super) control: Option<BorrowedFd<'a>>,
     /// The pidfile, locked.
     pub(super) pidfile: Option<BorrowedFd<'a>>,
+    /// rtwistd's own listeners besides the control socket (the metrics endpoint), each with
+    /// the key its new self asks for: they travel like the services' sockets.
+    pub(super) own_sockets: Vec<(String, Vec<BorrowedFd<'a>>)>,
     /// Whether the successor's stderr is read (a daemon's goes to /dev/null, so what a
     /// successor says before its log is open would be lost); else it is inherited.
     pub(super) read_stderr: bool,
@@ -190,9 +193,13 @@ async fn send(
         fd.try_clone_to_owned()
             .map_err(|error| HandoverError(format!("cannot pass a socket on: {error}")))
     };
-    for socket in &sockets {
-        keys.push((socket.key.clone(), socket.fds.len()));
-        for fd in &socket.fds {
+    let every = sockets
+        .iter()
+        .map(|socket| (&socket.key, &socket.fds))
+        .chain(extras.own_sockets.iter().map(|(key, fds)| (key, fds)));
+    for (key, socket_fds) in every {
+        keys.push((key.clone(), socket_fds.len()));
+        for fd in socket_fds {
             fds.push(duplicate(fd)?);
         }
     }

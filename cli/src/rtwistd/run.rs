@@ -6,30 +6,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nix::sys::stat::{Mode, umask};
-use rtwisted_core::{Application, Lifecycle, StopReason};
+use rtwisted_core::Application;
 use rtwisted_persist::Key;
 use rtwisted_persist::lock::HeldMark;
-use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
 use super::handover::{Received, Successor};
-use super::live;
 use super::options::Options;
 use super::origin::{self, Origin};
 use super::pidfile::{self, Pidfile};
 use super::privileges;
 use super::restart;
-use super::saves::Saver;
+use super::serve::serve;
 use super::writable;
-use crate::control::protocol::{Reply, Request};
-use crate::control::server::{Command, ControlSocket};
 use crate::error::CliError;
 use crate::logging::{self, LogFile, LogTarget};
 use crate::snapshots::Access;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ended {
+pub(super) enum Ended {
     /// Stopped (and saved); the pidfile and the control socket go away.
     Stopped,
     /// Handed over to a successor, which owns the pidfile, the sockets and the holds now.
@@ -37,9 +33,11 @@ enum Ended {
 }
 
 /// What a successor received from its predecessor at a hot restart.
-struct Taking {
-    successor: Successor,
-    received: Received,
+pub(super) struct Taking {
+    /// The wire to the predecessor.
+    pub(super) successor: Successor,
+    /// What came over it.
+    pub(super) received: Received,
 }
 
 /// Runs the application the options describe, until a signal stops it.
@@ -102,16 +100,39 @@ fn run_holding(
 
 fn run_taking(
     options: &Options,
-    mut pidfile: Option<&mut Pidfile>,
+    pidfile: Option<&mut Pidfile>,
     stale: Option<String>,
     taking: &mut Option<Taking>,
 ) -> Result<Ended, CliError> {
-    let log_file = logging::init(
-        &options.log,
-        options.log_format,
-        options.log_max_size,
-        options.log_keep,
-    )?;
+    let log_file = logging::init(&logging::LogSettings {
+        target: &options.log,
+        format: options.log_format,
+        filter: options.log_filter.as_deref(),
+        color: options.color,
+        max_size: options.log_max_size,
+        keep: options.log_keep,
+    })?;
+    let result = run_logging(options, pidfile, stale, taking, log_file);
+    // A failure is reported once in each place: the log file (or syslog) gets it here, the
+    // terminal from `main`. A foreground run that logs to stdout leaves it to `main`, so the
+    // person at the terminal reads it once.
+    if let Err(error) = &result
+        && !matches!(options.log, LogTarget::Stdout)
+        && !matches!(error, CliError::Forced | CliError::StdoutClosed)
+    {
+        tracing::error!("{error}");
+    }
+    result
+}
+
+/// The run once logging is set up (so a load error is in the log too).
+fn run_logging(
+    options: &Options,
+    mut pidfile: Option<&mut Pidfile>,
+    stale: Option<String>,
+    taking: &mut Option<Taking>,
+    log_file: Option<Arc<LogFile>>,
+) -> Result<Ended, CliError> {
     tracing::info!("rtwistd {} starting up", env!("CARGO_PKG_VERSION"));
     if let (Some(stale), Some(path)) = (stale, &options.pidfile) {
         tracing::warn!(
@@ -180,11 +201,10 @@ fn run_taking(
         access,
     };
     let result = daemon_body(run, options, ids, pidfile, &mut status, log_file, taking);
-    if let Err(error) = &result {
-        tracing::error!("{error}");
-        if let Some(status) = status.take() {
-            status.failed(&error.to_string());
-        }
+    if let Err(error) = &result
+        && let Some(status) = status.take()
+    {
+        status.failed(&error.to_string());
     }
     result
 }
@@ -243,12 +263,17 @@ fn hold_files(origin: &Origin) -> Vec<HeldMark> {
 }
 
 /// What a run holds between its load and its end.
-struct Run {
-    app: Application,
-    key: Option<Key>,
-    origin: Origin,
-    marks: Vec<HeldMark>,
-    access: Access,
+pub(super) struct Run {
+    /// The tree to run.
+    pub(super) app: Application,
+    /// The key it was decrypted with, for saves.
+    pub(super) key: Option<Key>,
+    /// Where it came from.
+    pub(super) origin: Origin,
+    /// The held marks on the snapshot files, removed at the end.
+    pub(super) marks: Vec<HeldMark>,
+    /// How snapshots are read and written.
+    pub(super) access: Access,
 }
 
 /// chroot, rundir and umask, before daemonizing (twistd's `setupEnvironment`).
@@ -377,529 +402,9 @@ fn set_process_name(app: &Application) {
     }
 }
 
-/// Serves until a stop signal (or `rtap stop`), then stops and saves; [`CliError::Forced`] when
-/// a second signal cut the stop short.
-async fn serve(
-    run: Run,
-    options: &Options,
-    (uid, gid): (Option<u32>, Option<u32>),
-    status: &mut Option<StatusPipe>,
-    log_file: Option<Arc<LogFile>>,
-    pidfile: Option<&mut Pidfile>,
-    taking: &mut Option<Taking>,
-) -> Result<Ended, CliError> {
-    let Run {
-        mut app,
-        key,
-        origin,
-        marks: _marks,
-        access,
-    } = run;
-    let signal_error =
-        |error: std::io::Error| CliError::failed(format!("cannot handle signals: {error}"));
-    // Handlers go in before the start, so a signal that arrives while services start is kept
-    // and answered with a clean stop, and SIGHUP/SIGUSR1 never kill the daemon.
-    let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
-    let mut user1 = signal(SignalKind::user_defined1()).map_err(signal_error)?;
-    let mut user2 = signal(SignalKind::user_defined2()).map_err(signal_error)?;
-
-    // TimerService(N, Checkpoint()) in the tree asks for checkpoints through this channel.
-    let (checkpoint_requester, requests) = rtwisted_core::context::checkpoint_channel();
-    let inherited = rtwisted_core::context::Inherited::default();
-    // A successor keeps its hand-over (`taking`) until it serves: until then a failure is
-    // reported to the predecessor, which keeps everything shared.
-    let (handed_control, handed_origin) = match taking.as_mut() {
-        None => (None, None),
-        Some(Taking { received, .. }) => {
-            for (key, fds) in std::mem::take(&mut received.sockets) {
-                inherited.insert(key, fds);
-            }
-            (
-                received.control.take(),
-                Some(received.manifest.origin.clone()),
-            )
-        }
-    };
-    let lifecycle = Lifecycle::new(options.stop_timeout)
-        .with_checkpoints(checkpoint_requester)
-        .with_inherited(inherited.clone());
-    if let Err(error) = lifecycle.privileged_start(app.services_mut()).await {
-        return Err(CliError::failed(error.to_string()));
-    }
-    // Sockets the predecessor had that this tree does not use are closed now.
-    inherited.clear();
-    // The control socket is made like a privileged resource: before the drop (so a run folder
-    // only root may write is fine), then handed to the user the daemon runs as.
-    let mut control = match adopt_or_open_control(options, &app, (uid, gid), handed_control) {
-        Ok(control) => control,
-        Err(error) => {
-            let _ = lifecycle
-                .stop(app.services_mut(), StopReason::Rollback)
-                .await;
-            return Err(error);
-        }
-    };
-    // A successor runs as its predecessor ran: privileges were dropped before it was born.
-    let dropped = if taking.is_some() {
-        privileges::check_running_as(uid, gid)
-    } else {
-        privileges::drop_to(uid, gid)
-    };
-    if let Err(error) = dropped {
-        // Nothing stays half-started: release what the privileged start acquired.
-        let _ = lifecycle
-            .stop(app.services_mut(), StopReason::Rollback)
-            .await;
-        return Err(error);
-    }
-    if let Err(error) = check_saves_possible(options, &app, &access) {
-        let _ = lifecycle
-            .stop(app.services_mut(), StopReason::Rollback)
-            .await;
-        return Err(error);
-    }
-    let mut saver = Saver::new(&origin, key, options.limits, options.store.as_deref());
-    if let Err(error) = lifecycle.start(app.services_mut()).await {
-        return Err(CliError::failed(error.to_string()));
-    }
-    let services = count(app.services());
-    tracing::info!(
-        "{} is running ({services} service{}); waiting for SIGTERM or SIGINT",
-        app.name(),
-        if services == 1 { "" } else { "s" }
-    );
-    let mut facts = live::Facts::new(handed_origin.unwrap_or_else(|| origin.describe()));
-    let (control_commands, mut control_requests) = tokio::sync::mpsc::channel(16);
-    if let Some(socket) = control.as_mut() {
-        socket.serve(control_commands.clone());
-        tracing::info!("control socket at {}", socket.path().display());
-    }
-    drop(control_commands);
-    if let Some(status) = status.take() {
-        status.started();
-    }
-    if let Some(Taking { successor, .. }) = taking.as_mut() {
-        // From here on this is the daemon: the pidfile, the store's hold and the control
-        // socket's file become this process's just before it says so, so whoever hears of
-        // the restart finds them new. (If the predecessor gave up meanwhile, it writes its
-        // PID back.)
-        became_the_daemon(
-            options,
-            &origin,
-            &access,
-            pidfile.as_deref(),
-            control.as_mut(),
-            successor.predecessor(),
-        );
-        successor
-            .ready()
-            .map_err(|error| CliError::failed(error.to_string()))?;
-        *taking = None;
-        notify_systemd(sd_notify::NotifyState::MainPid(std::process::id()));
-    }
-    notify_systemd(sd_notify::NotifyState::Ready);
-
-    let mut checkpoints = options.checkpoint_every.map(|period| {
-        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        timer
-    });
-    // systemd's watchdog, when the unit asks for one: kept alive from this loop, so a daemon
-    // whose main loop hangs is noticed.
-    let mut watchdog = watchdog_interval().map(tokio::time::interval);
-    notify_status(&app, &facts);
-    let mut stop_reply = None;
-    let mut handed_over = None;
-    let received = loop {
-        let next_checkpoint = async {
-            match checkpoints.as_mut() {
-                Some(timer) => timer.tick().await,
-                None => std::future::pending().await,
-            }
-        };
-        let next_watchdog = async {
-            match watchdog.as_mut() {
-                Some(timer) => timer.tick().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = terminate.recv() => break "SIGTERM",
-            _ = interrupt.recv() => break "SIGINT",
-            _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
-            _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
-            _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),
-            _ = user2.recv() => {
-                facts.last_checkpoint = Some(saver.checkpoint(&app, "SIGUSR2"));
-                notify_status(&app, &facts);
-            }
-            _ = next_checkpoint => {
-                facts.last_checkpoint = Some(saver.checkpoint(&app, "timer"));
-                notify_status(&app, &facts);
-            }
-            () = requests.requested() => {
-                facts.last_checkpoint = Some(saver.checkpoint(&app, "Checkpoint task"));
-                notify_status(&app, &facts);
-            }
-            Some(command) = control_requests.recv() => {
-                let Command { request, reply } = command;
-                match request {
-                    Request::Stop => {
-                        stop_reply = Some(reply);
-                        break "rtap stop";
-                    }
-                    Request::Restart => {
-                        notify_systemd(sd_notify::NotifyState::Reloading);
-                        match restart_now(&mut app, &lifecycle, &facts, options, control.as_ref(), pidfile.as_deref()).await {
-                            Ok(handed) => {
-                                let _ = reply.send(Reply::success(serde_json::json!({
-                                    "pid": handed.pid,
-                                    "millis": handed.millis,
-                                    "paused_millis": handed.paused_millis,
-                                    "old_pid": std::process::id(),
-                                })));
-                                handed_over = Some(handed);
-                                break "rtap restart";
-                            }
-                            Err(error) => {
-                                notify_systemd(sd_notify::NotifyState::Ready);
-                                let _ = reply.send(Reply::failure(format!("the restart failed, and this rtwistd goes on serving: {error}")));
-                            }
-                        }
-                    }
-                    Request::Status => {
-                        let _ = reply.send(Reply::success(live::status(&app, &facts)));
-                    }
-                    Request::Snapshot => {
-                        let _ = reply.send(match live::snapshot(&app) {
-                            Ok(result) => Reply::success(result),
-                            Err(error) => Reply::failure(error),
-                        });
-                    }
-                    Request::Checkpoint => {
-                        let record = saver.checkpoint(&app, "rtap checkpoint");
-                        let answer = match &record.error {
-                            None => Reply::success(serde_json::to_value(&record).unwrap_or_default()),
-                            Some(error) => Reply::failure(format!("the checkpoint failed: {error}")),
-                        };
-                        facts.last_checkpoint = Some(record);
-                        notify_status(&app, &facts);
-                        let _ = reply.send(answer);
-                    }
-                    request if live::is_change(&request) => {
-                        notify_systemd(sd_notify::NotifyState::Reloading);
-                        let answer = match live::change(&mut app, &lifecycle, request).await {
-                            Ok(mut result) => {
-                                facts.origin.changes += 1;
-                                // A live change is kept at once, as a checkpoint is.
-                                let record = saver.checkpoint(&app, "live change");
-                                result["saved"] = serde_json::to_value(&record).unwrap_or_default();
-                                facts.last_checkpoint = Some(record);
-                                Reply::success(result)
-                            }
-                            Err(error) => Reply::failure(error),
-                        };
-                        notify_systemd(sd_notify::NotifyState::Ready);
-                        notify_status(&app, &facts);
-                        let _ = reply.send(answer);
-                    }
-                    _ => {
-                        let _ = reply.send(Reply::failure("this rtwistd cannot do that yet"));
-                    }
-                }
-            }
-        }
-    };
-    drop(requests);
-    // Requests that come during the stop are answered at once: the daemon is shutting down.
-    drop(control_requests);
-    let first_signal = tokio::time::Instant::now();
-    if let Some(handed) = &handed_over {
-        tracing::info!(
-            "Handed over to PID {} in {:.1}ms; letting open connections finish.",
-            handed.pid,
-            handed.millis
-        );
-        if let Some(socket) = control.as_mut() {
-            // The successor answers on it now; the file is its.
-            socket.keep_file();
-            socket.shutdown(std::time::Duration::from_secs(2)).await;
-        }
-        drop(control.take());
-        let stopped = lifecycle
-            .stop(app.services_mut(), StopReason::HandedOver)
-            .await;
-        if let Err(error) = &stopped {
-            for failure in &error.failures {
-                tracing::warn!("{failure}");
-            }
-        }
-        tracing::info!("Stepped aside for PID {}.", handed.pid);
-        return Ok(Ended::HandedOver);
-    }
-    tracing::info!("Received {received}, shutting down.");
-    notify_systemd(sd_notify::NotifyState::Stopping);
-    let forced = second_signal(terminate, interrupt, first_signal);
-
-    let stop_and_save = async {
-        let stopped = lifecycle
-            .stop(app.services_mut(), StopReason::Shutdown)
-            .await;
-        if let Err(error) = &stopped {
-            for failure in &error.failures {
-                tracing::warn!("{failure}");
-            }
-        }
-        let saved = if options.save {
-            saver.shutdown(&app).map(Some)
-        } else if let Some(failure) = saver.last_failure() {
-            // No shutdown save follows: the state since the last good checkpoint is gone.
-            Err(CliError::failed(format!(
-                "the last checkpoint failed, so the state since the one before it is lost: {failure}"
-            )))
-        } else {
-            Ok(None)
-        };
-        if let Some(reply) = stop_reply.take() {
-            let _ = reply.send(match &saved {
-                Ok(to) => Reply::success(serde_json::json!({ "saved": to })),
-                Err(error) => Reply::failure(format!("stopped, but {error}")),
-            });
-        }
-        if let Some(socket) = control.as_mut() {
-            socket.shutdown(std::time::Duration::from_secs(2)).await;
-        }
-        saved?;
-        drop(control.take());
-        tracing::info!("Server Shut Down.");
-        stopped
-            .map(|()| Ended::Stopped)
-            .map_err(|error| CliError::failed(format!("the stop was not clean: {error}")))
-    };
-    tokio::select! {
-        result = stop_and_save => result,
-        () = forced => {
-            tracing::warn!("{}", CliError::Forced);
-            Err(CliError::Forced)
-        }
-    }
-}
-
-/// Resolves at the first SIGTERM or SIGINT that comes 50 ms or more after the one that started
-/// the stop. Closer ones are the same request sent twice (`timeout` signals the process and
-/// its group), so the graceful stop and its save still happen.
-async fn second_signal(
-    mut terminate: tokio::signal::unix::Signal,
-    mut interrupt: tokio::signal::unix::Signal,
-    first: tokio::time::Instant,
-) {
-    const SAME_REQUEST: std::time::Duration = std::time::Duration::from_millis(50);
-    loop {
-        tokio::select! {
-            _ = terminate.recv() => {},
-            _ = interrupt.recv() => {},
-        }
-        if first.elapsed() >= SAME_REQUEST {
-            return;
-        }
-        tracing::debug!("a second stop signal within 50 ms of the first: the same request");
-    }
-}
-
-fn reopen(log_file: Option<&LogFile>, signal: &str) {
-    match log_file {
-        Some(file) => match file.reopen() {
-            Ok(()) => tracing::info!("Received {signal}, reopened the log file."),
-            Err(error) => tracing::warn!("Received {signal}, cannot reopen the log file: {error}"),
-        },
-        None => tracing::info!("Received {signal}; not logging to a file, nothing to reopen."),
-    }
-}
-
-/// What a successor does once it serves, taking its predecessor's place: its PID in the
-/// pidfile, the store's hold in its name, the control socket's file its own, and stdio off the
-/// pipe its predecessor read. A failure here is logged: the service runs either way.
-fn became_the_daemon(
-    options: &Options,
-    origin: &Origin,
-    access: &Access,
-    pidfile: Option<&Pidfile>,
-    control: Option<&mut ControlSocket>,
-    predecessor: u32,
-) {
-    if let Some(pidfile) = pidfile
-        && let Err(error) = pidfile.write_pid()
-    {
-        tracing::warn!("{error}");
-    }
-    if let Origin::Store { dir, entry, .. } = origin {
-        let held = access.open_store(dir, false).and_then(|store| {
-            store
-                .take_over_hold(&entry.app, Some(entry.number), predecessor)
-                .map_err(CliError::from)
-        });
-        if let Err(error) = held {
-            tracing::warn!(
-                "cannot take over the hold on {} in the store: {error}",
-                entry.app
-            );
-        }
-    }
-    if let Some(control) = control {
-        control.own_file();
-    }
-    if !options.nodaemon
-        && let Err(error) = daemon::silence_output()
-    {
-        tracing::warn!("{error}");
-    }
-}
-
-/// Starts a successor and hands the running tree over (see [`restart`]); refused where a
-/// successor could not take over.
-async fn restart_now(
-    app: &mut Application,
-    lifecycle: &Lifecycle,
-    facts: &live::Facts,
-    options: &Options,
-    control: Option<&ControlSocket>,
-    pidfile: Option<&Pidfile>,
-) -> Result<restart::Handed, String> {
-    if options.chroot.is_some() {
-        return Err(
-            "a daemon in a chroot cannot start the binary outside it: stop it and start it again"
-                .to_owned(),
-        );
-    }
-    if let Some(socket) = control {
-        socket.set_restarting(true);
-    }
-    let extras = restart::Extras {
-        control: control.and_then(ControlSocket::handover_fd),
-        pidfile: pidfile.map(Pidfile::handover_fd),
-        read_stderr: !options.nodaemon,
-        watchdog: watchdog_interval().is_some(),
-    };
-    let result = restart::hand_over(app, lifecycle, &facts.origin, extras).await;
-    if result.is_err() {
-        // A successor that failed late may have written its PID already.
-        if let Some(pidfile) = pidfile
-            && let Err(error) = pidfile.write_pid()
-        {
-            tracing::warn!("{error}");
-        }
-        if let Some(socket) = control {
-            socket.set_restarting(false);
-        }
-    }
-    result
-}
-
-/// The control socket a predecessor handed over, or a new one.
-fn adopt_or_open_control(
-    options: &Options,
-    app: &Application,
-    ids: (Option<u32>, Option<u32>),
-    handed: Option<std::os::fd::OwnedFd>,
-) -> Result<Option<ControlSocket>, CliError> {
-    let Some(fd) = handed else {
-        return open_control(options, app, ids);
-    };
-    let path = match &options.control {
-        Some(Some(path)) => path.clone(),
-        _ => PathBuf::from(format!("{}.ctl", app.name())),
-    };
-    ControlSocket::adopt(std::os::unix::net::UnixListener::from(fd), path)
-        .map(Some)
-        .map_err(|error| CliError::failed(format!("cannot take over the control socket: {error}")))
-}
-
-/// Binds the control socket the options ask for (`NAME.ctl` in the run folder by default) and
-/// gives it to the user the daemon will run as.
-fn open_control(
-    options: &Options,
-    app: &Application,
-    (uid, gid): (Option<u32>, Option<u32>),
-) -> Result<Option<ControlSocket>, CliError> {
-    let Some(path) = &options.control else {
-        return Ok(None);
-    };
-    let path = path
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{}.ctl", app.name())));
-    let socket = ControlSocket::bind(&path).map_err(|error| CliError::failed(error.to_string()))?;
-    if uid.is_some() || gid.is_some() {
-        nix::unistd::chown(
-            socket.path(),
-            uid.map(nix::unistd::Uid::from_raw),
-            gid.map(nix::unistd::Gid::from_raw),
-        )
-        .map_err(|errno| {
-            CliError::failed(format!(
-                "cannot give the control socket '{}' to the daemon's user: {errno}",
-                socket.path().display()
-            ))
-        })?;
-    }
-    Ok(Some(socket))
-}
-
-/// Half of `WATCHDOG_USEC`, when systemd set it for this process (as `sd_watchdog_enabled`
-/// reads it: a `WATCHDOG_PID` that is not this process turns it off).
-fn watchdog_interval() -> Option<std::time::Duration> {
-    std::env::var_os("NOTIFY_SOCKET")?;
-    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Ok(pid) = std::env::var("WATCHDOG_PID")
-        && pid.parse::<u32>().ok() != Some(std::process::id())
-    {
-        return None;
-    }
-    (usec > 0).then(|| {
-        std::time::Duration::from_micros(usec / 2).max(std::time::Duration::from_millis(10))
-    })
-}
-
-/// `STATUS=`: services running, and the last checkpoint.
-fn notify_status(app: &Application, facts: &live::Facts) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
-    }
-    let running = count_running(app.services());
-    let checkpoint = match &facts.last_checkpoint {
-        None => "no checkpoint yet".to_owned(),
-        Some(record) => match &record.to {
-            Some(to) => format!("last checkpoint {} {to}", record.at),
-            None => format!("last checkpoint {} FAILED", record.at),
-        },
-    };
-    let line = format!(
-        "{running} service{} running; {checkpoint}",
-        if running == 1 { "" } else { "s" }
-    );
-    notify_systemd(sd_notify::NotifyState::Status(&line));
-}
-
-fn count_running(root: &rtwisted_core::MultiService) -> usize {
-    root.iter()
-        .map(|child| {
-            usize::from(child.running()) + child.service().collection().map_or(0, count_running)
-        })
-        .sum()
-}
-
-fn notify_systemd(state: sd_notify::NotifyState<'_>) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some()
-        && let Err(error) = sd_notify::notify(false, &[state])
-    {
-        tracing::warn!("cannot notify systemd: {error}");
-    }
-}
-
 /// After the privilege drop: refuses to start when the shutdown or checkpoint saves the run
 /// will make could not be written, naming the folder and the user.
-fn check_saves_possible(
+pub(super) fn check_saves_possible(
     options: &Options,
     app: &Application,
     access: &Access,
@@ -934,7 +439,7 @@ fn check_saves_possible(
     writable::check_folder(&folder, &targets)
 }
 
-fn count(root: &rtwisted_core::MultiService) -> usize {
+pub(super) fn count(root: &rtwisted_core::MultiService) -> usize {
     root.iter()
         .map(|child| 1 + child.service().collection().map_or(0, count))
         .sum()

@@ -102,6 +102,7 @@ impl Saver {
             Ok(written) => tracing::info!(
                 why,
                 millis,
+                to = %written,
                 "Checkpoint ({why}) saved {written} in {millis:.1}ms"
             ),
             Err(error) => tracing::error!(

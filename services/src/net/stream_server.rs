@@ -126,7 +126,12 @@ impl Service for StreamServer {
         let local = bound.local_address();
         self.live.label = label(cx.path(), &self.endpoint);
         if let Some(local) = &local {
-            tracing::info!("{} {how} {local}", self.live.label);
+            tracing::info!(
+                service = %self.live.label,
+                address = %local,
+                "{} {how} {local}",
+                self.live.label
+            );
         }
         self.live.local = local;
         self.live.bound = Some(Arc::new(bound));
@@ -206,12 +211,22 @@ impl Service for StreamServer {
         if let Some(local) = live.local {
             if cut > 0 {
                 tracing::info!(
+                    service = %live.label,
+                    address = %local,
+                    %reason,
+                    cut,
                     "{} stopped listening on {local} ({reason}); cut {cut} open connection{}",
                     live.label,
                     if cut == 1 { "" } else { "s" }
                 );
             } else {
-                tracing::info!("{} stopped listening on {local} ({reason})", live.label);
+                tracing::info!(
+                    service = %live.label,
+                    address = %local,
+                    %reason,
+                    "{} stopped listening on {local} ({reason})",
+                    live.label
+                );
             }
         }
         Ok(())

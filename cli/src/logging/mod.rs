@@ -1,6 +1,8 @@
 //! Log output for `rtwistd`: `tracing` events as text or JSON lines, to stdout, to a log file
 //! that rotates by size and reopens on SIGHUP/SIGUSR1 (for logrotate), or to syslog.
-//! `RTWISTD_LOG` sets the filter (default `info`).
+//! The filter is the command line's (`-v`, `-q`, `--log-level`), else `RTWISTD_LOG`, else
+//! `RUST_LOG`, else `info`. JSON lines carry each event's fields (service, address, peer,
+//! bytes, durations) beside its message.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
@@ -14,6 +16,10 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::error::CliError;
+
+mod text_fields;
+
+pub use text_fields::TextFields;
 
 /// The syslog socket; `RTWISTD_SYSLOG_SOCKET` overrides it (for tests and containers).
 pub const SYSLOG_SOCKET: &str = "/dev/log";
@@ -41,21 +47,54 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs logging for `target`; returns the log file, which the caller reopens on signals.
-pub fn init(
-    target: &LogTarget,
-    format: LogFormat,
-    max_size: u64,
-    keep: u32,
-) -> Result<Option<Arc<LogFile>>, CliError> {
+/// Whether log lines written to a terminal are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Color {
+    /// On a terminal, unless `NO_COLOR` is set (to anything but empty).
+    #[default]
+    Auto,
+    /// Always (stdout only: files and syslog never get escape codes).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// What [`init`] sets up.
+#[derive(Debug, Clone)]
+pub struct LogSettings<'a> {
+    /// Where lines go.
+    pub target: &'a LogTarget,
+    /// How they look.
+    pub format: LogFormat,
+    /// The command line's filter, which wins over the environment's.
+    pub filter: Option<&'a str>,
+    /// Colour on a terminal.
+    pub color: Color,
+    /// Rotate a log file at this size (0: never).
+    pub max_size: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+}
+
+/// Installs logging as `settings` say; returns the log file, which the caller reopens on
+/// signals.
+pub fn init(settings: &LogSettings<'_>) -> Result<Option<Arc<LogFile>>, CliError> {
+    let LogSettings {
+        target,
+        format,
+        max_size,
+        keep,
+        ..
+    } = *settings;
+    let filter = filter(settings.filter);
     match target {
         LogTarget::Stdout => {
-            install(
-                format,
-                BoxMakeWriter::new(io::stdout),
-                io::stdout().is_terminal(),
-                true,
-            );
+            let ansi = match settings.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => io::stdout().is_terminal() && !no_color(),
+            };
+            install(format, filter, BoxMakeWriter::new(io::stdout), ansi, true);
             Ok(None)
         }
         LogTarget::File(path) => {
@@ -66,7 +105,13 @@ pub fn init(
                     rtwisted_persist::describe_io(&error)
                 ))
             })?);
-            install(format, BoxMakeWriter::new(Arc::clone(&file)), false, true);
+            install(
+                format,
+                filter,
+                BoxMakeWriter::new(Arc::clone(&file)),
+                false,
+                true,
+            );
             Ok(Some(file))
         }
         LogTarget::Syslog { prefix } => {
@@ -77,22 +122,46 @@ pub fn init(
                 ))
             })?;
             // syslog stamps its own time.
-            install(format, BoxMakeWriter::new(syslog), false, false);
+            install(format, filter, BoxMakeWriter::new(syslog), false, false);
             Ok(None)
         }
     }
 }
 
-fn install(format: LogFormat, writer: BoxMakeWriter, ansi: bool, time: bool) -> bool {
-    let filter = EnvFilter::try_from_env("RTWISTD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// `NO_COLOR` set to anything but empty (<https://no-color.org>).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty())
+}
+
+/// The command line's filter (checked when the options were read), else `RTWISTD_LOG`, else
+/// `RUST_LOG`, else `info`. An environment filter that does not parse is passed over.
+fn filter(command_line: Option<&str>) -> EnvFilter {
+    command_line
+        .and_then(|filter| EnvFilter::try_new(filter).ok())
+        .or_else(|| EnvFilter::try_from_env("RTWISTD_LOG").ok())
+        .or_else(|| EnvFilter::try_from_env("RUST_LOG").ok())
+        .unwrap_or_else(|| EnvFilter::new("info"))
+}
+
+fn install(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: BoxMakeWriter,
+    ansi: bool,
+    time: bool,
+) -> bool {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false);
     match (format, time) {
-        (LogFormat::Text, true) => builder.try_init().is_ok(),
-        (LogFormat::Text, false) => builder.without_time().try_init().is_ok(),
+        (LogFormat::Text, true) => builder.fmt_fields(TextFields).try_init().is_ok(),
+        (LogFormat::Text, false) => builder
+            .fmt_fields(TextFields)
+            .without_time()
+            .try_init()
+            .is_ok(),
         (LogFormat::Json, true) => builder.json().try_init().is_ok(),
         (LogFormat::Json, false) => builder.json().without_time().try_init().is_ok(),
     }
