@@ -185,8 +185,10 @@ fn return_flags(request: &Request, item: Option<&Item>, now: i64) -> String {
             (b'k', _) => {
                 out.push_str(" k");
                 out.push_str(&String::from_utf8_lossy(&request.key_token));
+                if request.has(b'b') {
+                    out.push_str(" b");
+                }
             }
-            (b'b', _) if request.has(b'k') => out.push_str(" b"),
             (b'c', Some(item)) => out.push_str(&format!(" c{}", item.meta.cas)),
             (b'f', Some(item)) => out.push_str(&format!(" f{}", item.meta.flags)),
             (b's', Some(item)) => out.push_str(&format!(" s{}", item.data.value().len())),
@@ -425,9 +427,11 @@ impl Kv {
                 b'k' => {
                     line.push_str(" k");
                     line.push_str(&String::from_utf8_lossy(&request.key_token));
+                    if request.has(b'b') {
+                        line.push_str(" b");
+                    }
                 }
                 b'c' => line.push_str(&format!(" c{cas}")),
-                b'b' if request.has(b'k') => line.push_str(" b"),
                 _ => {}
             }
         }
