@@ -46,8 +46,13 @@ pub(super) struct Storage {
 pub(super) enum Command {
     /// `set`, `add`, `replace`, `append`, `prepend`, `cas`.
     Store(Storage),
-    /// `get` (without cas uniques) and `gets` (with).
-    Get { keys: Vec<Vec<u8>>, with_cas: bool },
+    /// `get` and `gets` (with cas uniques); `gat` and `gats` also give the items a new
+    /// exptime (`touch`).
+    Get {
+        keys: Vec<Vec<u8>>,
+        with_cas: bool,
+        touch: Option<i64>,
+    },
     /// `delete <key> [0] [noreply]`.
     Delete { key: Vec<u8>, noreply: bool },
     /// `incr` and `decr`.
@@ -65,11 +70,16 @@ pub(super) enum Command {
     },
     /// `flush_all [delay] [noreply]`.
     FlushAll { delay: i64, noreply: bool },
-    /// `version`.
+    /// `version` (memcached 1.6 ignores any arguments).
     Version,
-    /// `stats`.
-    Stats,
-    /// `quit`.
+    /// `verbosity <level> [noreply]`.
+    Verbosity { noreply: bool },
+    /// `stats [group]`: the general statistics, or `settings`, `items`, `slabs`, `sizes`,
+    /// `conns`, or `reset`.
+    Stats(Option<Vec<u8>>),
+    /// A meta command (`mg`, `ms`, `md`, `ma`, `mn`, `me`).
+    Meta(super::meta::Request),
+    /// `quit` (memcached 1.6 ignores any arguments).
     Quit,
 }
 
@@ -112,16 +122,24 @@ pub(super) fn parse(line: &[u8]) -> Result<Command, ParseError> {
         b"append" => storage(StoreMode::Append, args),
         b"prepend" => storage(StoreMode::Prepend, args),
         b"cas" => storage(StoreMode::Cas(0), args),
-        b"get" => get(args, false),
-        b"gets" => get(args, true),
+        b"get" => get(args, false, None),
+        b"gets" => get(args, true, None),
+        b"gat" | b"gats" => gat(args, name == b"gats"),
         b"delete" => delete(args),
         b"incr" => arith(args, true),
         b"decr" => arith(args, false),
         b"touch" => touch(args),
         b"flush_all" => flush_all(args),
-        b"version" => no_args(args, Command::Version),
-        b"stats" => no_args(args, Command::Stats),
-        b"quit" => no_args(args, Command::Quit),
+        b"version" => Ok(Command::Version),
+        b"verbosity" => verbosity(args),
+        b"stats" => match args {
+            [] => Ok(Command::Stats(None)),
+            [group, ..] => Ok(Command::Stats(Some(group.to_vec()))),
+        },
+        b"quit" => Ok(Command::Quit),
+        b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
+            super::meta::parse(name, args).map(Command::Meta)
+        }
         _ => Err(ParseError::Unknown),
     }
 }
@@ -176,7 +194,7 @@ fn storage(mode: StoreMode, args: &[&[u8]]) -> Result<Command, ParseError> {
     }))
 }
 
-fn get(args: &[&[u8]], with_cas: bool) -> Result<Command, ParseError> {
+fn get(args: &[&[u8]], with_cas: bool, touch: Option<i64>) -> Result<Command, ParseError> {
     if args.is_empty() {
         return Err(ParseError::Unknown);
     }
@@ -185,14 +203,52 @@ fn get(args: &[&[u8]], with_cas: bool) -> Result<Command, ParseError> {
         .map(|token| key(token))
         .collect::<Option<Vec<_>>>()
         .ok_or(ParseError::client(BAD_FORMAT))?;
-    Ok(Command::Get { keys, with_cas })
+    Ok(Command::Get {
+        keys,
+        with_cas,
+        touch,
+    })
+}
+
+/// `gat <exptime> <key>+` and `gats`.
+fn gat(args: &[&[u8]], with_cas: bool) -> Result<Command, ParseError> {
+    let Some((exptime, keys)) = args.split_first() else {
+        return Err(ParseError::Unknown);
+    };
+    let exptime = signed(exptime).ok_or(ParseError::client("invalid exptime argument"))?;
+    if keys.is_empty() {
+        // memcached answers a `gat` without keys with an empty result.
+        return Ok(Command::Get {
+            keys: Vec::new(),
+            with_cas,
+            touch: Some(exptime),
+        });
+    }
+    get(keys, with_cas, Some(exptime))
+}
+
+/// `verbosity <level> [noreply]`: as memcached, the level is read leniently and only the
+/// number of arguments is checked.
+fn verbosity(args: &[&[u8]]) -> Result<Command, ParseError> {
+    match args {
+        [_] | [_, _] => Ok(Command::Verbosity {
+            noreply: args.last() == Some(&&b"noreply"[..]),
+        }),
+        _ => Err(ParseError::Unknown),
+    }
 }
 
 fn delete(args: &[&[u8]]) -> Result<Command, ParseError> {
     let (args, noreply) = noreply(args);
     let key = match args {
+        [] => return Err(ParseError::Unknown),
         // memcached still accepts the old `delete <key> 0`.
         [key_token] | [key_token, b"0"] => key(key_token),
+        [_, _] => {
+            return Err(ParseError::client(
+                "bad command line format.  Usage: delete <key> [noreply]",
+            ));
+        }
         _ => None,
     };
     let key = key.ok_or(ParseError::client(BAD_FORMAT))?;
@@ -233,46 +289,22 @@ fn flush_all(args: &[&[u8]]) -> Result<Command, ParseError> {
     let (args, noreply) = noreply(args);
     let delay = match args {
         [] => 0,
-        [delay] => signed(delay).ok_or(ParseError::client(BAD_FORMAT))?,
+        [delay] => signed(delay).ok_or(ParseError::client("invalid exptime argument"))?,
         _ => return Err(ParseError::client(BAD_FORMAT)),
     };
     Ok(Command::FlushAll { delay, noreply })
 }
 
-fn no_args(args: &[&[u8]], command: Command) -> Result<Command, ParseError> {
-    if args.is_empty() {
-        Ok(command)
-    } else {
-        Err(ParseError::client(BAD_FORMAT))
-    }
-}
-
-/// A key: 1 to 250 bytes, any bytes but whitespace and the NUL and line-ending characters
-/// (spaces cannot occur at all: they split tokens), as memcached keys are. Keys are bytes:
-/// they need not be UTF-8.
-fn key(token: &[u8]) -> Option<Vec<u8>> {
-    check_key(token).ok().map(|()| token.to_vec())
-}
-
-/// Why `key` cannot be a key, if it cannot: memcached's rules.
-pub(super) fn check_key(key: &[u8]) -> Result<(), &'static str> {
-    if key.is_empty() {
-        return Err("a key cannot be empty");
-    }
-    if key.len() > MAX_KEY_BYTES {
-        return Err("a key is at most 250 bytes");
-    }
-    if key
-        .iter()
-        .any(|byte| matches!(byte, b' ' | b'\t' | b'\r' | b'\n' | 0))
-    {
-        return Err("a key cannot hold spaces, tabs, line endings or NUL");
-    }
-    Ok(())
+/// A key of the text protocol: 1 to 250 bytes, any bytes but a space (which splits tokens)
+/// and `\n` (which ends the line), as memcached reads them: control bytes and non-UTF-8 bytes
+/// are part of the key.
+pub(super) fn key(token: &[u8]) -> Option<Vec<u8>> {
+    (!token.is_empty() && token.len() <= MAX_KEY_BYTES && !token.contains(&b'\n'))
+        .then(|| token.to_vec())
 }
 
 /// A decimal `u64`: digits only, no sign, no overflow.
-fn unsigned(token: &[u8]) -> Option<u64> {
+pub(super) fn unsigned(token: &[u8]) -> Option<u64> {
     if token.is_empty() || !token.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -280,7 +312,7 @@ fn unsigned(token: &[u8]) -> Option<u64> {
 }
 
 /// A decimal `i64`, with an optional leading `-`.
-fn signed(token: &[u8]) -> Option<i64> {
+pub(super) fn signed(token: &[u8]) -> Option<i64> {
     let digits = token.strip_prefix(b"-").unwrap_or(token);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -368,8 +400,11 @@ mod tests {
     fn keys_are_bytes_with_memcacheds_rules() {
         assert!(key(&[b'k'; 250]).is_some());
         assert!(key(&[b'k'; 251]).is_none());
-        for bad in [&b"a\tb"[..], b"a\rb", b"a\nb", b"a\0b", b""] {
+        for bad in [&b"a\nb"[..], b""] {
             assert!(key(bad).is_none(), "{}", bad.escape_ascii());
+        }
+        for control in [&b"a\tb"[..], b"a\rb", b"\x10\x10k", b"a\0b"] {
+            assert!(key(control).is_some(), "{}", control.escape_ascii());
         }
         assert_eq!(key(b"a\x7fb").as_deref(), Some(&b"a\x7fb"[..]));
         assert_eq!(key(b"\xff\x01").as_deref(), Some(&b"\xff\x01"[..]));

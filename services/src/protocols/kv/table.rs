@@ -1,38 +1,32 @@
-//! The table behind a [`Kv`](super::Kv): items, the cas counter, expiry, and their persisted
-//! form.
+//! The live table behind a [`Kv`](super::Kv): items in shards, each shard a least recently
+//! used list, all of them under one memory limit.
 //!
-//! Persisted form, version 2 (a map, so it suits JSON and MessagePack with named fields alike;
-//! items in key order):
+//! Every item is one allocation holding its key and value ([`Data`]), shared (`Arc`) so that a
+//! reply or a snapshot copies a pointer, never the bytes, and never holds a shard's lock while
+//! writing to a socket or serializing. Each shard is a [`LinkedHashMap`] in use order: an item
+//! read or written moves to the back, so the front is the least recently used, the first to be
+//! evicted when a write would pass the memory limit.
 //!
-//! ```json
-//! { "next_cas": 3,
-//!   "items": [ { "key": "greeting", "flags": 0, "expires_at": 0, "cas": 1, "value": "hello" },
-//!              { "key": {"base64": "/w=="}, "flags": 7, "expires_at": 1900000000, "cas": 2,
-//!                "value": {"base64": "/wA="} } ] }
-//! ```
-//!
-//! Keys and values are bytes. In a binary snapshot they are MessagePack `bin`, one byte per
-//! byte; in the readable `tas` style a key or value is a string when it is UTF-8, else
-//! `{"base64": "…"}`, so snapshots stay readable and every byte round-trips exactly.
-//! `expires_at` is absolute unix seconds (0: never), so expiry survives a snapshot. Expired
-//! items are never saved. The statistics are not saved: like memcached's, they count from the
-//! start of the process.
-//!
-//! Version 1 kept items in a map by key (keys were UTF-8 only), each value as `text` or as
-//! `data`, an array of numbers (one snapshot value per byte): `upgrade_from_v1` turns it into
-//! version 2 when an old snapshot loads.
+//! Expiry is kept as absolute unix seconds (0: never), as in snapshots; an expired item is
+//! removed when it is next looked at, or left out of the next snapshot.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use hashlink::LinkedHashMap;
+use hashlink::linked_hash_map::RawEntryMut;
 
-use super::command::{Storage, StoreMode};
+use super::stats::Counts;
+
+/// How many shards the table has: enough that a snapshot holds each one's lock only briefly.
+const SHARDS: usize = 64;
+
+/// What an item costs beyond its key and value, counted against the memory limit: its map
+/// entry, its list links and its allocation's header.
+pub(super) const ITEM_OVERHEAD: usize = 96;
 
 /// Exptimes up to 30 days are relative seconds; larger ones are absolute unix times.
 const RELATIVE_LIMIT: i64 = 60 * 60 * 24 * 30;
@@ -58,85 +52,187 @@ pub(super) fn absolute_expiry(exptime: i64, now: i64) -> i64 {
     }
 }
 
-/// One stored value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Item {
+/// Whether an item with this expiry is still live at `now`.
+pub(super) fn is_live(expires_at: i64, now: i64) -> bool {
+    expires_at == 0 || expires_at > now
+}
+
+/// An item's key and value, in one shared allocation. Hashes and compares as its key.
+#[derive(Clone)]
+pub(super) struct Data {
+    bytes: Arc<[u8]>,
+    key_len: u8,
+}
+
+impl Data {
+    /// Key then value, copied into one allocation. The key is at most 250 bytes.
+    pub fn new(key: &[u8], value: &[u8]) -> Self {
+        let mut bytes = Vec::with_capacity(key.len() + value.len());
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value);
+        Data {
+            bytes: bytes.into(),
+            key_len: u8::try_from(key.len()).unwrap_or(u8::MAX),
+        }
+    }
+
+    /// Key then `parts` of the value, in one allocation.
+    fn joined(key: &[u8], parts: [&[u8]; 2]) -> Self {
+        let mut bytes = Vec::with_capacity(key.len() + parts[0].len() + parts[1].len());
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(parts[0]);
+        bytes.extend_from_slice(parts[1]);
+        Data {
+            bytes: bytes.into(),
+            key_len: u8::try_from(key.len()).unwrap_or(u8::MAX),
+        }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.key_len)]
+    }
+
+    /// The value.
+    pub fn value(&self) -> &[u8] {
+        &self.bytes[usize::from(self.key_len)..]
+    }
+
+    /// What the item counts against the memory limit.
+    fn cost(&self) -> usize {
+        self.bytes.len() + ITEM_OVERHEAD
+    }
+}
+
+impl Hash for Data {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Data {}
+
+impl Borrow<[u8]> for Data {
+    fn borrow(&self) -> &[u8] {
+        self.key()
+    }
+}
+
+/// An item's flags, expiry and cas unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Meta {
     pub flags: u32,
     /// Unix seconds; 0 for never.
     pub expires_at: i64,
     pub cas: u64,
-    pub value: Vec<u8>,
 }
 
-impl Item {
-    fn is_live(&self, now: i64) -> bool {
-        self.expires_at == 0 || self.expires_at > now
-    }
+/// A live item as a reader sees it: shared data and a copy of its meta.
+#[derive(Clone)]
+pub(super) struct Item {
+    pub data: Data,
+    pub meta: Meta,
+}
+
+/// How a storage command treats the key's current item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Store unconditionally.
+    Set,
+    /// Store only if the key holds no item.
+    Add,
+    /// Store only if the key holds an item.
+    Replace,
+    /// Add the data after the current item's value.
+    Append,
+    /// Add the data before the current item's value.
+    Prepend,
+}
+
+/// One write of an item.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Write<'a> {
+    pub mode: Mode,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub exptime: i64,
+    /// Store only if the current item has this cas unique (`cas`, or a binary request's cas).
+    pub compare: Option<u64>,
 }
 
 /// What a storage command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum StoreOutcome {
-    Stored,
+    /// Stored, with this cas unique.
+    Stored(u64),
     NotStored,
     Exists,
     NotFound,
     TooLarge,
+    /// The item alone is larger than the memory limit.
+    OutOfMemory,
+}
+
+/// What `delete` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DeleteOutcome {
+    Deleted,
+    NotFound,
+    Exists,
+}
+
+/// One `incr` or `decr`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Delta {
+    pub delta: u64,
+    pub incr: bool,
+    pub compare: Option<u64>,
+    /// Create a missing item with this value and exptime (binary protocol, `ma N`).
+    pub initial: Option<(u64, i64)>,
 }
 
 /// What `incr` or `decr` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Arith {
-    Value(u64),
+    /// The new value and cas unique.
+    Value(u64, u64),
     NotFound,
     NonNumeric,
+    Exists,
 }
 
-/// Counters for `stats`; never persisted.
-#[derive(Debug, Default, Clone)]
-pub(super) struct Stats {
-    pub curr_connections: u64,
-    pub total_connections: u64,
-    pub cmd_get: u64,
-    pub cmd_set: u64,
-    pub cmd_touch: u64,
-    pub get_hits: u64,
-    pub get_misses: u64,
-    pub delete_hits: u64,
-    pub delete_misses: u64,
-    pub incr_hits: u64,
-    pub incr_misses: u64,
-    pub decr_hits: u64,
-    pub decr_misses: u64,
-    pub cas_hits: u64,
-    pub cas_misses: u64,
-    pub cas_badval: u64,
-    pub touch_hits: u64,
-    pub touch_misses: u64,
-    pub total_items: u64,
+/// One shard: its items in use order, and its counters.
+#[derive(Default)]
+struct Shard {
+    items: LinkedHashMap<Data, Meta>,
+    counts: Counts,
 }
 
-/// The items, the next cas unique, and the statistics.
-#[derive(Debug, Default)]
+/// The items, the cas counter and the memory account.
 pub(super) struct Table {
-    next_cas: u64,
-    items: BTreeMap<Vec<u8>, Item>,
-    pub stats: Stats,
+    shards: Box<[Mutex<Shard>]>,
+    hasher: hashlink::DefaultHashBuilder,
+    next_cas: AtomicU64,
+    /// Bytes counted against the limit (every item's [`Data::cost`]).
+    used: AtomicUsize,
+    /// Items held, live or not yet found expired.
+    count: AtomicUsize,
+    limit: AtomicUsize,
+    /// Items evicted to make room, since the start of the process.
+    evictions: AtomicU64,
 }
 
-/// The live item under `key`; an expired one is removed.
-fn live<'a>(items: &'a mut BTreeMap<Vec<u8>, Item>, key: &[u8], now: i64) -> Option<&'a mut Item> {
-    if items.get(key).is_some_and(|item| !item.is_live(now)) {
-        items.remove(key);
+impl Default for Table {
+    fn default() -> Self {
+        Table::new(usize::MAX)
     }
-    items.get_mut(key)
-}
-
-/// Hands out the next cas unique (never 0).
-fn take_cas(next_cas: &mut u64) -> u64 {
-    let cas = (*next_cas).max(1);
-    *next_cas = cas.wrapping_add(1).max(1);
-    cas
 }
 
 /// Adds one to a counter.
@@ -145,562 +241,585 @@ fn count(counter: &mut u64) {
 }
 
 impl Table {
-    /// Runs a storage command whose data block, `value`, has been read.
-    pub fn store(
-        &mut self,
-        command: &Storage,
-        value: Vec<u8>,
-        max_value_bytes: usize,
-        now: i64,
-    ) -> StoreOutcome {
-        count(&mut self.stats.cmd_set);
-        let key = command.key.as_slice();
-        let current = live(&mut self.items, key, now);
-        match (command.mode, current) {
-            (StoreMode::Set, _) => {}
-            (StoreMode::Add, Some(_)) => return StoreOutcome::NotStored,
-            (StoreMode::Replace | StoreMode::Append | StoreMode::Prepend, None) => {
-                return StoreOutcome::NotStored;
-            }
-            (StoreMode::Add, None) | (StoreMode::Replace, Some(_)) => {}
-            (mode @ (StoreMode::Append | StoreMode::Prepend), Some(item)) => {
-                if item.value.len().saturating_add(value.len()) > max_value_bytes {
-                    return StoreOutcome::TooLarge;
-                }
-                if mode == StoreMode::Append {
-                    item.value.extend_from_slice(&value);
-                } else {
-                    item.value.splice(0..0, value);
-                }
-                item.cas = take_cas(&mut self.next_cas);
-                count(&mut self.stats.total_items);
-                return StoreOutcome::Stored;
-            }
-            (StoreMode::Cas(_), None) => {
-                count(&mut self.stats.cas_misses);
-                return StoreOutcome::NotFound;
-            }
-            (StoreMode::Cas(unique), Some(item)) if item.cas != unique => {
-                count(&mut self.stats.cas_badval);
-                return StoreOutcome::Exists;
-            }
-            (StoreMode::Cas(_), Some(_)) => count(&mut self.stats.cas_hits),
-        }
-        count(&mut self.stats.total_items);
-        let expires_at = absolute_expiry(command.exptime, now);
-        if expires_at != 0 && expires_at <= now {
-            // Born expired: stored, and at once gone.
-            self.items.remove(key);
-            return StoreOutcome::Stored;
-        }
-        let item = Item {
-            flags: command.flags,
-            expires_at,
-            cas: take_cas(&mut self.next_cas),
-            value,
-        };
-        match self.items.get_mut(key) {
-            Some(slot) => *slot = item,
-            None => {
-                self.items.insert(key.to_owned(), item);
-            }
-        }
-        StoreOutcome::Stored
+    /// An empty table that holds at most `limit` bytes of items.
+    pub fn new(limit: usize) -> Self {
+        Table::with_shards(SHARDS, limit)
     }
 
-    /// A copy of the live item under `key`, counted as a get.
-    pub fn get(&mut self, key: &[u8], now: i64) -> Option<Item> {
-        count(&mut self.stats.cmd_get);
-        let item = live(&mut self.items, key, now).cloned();
-        if item.is_some() {
-            count(&mut self.stats.get_hits);
+    /// An empty table of `shards` shards (at least one): eviction is least recently used
+    /// within each shard, as memcached's is within each slab class.
+    fn with_shards(shards: usize, limit: usize) -> Self {
+        Table {
+            shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
+            hasher: hashlink::DefaultHashBuilder::default(),
+            next_cas: AtomicU64::new(1),
+            used: AtomicUsize::new(0),
+            count: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    /// Sets the memory limit; it applies from the next write on (nothing is evicted now).
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// The memory limit in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of items held, as counted against the limit.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Items evicted to make room since the start of the process.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Items held (some may have expired and not been noticed yet, as in memcached).
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn shard_of(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
+        let hash = self.hasher.hash_one(key);
+        // The high bits choose the shard; the map inside uses its own hash.
+        let index = (hash >> 32) as usize % self.shards.len();
+        self.lock(index)
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
+        // Every update leaves a shard consistent before anything can panic.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands out the next cas unique (never 0).
+    fn take_cas(&self) -> u64 {
+        loop {
+            let cas = self.next_cas.fetch_add(1, Ordering::Relaxed);
+            if cas != 0 {
+                return cas;
+            }
+        }
+    }
+
+    /// The next cas unique to be handed out.
+    pub fn next_cas(&self) -> u64 {
+        self.next_cas.load(Ordering::Relaxed).max(1)
+    }
+
+    fn added(&self, data: &Data) {
+        self.used.fetch_add(data.cost(), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn removed(&self, data: &Data) {
+        self.used.fetch_sub(data.cost(), Ordering::Relaxed);
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Evicts least recently used items (from `shard` first, then the others) until `extra`
+    /// more bytes fit under the limit; false if they cannot fit at all.
+    fn make_room(&self, shard: &mut Shard, extra: usize) -> bool {
+        let limit = self.limit();
+        if extra > limit {
+            return false;
+        }
+        while self.used().saturating_add(extra) > limit {
+            match shard.items.pop_front() {
+                Some((data, _)) => {
+                    self.removed(&data);
+                    self.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                None => return self.evict_elsewhere(extra),
+            }
+        }
+        true
+    }
+
+    /// Evicts from the other shards when the writing one is empty (a lock is only tried, never
+    /// waited for, as the writer already holds one).
+    fn evict_elsewhere(&self, extra: usize) -> bool {
+        let limit = self.limit();
+        for other in self.shards.iter() {
+            let Ok(mut other) = other.try_lock() else {
+                continue;
+            };
+            while self.used().saturating_add(extra) > limit {
+                let Some((data, _)) = other.items.pop_front() else {
+                    break;
+                };
+                self.removed(&data);
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+            if self.used().saturating_add(extra) <= limit {
+                return true;
+            }
+        }
+        // Others were busy: store anyway, a little over the limit, rather than fail.
+        true
+    }
+
+    /// Runs a write whose value has been read.
+    pub fn store(&self, write: &Write<'_>, max_value_bytes: usize, now: i64) -> StoreOutcome {
+        let mut guard = self.shard_of(write.key);
+        let shard = &mut *guard;
+        count(&mut shard.counts.cmd_set);
+        let current = live(shard, write.key, now, self).map(|(data, meta)| (data.clone(), *meta));
+        if let Some(unique) = write.compare {
+            match &current {
+                None => {
+                    count(&mut shard.counts.cas_misses);
+                    return StoreOutcome::NotFound;
+                }
+                Some((_, meta)) if meta.cas != unique => {
+                    count(&mut shard.counts.cas_badval);
+                    return StoreOutcome::Exists;
+                }
+                Some(_) => count(&mut shard.counts.cas_hits),
+            }
+        }
+        let (data, meta) = match (write.mode, current) {
+            (Mode::Add, Some(_)) => return StoreOutcome::NotStored,
+            (Mode::Replace | Mode::Append | Mode::Prepend, None) => {
+                return StoreOutcome::NotStored;
+            }
+            (mode @ (Mode::Append | Mode::Prepend), Some((old, meta))) => {
+                if old.value().len().saturating_add(write.value.len()) > max_value_bytes {
+                    return StoreOutcome::TooLarge;
+                }
+                let parts = if mode == Mode::Append {
+                    [old.value(), write.value]
+                } else {
+                    [write.value, old.value()]
+                };
+                let data = Data::joined(write.key, parts);
+                (data, meta)
+            }
+            (Mode::Set | Mode::Add | Mode::Replace, _) => {
+                let expires_at = absolute_expiry(write.exptime, now);
+                let meta = Meta {
+                    flags: write.flags,
+                    expires_at,
+                    cas: 0,
+                };
+                (Data::new(write.key, write.value), meta)
+            }
+        };
+        count(&mut shard.counts.total_items);
+        if let Some(old) = shard.items.remove_entry(write.key) {
+            self.removed(&old.0);
+        }
+        if !is_live(meta.expires_at, now) {
+            // Born expired: stored, and at once gone (no cas unique spent on it).
+            return StoreOutcome::Stored(0);
+        }
+        if !self.make_room(shard, data.cost()) {
+            return StoreOutcome::OutOfMemory;
+        }
+        let cas = self.take_cas();
+        self.added(&data);
+        shard.items.insert(data, Meta { cas, ..meta });
+        StoreOutcome::Stored(cas)
+    }
+
+    /// The live item under `key`, moved to the back of its list, counted as a get (and as a
+    /// touch when `touch` gives a new exptime).
+    pub fn get(&self, key: &[u8], touch: Option<i64>, now: i64) -> Option<Item> {
+        let mut guard = self.shard_of(key);
+        let shard = &mut *guard;
+        count(&mut shard.counts.cmd_get);
+        if touch.is_some() {
+            count(&mut shard.counts.cmd_touch);
+        }
+        let found = live(shard, key, now, self).is_some();
+        let item = if found {
+            match shard.items.raw_entry_mut().from_key(key) {
+                RawEntryMut::Occupied(mut entry) => {
+                    entry.to_back();
+                    if let Some(exptime) = touch {
+                        entry.get_mut().expires_at = absolute_expiry(exptime, now);
+                    }
+                    Some(Item {
+                        data: entry.key().clone(),
+                        meta: *entry.get(),
+                    })
+                }
+                RawEntryMut::Vacant(_) => None,
+            }
         } else {
-            count(&mut self.stats.get_misses);
+            None
+        };
+        match (&item, touch.is_some()) {
+            (Some(_), false) => count(&mut shard.counts.get_hits),
+            (None, false) => count(&mut shard.counts.get_misses),
+            (Some(_), true) => {
+                count(&mut shard.counts.get_hits);
+                count(&mut shard.counts.touch_hits);
+            }
+            (None, true) => {
+                count(&mut shard.counts.get_misses);
+                count(&mut shard.counts.touch_misses);
+            }
+        }
+        if let Some(item) = &item
+            && !is_live(item.meta.expires_at, now)
+        {
+            // Touched into the past: gone now, though this read still sees it.
+            if let Some((data, _)) = shard.items.remove_entry(key) {
+                self.removed(&data);
+            }
         }
         item
     }
 
-    /// A copy of the live value under `key`, not counted.
-    pub fn peek(&mut self, key: &[u8], now: i64) -> Option<Vec<u8>> {
-        live(&mut self.items, key, now).map(|item| item.value.clone())
+    /// The live item under `key`, neither counted nor moved.
+    pub fn peek(&self, key: &[u8], now: i64) -> Option<Item> {
+        let mut guard = self.shard_of(key);
+        let shard = &mut *guard;
+        live(shard, key, now, self).map(|(data, meta)| Item {
+            data: data.clone(),
+            meta: *meta,
+        })
     }
 
-    /// Removes the live item under `key`; whether there was one.
-    pub fn delete(&mut self, key: &[u8], now: i64) -> bool {
-        let found = live(&mut self.items, key, now).is_some();
-        if found {
-            self.items.remove(key);
-            count(&mut self.stats.delete_hits);
+    /// Removes the live item under `key` (if its cas unique is `compare`, when given).
+    pub fn delete(&self, key: &[u8], compare: Option<u64>, now: i64) -> DeleteOutcome {
+        let mut guard = self.shard_of(key);
+        let shard = &mut *guard;
+        let outcome = match live(shard, key, now, self) {
+            None => DeleteOutcome::NotFound,
+            Some((_, meta)) if compare.is_some_and(|unique| unique != meta.cas) => {
+                DeleteOutcome::Exists
+            }
+            Some(_) => {
+                if let Some((data, _)) = shard.items.remove_entry(key) {
+                    self.removed(&data);
+                }
+                DeleteOutcome::Deleted
+            }
+        };
+        if outcome == DeleteOutcome::Deleted {
+            count(&mut shard.counts.delete_hits);
         } else {
-            count(&mut self.stats.delete_misses);
+            count(&mut shard.counts.delete_misses);
         }
-        found
+        outcome
     }
 
-    /// `incr` (wrapping at 2^64) or `decr` (flooring at 0) of a decimal value.
-    pub fn arith(&mut self, key: &[u8], delta: u64, incr: bool, now: i64) -> Arith {
-        let (hits, misses) = if incr {
-            (&mut self.stats.incr_hits, &mut self.stats.incr_misses)
+    /// `incr` (wrapping at 2^64) or `decr` (flooring at 0) of a decimal value, as memcached:
+    /// a result no longer than the old value is written in its place, padded with spaces.
+    pub fn arith(&self, key: &[u8], delta: &Delta, now: i64) -> Arith {
+        let mut guard = self.shard_of(key);
+        let shard = &mut *guard;
+        let current = live(shard, key, now, self).map(|(data, meta)| (data.clone(), *meta));
+        let (hits, misses) = if delta.incr {
+            (&mut shard.counts.incr_hits, &mut shard.counts.incr_misses)
         } else {
-            (&mut self.stats.decr_hits, &mut self.stats.decr_misses)
+            (&mut shard.counts.decr_hits, &mut shard.counts.decr_misses)
         };
-        let Some(item) = live(&mut self.items, key, now) else {
+        let Some((old, meta)) = current else {
             count(misses);
-            return Arith::NotFound;
+            let Some((initial, exptime)) = delta.initial else {
+                return Arith::NotFound;
+            };
+            let data = Data::new(key, initial.to_string().as_bytes());
+            let expires_at = absolute_expiry(exptime, now);
+            let cas = self.take_cas();
+            if is_live(expires_at, now) && self.make_room(shard, data.cost()) {
+                self.added(&data);
+                shard.items.insert(
+                    data,
+                    Meta {
+                        flags: 0,
+                        expires_at,
+                        cas,
+                    },
+                );
+            }
+            return Arith::Value(initial, cas);
         };
-        // Tolerate the space padding memcached itself may leave after a decr.
-        let digits = item.value.trim_ascii_end();
-        let current = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
-            .then(|| std::str::from_utf8(digits).ok()?.parse::<u64>().ok())
-            .flatten();
-        let Some(current) = current else {
+        if delta.compare.is_some_and(|unique| unique != meta.cas) {
+            return Arith::Exists;
+        }
+        let Some(number) = parse_counter(old.value()) else {
             return Arith::NonNumeric;
         };
-        let value = if incr {
-            current.wrapping_add(delta)
-        } else {
-            current.saturating_sub(delta)
-        };
-        item.value = value.to_string().into_bytes();
-        item.cas = take_cas(&mut self.next_cas);
         count(hits);
-        Arith::Value(value)
+        let value = if delta.incr {
+            number.wrapping_add(delta.delta)
+        } else {
+            number.saturating_sub(delta.delta)
+        };
+        let mut text = value.to_string().into_bytes();
+        if text.len() < old.value().len() {
+            text.resize(old.value().len(), b' ');
+        }
+        let data = Data::new(key, &text);
+        if let Some((gone, _)) = shard.items.remove_entry(key) {
+            self.removed(&gone);
+        }
+        let cas = self.take_cas();
+        self.added(&data);
+        shard.items.insert(data, Meta { cas, ..meta });
+        Arith::Value(value, cas)
     }
 
     /// Gives the live item under `key` a new exptime; whether there was one.
-    pub fn touch(&mut self, key: &[u8], exptime: i64, now: i64) -> bool {
-        count(&mut self.stats.cmd_touch);
-        let expires_at = absolute_expiry(exptime, now);
-        let found = match live(&mut self.items, key, now) {
-            Some(item) => {
-                item.expires_at = expires_at;
-                true
-            }
-            None => false,
-        };
+    pub fn touch(&self, key: &[u8], exptime: i64, now: i64) -> bool {
+        let mut guard = self.shard_of(key);
+        let shard = &mut *guard;
+        count(&mut shard.counts.cmd_touch);
+        let found = live(shard, key, now, self).is_some();
         if found {
-            count(&mut self.stats.touch_hits);
+            if let Some(meta) = shard.items.to_back(key) {
+                meta.expires_at = absolute_expiry(exptime, now);
+            }
+            count(&mut shard.counts.touch_hits);
             // Drop it now if the new exptime is already past.
-            live(&mut self.items, key, now);
+            live(shard, key, now, self);
         } else {
-            count(&mut self.stats.touch_misses);
+            count(&mut shard.counts.touch_misses);
         }
         found
     }
 
     /// `flush_all`: every current item expires after `delay` (an exptime; 0 is now).
-    pub fn flush(&mut self, delay: i64, now: i64) {
+    pub fn flush(&self, delay: i64, now: i64) {
         let deadline = absolute_expiry(delay, now);
-        if deadline == 0 || deadline <= now {
-            self.items.clear();
-            return;
-        }
-        for item in self.items.values_mut() {
-            if item.expires_at == 0 || item.expires_at > deadline {
-                item.expires_at = deadline;
+        for index in 0..self.shards.len() {
+            let mut shard = self.lock(index);
+            count(&mut shard.counts.cmd_flush);
+            if deadline == 0 || deadline <= now {
+                for (data, _) in shard.items.drain() {
+                    self.removed(&data);
+                }
+                continue;
+            }
+            for meta in shard.items.values_mut() {
+                if meta.expires_at == 0 || meta.expires_at > deadline {
+                    meta.expires_at = deadline;
+                }
             }
         }
     }
 
-    /// Removes every expired item.
-    pub fn purge(&mut self, now: i64) {
-        self.items.retain(|_, item| item.is_live(now));
-    }
-
-    /// How many live items there are.
-    pub fn len(&self, now: i64) -> usize {
-        self.items.values().filter(|item| item.is_live(now)).count()
-    }
-
-    /// The bytes held by live values.
-    pub fn bytes(&self, now: i64) -> usize {
-        self.items
-            .values()
-            .filter(|item| item.is_live(now))
-            .map(|item| item.value.len())
+    /// How many live items there are (a walk over every item).
+    pub fn live_len(&self, now: i64) -> usize {
+        (0..self.shards.len())
+            .map(|index| {
+                self.lock(index)
+                    .items
+                    .values()
+                    .filter(|meta| is_live(meta.expires_at, now))
+                    .count()
+            })
             .sum()
     }
-}
 
-/// Bytes as a snapshot holds them: `bin` in a binary snapshot; in a readable one, a string
-/// when they are UTF-8, else `{"base64": "…"}`.
-struct Bytes<'a>(&'a [u8]);
-
-impl Serialize for Bytes<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if !serializer.is_human_readable() {
-            return serializer.serialize_bytes(self.0);
+    /// Every shard's counters, added up.
+    pub fn counts(&self) -> Counts {
+        let mut total = Counts::default();
+        for index in 0..self.shards.len() {
+            total.add(&self.lock(index).counts);
         }
-        match std::str::from_utf8(self.0) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => {
-                let mut map = serializer.serialize_map(Some(1))?;
-                map.serialize_entry(
-                    BASE64_KEY,
-                    &base64::engine::general_purpose::STANDARD.encode(self.0),
-                )?;
-                map.end()
-            }
+        total
+    }
+
+    /// Zeroes every shard's counters (`stats reset`).
+    pub fn reset_counts(&self) {
+        for index in 0..self.shards.len() {
+            self.lock(index).counts = Counts::default();
         }
     }
-}
 
-/// The key of the readable form of bytes that are not UTF-8.
-const BASE64_KEY: &str = "base64";
-
-/// Reads bytes in any form a snapshot may hold them: `bin`, a string, `{"base64": "…"}`, or an
-/// array of numbers (what a binary snapshot's `bin` becomes when it passes through generic
-/// data on its way to an upgrade).
-struct OwnedBytes(Vec<u8>);
-
-impl<'de> Deserialize<'de> for OwnedBytes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(BytesVisitor).map(OwnedBytes)
-    }
-}
-
-struct BytesVisitor;
-
-impl<'de> Visitor<'de> for BytesVisitor {
-    type Value = Vec<u8>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("bytes: a byte string, a string, or {\"base64\": \"...\"}")
-    }
-
-    fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-        Ok(bytes.to_vec())
-    }
-
-    fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
-        Ok(bytes)
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
-        Ok(text.as_bytes().to_vec())
-    }
-
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Vec<u8>, E> {
-        Ok(text.into_bytes())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64 * 1024));
-        while let Some(byte) = seq.next_element::<u8>()? {
-            bytes.push(byte);
-        }
-        Ok(bytes)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<u8>, A::Error> {
-        let Some(key) = map.next_key::<String>()? else {
-            return Err(de::Error::custom("bytes as a map need a \"base64\" key"));
-        };
-        if key != BASE64_KEY {
-            return Err(de::Error::unknown_field(&key, &[BASE64_KEY]));
-        }
-        let text: String = map.next_value()?;
-        if map.next_key::<String>()?.is_some() {
-            return Err(de::Error::custom("bytes as a map hold only \"base64\""));
-        }
-        base64_decode(&text).ok_or_else(|| de::Error::custom(format!("'{text}' is not base64")))
-    }
-}
-
-/// Decodes standard base64, padded or not.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
-    LENIENT.decode(text).ok()
-}
-
-#[derive(Serialize)]
-struct ItemOut<'a> {
-    key: Bytes<'a>,
-    flags: u32,
-    expires_at: i64,
-    cas: u64,
-    value: Bytes<'a>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ItemIn {
-    key: OwnedBytes,
-    #[serde(default)]
-    flags: u32,
-    #[serde(default)]
-    expires_at: i64,
-    #[serde(default)]
-    cas: u64,
-    value: OwnedBytes,
-}
-
-/// The live items, in key order, as the sequence a snapshot holds.
-struct ItemsOut<'a> {
-    items: &'a BTreeMap<Vec<u8>, Item>,
-    now: i64,
-}
-
-impl Serialize for ItemsOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.items
-                .iter()
-                .filter(|(_, item)| item.is_live(self.now))
-                .map(|(key, item)| ItemOut {
-                    key: Bytes(key),
-                    flags: item.flags,
-                    expires_at: item.expires_at,
-                    cas: item.cas,
-                    value: Bytes(&item.value),
-                }),
-        )
-    }
-}
-
-#[derive(Serialize)]
-struct TableOut<'a> {
-    next_cas: u64,
-    items: ItemsOut<'a>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TableIn {
-    #[serde(default)]
-    next_cas: u64,
-    #[serde(default)]
-    items: Vec<ItemIn>,
-}
-
-impl Serialize for Table {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        TableOut {
-            next_cas: self.next_cas.max(1),
-            items: ItemsOut {
-                items: &self.items,
-                now: unix_now(),
-            },
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Table {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let table = TableIn::deserialize(deserializer)?;
-        let mut items = BTreeMap::new();
-        for item in table.items {
-            let key = item.key.0;
-            if let Err(reason) = super::command::check_key(&key) {
-                return Err(de::Error::custom(format!(
-                    "item key {}: {reason}",
-                    key.escape_ascii()
-                )));
-            }
-            let previous = items.insert(
-                key,
-                Item {
-                    flags: item.flags,
-                    expires_at: item.expires_at,
-                    cas: item.cas,
-                    value: item.value.0,
-                },
-            );
-            if previous.is_some() {
-                return Err(de::Error::custom("two items have the same key"));
-            }
-        }
-        // Never hand out a cas unique an item already has, even from an edited snapshot.
-        let highest = items.values().map(|item| item.cas).max().unwrap_or(0);
-        Ok(Table {
-            next_cas: table.next_cas.max(highest.saturating_add(1)).max(1),
-            items,
-            stats: Stats::default(),
-        })
-    }
-}
-
-/// Upgrades a `rtwisted.Kv` factory's data from version 1 to 2: the items map by key becomes
-/// the sorted sequence of items, each with its `key`, and `text` or `data` becomes `value`.
-pub(super) fn upgrade_from_v1(factory: &mut Map<String, Value>) -> Result<(), String> {
-    let Some(table) = factory.get_mut("table") else {
-        return Ok(()); // an empty table, by default
-    };
-    let table = table
-        .as_object_mut()
-        .ok_or("the table is not a map of next_cas and items")?;
-    let items = match table.remove("items") {
-        None => return Ok(()),
-        Some(Value::Object(items)) => items,
-        Some(other) => return Err(format!("the items are not a map by key: {other}")),
-    };
-    let mut upgraded = Vec::with_capacity(items.len());
-    for (key, item) in items {
-        let Value::Object(mut item) = item else {
-            return Err(format!("item '{key}' is not a map"));
-        };
-        let value = match (item.remove("text"), item.remove("data")) {
-            (Some(text @ Value::String(_)), None) => text,
-            (None, Some(Value::Array(data))) => {
-                let bytes = data
+    /// The live items, sorted by key, and the next cas unique: each shard is locked only while
+    /// its items' pointers are copied.
+    pub fn snapshot(&self, now: i64) -> (u64, Vec<Item>) {
+        let mut items = Vec::with_capacity(self.count());
+        for index in 0..self.shards.len() {
+            let shard = self.lock(index);
+            items.extend(
+                shard
+                    .items
                     .iter()
-                    .map(|byte| byte.as_u64().and_then(|b| u8::try_from(b).ok()))
-                    .collect::<Option<Vec<u8>>>()
-                    .ok_or(format!("item '{key}' has data that is not bytes"))?;
-                serde_json::to_value(Bytes(&bytes)).map_err(|error| error.to_string())?
-            }
-            _ => return Err(format!("item '{key}' needs its value, as text or data")),
-        };
-        let sort_key = key.as_bytes().to_vec();
-        let mut out = Map::new();
-        out.insert("key".into(), Value::String(key));
-        out.extend(item);
-        out.insert("value".into(), value);
-        upgraded.push((sort_key, Value::Object(out)));
+                    .filter(|(_, meta)| is_live(meta.expires_at, now))
+                    .map(|(data, meta)| Item {
+                        data: data.clone(),
+                        meta: *meta,
+                    }),
+            );
+        }
+        // Read after the items, so it is above every cas unique they hold.
+        let next_cas = self.next_cas();
+        items.sort_unstable_by(|a, b| a.data.key().cmp(b.data.key()));
+        (next_cas, items)
     }
-    upgraded.sort_by(|a, b| a.0.cmp(&b.0));
-    table.insert(
-        "items".into(),
-        Value::Array(upgraded.into_iter().map(|(_, item)| item).collect()),
-    );
-    Ok(())
+
+    /// A table holding `items` (keys already checked and distinct), handing out cas uniques
+    /// from `next_cas` on, or above the highest an item has.
+    pub fn from_items(items: Vec<Item>, next_cas: u64) -> Self {
+        let table = Table::default();
+        let highest = items.iter().map(|item| item.meta.cas).max().unwrap_or(0);
+        for item in items {
+            let mut shard = table.shard_of(item.data.key());
+            table.added(&item.data);
+            shard.items.insert(item.data, item.meta);
+        }
+        table.next_cas.store(
+            next_cas.max(highest.saturating_add(1)).max(1),
+            Ordering::Relaxed,
+        );
+        table
+    }
 }
 
-rtwisted_core::register_upgrade!("rtwisted.Kv", from 1, upgrade_from_v1);
+/// The live item under `key`; an expired one is removed.
+fn live<'a>(
+    shard: &'a mut Shard,
+    key: &[u8],
+    now: i64,
+    table: &Table,
+) -> Option<(&'a Data, &'a Meta)> {
+    if shard
+        .items
+        .get(key)
+        .is_some_and(|meta| !is_live(meta.expires_at, now))
+    {
+        if let Some((data, _)) = shard.items.remove_entry(key) {
+            table.removed(&data);
+        }
+        count(&mut shard.counts.expired_unfetched);
+    }
+    shard.items.get_key_value(key)
+}
+
+/// A counter's value as memcached reads it (`strtoull`): optional leading whitespace, digits,
+/// then the end or whitespace (the padding a shorter result leaves).
+fn parse_counter(value: &[u8]) -> Option<u64> {
+    let text = value.trim_ascii();
+    if text.is_empty() || text.len() > 20 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn set(key: &str, exptime: i64) -> Storage {
-        Storage {
-            mode: StoreMode::Set,
-            key: key.as_bytes().to_vec(),
+    fn set<'a>(key: &'a str, value: &'a str, exptime: i64) -> Write<'a> {
+        Write {
+            mode: Mode::Set,
+            key: key.as_bytes(),
+            value: value.as_bytes(),
             flags: 0,
             exptime,
-            bytes: 1,
-            noreply: false,
+            compare: None,
         }
     }
 
+    const NOW: i64 = 1_800_000_000;
+
     #[test]
     fn exptimes_follow_memcached() {
-        let now = 1_800_000_000;
+        let now = NOW;
         assert_eq!(absolute_expiry(0, now), 0);
         assert_eq!(absolute_expiry(-5, now), EXPIRED);
         assert_eq!(absolute_expiry(100, now), now + 100);
         assert_eq!(absolute_expiry(RELATIVE_LIMIT, now), now + RELATIVE_LIMIT);
         assert_eq!(absolute_expiry(RELATIVE_LIMIT + 1, now), RELATIVE_LIMIT + 1);
-        assert_eq!(absolute_expiry(1_900_000_000, now), 1_900_000_000);
         assert_eq!(absolute_expiry(i64::MAX - 1, i64::MAX), i64::MAX - 1);
     }
 
     #[test]
     fn relative_expiry_passes_with_time() {
-        let mut table = Table::default();
-        let now = 1_800_000_000;
-        let stored = table.store(&set("k", 10), b"v".to_vec(), 10, now);
-        assert_eq!(stored, StoreOutcome::Stored);
-        assert_eq!(table.peek(b"k", now + 9), Some(b"v".to_vec()));
-        assert_eq!(table.peek(b"k", now + 10), None);
-        assert_eq!(table.len(now + 10), 0);
+        let table = Table::default();
+        assert!(matches!(
+            table.store(&set("k", "v", 10), 10, NOW),
+            StoreOutcome::Stored(_)
+        ));
+        assert!(table.peek(b"k", NOW + 9).is_some());
+        assert!(table.peek(b"k", NOW + 10).is_none());
+        assert_eq!(table.live_len(NOW + 10), 0);
+        assert_eq!(table.used(), 0);
     }
 
     #[test]
     fn delayed_flush_expires_current_items_later() {
-        let mut table = Table::default();
-        let now = 1_800_000_000;
-        table.store(&set("a", 0), b"1".to_vec(), 10, now);
-        table.store(&set("b", 5), b"2".to_vec(), 10, now);
-        table.flush(60, now);
-        assert_eq!(table.peek(b"a", now + 59), Some(b"1".to_vec()));
-        assert_eq!(table.peek(b"b", now + 5), None);
-        assert_eq!(table.peek(b"a", now + 60), None);
+        let table = Table::default();
+        table.store(&set("a", "1", 0), 10, NOW);
+        table.store(&set("b", "2", 5), 10, NOW);
+        table.flush(60, NOW);
+        assert!(table.peek(b"a", NOW + 59).is_some());
+        assert!(table.peek(b"b", NOW + 5).is_none());
+        assert!(table.peek(b"a", NOW + 60).is_none());
     }
 
     #[test]
-    fn a_loaded_table_never_reuses_a_cas_unique() {
-        let table: Table = serde_json::from_str(
-            r#"{"next_cas": 1, "items": [{"key": "k", "cas": 41, "value": "v"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(table.next_cas, 42);
-    }
-
-    #[test]
-    fn an_item_needs_a_key_and_a_value_and_no_other_field() {
-        for json in [
-            r#"{"items": [{"cas": 1, "value": "a"}]}"#,
-            r#"{"items": [{"key": "k", "cas": 1}]}"#,
-            r#"{"items": [{"key": "k", "value": "a", "colour": 1}]}"#,
-            r#"{"items": [{"key": "k", "value": {"base64": "%%"}}]}"#,
-            r#"{"items": [{"key": "a b", "value": "v"}]}"#,
-            r#"{"items": [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}]}"#,
-        ] {
-            assert!(serde_json::from_str::<Table>(json).is_err(), "{json}");
+    fn the_least_recently_used_item_is_evicted_first() {
+        let per_item = 1 + 100 + ITEM_OVERHEAD;
+        let table = Table::with_shards(1, 3 * per_item);
+        let value = "v".repeat(100);
+        for key in ["a", "b", "c"] {
+            table.store(&set(key, &value, 0), 1000, NOW);
         }
-    }
-
-    fn binary_table() -> Table {
-        let mut table = Table::default();
-        let now = unix_now();
-        let mut command = set("text", 0);
-        table.store(&command, b"hello".to_vec(), 100, now);
-        command.key = vec![0xff, 0x01, b'k'];
-        table.store(&command, vec![0, 159, 146, 150, 255], 100, now);
-        table
-    }
-
-    #[test]
-    fn binary_keys_and_values_are_bin_in_messagepack_one_byte_each() {
-        let table = binary_table();
-        let packed = rmp_serde::to_vec_named(&table).unwrap();
-        // bin 8 headers (0xc4 LEN) for the binary key and value; strings for field names.
+        assert!(table.get(b"a", None, NOW).is_some()); // a is now the most recent
+        table.store(&set("d", &value, 0), 1000, NOW);
         assert!(
-            packed
-                .windows(7)
-                .any(|w| w == [0xc4, 5, 0, 159, 146, 150, 255]),
-            "{packed:?}"
+            table.peek(b"b", NOW).is_none(),
+            "b was the least recently used"
         );
-        assert!(packed.windows(5).any(|w| w == [0xc4, 3, 0xff, 0x01, b'k']));
-        let back: Table = rmp_serde::from_slice(&packed).unwrap();
-        assert_eq!(back.items, table.items);
-    }
-
-    #[test]
-    fn the_readable_form_is_text_when_utf8_else_base64_and_round_trips() {
-        let table = binary_table();
-        let json = serde_json::to_value(&table).unwrap();
+        for key in ["a", "c", "d"] {
+            assert!(table.peek(key.as_bytes(), NOW).is_some(), "{key}");
+        }
+        assert_eq!(table.evictions(), 1);
+        assert!(table.used() <= table.limit());
+        let huge = "h".repeat(4 * per_item);
         assert_eq!(
-            json["items"],
-            serde_json::json!([
-                {"key": "text", "flags": 0, "expires_at": 0, "cas": 1, "value": "hello"},
-                {"key": {"base64": "/wFr"}, "flags": 0, "expires_at": 0, "cas": 2,
-                 "value": {"base64": "AJ+Slv8="}},
-            ])
+            table.store(&set("h", &huge, 0), usize::MAX, NOW),
+            StoreOutcome::OutOfMemory
         );
-        let back: Table = serde_json::from_value(json).unwrap();
-        assert_eq!(back.items, table.items);
     }
 
     #[test]
-    fn version_1_data_upgrades_to_the_sequence_of_items() {
-        let mut factory = serde_json::json!({"max_value_bytes": 10, "table": {"next_cas": 3, "items": {
-            "z": {"flags": 1, "expires_at": 0, "cas": 1, "text": "last"},
-            "a": {"flags": 0, "expires_at": 0, "cas": 2, "data": [0, 255]},
-        }}});
-        upgrade_from_v1(factory.as_object_mut().unwrap()).unwrap();
-        let table: Table = serde_json::from_value(factory["table"].clone()).unwrap();
-        let keys: Vec<&[u8]> = table.items.keys().map(Vec::as_slice).collect();
-        assert_eq!(keys, [&b"a"[..], b"z"]);
-        assert_eq!(table.items[&b"a"[..]].value, [0, 255]);
-        assert_eq!(table.items[&b"z"[..]].flags, 1);
-        let mut broken = serde_json::json!({"table": {"items": {"k": {"flags": 0}}}});
-        assert!(upgrade_from_v1(broken.as_object_mut().unwrap()).is_err());
+    fn decr_pads_in_place_and_incr_wraps() {
+        let table = Table::default();
+        table.store(&set("n", "10", 0), 100, NOW);
+        let decr = Delta {
+            delta: 1,
+            incr: false,
+            compare: None,
+            initial: None,
+        };
+        assert!(matches!(table.arith(b"n", &decr, NOW), Arith::Value(9, _)));
+        assert_eq!(table.peek(b"n", NOW).unwrap().data.value(), b"9 ");
+        let incr = Delta {
+            delta: u64::MAX,
+            incr: true,
+            ..decr
+        };
+        assert!(matches!(table.arith(b"n", &incr, NOW), Arith::Value(8, _)));
+        table.store(&set("t", "x1", 0), 100, NOW);
+        assert_eq!(table.arith(b"t", &incr, NOW), Arith::NonNumeric);
+        assert_eq!(table.arith(b"missing", &incr, NOW), Arith::NotFound);
+    }
+
+    #[test]
+    fn a_snapshot_is_sorted_and_above_every_cas() {
+        let table = Table::default();
+        for key in ["z", "a", "m"] {
+            table.store(&set(key, "v", 0), 10, NOW);
+        }
+        let (next_cas, items) = table.snapshot(NOW);
+        let keys: Vec<&[u8]> = items.iter().map(|item| item.data.key()).collect();
+        assert_eq!(keys, [b"a", b"m", b"z"]);
+        assert!(items.iter().all(|item| item.meta.cas < next_cas));
     }
 }

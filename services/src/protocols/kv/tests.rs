@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::net::Address;
 
-const VERSION: &str = concat!("VERSION rtwisted-", env!("CARGO_PKG_VERSION"), "\r\n");
+const VERSION: &str = "VERSION 1.6.18\r\n";
 
 /// A client end of one connection served by a factory in its own task.
 struct Client {
@@ -251,10 +251,15 @@ async fn incr_and_decr_count_in_decimal() {
     client.exchange("set n 3 0 2\r\n10\r\n", "STORED\r\n").await;
     client.exchange("incr n 5\r\n", "15\r\n").await;
     client.exchange("decr n 6\r\n", "9\r\n").await;
+    // As memcached: a shorter result is written in place, padded with spaces.
     client
-        .exchange("get n\r\n", "VALUE n 3 1\r\n9\r\nEND\r\n")
+        .exchange("get n\r\n", "VALUE n 3 2\r\n9 \r\nEND\r\n")
         .await;
     client.exchange("incr n 0\r\n", "9\r\n").await;
+    client.exchange("incr n 91\r\n", "100\r\n").await;
+    client
+        .exchange("get n\r\n", "VALUE n 3 3\r\n100\r\nEND\r\n")
+        .await;
     client.quit().await;
 }
 
@@ -402,7 +407,7 @@ async fn flush_all_empties_the_table_now_or_later() {
     client
         .exchange(
             "flush_all soon\r\n",
-            "CLIENT_ERROR bad command line format\r\n",
+            "CLIENT_ERROR invalid exptime argument\r\n",
         )
         .await;
     client.quit().await;
@@ -528,23 +533,27 @@ async fn malformed_arguments_are_client_errors() {
         "set k 0 0 -1\r\n",
         "set k 0 0 2147483646\r\n",
         "cas k 0 0\r\n",
-        "delete\r\n",
-        "delete k 5\r\n",
         "delete a b c\r\n",
         "touch k\r\n",
         "decr\r\n",
-        "version now\r\n",
-        "stats items\r\n",
-        "quit now\r\n",
     ] {
         client.exchange(line, bad).await;
     }
-    // Keys: at most 250 bytes, no tabs, NUL or line endings (any other bytes are fine).
+    client.exchange("delete\r\n", "ERROR\r\n").await;
+    client
+        .exchange(
+            "delete k 5\r\n",
+            "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
+        )
+        .await;
+    // As in memcached 1.6, arguments after version and quit are ignored.
+    client.exchange("version now\r\n", VERSION).await;
+    // Keys: at most 250 bytes without spaces; any other bytes are fine, as in memcached.
     let long = "k".repeat(251);
     client.exchange(format!("get {long}\r\n"), bad).await;
     client.exchange(format!("delete {long}\r\n"), bad).await;
-    client.exchange("get a\tb\r\n", bad).await;
-    client.exchange(b"get a\x00b\r\n", bad).await;
+    client.exchange("get a\tb\r\n", "END\r\n").await;
+    client.exchange(b"get a\x00b\r\n", "END\r\n").await;
     client.exchange(b"get \xff\r\n", "END\r\n").await;
     // A storage line with a bad key (or flags, exptime, cas) but a readable length: its data
     // block is thrown away, never read as commands.
@@ -589,9 +598,26 @@ async fn an_overlong_line_is_refused_and_closes_the_connection() {
         .await;
     client.expect_closed().await;
 
+    // Other commands stop at 2048 bytes, as in memcached...
     let mut client = connect(kv(1024));
+    let long_delete = format!("delete {}", "k".repeat(2042));
     client
-        .exchange(format!("{longest} \r\n"), "CLIENT_ERROR line too long\r\n")
+        .exchange(
+            format!("{long_delete}\r\n"),
+            "CLIENT_ERROR line too long\r\n",
+        )
+        .await;
+    client.expect_closed().await;
+
+    // ...while a multi-get may go on, up to its own cap.
+    let mut client = connect(kv(1024));
+    client.exchange(format!("{longest} \r\n"), "END\r\n").await;
+    let keys = text::MAX_GET_LINE_BYTES / 2 + 1;
+    client
+        .exchange(
+            format!("get {}\r\n", "k ".repeat(keys)),
+            "CLIENT_ERROR line too long\r\n",
+        )
         .await;
     client.expect_closed().await;
 }
@@ -669,7 +695,8 @@ async fn stats_count_items_bytes_and_commands() {
     for (name, value) in [
         ("curr_items", "2"),
         ("total_items", "3"),
-        ("bytes", "5"),
+        // Each item counts its key, its value and its bookkeeping, as memcached's do.
+        ("bytes", &*(4 + 3 + 2 * table::ITEM_OVERHEAD).to_string()),
         ("cmd_get", "2"),
         ("cmd_set", "4"),
         ("get_hits", "1"),
@@ -740,7 +767,7 @@ fn accessors_report_the_table() {
     assert_eq!(kv.get("k"), None);
     assert_eq!(
         format!("{kv:?}"),
-        "Kv { max_value_bytes: 1048576, items: 0, .. }"
+        "Kv { max_value_bytes: 1048576, memory_limit_mb: 64, max_connections: 1024, items: 0, .. }"
     );
 }
 
@@ -844,4 +871,117 @@ fn missing_fields_thaw_as_an_empty_default_table() {
     assert_eq!(kv.max_value_bytes(), DEFAULT_MAX_VALUE_BYTES);
     assert!(kv.is_empty());
     assert!(serde_json::from_str::<Kv>(r#"{"table": {"items": [{"key": "k"}]}}"#).is_err());
+}
+
+#[tokio::test]
+async fn while_quiesced_writes_wait_and_reads_go_on_then_resume_lets_them_through() {
+    let kv = kv(1024);
+    let mut writer = connect(kv.clone());
+    writer
+        .exchange("set before 0 0 1\r\nb\r\n", "STORED\r\n")
+        .await;
+    kv.quiesce().await;
+    writer.send("set during 0 0 1\r\nd\r\n").await;
+    // Reads are answered meanwhile, on another connection and on the same table.
+    let mut reader = connect(kv.clone());
+    reader
+        .exchange("get before\r\n", "VALUE before 0 1\r\nb\r\nEND\r\n")
+        .await;
+    // The write is not acknowledged, and not in a snapshot taken now.
+    let mut byte = [0u8; 1];
+    let early = timeout(Duration::from_millis(200), writer.stream.read(&mut byte)).await;
+    assert!(early.is_err(), "a write was answered while quiesced");
+    let json = serde_json::to_string(&*kv).unwrap();
+    assert!(
+        json.contains("before") && !json.contains("during"),
+        "{json}"
+    );
+    kv.resume().await;
+    writer.expect("STORED\r\n").await;
+    assert_eq!(kv.get("during"), Some(b"d".to_vec()));
+    writer.quit().await;
+    reader.quit().await;
+}
+
+#[tokio::test]
+async fn published_gauges_follow_items_bytes_evictions_and_connections() {
+    let kv = Arc::new(Kv::new(1 << 20).with_memory_limit_mb(1));
+    let counters = rtwisted_core::context::Counters::default();
+    kv.publish(&counters);
+    let value = |name: &str| {
+        counters
+            .values()
+            .into_iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, value)| value)
+    };
+    let mut client = connect(kv.clone());
+    client
+        .exchange("set a 0 0 3\r\nabc\r\n", "STORED\r\n")
+        .await;
+    assert_eq!(value("kv_items"), Some(1));
+    assert_eq!(
+        value("kv_bytes"),
+        Some((1 + 3 + table::ITEM_OVERHEAD) as u64)
+    );
+    assert_eq!(value("kv_connections"), Some(1));
+    assert_eq!(value("kv_evictions_total"), Some(0));
+    // Two values of 600 KB do not fit in 1 MiB together: the older one goes.
+    let big = "x".repeat(600_000);
+    for key in ["b", "c"] {
+        client
+            .exchange(format!("set {key} 0 0 600000\r\n{big}\r\n"), "STORED\r\n")
+            .await;
+    }
+    assert!(value("kv_evictions_total") >= Some(1));
+    assert!(value("kv_bytes").unwrap() <= 1 << 20);
+    client.quit().await;
+    assert!(eventually_zero(|| value("kv_connections")).await);
+}
+
+/// Polls `gauge` (bounded, 10 ms apart) until it reads zero.
+async fn eventually_zero(gauge: impl Fn() -> Option<u64>) -> bool {
+    for _ in 0..500 {
+        if gauge() == Some(0) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn meta_commands_answer_as_memcached_does() {
+    let mut client = connect(kv(1024));
+    client.exchange("ms k 2 T0 F5\r\nhi\r\n", "HD\r\n").await;
+    client
+        .exchange("mg k v f s k\r\n", "VA 2 f5 s2 kk\r\nhi\r\n")
+        .await;
+    client.exchange("mg k\r\n", "HD\r\n").await;
+    client.exchange("mg nope v\r\n", "EN\r\n").await;
+    // q silences a miss; mn marks the end of a pipeline.
+    client.exchange("mg nope v q\r\nmn\r\n", "MN\r\n").await;
+    client.exchange("ms k 1 MA\r\n!\r\n", "HD\r\n").await;
+    client
+        .exchange("mg k v O42\r\n", "VA 3 O42\r\nhi!\r\n")
+        .await;
+    client.exchange("ms k 1 ME\r\nx\r\n", "NS\r\n").await;
+    client.exchange("ms k 1 C999\r\nx\r\n", "EX\r\n").await;
+    client.exchange("md k q\r\nmd k\r\n", "NF\r\n").await;
+    client.exchange("ma n\r\n", "NF\r\n").await;
+    client.exchange("ma n N0 J10 v\r\n", "VA 2\r\n10\r\n").await;
+    client.exchange("ma n MD D3 v\r\n", "VA 1\r\n7\r\n").await;
+    // Keys may be sent as base64 (b), so any bytes can be a key.
+    client.exchange("ms /w== 1 b\r\nz\r\n", "HD\r\n").await;
+    client
+        .exchange(b"get \xff\r\n", b"VALUE \xff 0 1\r\nz\r\nEND\r\n")
+        .await;
+    client
+        .exchange("mg /w== b k v\r\n", "VA 1 k/w== b\r\nz\r\n")
+        .await;
+    client
+        .exchange("mg k zz\r\n", "CLIENT_ERROR invalid flag\r\n")
+        .await;
+    client.exchange("mg\r\n", "ERROR\r\n").await;
+    client.quit().await;
 }

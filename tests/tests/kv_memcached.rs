@@ -1,0 +1,327 @@
+//! The kv plugin as a memcached, through the real binary: libmemcached's conformance tester
+//! (`memccapable`, both protocols), long multi-gets, byte keys, eviction under the memory
+//! limit, the connection limit, and gets that go on while checkpoints are written.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use rtwisted_tests::{DEADLINE, Daemon, Scratch, eventually};
+
+/// A memcached text-protocol client over one connection.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(address: SocketAddr) -> Self {
+        let stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    fn line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line).unwrap();
+        line
+    }
+
+    fn set(&mut self, key: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut request = b"set ".to_vec();
+        request.extend_from_slice(key);
+        request.extend_from_slice(format!(" 0 0 {}\r\n", value.len()).as_bytes());
+        request.extend_from_slice(value);
+        request.extend_from_slice(b"\r\n");
+        self.send(&request);
+        self.line()
+    }
+
+    /// Sends `get` (or any retrieval line) and reads the hits as (key, value) until `END`.
+    fn values(&mut self, request: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.send(request);
+        let mut hits = Vec::new();
+        loop {
+            let header = self.line();
+            if header == b"END\r\n" {
+                return hits;
+            }
+            assert!(header.starts_with(b"VALUE "), "{}", header.escape_ascii());
+            let fields: Vec<&[u8]> = header[6..header.len() - 2].split(|&b| b == b' ').collect();
+            let length: usize = std::str::from_utf8(fields[2]).unwrap().parse().unwrap();
+            let mut value = vec![0u8; length + 2];
+            self.reader.read_exact(&mut value).unwrap();
+            assert_eq!(&value[length..], b"\r\n");
+            value.truncate(length);
+            hits.push((fields[0].to_vec(), value));
+        }
+    }
+
+    /// The `stats` reply as a name-to-value map.
+    fn stats(&mut self) -> std::collections::BTreeMap<String, String> {
+        self.send(b"stats\r\n");
+        let mut stats = std::collections::BTreeMap::new();
+        loop {
+            let line = String::from_utf8(self.line()).unwrap();
+            if line == "END\r\n" {
+                return stats;
+            }
+            let mut words = line.trim_end().splitn(3, ' ');
+            assert_eq!(words.next(), Some("STAT"), "{line}");
+            stats.insert(
+                words.next().unwrap().to_owned(),
+                words.next().unwrap_or("").to_owned(),
+            );
+        }
+    }
+}
+
+fn kv(scratch: &Scratch, extra: &[&str]) -> Daemon {
+    let mut args = vec!["-n", "kv", "--port", "tcp:0:interface=127.0.0.1"];
+    args.extend_from_slice(extra);
+    scratch.spawn_rtwistd(&args)
+}
+
+fn stop(daemon: Daemon) {
+    daemon.signal(Signal::SIGTERM);
+    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+}
+
+/// Whether the tests must find the Debian tools (`.ci/run` says so); otherwise a missing tool
+/// skips its test with a note.
+fn tools_required() -> bool {
+    std::env::var_os("RTWISTED_REQUIRE_TOOLS").is_some_and(|value| value == "1")
+}
+
+#[test]
+fn memccapable_passes_every_ascii_and_binary_test() {
+    if Command::new("memccapable").arg("-h").output().is_err() {
+        assert!(
+            !tools_required(),
+            "memccapable is missing: apt-get install libmemcached-tools"
+        );
+        eprintln!("memccapable is not installed (libmemcached-tools): skipped");
+        return;
+    }
+    let scratch = Scratch::new();
+    let mut daemon = kv(&scratch, &[]);
+    let address = daemon.listening_address();
+    for protocol in ["-a", "-b"] {
+        let output = Command::new("memccapable")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &address.port().to_string(),
+                "-t",
+                "5",
+            ])
+            .arg(protocol)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let passed = stdout
+            .lines()
+            .filter(|line| line.ends_with("[pass]"))
+            .count();
+        assert!(
+            output.status.success() && stdout.contains("All tests passed") && passed == 27,
+            "memccapable {protocol}: {passed} of 27 passed\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stop(daemon);
+}
+
+#[test]
+fn a_multi_get_of_a_thousand_longest_keys_answers_every_one() {
+    let scratch = Scratch::new();
+    let mut daemon = kv(&scratch, &[]);
+    let mut client = Client::connect(daemon.listening_address());
+    let keys: Vec<Vec<u8>> = (0..1000)
+        .map(|n| format!("{n:04}{}", "k".repeat(246)).into_bytes())
+        .collect();
+    assert!(keys.iter().all(|key| key.len() == 250));
+    let mut sets = Vec::new();
+    for key in &keys {
+        sets.extend_from_slice(b"set ");
+        sets.extend_from_slice(key);
+        sets.extend_from_slice(b" 0 0 3 noreply\r\n");
+        sets.extend_from_slice(&key[..3]);
+        sets.extend_from_slice(b"\r\n");
+    }
+    client.send(&sets);
+    // One line of 251,004 bytes, as pymemcache's get_many or memcslap --test=mget send.
+    let mut request = b"get".to_vec();
+    for key in &keys {
+        request.push(b' ');
+        request.extend_from_slice(key);
+    }
+    request.extend_from_slice(b"\r\n");
+    assert!(request.len() > 250_000);
+    let hits = client.values(&request);
+    assert_eq!(hits.len(), 1000);
+    for ((key, value), wanted) in hits.iter().zip(&keys) {
+        assert_eq!(key, wanted);
+        assert_eq!(value, &wanted[..3]);
+    }
+    // gets and gat of the same line too.
+    request.splice(0..3, b"gets".iter().copied());
+    assert_eq!(client.values(&request).len(), 1000);
+    drop(client);
+    stop(daemon);
+}
+
+#[test]
+fn keys_are_bytes_as_memcached_reads_them() {
+    let scratch = Scratch::new();
+    let mut daemon = kv(&scratch, &[]);
+    let mut client = Client::connect(daemon.listening_address());
+    // memcaslap's keys start with 0x10 bytes; others hold tabs, DEL, non-UTF-8.
+    let keys: [&[u8]; 5] = [
+        b"\x10\x10key",
+        b"a\tb",
+        b"\x7f",
+        b"\xff\xfe\x01",
+        "clé".as_bytes(),
+    ];
+    for (n, key) in keys.iter().enumerate() {
+        assert_eq!(client.set(key, format!("v{n}").as_bytes()), b"STORED\r\n");
+    }
+    for (n, key) in keys.iter().enumerate() {
+        let mut request = b"get ".to_vec();
+        request.extend_from_slice(key);
+        request.extend_from_slice(b"\r\n");
+        assert_eq!(
+            client.values(&request),
+            [(key.to_vec(), format!("v{n}").into_bytes())],
+            "{}",
+            key.escape_ascii()
+        );
+    }
+    // Past 250 bytes a key is refused, as by memcached.
+    let long = vec![b'k'; 251];
+    assert_eq!(
+        client.set(&long, b"x"),
+        b"CLIENT_ERROR bad command line format\r\n"
+    );
+    drop(client);
+    stop(daemon);
+}
+
+#[test]
+fn past_the_memory_limit_the_least_recently_used_items_are_evicted() {
+    let scratch = Scratch::new();
+    let mut daemon = kv(&scratch, &["--memory-limit", "1"]);
+    let mut client = Client::connect(daemon.listening_address());
+    let value = vec![b'v'; 1000];
+    // 4 MB of values into 1 MiB; the first key is read all along, so it stays recent.
+    for n in 0..4000 {
+        assert_eq!(
+            client.set(format!("key{n}").as_bytes(), &value),
+            b"STORED\r\n",
+            "set {n}"
+        );
+        if n % 100 == 0 {
+            assert_eq!(client.values(b"get key0\r\n").len(), 1, "key0 at {n}");
+        }
+    }
+    let stats = client.stats();
+    let number = |name: &str| stats[name].parse::<u64>().unwrap();
+    assert_eq!(number("limit_maxbytes"), 1024 * 1024);
+    assert!(number("bytes") <= 1024 * 1024, "{stats:?}");
+    assert!(number("evictions") >= 2900, "{stats:?}");
+    assert!(number("curr_items") < 1100, "{stats:?}");
+    // The most recent writes are all there; the oldest untouched ones are gone.
+    for n in 3900..4000 {
+        let request = format!("get key{n}\r\n");
+        assert_eq!(client.values(request.as_bytes()).len(), 1, "key{n}");
+    }
+    assert!(client.values(b"get key1 key2 key3\r\n").is_empty());
+    drop(client);
+    stop(daemon);
+}
+
+#[test]
+fn connections_past_the_limit_are_turned_away_as_by_memcached() {
+    let scratch = Scratch::new();
+    let mut daemon = kv(&scratch, &["--max-connections", "2"]);
+    let address = daemon.listening_address();
+    let mut first = Client::connect(address);
+    let mut second = Client::connect(address);
+    assert_eq!(first.set(b"k", b"1"), b"STORED\r\n");
+    assert_eq!(second.set(b"k", b"2"), b"STORED\r\n");
+    let mut third = Client::connect(address);
+    assert_eq!(third.line(), b"SERVER_ERROR too many open connections\r\n");
+    assert_eq!(third.line(), b"", "closed after the refusal");
+    drop(second);
+    // Once one closes, a new client gets in.
+    assert!(eventually(|| {
+        let mut again = Client::connect(address);
+        again.send(b"version\r\n");
+        again.line().starts_with(b"VERSION ")
+    }));
+    // The third, and any retry that came before the second's close was seen.
+    let rejected: u64 = first.stats()["rejected_connections"].parse().unwrap();
+    assert!(rejected >= 1);
+    drop(first);
+    stop(daemon);
+}
+
+#[test]
+fn gets_go_on_while_checkpoints_are_written() {
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap", "--checkpoint-every", "100ms"]);
+    let mut client = Client::connect(daemon.listening_address());
+    // 100,000 items of 100 bytes, pipelined.
+    let value = [b'x'; 100];
+    for batch in 0..100 {
+        let mut sets = Vec::new();
+        for n in batch * 1000..(batch + 1) * 1000 {
+            sets.extend_from_slice(format!("set key{n} 0 0 100 noreply\r\n").as_bytes());
+            sets.extend_from_slice(&value);
+            sets.extend_from_slice(b"\r\n");
+        }
+        client.send(&sets);
+    }
+    assert_eq!(client.stats()["curr_items"], "100000");
+    let checkpoint = scratch.join("kv-checkpoint.tap");
+    let modified = || {
+        std::fs::metadata(&checkpoint)
+            .and_then(|meta| meta.modified())
+            .ok()
+    };
+    assert!(eventually(|| modified().is_some()));
+    let first = modified();
+    // Gets for a while, across several checkpoints of the whole table.
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(2) {
+        let request = format!("get key{}\r\n", (n * 7919) % 100_000);
+        let asked = Instant::now();
+        assert_eq!(client.values(request.as_bytes()).len(), 1);
+        slowest = slowest.max(asked.elapsed());
+        n += 1;
+    }
+    assert_ne!(modified(), first, "no checkpoint was written meanwhile");
+    // A loose bound (debug build, shared machine): a checkpoint holding the table would stall
+    // a get for its whole length. The benchmark measures the real figure.
+    assert!(
+        slowest < Duration::from_millis(500),
+        "slowest get {slowest:?}"
+    );
+    drop(client);
+    stop(daemon);
+}
