@@ -126,7 +126,6 @@ fn address(scratch: &Scratch, path: &str) -> SocketAddr {
 }
 
 #[test]
-#[ignore = "kv does not quiesce yet: its writes during a hand-over are lost (issue 16)"]
 fn three_restarts_under_load_refuse_no_connection_and_lose_no_acknowledged_write() {
     let scratch = Scratch::new();
     std::fs::write(scratch.join("app.tac"), APP).unwrap();
