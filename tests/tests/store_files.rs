@@ -204,8 +204,23 @@ fn verify_names_each_problem_and_rebuild_recreates_the_index() {
     let tagged = rtap_ok_in(&scratch, &["inspect", "kv@base", "--store", STORE]);
     assert!(tagged.contains("tcp:7005"), "{tagged}");
 
-    // A damaged snapshot file: one line naming it, exit 1.
-    let files = snapshot_files(&dir);
+    // A damaged snapshot file (kv@2's): one line naming it, exit 1.
+    let log = rtap_ok_in(
+        &scratch,
+        &["store", "log", "kv", "--store", STORE, "--json"],
+    );
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let hex = log[1]["sha256"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap()
+        .to_owned();
+    let files: Vec<PathBuf> = snapshot_files(&dir)
+        .into_iter()
+        .filter(|file| file.to_string_lossy().contains(&hex))
+        .collect();
+    assert_eq!(files.len(), 1, "{hex}");
     std::fs::write(&files[0], b"not a snapshot any more").unwrap();
     let output = rtap_in(&scratch, &["store", "verify", "--store", STORE]);
     assert_eq!(output.status.code(), Some(1));
@@ -511,4 +526,51 @@ fn readers_need_only_read_permission() {
             .to_lowercase()
             .contains("permission denied")
     );
+}
+
+#[test]
+fn sigterm_stops_the_daemon_while_a_checkpoint_is_stuck() {
+    use nix::fcntl::{Flock, FlockArg};
+    let scratch = Scratch::new();
+    rtap_ok_in(
+        &scratch,
+        &[
+            "save",
+            "kv",
+            "--port",
+            "tcp:0:interface=127.0.0.1",
+            "--store",
+            STORE,
+        ],
+    );
+    let mut daemon = scratch.spawn_rtwistd(&["-n", "--store", STORE, "-f", "kv"]);
+    let address = daemon.listening_address();
+    daemon.wait_for_line("waiting for SIGTERM or SIGINT");
+    // Another writer has the store: the checkpoint waits for it (up to 10 s).
+    let folder = std::fs::File::open(scratch.join(STORE)).unwrap();
+    let lock = Flock::lock(folder, FlockArg::LockExclusiveNonblock).unwrap();
+    daemon.signal(Signal::SIGUSR2);
+    assert_eq!(
+        memcache_request(address, b"set during 0 0 5\r\nstuck\r\n"),
+        "STORED\r\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    daemon.signal(Signal::SIGTERM);
+    daemon.wait_for_line("the last checkpoint (SIGUSR2) did not complete before the stop");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    drop(lock);
+    let (status, out, err) = daemon.wait_exit();
+    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    assert!(
+        out.iter()
+            .any(|line| line.contains("Saved the kv application as kv@")),
+        "{out:#?}"
+    );
+    let history = log_numbers(&scratch, STORE, "kv");
+    assert!(history.len() >= 2, "{history:?}");
 }
