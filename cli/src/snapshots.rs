@@ -67,6 +67,17 @@ impl Access {
         Ok(ReadStore::open_with(dir, &self.store_options(false))?)
     }
 
+    /// Bounds a command on a store location by a deadline (nothing for a file).
+    pub fn arm_deadline(&self, location: &Location) {
+        if let Location::Store { address, .. } = location {
+            crate::deadline::arm(
+                "rtap",
+                format!("the edit of {address}"),
+                self.wait.unwrap_or(DEFAULT_BUSY_TIMEOUT),
+            );
+        }
+    }
+
     /// The key for bytes that may be encrypted: asked for only when they are.
     pub fn key_for(&self, bytes: &[u8]) -> Result<Option<Key>, CliError> {
         if rtwisted_persist::crypto::looks_encrypted(bytes) {

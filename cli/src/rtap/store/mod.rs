@@ -155,6 +155,13 @@ pub(crate) fn run(
     access: &crate::snapshots::Access,
 ) -> Result<(), CliError> {
     let dir = store_dir(command.command.name(), command.store)?;
+    crate::deadline::arm(
+        "rtap",
+        format!("rtap store {}", command.command.name()),
+        access
+            .wait
+            .unwrap_or(rtwisted_persist::store::DEFAULT_BUSY_TIMEOUT),
+    );
     match command.command {
         StoreSubcommand::List { json } => list(&open(&dir, access)?, json),
         StoreSubcommand::Log { app, json } => log(&open(&dir, access)?, &app, json),

@@ -16,8 +16,12 @@ pub(super) fn verify(
     access: &crate::snapshots::Access,
 ) -> Result<(), CliError> {
     // The writer checks the index too; a store that cannot be opened for writing (read-only,
-    // busy) is checked from its journal and files.
-    let verified = match access.open_store(dir, false) {
+    // busy) is checked from its journal and files, without waiting for the writer.
+    let options = rtwisted_persist::store::OpenOptions {
+        busy_timeout: std::time::Duration::ZERO,
+        ..access.store_options(false)
+    };
+    let verified = match rtwisted_persist::store::SledStore::open_with(dir, &options) {
         Ok(store) => store.verify()?,
         Err(_) => access.open_reader(dir)?.verify()?,
     };
