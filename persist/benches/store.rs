@@ -11,10 +11,10 @@ use std::time::Instant;
 use rtwisted_core::{Application, MultiService, Style};
 use rtwisted_persist::store::{ReadStore, SledStore, Store, StoreAddress};
 
-/// A snapshot of `app` with `children` services and one more named `v{variant}`, so every
-/// save stores different bytes.
-fn snapshot(base: &Application, variant: usize) -> Vec<u8> {
-    let mut app = base.clone();
+/// A snapshot of an application with `children` services (names `name_len` digits long) and
+/// one more named `v{variant}`, so every save stores different bytes.
+fn snapshot(children: usize, name_len: usize, variant: usize) -> Vec<u8> {
+    let mut app = app_with(children, name_len);
     app.services_mut()
         .insert_named(format!("v{variant}"), Box::new(MultiService::new()))
         .unwrap();
@@ -64,14 +64,13 @@ fn median_ms(runs: usize, mut work: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let base = app_with(10, 8);
     let rtap = std::env::var_os("RTAP");
     let mut rows = Vec::new();
     for count in [10usize, 1_000, 10_000] {
         let folder = tempfile::tempdir().unwrap();
         let dir = folder.path().join("store");
         let store = SledStore::open_or_create(&dir).unwrap();
-        let bytes: Vec<Vec<u8>> = (0..count).map(|i| snapshot(&base, i)).collect();
+        let bytes: Vec<Vec<u8>> = (0..count).map(|i| snapshot(10, 8, i)).collect();
         let snapshot_bytes = bytes.iter().map(Vec::len).sum::<usize>() / count;
         let began = Instant::now();
         for snapshot in &bytes {
@@ -124,7 +123,6 @@ fn main() {
     }
 
     // Steady state: 3 MB snapshots saved and collected with --keep 10.
-    let big = app_with(60_000, 40);
     let folder = tempfile::tempdir().unwrap();
     let dir = folder.path().join("store");
     let saves = 200;
@@ -132,7 +130,7 @@ fn main() {
     let mut worst_ratio: f64 = 0.0;
     let mut size = 0;
     for i in 0..saves {
-        let bytes = snapshot(&big, i);
+        let bytes = snapshot(40_000, 48, i);
         size = bytes.len();
         let store = SledStore::open_or_create(&dir).unwrap();
         store.put("bench", &bytes, None).unwrap();

@@ -578,26 +578,49 @@ fn sigterm_stops_the_daemon_while_a_checkpoint_is_stuck() {
 #[test]
 fn gc_removes_the_files_of_the_snapshots_it_drops() {
     let scratch = Scratch::new();
-    rtap_ok_in(&scratch, &["save", "kv", "--port", "tcp:7000", "--store", STORE]);
+    rtap_ok_in(
+        &scratch,
+        &["save", "kv", "--port", "tcp:7000", "--store", STORE],
+    );
     for port in 7001..7020 {
         let endpoint = format!("endpoint=tcp:{port}");
         rtap_ok_in(&scratch, &["set", "kv", "--store", STORE, "kv", &endpoint]);
     }
-    rtap_ok_in(&scratch, &["store", "tag", "kv@5", "keep", "--store", STORE]);
+    rtap_ok_in(
+        &scratch,
+        &["store", "tag", "kv@5", "keep", "--store", STORE],
+    );
     let dir = scratch.join(STORE);
     assert_eq!(snapshot_files(&dir).len(), 20);
     let journal = std::fs::metadata(dir.join("journal")).unwrap().len();
-    let out = rtap_ok_in(&scratch, &["store", "gc", "kv", "--keep", "2", "--store", STORE]);
+    let out = rtap_ok_in(
+        &scratch,
+        &["store", "gc", "kv", "--keep", "2", "--store", STORE],
+    );
     assert!(out.contains("kept 3 (kv@5, kv@19, kv@20)"), "{out}");
     let files = snapshot_files(&dir);
     assert_eq!(files.len(), 3, "{files:?}");
-    let log = rtap_ok_in(&scratch, &["store", "log", "kv", "--store", STORE, "--json"]);
+    let log = rtap_ok_in(
+        &scratch,
+        &["store", "log", "kv", "--store", STORE, "--json"],
+    );
     let log: serde_json::Value = serde_json::from_str(&log).unwrap();
-    let kept: u64 = log.as_array().unwrap().iter().map(|e| e["size"].as_u64().unwrap()).sum();
-    let on_disk: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let kept: u64 = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["size"].as_u64().unwrap())
+        .sum();
+    let on_disk: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
     assert_eq!(on_disk, kept);
     assert!(std::fs::metadata(dir.join("journal")).unwrap().len() < journal / 2);
     // Numbers are never reused.
-    let out = rtap_ok_in(&scratch, &["set", "kv", "--store", STORE, "kv", "endpoint=tcp:6000"]);
+    let out = rtap_ok_in(
+        &scratch,
+        &["set", "kv", "--store", STORE, "kv", "endpoint=tcp:6000"],
+    );
     assert!(out.contains("kv@21"), "{out}");
 }
