@@ -1,4 +1,5 @@
-//! `rtap store`: a history of snapshots per application, kept in a store folder (sled).
+//! `rtap store`: a history of snapshots per application, kept in a store folder (snapshot
+//! files, a journal, and a sled index).
 //!
 //! ```text
 //! rtap store list [--json]                     applications, counts, sizes, newest
