@@ -312,14 +312,14 @@ impl SledStore {
             dir: self.dir.clone(),
             cause,
         };
-        let mut removed = 0;
-        for (path, sha256) in files::list(&self.dir).map_err(io_error)? {
-            if !referenced.contains(&sha256) {
-                files::remove(&path).map_err(io_error)?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        let doomed: Vec<PathBuf> = files::list(&self.dir)
+            .map_err(io_error)?
+            .into_iter()
+            .filter(|(_, sha256)| !referenced.contains(sha256))
+            .map(|(path, _)| path)
+            .collect();
+        files::remove_all(&doomed).map_err(io_error)?;
+        Ok(doomed.len())
     }
 
     /// Rewrites the journal as the index now stands (the records of removed snapshots
