@@ -248,6 +248,16 @@ pub fn usage_error(
     here.error(kind, message)
 }
 
+/// `--wait SECONDS`: a whole or decimal number of seconds, at most a day.
+pub(crate) fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => {
+            Ok(std::time::Duration::from_secs_f64(seconds))
+        }
+        _ => Err(format!("'{text}' is not a number of seconds (0 to 86400)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@
 
 mod args;
 pub mod control;
+mod deadline;
 pub mod error;
 pub mod fields;
 mod ids;

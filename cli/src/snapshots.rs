@@ -4,10 +4,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rtwisted_core::{Application, Style};
 use rtwisted_persist::lineage::Parent;
-use rtwisted_persist::store::{Entry, OnNewer, OpenOptions, SledStore, StoreAddress};
+use rtwisted_persist::store::{
+    DEFAULT_BUSY_TIMEOUT, Entry, OnNewer, OpenOptions, ReadStore, SledStore, StoreAddress,
+};
 use rtwisted_persist::view::Detail;
 use rtwisted_persist::{Header, Key, Limits, LoadOptions, RawSnapshot, SaveOptions, Snapshot};
 
@@ -22,6 +25,9 @@ pub struct Access {
     pub passphrase: PassphraseSource,
     /// The limits of every load and save.
     pub limits: Limits,
+    /// How long a store write waits for another writer (`--wait SECONDS`; default
+    /// [`DEFAULT_BUSY_TIMEOUT`]).
+    pub wait: Option<Duration>,
 }
 
 impl Access {
@@ -42,16 +48,34 @@ impl Access {
         }
     }
 
-    /// The store at `dir`, opened with these limits (created if `create`).
+    /// How to open a store (created if `create`).
+    pub fn store_options(&self, create: bool) -> OpenOptions {
+        OpenOptions {
+            create,
+            limits: self.limits,
+            busy_timeout: self.wait.unwrap_or(DEFAULT_BUSY_TIMEOUT),
+        }
+    }
+
+    /// The store at `dir`, opened for writing with these limits (created if `create`).
     pub fn open_store(&self, dir: &Path, create: bool) -> Result<SledStore, CliError> {
-        Ok(SledStore::open_with(
-            dir,
-            &OpenOptions {
-                create,
-                limits: self.limits,
-                ..OpenOptions::default()
-            },
-        )?)
+        Ok(SledStore::open_with(dir, &self.store_options(create))?)
+    }
+
+    /// The store at `dir`, opened for reading (no lock, no write access needed).
+    pub fn open_reader(&self, dir: &Path) -> Result<ReadStore, CliError> {
+        Ok(ReadStore::open_with(dir, &self.store_options(false))?)
+    }
+
+    /// Bounds a command on a store location by a deadline (nothing for a file).
+    pub fn arm_deadline(&self, location: &Location) {
+        if let Location::Store { address, .. } = location {
+            crate::deadline::arm(
+                "rtap",
+                format!("the edit of {address}"),
+                self.wait.unwrap_or(DEFAULT_BUSY_TIMEOUT),
+            );
+        }
     }
 
     /// The key for bytes that may be encrypted: asked for only when they are.
@@ -201,8 +225,8 @@ pub fn open_at(
         }
         Location::Store { dir, address } => {
             let (entry, bytes) = {
-                use rtwisted_persist::store::SnapshotStore;
-                access.open_store(dir, false)?.get(address)?
+                use rtwisted_persist::store::Store;
+                access.open_reader(dir)?.get(address)?
             };
             let (snapshot, key) = decode_stored(location, &bytes, access)?;
             Ok((snapshot, key, Some(entry)))
@@ -220,8 +244,8 @@ pub fn open_raw_at(
         Location::File(path) => open_raw(path, access, detail),
         Location::Store { dir, address } => {
             let (_, bytes) = {
-                use rtwisted_persist::store::SnapshotStore;
-                access.open_store(dir, false)?.get(address)?
+                use rtwisted_persist::store::Store;
+                access.open_reader(dir)?.get(address)?
             };
             let key = access.key_for(&bytes)?;
             let options = access.load_options(key.as_ref(), detail);

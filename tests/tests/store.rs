@@ -388,32 +388,40 @@ fn encrypted_snapshots_are_stored_as_they_are_and_decrypted_to_diff() {
 }
 
 #[test]
-fn a_busy_store_is_waited_for_then_reported() {
+fn writers_queue_for_the_store_and_readers_never_wait() {
     use nix::fcntl::{Flock, FlockArg};
     let scratch = Scratch::new();
     echo_snapshot(&scratch);
     store_ok(&scratch, &["import", "echo.tap"]);
-    // Hold the lock sled takes while a store is open, as a running rtwistd would.
+    // Hold the writers' lock (on the store folder), as a writer in the middle of a save would.
     let lock = || {
-        let file = std::fs::File::open(scratch.join(STORE).join("db")).unwrap();
+        let file = std::fs::File::open(scratch.join(STORE)).unwrap();
         Flock::lock(file, FlockArg::LockExclusiveNonblock).unwrap()
     };
 
     let held = lock();
     let started = Instant::now();
-    let output = store(&scratch, &["list"]);
+    assert!(store_ok(&scratch, &["list"]).contains("echo@1"));
+    assert!(store_ok(&scratch, &["log", "echo"]).contains("echo@1"));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a reader waited"
+    );
+    let started = Instant::now();
+    let output = store(&scratch, &["tag", "echo", "stable", "--wait", "1"]);
     fails_with(
         &output,
-        "the store history is busy (another rtap or rtwistd has it open); try again",
+        "the store history is busy (another rtap or rtwistd is writing to it); try again, or wait longer with --wait SECONDS",
     );
-    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(started.elapsed() >= Duration::from_millis(1000));
     drop(held);
 
+    // A writer waits its turn (10 s by default) and then does its work.
     let held = lock();
     let release = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(2500));
         drop(held);
     });
-    assert!(store_ok(&scratch, &["log", "echo"]).contains("echo@1"));
+    assert!(store_ok(&scratch, &["tag", "echo", "stable"]).contains("tagged echo@1 'stable'"));
     release.join().unwrap();
 }

@@ -10,7 +10,7 @@
 use rtwisted_core::{Application, PathSegment, ServicePath, Style};
 use rtwisted_persist::lineage::Parent;
 use rtwisted_persist::lock::{EditLock, check_not_held};
-use rtwisted_persist::store::{Entry, OnNewer, SledStore, SnapshotStore};
+use rtwisted_persist::store::{Entry, OnNewer, SledStore, Store};
 use rtwisted_persist::{Header, Key};
 use serde_json::{Map, Value};
 

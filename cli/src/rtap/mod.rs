@@ -69,6 +69,9 @@ pub(crate) struct Rtap {
     /// The limits of every save and load.
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
+    /// How long a write into a snapshot store waits for another writer (default 10)
+    #[arg(long, value_name = "SECONDS", global = true, value_parser = crate::args::parse_wait)]
+    pub(crate) wait: Option<std::time::Duration>,
     /// The command.
     #[command(subcommand)]
     pub(crate) command: RtapCommand,
@@ -468,6 +471,7 @@ where
     let access = Access {
         passphrase: rtap.passphrase.source(),
         limits: rtap.limits.limits(command())?,
+        wait: rtap.wait,
     };
     match rtap.command {
         RtapCommand::Save(args) => save::run(&args, &access),

@@ -62,11 +62,9 @@ pub fn set(args: &SetArgs, access: &Access) -> Result<(), CliError> {
         .as_deref()
         .map(|text| parse_path("set", text))
         .transpose()?;
-    let mut document = Document::open(
-        &file(&args.file, args.store.store.as_deref())?,
-        access,
-        args.force.force,
-    )?;
+    let location = file(&args.file, args.store.store.as_deref())?;
+    access.arm_deadline(&location);
+    let mut document = Document::open(&location, access, args.force.force)?;
     let before = document.to_value()?;
     let mut changes = Vec::new();
     if let Some(path) = &path {
@@ -161,11 +159,9 @@ pub fn set(args: &SetArgs, access: &Access) -> Result<(), CliError> {
 /// `rtap remove FILE PATH`.
 pub fn remove(args: &RemoveArgs, access: &Access) -> Result<(), CliError> {
     let path = parse_path("remove", &args.path)?;
-    let mut document = Document::open(
-        &file(&args.file, args.store.store.as_deref())?,
-        access,
-        args.force.force,
-    )?;
+    let location = file(&args.file, args.store.store.as_deref())?;
+    access.arm_deadline(&location);
+    let mut document = Document::open(&location, access, args.force.force)?;
     let (parent, last) = split_last(&path)?;
     let before = document.to_value()?;
     let collection = document
@@ -190,11 +186,9 @@ pub fn rename(args: &RenameArgs, access: &Access) -> Result<(), CliError> {
     let new_name = &args.newname;
     rtwisted_core::service::validate_name(new_name)
         .map_err(|error| super::usage("rename", &error.to_string()))?;
-    let mut document = Document::open(
-        &file(&args.file, args.store.store.as_deref())?,
-        access,
-        args.force.force,
-    )?;
+    let location = file(&args.file, args.store.store.as_deref())?;
+    access.arm_deadline(&location);
+    let mut document = Document::open(&location, access, args.force.force)?;
     split_last(&path)?;
     let mut value = document.to_value()?;
     let node = node_mut(&mut value, &path)?;
@@ -218,11 +212,9 @@ pub fn add(args: &AddArgs, access: &Access) -> Result<(), CliError> {
         Some(text) => parse_path("add", text)?,
         None => rtwisted_core::ServicePath::root(),
     };
-    let mut document = Document::open(
-        &file(&args.file, args.store.store.as_deref())?,
-        access,
-        args.force.force,
-    )?;
+    let location = file(&args.file, args.store.store.as_deref())?;
+    access.arm_deadline(&location);
+    let mut document = Document::open(&location, access, args.force.force)?;
     let (maker, options) = (args.plugin.maker, &args.plugin.options);
     let service = plugins::make_service(maker, options)?;
     let shown = service.name().unwrap_or("(unnamed)").to_owned();

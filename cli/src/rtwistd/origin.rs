@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rtwisted_core::{Application, Style};
 use rtwisted_persist::lineage::Parent;
 use rtwisted_persist::peek::{Identity, peek};
-use rtwisted_persist::store::{Entry, SnapshotStore, StoreAddress};
+use rtwisted_persist::store::{Entry, Store, StoreAddress};
 use rtwisted_persist::{Header, Key};
 
 use super::options::Source;
@@ -295,7 +295,7 @@ fn descends(entry: &Entry, base: u64, log: &[Entry]) -> bool {
 
 fn load_stored(dir: &Path, text: &Path, access: &Access, resume: bool) -> Result<Loaded, CliError> {
     let address: StoreAddress = text.to_string_lossy().parse()?;
-    let store = access.open_store(dir, false)?;
+    let store = access.open_reader(dir)?;
     let entry = store.resolve(&address)?;
     let log = store.log(&address.app)?;
     let newer = log

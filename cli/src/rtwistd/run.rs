@@ -143,6 +143,7 @@ fn run_logging(
     let access = Access {
         passphrase: options.passphrase.clone(),
         limits: options.limits,
+        wait: None,
     };
     let origin::Loaded {
         mut app,

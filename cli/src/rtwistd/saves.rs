@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtwisted_core::Application;
 use rtwisted_persist::lineage::Parent;
@@ -22,7 +22,7 @@ use rtwisted_persist::{Key, Limits, SaveOptions};
 use super::origin::Origin;
 use crate::control::status::CheckpointRecord;
 use crate::error::CliError;
-use crate::snapshots::{self, Access, StorePut};
+use crate::snapshots::Access;
 
 /// How many kept copies of a replaced shutdown or checkpoint file there are at most.
 pub const KEPT_COPIES: usize = 5;
@@ -91,13 +91,38 @@ impl Saver {
     }
 
     /// Saves the running tree, live state included (every `running` flag false in the file),
-    /// as `NAME-checkpoint.tap` or the next snapshot in the store. A failure is logged in one
-    /// line and remembered; the daemon goes on. Returns what happened, for `rtap status`.
+    /// as `NAME-checkpoint.tap` or the next snapshot in the store, here and now. A failure is
+    /// logged in one line and remembered; the daemon goes on. Returns what happened, for
+    /// `rtap status`.
     pub fn checkpoint(&mut self, app: &Application, why: &str) -> CheckpointRecord {
-        let began = Instant::now();
-        let at = crate::control::status::now_rfc3339();
-        let outcome = self.save(app, "checkpoint");
+        let job = self.begin_checkpoint(app, why);
+        self.finish_checkpoint(job.run())
+    }
+
+    /// The first half of a checkpoint, on the main loop: the tree encoded (and checked against
+    /// the limits). [`SaveJob::run`] writes it, off the loop; [`Saver::finish_checkpoint`]
+    /// takes the outcome.
+    pub fn begin_checkpoint(&self, app: &Application, why: &str) -> SaveJob {
+        SaveJob {
+            why: why.to_owned(),
+            at: crate::control::status::now_rfc3339(),
+            began: Instant::now(),
+            write: self.prepare(app, "checkpoint"),
+        }
+    }
+
+    /// The last half of a checkpoint: logs the outcome, remembers it, and returns it for
+    /// `rtap status`.
+    pub fn finish_checkpoint(&mut self, done: SaveDone) -> CheckpointRecord {
+        let SaveDone {
+            why,
+            at,
+            began,
+            outcome,
+        } = done;
+        let outcome = self.apply(outcome);
         let millis = began.elapsed().as_secs_f64() * 1000.0;
+        let why = why.as_str();
         match &outcome {
             Ok(written) => tracing::info!(
                 why,
@@ -119,9 +144,21 @@ impl Saver {
         }
     }
 
+    /// Remembers that a checkpoint was still being written when the daemon stopped.
+    pub fn abandon_checkpoint(&mut self, why: &str) {
+        let failure = format!("the last checkpoint ({why}) did not complete before the stop");
+        tracing::error!("{failure}; the previous snapshot is kept whole");
+        self.last_failure = Some(failure);
+    }
+
     /// Saves `NAME-shutdown.tap` (`.tas`, `.etap`, `.etas` as the run's style and encryption
-    /// say) in the current folder, or the next snapshot in the store.
-    pub fn shutdown(&mut self, app: &Application) -> Result<String, CliError> {
+    /// say) in the current folder, or the next snapshot in the store, waiting at most
+    /// `deadline` for the write (done off the main loop).
+    pub async fn shutdown(
+        &mut self,
+        app: &Application,
+        deadline: Duration,
+    ) -> Result<String, CliError> {
         if matches!(self.target, Target::Files) {
             tracing::info!(
                 "Saving {} application to {}...",
@@ -129,7 +166,23 @@ impl Saver {
                 self.file_for(app, "shutdown").display()
             );
         }
-        match self.save(app, "shutdown") {
+        let job = SaveJob {
+            why: "shutdown".to_owned(),
+            at: crate::control::status::now_rfc3339(),
+            began: Instant::now(),
+            write: self.prepare(app, "shutdown"),
+        };
+        let outcome = match tokio::time::timeout(deadline, job.spawn()).await {
+            Ok(Ok(done)) => self.apply(done.outcome),
+            Ok(Err(_)) => Err(CliError::failed(
+                "the shutdown save's thread ended without a word",
+            )),
+            Err(_) => Err(CliError::failed(format!(
+                "the shutdown save did not complete within {} s",
+                deadline.as_secs()
+            ))),
+        };
+        match outcome {
             Ok(written) => {
                 match self.target {
                     Target::Files => tracing::info!("Saved."),
@@ -154,99 +207,223 @@ impl Saver {
         ))
     }
 
-    /// One save; returns where it went, for the log (`to kv-checkpoint.tap (sha256:…)`,
-    /// `as kv@4 in the store 'db'`).
-    fn save(&mut self, app: &Application, tag: &str) -> Result<String, CliError> {
-        let result = match &self.target {
-            Target::Files => self.save_file(app, tag),
-            Target::Store { dir, last } => {
-                let (dir, last) = (dir.clone(), *last);
-                self.save_store(app, &dir, last)
+    /// Encodes `app` for a save tagged `tag` (checkpoint, shutdown): what the write needs,
+    /// owned, so it can run on another thread.
+    fn prepare(&self, app: &Application, tag: &str) -> Result<Write, CliError> {
+        let options = self.options();
+        match &self.target {
+            Target::Files => {
+                let path = self.file_for(app, tag);
+                // Encoded (and checked against the limits) before anything on disk changes.
+                let (bytes, header) =
+                    rtwisted_persist::encode_as(app, app.persistence().style, &options).map_err(
+                        |cause| rtwisted_persist::SnapshotError::Encode {
+                            path: path.clone(),
+                            cause,
+                        },
+                    )?;
+                Ok(Write::File {
+                    path,
+                    bytes,
+                    checksum: header.checksum,
+                    own: self.own.clone(),
+                    passphrase: self.key.as_ref().map(|key| key.passphrase.clone()),
+                })
             }
-        };
+            Target::Store { dir, last } => {
+                let (bytes, header) =
+                    rtwisted_persist::encode_as(app, app.persistence().style, &options).map_err(
+                        |cause| {
+                            CliError::failed(format!("cannot encode '{}': {cause}", app.name()))
+                        },
+                    )?;
+                Ok(Write::Store {
+                    dir: dir.clone(),
+                    app: app.name().to_owned(),
+                    bytes,
+                    checksum: header.checksum,
+                    last: *last,
+                    limits: self.limits,
+                })
+            }
+        }
+    }
+
+    /// Takes the outcome of a write: the run's own checksums and last store number follow it.
+    fn apply(&mut self, outcome: Result<Saved, CliError>) -> Result<String, CliError> {
+        let result = outcome.map(|saved| {
+            self.own.insert(saved.checksum);
+            if let (Target::Store { last, .. }, Some(number)) = (&mut self.target, saved.number) {
+                *last = Some(number);
+            }
+            saved.written
+        });
         self.last_failure = result.as_ref().err().map(ToString::to_string);
         result
     }
+}
 
-    fn save_file(&mut self, app: &Application, tag: &str) -> Result<String, CliError> {
-        let path = self.file_for(app, tag);
-        // Encoded (and checked against the limits) before anything on disk changes.
-        let (bytes, header) =
-            rtwisted_persist::encode_as(app, app.persistence().style, &self.options()).map_err(
-                |cause| rtwisted_persist::SnapshotError::Encode {
-                    path: path.clone(),
-                    cause,
-                },
-            )?;
-        let _lock = EditLock::acquire(&path)?;
-        let mut kept = None;
-        if path.exists() && !self.is_own(&path) {
-            let copy = keep_copy(&path)?;
-            tracing::warn!(
-                "{} holds state this run does not descend from: kept as {}",
-                path.display(),
-                copy.display()
-            );
-            kept = Some(copy);
-        }
-        if let Err(cause) = rtwisted_persist::write_atomic(&path, &bytes) {
-            // Nothing new was written: the kept file goes back to its name.
-            if let Some(copy) = kept {
-                let _ = std::fs::rename(&copy, &path);
-            }
-            return Err(rtwisted_persist::SnapshotError::Write { path, cause }.into());
-        }
-        self.own.insert(header.checksum.clone());
-        Ok(format!("to {} ({})", path.display(), header.checksum))
-    }
+/// A save encoded and ready to be written (see [`Saver::begin_checkpoint`]).
+#[derive(Debug)]
+pub struct SaveJob {
+    why: String,
+    at: String,
+    began: Instant,
+    write: Result<Write, CliError>,
+}
 
-    /// True if the file at `path` is one this run may replace: its own save, or part of its
-    /// lineage. A file that cannot be read is not.
-    fn is_own(&self, path: &Path) -> bool {
-        rtwisted_persist::peek::peek(path, self.key.as_ref().map(|key| &key.passphrase))
-            .is_ok_and(|identity| self.own.contains(&identity.checksum))
-    }
+/// A written (or failed) save, for [`Saver::finish_checkpoint`].
+#[derive(Debug)]
+pub struct SaveDone {
+    why: String,
+    at: String,
+    began: Instant,
+    outcome: Result<Saved, CliError>,
+}
 
-    fn save_store(
-        &mut self,
-        app: &Application,
-        dir: &Path,
+/// What a save writes, owned.
+#[derive(Debug)]
+enum Write {
+    File {
+        path: PathBuf,
+        bytes: Vec<u8>,
+        checksum: String,
+        own: HashSet<String>,
+        passphrase: Option<rtwisted_persist::Passphrase>,
+    },
+    Store {
+        dir: PathBuf,
+        app: String,
+        bytes: Vec<u8>,
+        checksum: String,
         last: Option<u64>,
-    ) -> Result<String, CliError> {
-        let access = Access {
-            limits: self.limits,
-            ..Access::default()
+        limits: Limits,
+    },
+}
+
+/// A save that landed.
+#[derive(Debug)]
+struct Saved {
+    /// Where it went, for the log (`to kv-checkpoint.tap (sha256:…)`, `as kv@4 in the store
+    /// 'db'`).
+    written: String,
+    checksum: String,
+    /// Its number in the store.
+    number: Option<u64>,
+}
+
+impl SaveJob {
+    /// What the checkpoint was for.
+    pub fn why(&self) -> &str {
+        &self.why
+    }
+
+    /// Writes the save (blocking: file and store I/O).
+    pub fn run(self) -> SaveDone {
+        let outcome = match self.write {
+            Ok(write) => write.run(),
+            Err(error) => Err(error),
         };
-        let put = StorePut {
-            tag: None,
-            parent: last,
-            since: last,
-            on_newer: rtwisted_persist::store::OnNewer::MarkDiverged,
-        };
-        let (header, entry, written) = snapshots::save_to_store(
-            dir,
-            app,
-            app.persistence().style,
-            &self.options(),
-            &access,
-            put,
-        )?;
-        if let Some(newer) = entry.diverged_from {
-            tracing::warn!(
-                "{} was saved from {}@{} while {}@{newer} was newer: it is kept, marked diverged, and nothing was reverted (compare them with rtap store diff {}@{newer} {})",
-                entry.address(),
-                entry.app,
-                last.map_or_else(|| "?".to_owned(), |n| n.to_string()),
-                entry.app,
-                entry.app,
-                entry.address()
-            );
+        SaveDone {
+            why: self.why,
+            at: self.at,
+            began: self.began,
+            outcome,
         }
-        self.own.insert(header.checksum);
-        if let Target::Store { last, .. } = &mut self.target {
-            *last = Some(entry.number);
+    }
+
+    /// Runs the save on a thread of its own (never the runtime's: a write stuck in the kernel
+    /// must not hold up the daemon's exit), and resolves when it is done.
+    pub fn spawn(self) -> tokio::sync::oneshot::Receiver<SaveDone> {
+        let (done, receiver) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("rtwistd-save".to_owned())
+            .spawn(move || {
+                let _ = done.send(self.run());
+            });
+        if let Err(error) = spawned {
+            tracing::error!("cannot start a thread for a save: {error}");
         }
-        Ok(format!("as {written}"))
+        receiver
+    }
+}
+
+impl Write {
+    fn run(self) -> Result<Saved, CliError> {
+        match self {
+            Write::File {
+                path,
+                bytes,
+                checksum,
+                own,
+                passphrase,
+            } => {
+                let _lock = EditLock::acquire(&path)?;
+                let mut kept = None;
+                let is_own = rtwisted_persist::peek::peek(&path, passphrase.as_ref())
+                    .is_ok_and(|identity| own.contains(&identity.checksum));
+                if path.exists() && !is_own {
+                    let copy = keep_copy(&path)?;
+                    tracing::warn!(
+                        "{} holds state this run does not descend from: kept as {}",
+                        path.display(),
+                        copy.display()
+                    );
+                    kept = Some(copy);
+                }
+                if let Err(cause) = rtwisted_persist::write_atomic(&path, &bytes) {
+                    // Nothing new was written: the kept file goes back to its name.
+                    if let Some(copy) = kept {
+                        let _ = std::fs::rename(&copy, &path);
+                    }
+                    return Err(rtwisted_persist::SnapshotError::Write { path, cause }.into());
+                }
+                Ok(Saved {
+                    written: format!("to {} ({checksum})", path.display()),
+                    checksum,
+                    number: None,
+                })
+            }
+            Write::Store {
+                dir,
+                app,
+                bytes,
+                checksum,
+                last,
+                limits,
+            } => {
+                let access = Access {
+                    limits,
+                    ..Access::default()
+                };
+                let store = access.open_store(&dir, true)?;
+                let entry = store.put_child(
+                    &app,
+                    &bytes,
+                    None,
+                    last,
+                    last,
+                    rtwisted_persist::store::OnNewer::MarkDiverged,
+                )?;
+                drop(store);
+                if let Some(newer) = entry.diverged_from {
+                    tracing::warn!(
+                        "{} was saved from {}@{} while {}@{newer} was newer: it is kept, marked diverged, and nothing was reverted (compare them with rtap store diff {}@{newer} {})",
+                        entry.address(),
+                        entry.app,
+                        last.map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                        entry.app,
+                        entry.app,
+                        entry.address()
+                    );
+                }
+                Ok(Saved {
+                    written: format!("as {} in the store '{}'", entry.address(), dir.display()),
+                    checksum,
+                    number: Some(entry.number),
+                })
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rtwisted_core::{Lifecycle, StopReason};
+use rtwisted_core::{Application, Lifecycle, StopReason};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::daemon::{self, StatusPipe};
@@ -15,7 +15,7 @@ use super::pidfile::Pidfile;
 use super::privileges;
 use super::requests::{Daemon, Next, answer};
 use super::run::{Ended, Run, Taking, check_saves_possible, count};
-use super::saves::Saver;
+use super::saves::{self, Saver};
 use super::systemd::{notify_status, notify_systemd, watchdog_interval};
 use crate::control::protocol::Reply;
 use crate::control::server::ControlSocket;
@@ -166,6 +166,8 @@ pub(super) async fn serve(
     notify_status(&app, &facts);
     let mut stop_reply = None;
     let mut handed_over = None;
+    // The checkpoint being written off the main loop, if one is: what it is for, and its end.
+    let mut writing: Option<(String, tokio::sync::oneshot::Receiver<saves::SaveDone>)> = None;
     let received = loop {
         let next_checkpoint = async {
             match checkpoints.as_mut() {
@@ -185,17 +187,17 @@ pub(super) async fn serve(
             _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
             _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),
-            _ = user2.recv() => {
-                facts.last_checkpoint = Some(saver.checkpoint(&app, "SIGUSR2"));
-                notify_status(&app, &facts);
-            }
-            _ = next_checkpoint => {
-                facts.last_checkpoint = Some(saver.checkpoint(&app, "timer"));
-                notify_status(&app, &facts);
-            }
+            _ = user2.recv() => start_checkpoint(&mut writing, &saver, &app, "SIGUSR2"),
+            _ = next_checkpoint => start_checkpoint(&mut writing, &saver, &app, "timer"),
             () = requests.requested() => {
-                facts.last_checkpoint = Some(saver.checkpoint(&app, "Checkpoint task"));
-                notify_status(&app, &facts);
+                start_checkpoint(&mut writing, &saver, &app, "Checkpoint task");
+            }
+            done = async { (&mut writing.as_mut()?.1).await.ok() }, if writing.is_some() => {
+                writing = None;
+                if let Some(done) = done {
+                    facts.last_checkpoint = Some(saver.finish_checkpoint(done));
+                    notify_status(&app, &facts);
+                }
             }
             Some(command) = control_requests.recv() => {
                 let daemon = Daemon {
@@ -271,8 +273,16 @@ pub(super) async fn serve(
                 tracing::warn!("{failure}");
             }
         }
+        if let Some((why, done)) = writing.take() {
+            // A checkpoint still being written gets a moment to land; the stop does not wait
+            // for one that is stuck.
+            match tokio::time::timeout(CHECKPOINT_GRACE, done).await {
+                Ok(Ok(done)) => facts.last_checkpoint = Some(saver.finish_checkpoint(done)),
+                _ => saver.abandon_checkpoint(&why),
+            }
+        }
         let saved = if options.save {
-            saver.shutdown(&app).map(Some)
+            saver.shutdown(&app, SHUTDOWN_SAVE_DEADLINE).await.map(Some)
         } else if let Some(failure) = saver.last_failure() {
             // No shutdown save follows: the state since the last good checkpoint is gone.
             Err(CliError::failed(format!(
@@ -304,6 +314,29 @@ pub(super) async fn serve(
             Err(CliError::Forced)
         }
     }
+}
+
+/// How long a stop waits for a checkpoint still being written before it goes on without it.
+const CHECKPOINT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long the shutdown save may take (it waits for the store's other writers first).
+const SHUTDOWN_SAVE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts a checkpoint: encoded here, written on a thread of its own, so a write stuck on a
+/// full or hung disk never holds up signals, control requests or the stop. One at a time: a
+/// checkpoint asked for while another is being written is skipped (the next one covers it).
+fn start_checkpoint(
+    writing: &mut Option<(String, tokio::sync::oneshot::Receiver<saves::SaveDone>)>,
+    saver: &Saver,
+    app: &Application,
+    why: &str,
+) {
+    if let Some((other, _)) = writing {
+        tracing::warn!("Checkpoint ({why}) skipped: the {other} checkpoint is still being written");
+        return;
+    }
+    let job = saver.begin_checkpoint(app, why);
+    *writing = Some((job.why().to_owned(), job.spawn()));
 }
 
 /// Resolves at the first SIGTERM or SIGINT that comes 50 ms or more after the one that started

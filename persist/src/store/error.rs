@@ -28,7 +28,7 @@ pub enum StoreError {
     },
     /// Another process holds the store open for longer than the open waits.
     #[error(
-        "the store {} is busy (another rtap or rtwistd has it open); try again",
+        "the store {} is busy (another rtap or rtwistd is writing to it); try again, or wait longer with --wait SECONDS",
         .dir.display()
     )]
     Busy {
@@ -152,6 +152,38 @@ pub enum StoreError {
         app: String,
         /// The holder's PID.
         pid: u32,
+    },
+    /// The file system has too little free space for a write; nothing was written.
+    #[error(
+        "not enough free space for the store {}: {needed} bytes needed (with a margin), {free} free; nothing was written: free some space and try again",
+        .dir.display()
+    )]
+    NoSpace {
+        /// The store's folder.
+        dir: PathBuf,
+        /// The bytes the write needs, margin included.
+        needed: u64,
+        /// The bytes free.
+        free: u64,
+    },
+    /// The store was opened for reading only (its folder is read-only, or the caller asked).
+    #[error("the store {} is open for reading only; nothing was written", .dir.display())]
+    ReadOnly {
+        /// The store's folder.
+        dir: PathBuf,
+    },
+    /// A store operation did not finish within its deadline.
+    #[error(
+        "the store {} did not answer within {seconds} s ({what}); nothing was reported saved",
+        .dir.display()
+    )]
+    TimedOut {
+        /// The store's folder.
+        dir: PathBuf,
+        /// What was being done.
+        what: String,
+        /// The deadline, in seconds.
+        seconds: u64,
     },
     /// `gc` was asked to keep no snapshot.
     #[error("gc must keep at least 1 snapshot (the newest is always kept)")]

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{SledStore, StoreError};
+use super::{SledStore, StoreError, space};
 
 /// Who holds an application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +88,7 @@ impl SledStore {
     }
 
     fn record_hold(&self, app: &str, number: Option<u64>) -> Result<Hold, StoreError> {
+        space::ensure(self.dir(), 4096)?;
         let hold = Hold::by_this_process(number);
         let record = serde_json::to_vec(&hold).map_err(|error| StoreError::Damaged {
             dir: self.dir().to_owned(),

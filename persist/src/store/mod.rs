@@ -1,7 +1,7 @@
 //! # The snapshot store: a history of snapshots per application, in one folder
 //!
 //! A store keeps, for each application name, numbered snapshots `1, 2, 3, ...` (numbers are
-//! never reused, even after [`SnapshotStore::gc`] removed old ones), each the exact bytes a
+//! never reused, even after [`Store::gc`] removed old ones), each the exact bytes a
 //! `.tap`, `.tas`, `.etap` or `.etas` file holds, so exporting and importing are plain copies.
 //! Beside the bytes it records an [`Entry`]: number, time stored, size, optional tag, producer,
 //! and a SHA-256 of the bytes that is checked on every read.
@@ -11,19 +11,23 @@
 //! is refused ([`StoreError::TagTaken`]) unless the caller asks to move it
 //! ([`TagConflict::Move`]). A snapshot has at most one tag; tagging it again replaces its tag.
 //!
-//! Retention ([`SnapshotStore::gc`]) keeps the newest N snapshots of an application **and every
-//! tagged one**: a tag says "keep this". Removing a tag ([`SnapshotStore::untag`]) makes a
+//! Retention ([`Store::gc`]) keeps the newest N snapshots of an application **and every
+//! tagged one**: a tag says "keep this". Removing a tag ([`Store::untag`]) makes a
 //! snapshot collectable again.
 //!
-//! [`SledStore`] is the implementation, on [sled](https://docs.rs/sled/0.34.7) 0.34.7. Every
-//! write is one sled transaction across the trees it touches, flushed to disk before it returns.
-//! sled holds an exclusive lock on the folder while a store is open, so open it only while
-//! needed ([`save_to`] and [`load_from`] do exactly that); an open that finds the lock taken
-//! retries for up to [`DEFAULT_BUSY_TIMEOUT`], then reports [`StoreError::Busy`].
+//! Two implementations of the one [`Store`] trait open a store folder (see [`layout`] for what
+//! it holds): [`SledStore`] for writing (it holds the writers' lock; the index is on
+//! [sled](https://docs.rs/sled/0.34.7) 0.34.7) and [`ReadStore`] for reading (from the journal
+//! and the files: no lock, no write access). Each snapshot is a complete snapshot file of its
+//! own, named by its SHA-256, so `rtap inspect` opens one directly; the journal records every
+//! change, so the index can always be rebuilt ([`rebuild`]) and nothing the index loses is
+//! lost. A writer waits for another writer up to [`DEFAULT_BUSY_TIMEOUT`], then reports
+//! [`StoreError::Busy`]; a write on a nearly full disk is refused before it writes anything
+//! ([`space`]).
 //!
 //! ```
 //! use rtwisted_core::{Application, Style};
-//! use rtwisted_persist::store::{self, SnapshotStore, SledStore, StoreAddress};
+//! use rtwisted_persist::store::{self, Store, SledStore, StoreAddress};
 //! let folder = tempfile::tempdir().unwrap();
 //! let dir = folder.path().join("store");
 //! let app = Application::new("demo").unwrap();
@@ -40,17 +44,34 @@
 mod address;
 mod entry;
 mod error;
+mod files;
 pub mod held;
+mod index;
+mod journal;
+pub mod layout;
+mod migrate;
+mod open;
+mod reader;
+mod repair;
 mod sled_store;
+pub mod space;
+mod writer_lock;
 
 use std::path::Path;
 
 pub use address::{LATEST, MAX_TAG_LEN, Selector, StoreAddress, check_tag};
 pub use entry::{AppSummary, Entry};
 pub use error::StoreError;
+pub use files::SNAPSHOTS_FOLDER;
+pub use index::Index;
+pub use reader::ReadStore;
+pub use repair::{Rebuilt, Verified, rebuild};
 pub use sled_store::{DEFAULT_BUSY_TIMEOUT, OnNewer, OpenOptions, STORE_FORMAT_VERSION, SledStore};
 
-/// What [`SnapshotStore::tag`] does when the tag is already on another snapshot.
+/// The former name of [`Store`].
+pub use self::Store as SnapshotStore;
+
+/// What [`Store::tag`] does when the tag is already on another snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TagConflict {
     /// Refuse with [`StoreError::TagTaken`] (the default).
@@ -60,7 +81,7 @@ pub enum TagConflict {
     Move,
 }
 
-/// What [`SnapshotStore::tag`] did.
+/// What [`Store::tag`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tagged {
     /// The snapshot, now carrying the tag.
@@ -71,12 +92,57 @@ pub struct Tagged {
     pub replaced: Option<String>,
 }
 
-/// A history of snapshots per application. See the [module documentation](self).
-pub trait SnapshotStore {
-    /// Stores `bytes` as the next snapshot of `app`, tagged `tag` if given, and returns its
-    /// entry once it is on disk. Plain bytes must be a valid snapshot of `app` (its checksum is
-    /// verified; its types need not be linked); encrypted bytes are stored as they are.
-    fn put(&self, app: &str, bytes: &[u8], tag: Option<&str>) -> Result<Entry, StoreError>;
+/// How [`Store::save`] stores a snapshot: its tag, the snapshot it was made from, and what to
+/// do when the application's newest snapshot is no longer the one the writer knew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaveRequest<'a> {
+    /// A tag for the new snapshot.
+    pub tag: Option<&'a str>,
+    /// The snapshot of the same application it was made from.
+    pub parent: Option<u64>,
+    /// The newest snapshot of the application the writer knew of (the compare of the
+    /// compare-and-set on the newest).
+    pub since: Option<u64>,
+    /// Refuse (an edit) or mark diverged (a daemon's save) when a newer one than `since`
+    /// exists.
+    pub on_newer: OnNewer,
+}
+
+impl Default for SaveRequest<'_> {
+    fn default() -> Self {
+        SaveRequest {
+            tag: None,
+            parent: None,
+            since: None,
+            on_newer: OnNewer::MarkDiverged,
+        }
+    }
+}
+
+/// A history of snapshots per application: what every store backend provides. See the
+/// [module documentation](self).
+pub trait Store {
+    /// The store's folder (or, for a remote backend, the name it was opened by).
+    fn dir(&self) -> &Path;
+
+    /// Stores `bytes` as the next snapshot of `app` as `request` says, and returns its entry
+    /// once it is durable. Plain bytes must be a valid snapshot of `app` (its checksum is
+    /// verified; its types need not be linked); encrypted bytes are stored as they are. The
+    /// check of `request.since` against the newest snapshot and the save are one atomic step.
+    fn save(&self, app: &str, bytes: &[u8], request: &SaveRequest<'_>)
+    -> Result<Entry, StoreError>;
+
+    /// [`Store::save`] with only a tag: the next snapshot of `app`, from no parent.
+    fn put(&self, app: &str, bytes: &[u8], tag: Option<&str>) -> Result<Entry, StoreError> {
+        self.save(
+            app,
+            bytes,
+            &SaveRequest {
+                tag,
+                ..SaveRequest::default()
+            },
+        )
+    }
 
     /// The entry an address picks.
     fn resolve(&self, address: &StoreAddress) -> Result<Entry, StoreError>;
@@ -101,9 +167,23 @@ pub trait SnapshotStore {
     /// Takes the tag off the snapshot `address` picks; returns the entry and the tag removed.
     fn untag(&self, address: &StoreAddress) -> Result<(Entry, String), StoreError>;
 
-    /// Removes the snapshots of `app` other than the newest `keep` and the tagged ones; returns
-    /// those removed, oldest first. `keep` must be at least 1. Numbers are never reused.
+    /// Removes the snapshots of `app` other than the newest `keep` and the tagged ones, and
+    /// the bytes no snapshot needs any more; returns those removed, oldest first. `keep` must
+    /// be at least 1. Numbers are never reused.
     fn gc(&self, app: &str, keep: usize) -> Result<Vec<Entry>, StoreError>;
+
+    /// Records that this process (an rtwistd) runs from `app`; refuses while a live process
+    /// holds it.
+    fn hold(&self, app: &str, number: Option<u64>) -> Result<held::Hold, StoreError>;
+
+    /// Removes this process's hold on `app`.
+    fn release(&self, app: &str) -> Result<(), StoreError>;
+
+    /// The live hold on `app`, if there is one.
+    fn holder(&self, app: &str) -> Result<Option<held::Hold>, StoreError>;
+
+    /// Checks every entry against its bytes and the backend's own records against each other.
+    fn verify(&self) -> Result<Verified, StoreError>;
 }
 
 /// Opens the store at `dir` (creating it if needed), stores `bytes` as the next snapshot of
@@ -120,7 +200,12 @@ pub fn save_to(
 /// Opens the existing store at `dir`, reads the snapshot `address` picks, and closes the store
 /// again: what a tool that loads from a store calls.
 pub fn load_from(dir: &Path, address: &StoreAddress) -> Result<(Entry, Vec<u8>), StoreError> {
-    SledStore::open(dir)?.get(address)
+    ReadStore::open(dir)?.get(address)
+}
+
+/// Opens the store at `dir` for reading: [`ReadStore`].
+pub fn open_reader(dir: &Path, options: &OpenOptions) -> Result<ReadStore, StoreError> {
+    ReadStore::open_with(dir, options)
 }
 
 #[cfg(test)]

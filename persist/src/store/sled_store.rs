@@ -1,59 +1,72 @@
-//! [`SledStore`]: the snapshot store on sled 0.34.7.
+//! [`SledStore`]: the store opened for writing, its index on sled 0.34.7.
 //!
-//! Layout (every key of an application starts with its name and a NUL byte, which names cannot
-//! hold, so a prefix scan finds exactly one application; numbers are big-endian `u64`, so
-//! iteration order is numeric):
+//! The index (in `DIR/index`) holds only small records; every key of an application starts
+//! with its name and a NUL byte, which names cannot hold, so a prefix scan finds exactly one
+//! application; numbers are big-endian `u64`, so iteration order is numeric:
 //!
 //! | tree | key | value |
 //! | --- | --- | --- |
-//! | `meta` | `format` | `{"format": "rtwisted-store", "version": 1}` |
-//! | `snapshots` | `APP\0N` | the snapshot's bytes, exactly |
-//! | `entries` | `APP\0N` | JSON of the [`Entry`] plus `"version": 1` |
+//! | `meta` | `format` | `{"format": "rtwisted-store", "version": 2}` |
+//! | `meta` | `journal` | the journal length the index reflects |
+//! | `entries` | `APP\0N` | JSON of the [`Entry`] plus `"version": 2` |
 //! | `tags` | `APP\0TAG` | `N` |
 //! | `counters` | `APP` | the last number given out (never decreases, so never reused) |
 //! | `held` | `APP` | JSON of the [`Hold`](super::held::Hold) of the rtwistd running from it |
+//!
+//! Every change is made in the same order: free space checked, the snapshot file written
+//! (atomically), the change committed to the journal (a synced line), then the index updated
+//! and flushed. A failure before the journal line leaves nothing changed (at most an
+//! unreferenced file, which gc removes); a failure after it leaves the index behind the
+//! journal, and the next open catches it up.
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::{Transactional, Tree};
+use sled::Transactional;
+use sled::Tree;
+use sled::transaction::TransactionError;
 
 use super::address::{check_app, check_tag};
+use super::journal::Record;
+use super::writer_lock::WriterLock;
 use super::{
-    AppSummary, Entry, Selector, SnapshotStore, StoreAddress, StoreError, TagConflict, Tagged,
+    AppSummary, Entry, SaveRequest, Selector, Store, StoreAddress, StoreError, TagConflict, Tagged,
+    files, layout, space,
 };
 use crate::crypto;
 
 /// The store format version this build writes, and the newest it reads.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
-/// How long an open waits for another process to close the store before it reports
-/// [`StoreError::Busy`].
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a writer waits for another writer to finish with the store before it reports
+/// [`StoreError::Busy`] (the tools' `--wait SECONDS`).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-const FORMAT_NAME: &str = "rtwisted-store";
-const FORMAT_KEY: &[u8] = b"format";
-const META: &str = "meta";
-const SNAPSHOTS: &str = "snapshots";
-const ENTRIES: &str = "entries";
-const TAGS: &str = "tags";
-const COUNTERS: &str = "counters";
-const HELD: &str = "held";
-const SLED_DEFAULT_TREE: &[u8] = b"__sled__default";
+pub(super) const FORMAT_NAME_V1: &str = "rtwisted-store";
+pub(super) const FORMAT_KEY: &[u8] = b"format";
+pub(super) const JOURNAL_KEY: &[u8] = b"journal";
+pub(super) const META: &str = "meta";
+pub(super) const SNAPSHOTS_V1: &str = "snapshots";
+pub(super) const ENTRIES: &str = "entries";
+pub(super) const TAGS: &str = "tags";
+pub(super) const COUNTERS: &str = "counters";
+pub(super) const HELD: &str = "held";
 /// The producer recorded for encrypted bytes, which the store does not open.
 const ENCRYPTED_PRODUCER: &str = "encrypted";
+/// What a change beyond its snapshot file needs on disk: its journal line and index records.
+const RECORD_NEEDS: u64 = 16 * 1024;
 
 /// How to open a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenOptions {
     /// Create the store (and its folder, mode 0700) when there is none.
     pub create: bool,
-    /// How long to retry while another process holds the store open.
+    /// How long a writer waits for another writer to finish.
     pub busy_timeout: Duration,
     /// The limits a snapshot put into the store must keep.
     pub limits: crate::Limits,
@@ -69,32 +82,40 @@ impl Default for OpenOptions {
     }
 }
 
-/// The store's format record.
+/// The index's format record.
 #[derive(Debug, Serialize, Deserialize)]
 struct Format {
     format: String,
     version: u32,
 }
 
-/// An entry as stored: the metadata plus the format version it was written at.
+/// An entry as the index holds it: the metadata plus the format version it was written at.
 #[derive(Debug, Serialize, Deserialize)]
-struct Record {
+struct IndexRecord {
     version: u32,
     #[serde(flatten)]
     entry: Entry,
 }
 
-/// A snapshot store in a folder, on sled. It holds the folder's lock while it lives: drop it
-/// as soon as the work is done.
+/// A snapshot store opened for writing. It holds the writers' lock while it lives: drop it as
+/// soon as the work is done.
 pub struct SledStore {
-    dir: PathBuf,
-    limits: crate::Limits,
-    db: sled::Db,
-    pub(super) snapshots: Tree,
-    entries: Tree,
-    tags: Tree,
-    counters: Tree,
+    pub(super) dir: PathBuf,
+    pub(super) limits: crate::Limits,
+    pub(super) _lock: WriterLock,
+    pub(super) db: sled::Db,
+    pub(super) meta: Tree,
+    pub(super) entries: Tree,
+    pub(super) tags: Tree,
+    pub(super) counters: Tree,
     pub(super) held: Tree,
+    /// The journal's committed length.
+    pub(super) journal_len: AtomicU64,
+    /// Set when a change was committed to the journal but the index could not follow: this
+    /// handle refuses further changes (the next open catches the index up).
+    pub(super) stale: AtomicBool,
+    /// Serializes changes made through this handle.
+    pub(super) writing: Mutex<()>,
 }
 
 impl fmt::Debug for SledStore {
@@ -103,14 +124,6 @@ impl fmt::Debug for SledStore {
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
-}
-
-/// What the folder holds before sled opens it.
-enum Found {
-    /// A sled database (or what looks like one).
-    Database,
-    /// Nothing yet: a store may be created here.
-    Nothing,
 }
 
 impl SledStore {
@@ -131,62 +144,12 @@ impl SledStore {
         )
     }
 
-    /// Opens the store at `dir` as `options` say.
-    pub fn open_with(dir: &Path, options: &OpenOptions) -> Result<Self, StoreError> {
-        let found = examine(dir, options.create)?;
-        let db = open_db(dir, options.busy_timeout)?;
-        let failed = |error| sled_error(dir, error);
-        let names = db.tree_names();
-        let ours = [META, SNAPSHOTS, ENTRIES, TAGS, COUNTERS, HELD];
-        let foreign = names.iter().any(|name| {
-            let name: &[u8] = name.as_ref();
-            name != SLED_DEFAULT_TREE && !ours.iter().any(|ours| name == ours.as_bytes())
-        }) || !db.is_empty();
-        if names
-            .iter()
-            .any(|name| AsRef::<[u8]>::as_ref(name) == META.as_bytes())
-        {
-            let meta = db.open_tree(META).map_err(failed)?;
-            check_format(dir, meta.get(FORMAT_KEY).map_err(failed)?.as_deref())?;
-        } else if foreign {
-            return Err(StoreError::NotAStore {
-                dir: dir.to_owned(),
-                detail: "it is a sled database that holds other data".to_owned(),
-            });
-        } else {
-            // A new store (or one whose creation was cut short before it held anything).
-            if matches!(found, Found::Database) && !options.create {
-                return Err(StoreError::NoStore {
-                    dir: dir.to_owned(),
-                });
-            }
-            let meta = db.open_tree(META).map_err(failed)?;
-            let record = serde_json::to_vec(&Format {
-                format: FORMAT_NAME.to_owned(),
-                version: STORE_FORMAT_VERSION,
-            })
-            .map_err(|error| damaged(dir, error.to_string()))?;
-            meta.insert(FORMAT_KEY, record).map_err(failed)?;
-            db.flush().map_err(failed)?;
-        }
-        Ok(SledStore {
-            dir: dir.to_owned(),
-            limits: options.limits,
-            snapshots: db.open_tree(SNAPSHOTS).map_err(failed)?,
-            entries: db.open_tree(ENTRIES).map_err(failed)?,
-            tags: db.open_tree(TAGS).map_err(failed)?,
-            counters: db.open_tree(COUNTERS).map_err(failed)?,
-            held: db.open_tree(HELD).map_err(failed)?,
-            db,
-        })
-    }
-
     /// The store's folder.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Stores `bytes` as the next snapshot of `app_name` ([`SnapshotStore::put`]).
+    /// Stores `bytes` as the next snapshot of `app_name` ([`Store::put`]).
     pub fn put_snapshot(
         &self,
         app_name: &str,
@@ -201,6 +164,29 @@ impl SledStore {
         self.get(&StoreAddress::latest(app))
     }
 
+    /// Stores `bytes` as the next snapshot of `app`, made from its snapshot `parent`, by a
+    /// writer whose newest known snapshot of `app` is `since` ([`Store::save`]).
+    pub fn put_child(
+        &self,
+        app: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+        parent: Option<u64>,
+        since: Option<u64>,
+        on_newer: OnNewer,
+    ) -> Result<Entry, StoreError> {
+        self.save(
+            app,
+            bytes,
+            &SaveRequest {
+                tag,
+                parent,
+                since,
+                on_newer,
+            },
+        )
+    }
+
     pub(super) fn failed(&self, error: sled::Error) -> StoreError {
         sled_error(&self.dir, error)
     }
@@ -208,6 +194,41 @@ impl SledStore {
     pub(super) fn flush(&self) -> Result<(), StoreError> {
         self.db
             .flush()
+            .map(drop)
+            .map_err(|error| self.failed(error))
+    }
+
+    /// Takes this handle's write turn; refuses when an earlier change left the index behind.
+    pub(super) fn begin(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        let guard = self
+            .writing
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if self.stale.load(Ordering::SeqCst) {
+            return Err(damaged(
+                &self.dir,
+                "its index fell behind its journal during this run; open the store again"
+                    .to_owned(),
+            ));
+        }
+        Ok(guard)
+    }
+
+    /// Runs the index half of a committed change; if it fails, the change stands (the journal
+    /// has it) and this handle is marked stale.
+    fn follow<T>(&self, change: impl FnOnce() -> Result<T, StoreError>) -> Result<(), StoreError> {
+        match change().and_then(|_| self.flush()) {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                self.stale.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    }
+
+    fn mark_journal(&self, length: u64) -> Result<(), StoreError> {
+        self.meta
+            .insert(JOURNAL_KEY, &length.to_be_bytes())
             .map(drop)
             .map_err(|error| self.failed(error))
     }
@@ -228,6 +249,19 @@ impl SledStore {
         match self.entries.scan_prefix(app_prefix(app)).next() {
             None => Ok(false),
             Some(item) => item.map(|_| true).map_err(|error| self.failed(error)),
+        }
+    }
+
+    fn last_number(&self, app: &str) -> Result<u64, StoreError> {
+        match self
+            .counters
+            .get(app.as_bytes())
+            .map_err(|error| self.failed(error))?
+        {
+            Some(value) => decode_number(&value).ok_or_else(|| {
+                damaged(&self.dir, format!("the counter of '{app}' is not a number"))
+            }),
+            None => Ok(0),
         }
     }
 
@@ -255,100 +289,65 @@ impl SledStore {
             TransactionError::Storage(error) => self.failed(error),
         }
     }
-}
 
-impl SledStore {
-    /// Stores `bytes` as the next snapshot of `app`, made from its snapshot `parent`, by a
-    /// writer whose newest known snapshot of `app` is `since`. When a newer snapshot than
-    /// `since` exists, `on_newer` decides: an edit refuses ([`StoreError::Changed`]), a
-    /// daemon's save is stored marked [`diverged_from`](Entry::diverged_from) the newest. All of
-    /// it happens in one transaction, so a concurrent save cannot slip between the check and the
-    /// write.
-    pub fn put_child(
-        &self,
-        app: &str,
-        bytes: &[u8],
-        tag: Option<&str>,
-        parent: Option<u64>,
-        since: Option<u64>,
-        on_newer: OnNewer,
-    ) -> Result<Entry, StoreError> {
-        self.put_entry(app, bytes, tag, parent, since, on_newer)
-    }
-
-    fn put_entry(
-        &self,
-        app: &str,
-        bytes: &[u8],
-        tag: Option<&str>,
-        parent: Option<u64>,
-        since: Option<u64>,
-        on_newer: OnNewer,
-    ) -> Result<Entry, StoreError> {
-        check_app(app).map_err(|reason| StoreError::InvalidApp { reason })?;
-        if let Some(tag) = tag {
-            check_tag(tag).map_err(|reason| StoreError::InvalidTag { reason })?;
-        }
-        let mut template = describe(app, bytes, &self.limits)?;
-        template.saved = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        template.tag = tag.map(str::to_owned);
-        let dir = &self.dir;
-        let entry = (&self.snapshots, &self.entries, &self.tags, &self.counters)
-            .transaction(|(snapshots, entries, tags, counters)| {
-                let last = match counters.get(app.as_bytes())? {
-                    Some(value) => decode_number(&value).ok_or_else(|| {
-                        abort(damaged(
-                            dir,
-                            format!("the counter of '{app}' is not a number"),
-                        ))
-                    })?,
-                    None => 0,
-                };
-                let number = last.checked_add(1).ok_or_else(|| {
-                    abort(damaged(dir, format!("the counter of '{app}' is exhausted")))
-                })?;
-                if let Some(tag) = tag
-                    && let Some(holder) = tags.get(tag_key(app, tag))?
-                {
-                    return Err(abort(StoreError::TagTaken {
-                        app: app.to_owned(),
-                        tag: tag.to_owned(),
-                        number: decode_number(&holder).unwrap_or(0),
-                    }));
-                }
-                let mut entry = template.clone();
-                entry.number = number;
-                entry.parent = parent;
-                if let Some(since) = since
-                    && last > since
-                {
-                    match on_newer {
-                        OnNewer::Refuse => {
-                            return Err(abort(StoreError::Changed {
-                                app: app.to_owned(),
-                                read: since,
-                                latest: last,
-                            }));
-                        }
-                        OnNewer::MarkDiverged => entry.diverged_from = Some(last),
-                    }
-                }
-                let key = snapshot_key(app, number);
-                counters.insert(app.as_bytes(), &number.to_be_bytes())?;
-                snapshots.insert(key.as_slice(), bytes)?;
-                write_record(dir, entries, &key, &entry)?;
-                if let Some(tag) = tag {
-                    tags.insert(tag_key(app, tag), &number.to_be_bytes())?;
-                }
-                Ok(entry)
+    /// Every snapshot of every application, as the index holds them.
+    pub(super) fn all_entries(&self) -> Result<Vec<Entry>, StoreError> {
+        self.entries
+            .iter()
+            .map(|item| {
+                let (key, value) = item.map_err(|error| self.failed(error))?;
+                self.read_entry(&key, &value)
             })
-            .map_err(|error| self.transaction_error(error))?;
-        self.flush()?;
-        Ok(entry)
+            .collect()
+    }
+
+    /// Removes the snapshot files no entry names; returns how many.
+    fn remove_unreferenced_files(&self) -> Result<usize, StoreError> {
+        let referenced: BTreeSet<String> = self
+            .all_entries()?
+            .into_iter()
+            .map(|entry| entry.sha256)
+            .collect();
+        let io_error = |cause| StoreError::Io {
+            dir: self.dir.clone(),
+            cause,
+        };
+        let doomed: Vec<PathBuf> = files::list(&self.dir)
+            .map_err(io_error)?
+            .into_iter()
+            .filter(|(_, sha256)| !referenced.contains(sha256))
+            .map(|(path, _)| path)
+            .collect();
+        files::remove_all(&doomed).map_err(io_error)?;
+        Ok(doomed.len())
+    }
+
+    /// Rewrites the journal as the index now stands (the records of removed snapshots
+    /// dropped), when there is room; a journal that cannot be compacted is left as it is.
+    fn compact_journal(&self) -> Result<(), StoreError> {
+        let path = layout::journal(&self.dir);
+        let replay = super::journal::replay(&path).map_err(|cause| StoreError::Io {
+            dir: self.dir.clone(),
+            cause,
+        })?;
+        let (index, _) = super::index::Index::from_records(replay.records);
+        let bytes =
+            super::journal::render(STORE_FORMAT_VERSION, &super::journal::compacted(&index));
+        if (bytes.len() as u64) >= replay.committed
+            || space::ensure(&self.dir, bytes.len() as u64).is_err()
+        {
+            return Ok(());
+        }
+        crate::write_atomic(&path, &bytes).map_err(|cause| StoreError::Io {
+            dir: self.dir.clone(),
+            cause,
+        })?;
+        self.journal_len.store(bytes.len() as u64, Ordering::SeqCst);
+        self.follow(|| self.mark_journal(bytes.len() as u64))
     }
 }
 
-/// What [`SledStore::put_child`] does when a snapshot newer than the parent exists.
+/// What [`Store::save`] does when a snapshot newer than the writer's `since` exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnNewer {
     /// Refuse with [`StoreError::Changed`] (an edit, which must not revert another).
@@ -357,9 +356,79 @@ pub enum OnNewer {
     MarkDiverged,
 }
 
-impl SnapshotStore for SledStore {
-    fn put(&self, app: &str, bytes: &[u8], tag: Option<&str>) -> Result<Entry, StoreError> {
-        self.put_entry(app, bytes, tag, None, None, OnNewer::MarkDiverged)
+impl Store for SledStore {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn save(
+        &self,
+        app: &str,
+        bytes: &[u8],
+        request: &SaveRequest<'_>,
+    ) -> Result<Entry, StoreError> {
+        check_app(app).map_err(|reason| StoreError::InvalidApp { reason })?;
+        if let Some(tag) = request.tag {
+            check_tag(tag).map_err(|reason| StoreError::InvalidTag { reason })?;
+        }
+        let mut entry = describe(app, bytes, &self.limits)?;
+        entry.saved = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        entry.tag = request.tag.map(str::to_owned);
+        entry.parent = request.parent;
+        let _turn = self.begin()?;
+        let last = self.last_number(app)?;
+        entry.number = last
+            .checked_add(1)
+            .ok_or_else(|| damaged(&self.dir, format!("the counter of '{app}' is exhausted")))?;
+        if let Some(tag) = request.tag
+            && let Some(holder) = self
+                .tags
+                .get(tag_key(app, tag))
+                .map_err(|error| self.failed(error))?
+        {
+            return Err(StoreError::TagTaken {
+                app: app.to_owned(),
+                tag: tag.to_owned(),
+                number: decode_number(&holder).unwrap_or(0),
+            });
+        }
+        if let Some(since) = request.since
+            && last > since
+        {
+            match request.on_newer {
+                OnNewer::Refuse => {
+                    return Err(StoreError::Changed {
+                        app: app.to_owned(),
+                        read: since,
+                        latest: last,
+                    });
+                }
+                OnNewer::MarkDiverged => entry.diverged_from = Some(last),
+            }
+        }
+        space::ensure(&self.dir, bytes.len() as u64 + RECORD_NEEDS)?;
+        files::write(&self.dir, &entry, bytes).map_err(|cause| StoreError::Io {
+            dir: self.dir.clone(),
+            cause,
+        })?;
+        let length = self.commit(&[Record::Save(entry.clone())])?;
+        let key = snapshot_key(app, entry.number);
+        self.follow(|| {
+            let record = encode_record(&self.dir, &entry)?;
+            let number = entry.number.to_be_bytes();
+            (&self.entries, &self.counters, &self.tags, &self.meta)
+                .transaction(|(entries, counters, tags, meta)| {
+                    counters.insert(app.as_bytes(), &number)?;
+                    entries.insert(key.as_slice(), record.as_slice())?;
+                    if let Some(tag) = request.tag {
+                        tags.insert(tag_key(app, tag), &number)?;
+                    }
+                    meta.insert(JOURNAL_KEY, &length.to_be_bytes())?;
+                    Ok(())
+                })
+                .map_err(|error: TransactionError<StoreError>| self.transaction_error(error))
+        })?;
+        Ok(entry)
     }
 
     fn resolve(&self, address: &StoreAddress) -> Result<Entry, StoreError> {
@@ -412,33 +481,13 @@ impl SnapshotStore for SledStore {
 
     fn get(&self, address: &StoreAddress) -> Result<(Entry, Vec<u8>), StoreError> {
         let entry = self.resolve(address)?;
-        let bytes = self
-            .snapshots
-            .get(snapshot_key(&entry.app, entry.number))
-            .map_err(|error| self.failed(error))?
-            .ok_or_else(|| {
-                damaged(
-                    &self.dir,
-                    format!("the bytes of {} are missing", entry.address()),
-                )
-            })?;
-        if bytes.len() as u64 != entry.size || crate::header::checksum(&[&bytes]) != entry.sha256 {
-            return Err(damaged(
-                &self.dir,
-                format!(
-                    "the bytes of {} do not match their recorded SHA-256",
-                    entry.address()
-                ),
-            ));
-        }
-        Ok((entry, bytes.to_vec()))
+        let bytes = read_file(&self.dir, &entry)?;
+        Ok((entry, bytes))
     }
 
     fn list(&self) -> Result<Vec<AppSummary>, StoreError> {
         let mut summaries: Vec<AppSummary> = Vec::new();
-        for item in self.entries.iter() {
-            let (key, value) = item.map_err(|error| self.failed(error))?;
-            let entry = self.read_entry(&key, &value)?;
+        for entry in self.all_entries()? {
             match summaries.last_mut() {
                 Some(summary) if summary.app == entry.app => {
                     summary.count += 1;
@@ -480,76 +529,103 @@ impl SnapshotStore for SledStore {
         conflict: TagConflict,
     ) -> Result<Tagged, StoreError> {
         check_tag(tag).map_err(|reason| StoreError::InvalidTag { reason })?;
-        let target = self.resolve(address)?;
-        let app = target.app.as_str();
-        let dir = &self.dir;
-        let tagged = (&self.entries, &self.tags)
-            .transaction(|(entries, tags)| {
-                let key = snapshot_key(app, target.number);
-                let mut entry = read_record(dir, entries, &key)?;
-                let mut moved_from = None;
-                if let Some(holder) = tags.get(tag_key(app, tag))? {
-                    let holder = decode_number(&holder).ok_or_else(|| {
-                        abort(damaged(dir, format!("tag '{app}@{tag}' is not a number")))
-                    })?;
-                    if holder == entry.number {
-                        return Ok(Tagged {
-                            entry,
-                            moved_from: None,
-                            replaced: None,
-                        });
-                    }
-                    if conflict == TagConflict::Refuse {
-                        return Err(abort(StoreError::TagTaken {
-                            app: app.to_owned(),
-                            tag: tag.to_owned(),
-                            number: holder,
-                        }));
-                    }
-                    let holder_key = snapshot_key(app, holder);
-                    let mut previous = read_record(dir, entries, &holder_key)?;
-                    previous.tag = None;
-                    write_record(dir, entries, &holder_key, &previous)?;
-                    moved_from = Some(holder);
-                }
-                let replaced = entry.tag.take();
-                if let Some(old) = &replaced {
-                    tags.remove(tag_key(app, old))?;
-                }
-                entry.tag = Some(tag.to_owned());
-                write_record(dir, entries, &key, &entry)?;
-                tags.insert(tag_key(app, tag), &entry.number.to_be_bytes())?;
-                Ok(Tagged {
+        let _turn = self.begin()?;
+        let mut entry = self.resolve(address)?;
+        let app = entry.app.clone();
+        let mut moved_from = None;
+        let mut previous = None;
+        if let Some(holder) = self
+            .tags
+            .get(tag_key(&app, tag))
+            .map_err(|error| self.failed(error))?
+        {
+            let holder = decode_number(&holder)
+                .ok_or_else(|| damaged(&self.dir, format!("tag '{app}@{tag}' is not a number")))?;
+            if holder == entry.number {
+                return Ok(Tagged {
                     entry,
-                    moved_from,
-                    replaced,
+                    moved_from: None,
+                    replaced: None,
+                });
+            }
+            if conflict == TagConflict::Refuse {
+                return Err(StoreError::TagTaken {
+                    app,
+                    tag: tag.to_owned(),
+                    number: holder,
+                });
+            }
+            previous = self.entry_at(&app, holder)?;
+            moved_from = Some(holder);
+        }
+        space::ensure(&self.dir, RECORD_NEEDS)?;
+        let length = self.commit(&[Record::Tag {
+            app: app.clone(),
+            number: entry.number,
+            tag: tag.to_owned(),
+        }])?;
+        let replaced = entry.tag.replace(tag.to_owned());
+        if let Some(previous) = &mut previous {
+            previous.tag = None;
+        }
+        let (dir, tagged) = (&self.dir, &entry);
+        self.follow(|| {
+            let record = encode_record(dir, tagged)?;
+            let previous_record = match &previous {
+                Some(previous) => Some((
+                    snapshot_key(&app, previous.number),
+                    encode_record(dir, previous)?,
+                )),
+                None => None,
+            };
+            (&self.entries, &self.tags, &self.meta)
+                .transaction(|(entries, tags, meta)| {
+                    if let Some((key, record)) = &previous_record {
+                        entries.insert(key.as_slice(), record.as_slice())?;
+                    }
+                    if let Some(old) = &replaced {
+                        tags.remove(tag_key(&app, old))?;
+                    }
+                    entries.insert(snapshot_key(&app, tagged.number), record.as_slice())?;
+                    tags.insert(tag_key(&app, tag), &tagged.number.to_be_bytes())?;
+                    meta.insert(JOURNAL_KEY, &length.to_be_bytes())?;
+                    Ok(())
                 })
-            })
-            .map_err(|error| self.transaction_error(error))?;
-        self.flush()?;
-        Ok(tagged)
+                .map_err(|error: TransactionError<StoreError>| self.transaction_error(error))
+        })?;
+        Ok(Tagged {
+            entry,
+            moved_from,
+            replaced,
+        })
     }
 
     fn untag(&self, address: &StoreAddress) -> Result<(Entry, String), StoreError> {
-        let target = self.resolve(address)?;
-        let Some(tag) = target.tag.clone() else {
+        let _turn = self.begin()?;
+        let mut entry = self.resolve(address)?;
+        let Some(tag) = entry.tag.take() else {
             return Err(StoreError::NotTagged {
-                address: target.address(),
+                address: entry.address(),
             });
         };
-        let app = target.app.as_str();
-        let dir = &self.dir;
-        let entry = (&self.entries, &self.tags)
-            .transaction(|(entries, tags)| {
-                let key = snapshot_key(app, target.number);
-                let mut entry = read_record(dir, entries, &key)?;
-                entry.tag = None;
-                write_record(dir, entries, &key, &entry)?;
-                tags.remove(tag_key(app, &tag))?;
-                Ok(entry)
-            })
-            .map_err(|error| self.transaction_error(error))?;
-        self.flush()?;
+        space::ensure(&self.dir, RECORD_NEEDS)?;
+        let length = self.commit(&[Record::Untag {
+            app: entry.app.clone(),
+            number: entry.number,
+        }])?;
+        let untagged = &entry;
+        self.follow(|| {
+            let record = encode_record(&self.dir, untagged)?;
+            let app = untagged.app.as_str();
+            (&self.entries, &self.tags, &self.meta)
+                .transaction(|(entries, tags, meta)| {
+                    entries.insert(snapshot_key(app, untagged.number), record.as_slice())?;
+                    tags.remove(tag_key(app, &tag))?;
+                    meta.insert(JOURNAL_KEY, &length.to_be_bytes())?;
+                    Ok(())
+                })
+                .map_err(|error: TransactionError<StoreError>| self.transaction_error(error))
+        })?;
         Ok((entry, tag))
     }
 
@@ -557,6 +633,7 @@ impl SnapshotStore for SledStore {
         if keep == 0 {
             return Err(StoreError::KeepNothing);
         }
+        let _turn = self.begin()?;
         let entries = self.log(app)?;
         let newest: BTreeSet<u64> = entries
             .iter()
@@ -568,124 +645,77 @@ impl SnapshotStore for SledStore {
             .into_iter()
             .filter(|entry| entry.tag.is_none() && !newest.contains(&entry.number))
             .collect();
-        if doomed.is_empty() {
-            return Ok(doomed);
+        if !doomed.is_empty() {
+            let length = self.commit(&[Record::Remove {
+                app: app.to_owned(),
+                numbers: doomed.iter().map(|entry| entry.number).collect(),
+            }])?;
+            self.follow(|| {
+                (&self.entries, &self.meta)
+                    .transaction(|(entries, meta)| {
+                        for entry in &doomed {
+                            entries.remove(snapshot_key(app, entry.number))?;
+                        }
+                        meta.insert(JOURNAL_KEY, &length.to_be_bytes())?;
+                        Ok(())
+                    })
+                    .map_err(|error: TransactionError<StoreError>| self.transaction_error(error))
+            })?;
         }
-        (&self.snapshots, &self.entries)
-            .transaction(|(snapshots, entries)| {
-                for entry in &doomed {
-                    let key = snapshot_key(app, entry.number);
-                    snapshots.remove(key.as_slice())?;
-                    entries.remove(key.as_slice())?;
-                }
-                Ok(())
-            })
-            .map_err(|error: TransactionError<StoreError>| self.transaction_error(error))?;
-        self.flush()?;
+        if !self.stale.load(Ordering::SeqCst) {
+            self.remove_unreferenced_files()?;
+            self.compact_journal()?;
+        }
         Ok(doomed)
     }
-}
 
-/// Checks what is at `dir` before sled opens it (sled would create its files anywhere).
-fn examine(dir: &Path, create: bool) -> Result<Found, StoreError> {
-    let io_error = |cause: io::Error| StoreError::Io {
-        dir: dir.to_owned(),
-        cause,
-    };
-    match std::fs::metadata(dir) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            if !create {
-                return Err(StoreError::NoStore {
-                    dir: dir.to_owned(),
-                });
-            }
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io_error)?;
-            Ok(Found::Nothing)
-        }
-        Err(error) => Err(io_error(error)),
-        Ok(metadata) if !metadata.is_dir() => Err(StoreError::NotAStore {
-            dir: dir.to_owned(),
-            detail: "it is not a folder".to_owned(),
-        }),
-        Ok(_) => {
-            if dir.join("db").is_file() && dir.join("conf").is_file() {
-                return Ok(Found::Database);
-            }
-            let empty = std::fs::read_dir(dir).map_err(io_error)?.next().is_none();
-            match (empty, create) {
-                (true, true) => Ok(Found::Nothing),
-                (true, false) => Err(StoreError::NoStore {
-                    dir: dir.to_owned(),
-                }),
-                (false, _) => Err(StoreError::NotAStore {
-                    dir: dir.to_owned(),
-                    detail: "the folder holds other files and no store database".to_owned(),
-                }),
-            }
-        }
+    fn hold(&self, app: &str, number: Option<u64>) -> Result<super::held::Hold, StoreError> {
+        SledStore::hold(self, app, number)
+    }
+
+    fn release(&self, app: &str) -> Result<(), StoreError> {
+        SledStore::release(self, app)
+    }
+
+    fn holder(&self, app: &str) -> Result<Option<super::held::Hold>, StoreError> {
+        SledStore::holder(self, app)
+    }
+
+    fn verify(&self) -> Result<super::Verified, StoreError> {
+        super::repair::verify_writer(self)
     }
 }
 
-/// Opens sled at `dir`, retrying with a bounded backoff while another process holds its lock.
-fn open_db(dir: &Path, busy_timeout: Duration) -> Result<sled::Db, StoreError> {
-    let deadline = Instant::now() + busy_timeout;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        // No background flusher: every write flushes before it reports success, and a store
-        // without threads of its own releases its lock as soon as it is dropped.
-        match sled::Config::new().path(dir).flush_every_ms(None).open() {
-            Ok(db) => return Ok(db),
-            Err(error) if is_lock_error(&error) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(StoreError::Busy {
-                        dir: dir.to_owned(),
-                    });
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(200));
-            }
-            Err(error) => return Err(sled_error(dir, error)),
-        }
-    }
+/// The bytes of `entry`'s file in the store at `dir`, checked against its size and SHA-256.
+pub(super) fn read_file(dir: &Path, entry: &Entry) -> Result<Vec<u8>, StoreError> {
+    let path = files::path_for(dir, entry);
+    files::read_checked(&path, entry).map_err(|problem| match problem {
+        files::FileProblem::Unreadable(cause) => StoreError::Io {
+            dir: dir.to_owned(),
+            cause,
+        },
+        problem => damaged(
+            dir,
+            format!(
+                "{} (run `rtap store verify`)",
+                problem.describe(entry, &path)
+            ),
+        ),
+    })
 }
 
-/// sled 0.34.7 reports a lock held elsewhere as an `Io` error of kind `Other` with this text.
-fn is_lock_error(error: &sled::Error) -> bool {
-    matches!(error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+pub(super) fn write_format(dir: &Path, meta: &Tree) -> Result<(), StoreError> {
+    let record = serde_json::to_vec(&Format {
+        format: FORMAT_NAME_V1.to_owned(),
+        version: STORE_FORMAT_VERSION,
+    })
+    .map_err(|error| damaged(dir, error.to_string()))?;
+    meta.insert(FORMAT_KEY, record)
+        .map(drop)
+        .map_err(|error| sled_error(dir, error))
 }
 
-fn check_format(dir: &Path, value: Option<&[u8]>) -> Result<(), StoreError> {
-    let Some(value) = value else {
-        return Err(StoreError::NotAStore {
-            dir: dir.to_owned(),
-            detail: "its format record is missing".to_owned(),
-        });
-    };
-    let format: Format = serde_json::from_slice(value)
-        .map_err(|error| damaged(dir, format!("its format record does not parse: {error}")))?;
-    if format.format != FORMAT_NAME {
-        return Err(StoreError::NotAStore {
-            dir: dir.to_owned(),
-            detail: format!("its format is '{}'", format.format),
-        });
-    }
-    if format.version > STORE_FORMAT_VERSION {
-        return Err(StoreError::NewerStore {
-            dir: dir.to_owned(),
-            found: format.version,
-            supported: STORE_FORMAT_VERSION,
-        });
-    }
-    Ok(())
-}
-
-fn sled_error(dir: &Path, error: sled::Error) -> StoreError {
+pub(super) fn sled_error(dir: &Path, error: sled::Error) -> StoreError {
     match error {
         sled::Error::Io(cause) => StoreError::Io {
             dir: dir.to_owned(),
@@ -700,20 +730,20 @@ fn sled_error(dir: &Path, error: sled::Error) -> StoreError {
     }
 }
 
-fn damaged(dir: &Path, detail: String) -> StoreError {
+pub(super) fn damaged(dir: &Path, detail: String) -> StoreError {
     StoreError::Damaged {
         dir: dir.to_owned(),
         detail,
     }
 }
 
-fn abort(error: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(error)
-}
-
 /// The entry for `bytes` stored under `app`, without its number, time and tag: what their
 /// header says, or only that they are encrypted.
-fn describe(app: &str, bytes: &[u8], limits: &crate::Limits) -> Result<Entry, StoreError> {
+pub(super) fn describe(
+    app: &str,
+    bytes: &[u8],
+    limits: &crate::Limits,
+) -> Result<Entry, StoreError> {
     let mut entry = Entry {
         app: app.to_owned(),
         number: 0,
@@ -747,8 +777,8 @@ fn describe(app: &str, bytes: &[u8], limits: &crate::Limits) -> Result<Entry, St
     Ok(entry)
 }
 
-fn decode_record(dir: &Path, key: &[u8], value: &[u8]) -> Result<Entry, StoreError> {
-    let record: Record = serde_json::from_slice(value).map_err(|error| {
+pub(super) fn decode_record(dir: &Path, key: &[u8], value: &[u8]) -> Result<Entry, StoreError> {
+    let record: IndexRecord = serde_json::from_slice(value).map_err(|error| {
         damaged(
             dir,
             format!(
@@ -767,33 +797,12 @@ fn decode_record(dir: &Path, key: &[u8], value: &[u8]) -> Result<Entry, StoreErr
     Ok(record.entry)
 }
 
-fn read_record(
-    dir: &Path,
-    entries: &TransactionalTree,
-    key: &[u8],
-) -> Result<Entry, ConflictableTransactionError<StoreError>> {
-    let value = entries.get(key)?.ok_or_else(|| {
-        abort(damaged(
-            dir,
-            "a snapshot's record vanished during an update".to_owned(),
-        ))
-    })?;
-    decode_record(dir, key, &value).map_err(abort)
-}
-
-fn write_record(
-    dir: &Path,
-    entries: &TransactionalTree,
-    key: &[u8],
-    entry: &Entry,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
-    let record = serde_json::to_vec(&Record {
+pub(super) fn encode_record(dir: &Path, entry: &Entry) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&IndexRecord {
         version: STORE_FORMAT_VERSION,
         entry: entry.clone(),
     })
-    .map_err(|error| abort(damaged(dir, format!("cannot encode a record: {error}"))))?;
-    entries.insert(key, record)?;
-    Ok(())
+    .map_err(|error| damaged(dir, format!("cannot encode a record: {error}")))
 }
 
 fn app_prefix(app: &str) -> Vec<u8> {
@@ -803,19 +812,19 @@ fn app_prefix(app: &str) -> Vec<u8> {
     key
 }
 
-fn snapshot_key(app: &str, number: u64) -> Vec<u8> {
+pub(super) fn snapshot_key(app: &str, number: u64) -> Vec<u8> {
     let mut key = app_prefix(app);
     key.extend_from_slice(&number.to_be_bytes());
     key
 }
 
-fn tag_key(app: &str, tag: &str) -> Vec<u8> {
+pub(super) fn tag_key(app: &str, tag: &str) -> Vec<u8> {
     let mut key = app_prefix(app);
     key.extend_from_slice(tag.as_bytes());
     key
 }
 
-fn decode_number(value: &[u8]) -> Option<u64> {
+pub(super) fn decode_number(value: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(value).ok().map(u64::from_be_bytes)
 }
 

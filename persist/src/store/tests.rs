@@ -341,7 +341,7 @@ fn an_open_gives_up_on_a_store_held_too_long() {
     assert_eq!(
         error.to_string(),
         format!(
-            "the store {} is busy (another rtap or rtwistd has it open); try again",
+            "the store {} is busy (another rtap or rtwistd is writing to it); try again, or wait longer with --wait SECONDS",
             dir.display()
         )
     );
@@ -396,18 +396,18 @@ fn damaged_bytes_are_detected_on_read() {
     let folder = tempfile::tempdir().unwrap();
     let store = store_in(&folder);
     store.put("echo", &echo(&[]), None).unwrap();
-    let key = {
-        let mut key = b"echo\0".to_vec();
-        key.extend_from_slice(&1u64.to_be_bytes());
-        key
-    };
-    store.snapshots.insert(key, b"tampered".to_vec()).unwrap();
+    let entry = store.resolve(&addr("echo@1")).unwrap();
+    let file = files::path_for(store.dir(), &entry);
+    std::fs::write(&file, b"tampered").unwrap();
     let error = store.get(&addr("echo@1")).unwrap_err().to_string();
     assert!(error.contains("is damaged"), "{error}");
     assert!(
-        error.contains("the bytes of echo@1 do not match their recorded SHA-256"),
+        error.contains("the file of echo@1")
+            && error.contains("does not match its recorded SHA-256"),
         "{error}"
     );
+    let verified = store.verify().unwrap();
+    assert_eq!(verified.problems.len(), 2, "{:?}", verified.problems);
 }
 
 fn expect_error(result: Result<SledStore, StoreError>) -> StoreError {
@@ -461,6 +461,7 @@ fn only_store_folders_are_opened() {
     }
     let error = expect_error(SledStore::open_or_create(&foreign)).to_string();
     assert!(error.contains("holds other data"), "{error}");
+    assert!(foreign.join("db").is_file() && !foreign.join("journal").exists());
 
     let created = folder.path().join("new/store");
     drop(SledStore::open_or_create(&created).unwrap());
@@ -478,4 +479,128 @@ fn only_store_folders_are_opened() {
         SledStore::open(&created).unwrap().dir(),
         Path::new(&created)
     );
+}
+
+fn copy_golden_store(to: &Path) {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/store-v1");
+    std::fs::create_dir_all(to).unwrap();
+    for name in ["db", "conf"] {
+        std::fs::copy(golden.join(name), to.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn a_format_1_store_is_migrated_to_files_on_first_open() {
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("old");
+    copy_golden_store(&dir);
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
+    let tap = std::fs::read(golden.join("echo-format1.tap")).unwrap();
+    let tas = std::fs::read(golden.join("echo-format1.tas")).unwrap();
+    let reader = ReadStore::open(&dir).unwrap();
+    assert_eq!(numbers_of(&reader, "echo"), [1, 3, 4]);
+    assert_eq!(reader.get(&addr("echo@stable")).unwrap().1, tap);
+    assert_eq!(reader.get(&addr("echo@3")).unwrap().1, tap);
+    assert_eq!(reader.get(&addr("echo@4")).unwrap().1, tas);
+    assert!(!dir.join("db").exists(), "the old database is gone");
+    assert!(dir.join("journal").is_file() && dir.join("index").is_dir());
+    assert!(reader.verify().unwrap().problems.is_empty());
+    let store = SledStore::open(&dir).unwrap();
+    assert_eq!(store.put("echo", &tap, None).unwrap().number, 5);
+    assert!(store.verify().unwrap().problems.is_empty());
+    // Two entries, one file each for two distinct byte strings.
+    assert_eq!(files::list(&dir).unwrap().len(), 2);
+}
+
+fn numbers_of(store: &dyn Store, app: &str) -> Vec<u64> {
+    store.log(app).unwrap().iter().map(|e| e.number).collect()
+}
+
+#[test]
+fn a_deleted_or_damaged_index_is_rebuilt_from_the_journal_and_files() {
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("store");
+    {
+        let store = SledStore::open_or_create(&dir).unwrap();
+        store.put("echo", &echo(&[]), Some("stable")).unwrap();
+        store.put("echo", &echo(&["web"]), None).unwrap();
+        store.put("echo", &echo(&["web", "dns"]), None).unwrap();
+    }
+    std::fs::remove_dir_all(dir.join("index")).unwrap();
+    assert_eq!(
+        numbers_of(&ReadStore::open(&dir).unwrap(), "echo"),
+        [1, 2, 3]
+    );
+    let rebuilt = rebuild(&dir, &OpenOptions::default()).unwrap();
+    assert_eq!((rebuilt.snapshots, rebuilt.adopted.len()), (3, 0));
+    let store = SledStore::open(&dir).unwrap();
+    assert_eq!(numbers(&store, "echo"), [1, 2, 3]);
+    assert_eq!(store.resolve(&addr("echo@stable")).unwrap().number, 1);
+    assert!(store.verify().unwrap().problems.is_empty());
+    drop(store);
+
+    // Garbage over sled's files: the next writer recreates the index from the journal.
+    for entry in std::fs::read_dir(dir.join("index")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::write(&path, vec![0xA5; 4096]).unwrap();
+        }
+    }
+    let store = SledStore::open(&dir).unwrap();
+    assert_eq!(numbers(&store, "echo"), [1, 2, 3]);
+    assert_eq!(store.put("echo", &echo(&[]), None).unwrap().number, 4);
+    drop(store);
+
+    // The journal lost too: every file is adopted again, oldest first.
+    std::fs::remove_file(dir.join("journal")).unwrap();
+    std::fs::remove_dir_all(dir.join("index")).unwrap();
+    let rebuilt = rebuild(&dir, &OpenOptions::default()).unwrap();
+    assert_eq!(rebuilt.snapshots, 3, "{rebuilt:?}"); // echo@4 has echo@1's bytes
+    let reader = ReadStore::open(&dir).unwrap();
+    assert_eq!(numbers_of(&reader, "echo"), [1, 2, 3]);
+    assert!(reader.verify().unwrap().problems.is_empty());
+}
+
+#[test]
+fn gc_removes_the_files_no_snapshot_needs() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = store_in(&folder);
+    for children in [&["a"][..], &["b"], &["c"], &["d"]] {
+        store.put("echo", &echo(children), None).unwrap();
+    }
+    assert_eq!(files::list(store.dir()).unwrap().len(), 4);
+    let journal_before = std::fs::metadata(store.dir().join("journal"))
+        .unwrap()
+        .len();
+    store.gc("echo", 1).unwrap();
+    assert_eq!(files::list(store.dir()).unwrap().len(), 1);
+    assert!(
+        std::fs::metadata(store.dir().join("journal"))
+            .unwrap()
+            .len()
+            < journal_before
+    );
+    assert_eq!(store.put("echo", &echo(&[]), None).unwrap().number, 5);
+    drop(store);
+    let reader = ReadStore::open(&folder.path().join("store")).unwrap();
+    assert_eq!(numbers_of(&reader, "echo"), [4, 5]);
+}
+
+#[test]
+fn a_torn_journal_line_is_never_a_record() {
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("store");
+    save_to(&dir, "echo", &echo(&[]), None).unwrap();
+    let journal = dir.join("journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(b"{\"save\":{\"app\":\"echo\",\"num");
+    std::fs::write(&journal, &bytes).unwrap();
+    assert_eq!(numbers_of(&ReadStore::open(&dir).unwrap(), "echo"), [1]);
+    assert_eq!(
+        save_to(&dir, "echo", &echo(&["x"]), None).unwrap().number,
+        2
+    );
+    let reader = ReadStore::open(&dir).unwrap();
+    assert_eq!(numbers_of(&reader, "echo"), [1, 2]);
+    assert!(reader.verify().unwrap().problems.is_empty());
 }

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use rtwisted_core::diff::{Difference, FieldChange, PlacedService};
-use rtwisted_persist::store::{Entry, SnapshotStore};
+use rtwisted_persist::store::{Entry, Store};
 use serde_json::{Value, json};
 
-use super::{Decode, address, decode, open, print_json};
+use super::{Decode, address, decode, print_json};
 use crate::error::CliError;
 
 fn diff_text(from: &str, to: &str, difference: &Difference) -> String {
@@ -63,7 +63,7 @@ pub(super) fn run(
     let from = address(from)?;
     let to = address(to)?;
     let (old_entry, old_bytes, new_entry, new_bytes) = {
-        let store = open(dir)?;
+        let store = access.open_reader(dir)?;
         let (old_entry, old_bytes) = store.get(&from)?;
         let (new_entry, new_bytes) = store.get(&to)?;
         (old_entry, old_bytes, new_entry, new_bytes)

@@ -1,4 +1,5 @@
-//! `rtap store`: a history of snapshots per application, kept in a store folder (sled).
+//! `rtap store`: a history of snapshots per application, kept in a store folder (snapshot
+//! files, a journal, and a sled index).
 //!
 //! ```text
 //! rtap store list [--json]                     applications, counts, sizes, newest
@@ -9,22 +10,26 @@
 //! rtap store export APP[@N|@TAG] FILE          write the snapshot's exact bytes to FILE
 //! rtap store import FILE [--tag TAG]           store a snapshot file as its application's next
 //! rtap store gc APP --keep N                   keep the newest N (and every tagged one)
+//! rtap store verify                            check every snapshot file and the index
+//! rtap store rebuild                           recreate the index from the files and journal
 //! ```
 //!
 //! Every subcommand takes `--store DIR`; without it, the `RTWISTED_STORE` variable names the
-//! folder. `import` creates the store when there is none; the others need an existing one. The
-//! store is opened for each command and closed at once, so `rtap` can read a store that
-//! `rtwistd` saves into; a command that finds it open elsewhere waits up to two seconds.
+//! folder. `import` creates the store when there is none; the others need an existing one.
+//! Readers (`list`, `log`, `diff`, `export`, `verify`) read the journal and the files: they take
+//! no lock and need no write access. Writers take the store's lock for the one command, and
+//! wait for another writer up to `--wait SECONDS` (default 10).
 
 use std::path::{Path, PathBuf};
 
 use clap::error::ErrorKind;
 use clap::{Args, Subcommand};
-use rtwisted_persist::store::{Entry, SledStore, SnapshotStore, StoreAddress, TagConflict};
+use rtwisted_persist::store::{Entry, ReadStore, Store, StoreAddress, TagConflict};
 use rtwisted_persist::{Passphrase, RawSnapshot, SnapshotError};
 use serde_json::{Value, json};
 
 mod diff;
+mod verify;
 
 use crate::error::CliError;
 use crate::output::{println, table};
@@ -117,6 +122,15 @@ enum StoreSubcommand {
         #[arg(long, value_name = "N", value_parser = parse_keep)]
         keep: usize,
     },
+    /// Check every snapshot file against its entry and checksum, and the index against the
+    /// journal; one line per problem, exit 1 if there is any
+    Verify {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recreate a damaged or missing index from the snapshot files and the journal
+    Rebuild,
 }
 
 impl StoreSubcommand {
@@ -130,6 +144,8 @@ impl StoreSubcommand {
             StoreSubcommand::Export { .. } => "export",
             StoreSubcommand::Import { .. } => "import",
             StoreSubcommand::Gc { .. } => "gc",
+            StoreSubcommand::Verify { .. } => "verify",
+            StoreSubcommand::Rebuild => "rebuild",
         }
     }
 }
@@ -140,19 +156,28 @@ pub(crate) fn run(
     access: &crate::snapshots::Access,
 ) -> Result<(), CliError> {
     let dir = store_dir(command.command.name(), command.store)?;
+    crate::deadline::arm(
+        "rtap",
+        format!("rtap store {}", command.command.name()),
+        access
+            .wait
+            .unwrap_or(rtwisted_persist::store::DEFAULT_BUSY_TIMEOUT),
+    );
     match command.command {
-        StoreSubcommand::List { json } => list(&dir, json),
-        StoreSubcommand::Log { app, json } => log(&dir, &app, json),
+        StoreSubcommand::List { json } => list(&open(&dir, access)?, json),
+        StoreSubcommand::Log { app, json } => log(&open(&dir, access)?, &app, json),
         StoreSubcommand::Tag {
             address,
             tag: name,
             move_tag,
-        } => tag(&dir, &address, &name, move_tag),
-        StoreSubcommand::Untag { address } => untag(&dir, &address),
+        } => tag(&access.open_store(&dir, false)?, &address, &name, move_tag),
+        StoreSubcommand::Untag { address } => untag(&access.open_store(&dir, false)?, &address),
         StoreSubcommand::Diff { from, to, json } => diff::run(&dir, &from, &to, json, access),
-        StoreSubcommand::Export { address, file } => export(&dir, &address, &file),
+        StoreSubcommand::Export { address, file } => export(&open(&dir, access)?, &address, &file),
         StoreSubcommand::Import { file, tag } => import(&dir, &file, tag.as_deref(), access),
-        StoreSubcommand::Gc { app, keep } => gc(&dir, &app, keep),
+        StoreSubcommand::Gc { app, keep } => gc(&dir, &app, keep, access),
+        StoreSubcommand::Verify { json } => verify::verify(&dir, json, access),
+        StoreSubcommand::Rebuild => verify::rebuild(&dir, access),
     }
 }
 
@@ -200,8 +225,9 @@ fn app_name(text: &str) -> Result<String, CliError> {
     }
 }
 
-pub(super) fn open(dir: &Path) -> Result<SledStore, CliError> {
-    Ok(SledStore::open(dir)?)
+/// The store at `dir`, for reading.
+pub(super) fn open(dir: &Path, access: &crate::snapshots::Access) -> Result<ReadStore, CliError> {
+    access.open_reader(dir)
 }
 
 pub(super) fn print_json(value: &Value) -> Result<(), CliError> {
@@ -219,8 +245,9 @@ fn entry_json(entry: &Entry) -> Value {
     value
 }
 
-fn list(dir: &Path, as_json: bool) -> Result<(), CliError> {
-    let apps = open(dir)?.list()?;
+fn list(store: &dyn Store, as_json: bool) -> Result<(), CliError> {
+    let dir = store.dir();
+    let apps = store.list()?;
     if as_json {
         let apps: Vec<Value> = apps
             .iter()
@@ -255,9 +282,9 @@ fn list(dir: &Path, as_json: bool) -> Result<(), CliError> {
     crate::output::print(table(&rows))
 }
 
-fn log(dir: &Path, app: &str, as_json: bool) -> Result<(), CliError> {
+fn log(store: &dyn Store, app: &str, as_json: bool) -> Result<(), CliError> {
     let app = app_name(app)?;
-    let entries = open(dir)?.log(&app)?;
+    let entries = store.log(&app)?;
     if as_json {
         return print_json(&Value::Array(entries.iter().map(entry_json).collect()));
     }
@@ -290,14 +317,14 @@ fn log(dir: &Path, app: &str, as_json: bool) -> Result<(), CliError> {
     crate::output::print(table(&rows))
 }
 
-fn tag(dir: &Path, target: &str, tag: &str, move_tag: bool) -> Result<(), CliError> {
+fn tag(store: &dyn Store, target: &str, tag: &str, move_tag: bool) -> Result<(), CliError> {
     let address = address(target)?;
     let conflict = if move_tag {
         TagConflict::Move
     } else {
         TagConflict::Refuse
     };
-    let tagged = open(dir)?.tag(&address, tag, conflict)?;
+    let tagged = store.tag(&address, tag, conflict)?;
     let mut line = format!("tagged {} '{tag}'", tagged.entry.address());
     if let Some(from) = tagged.moved_from {
         line.push_str(&format!(" (moved from {}@{from})", tagged.entry.app));
@@ -308,15 +335,15 @@ fn tag(dir: &Path, target: &str, tag: &str, move_tag: bool) -> Result<(), CliErr
     println(line)
 }
 
-fn untag(dir: &Path, target: &str) -> Result<(), CliError> {
+fn untag(store: &dyn Store, target: &str) -> Result<(), CliError> {
     let address = address(target)?;
-    let (entry, tag) = open(dir)?.untag(&address)?;
+    let (entry, tag) = store.untag(&address)?;
     println(format!("removed tag '{tag}' from {}", entry.address()))
 }
 
-fn export(dir: &Path, target: &str, file: &Path) -> Result<(), CliError> {
+fn export(store: &dyn Store, target: &str, file: &Path) -> Result<(), CliError> {
     let address = address(target)?;
-    let (entry, bytes) = open(dir)?.get(&address)?;
+    let (entry, bytes) = store.get(&address)?;
     rtwisted_persist::write_atomic(file, &bytes).map_err(|cause| SnapshotError::Write {
         path: file.to_owned(),
         cause,
@@ -354,9 +381,14 @@ fn import(
     println(entry.address())
 }
 
-fn gc(dir: &Path, app: &str, keep: usize) -> Result<(), CliError> {
+fn gc(
+    dir: &Path,
+    app: &str,
+    keep: usize,
+    access: &crate::snapshots::Access,
+) -> Result<(), CliError> {
     let app = app_name(app)?;
-    let store = open(dir)?;
+    let store = access.open_store(dir, false)?;
     let removed = store.gc(&app, keep)?;
     let left = store.log(&app)?;
     drop(store);
