@@ -1,0 +1,9 @@
+//! Black-box tests of the fleet crate against a real three-member etcd cluster on loopback
+//! (started per test by [`harness::EtcdCluster`]; skipped with a message when etcd is not
+//! installed, failed when `RTWISTED_REQUIRE_ETCD=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+#[path = "etcd/cluster.rs"]
+mod cluster;

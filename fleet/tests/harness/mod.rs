@@ -1,0 +1,252 @@
+//! A real etcd cluster for the tests: three `etcd` processes on free loopback ports in a
+//! temporary folder, healthy before [`EtcdCluster::start`] returns, killed when it is dropped.
+//!
+//! When `etcd` is not installed, [`EtcdCluster::start`] prints why the test is skipped and
+//! returns `None`, unless `RTWISTED_REQUIRE_ETCD=1` is set (as `.ci/run` does): then it fails
+//! the test, so CI never passes by skipping.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a cluster may take to become healthy.
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How many clusters may run at once: the machine is small, and the timing tests (leases,
+/// watches) need etcd to be scheduled promptly.
+const MAX_CLUSTERS: usize = 2;
+
+static RUNNING: Mutex<usize> = Mutex::new(0);
+static FREED: Condvar = Condvar::new();
+
+/// One slot of [`MAX_CLUSTERS`], given back on drop.
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= MAX_CLUSTERS {
+            running = FREED.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        *running -= 1;
+        FREED.notify_one();
+    }
+}
+
+/// One etcd process of the cluster.
+struct Member {
+    name: String,
+    client_port: u16,
+    child: Option<Child>,
+}
+
+/// A running etcd cluster on loopback. Dropping it kills and reaps every member and removes
+/// its data.
+pub struct EtcdCluster {
+    members: Vec<Member>,
+    folder: tempfile::TempDir,
+    _slot: Slot,
+}
+
+/// The etcd binary: `RTWISTED_ETCD` if set, else `etcd` on the PATH.
+fn etcd_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("RTWISTED_ETCD") {
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("etcd"))
+        .find(|candidate| candidate.is_file())
+}
+
+fn required() -> bool {
+    std::env::var("RTWISTED_REQUIRE_ETCD").is_ok_and(|v| v == "1")
+}
+
+/// A loopback port free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl EtcdCluster {
+    /// Starts a three-member cluster, or returns `None` (after printing why) when etcd is not
+    /// installed and not required. `test` names the caller in the skip message.
+    pub fn start(test: &str) -> Option<EtcdCluster> {
+        Self::start_members(test, 3)
+    }
+
+    /// Starts a cluster of `count` members; see [`EtcdCluster::start`].
+    pub fn start_members(test: &str, count: usize) -> Option<EtcdCluster> {
+        let Some(etcd) = etcd_binary() else {
+            assert!(
+                !required(),
+                "{test}: etcd is not installed and RTWISTED_REQUIRE_ETCD=1: install it (apt-get install etcd-server) or unset the variable"
+            );
+            eprintln!(
+                "SKIPPED {test}: etcd is not installed (apt-get install etcd-server, or set RTWISTED_ETCD to its path)"
+            );
+            return None;
+        };
+        let slot = Slot::take();
+        let folder = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
+        let initial_cluster = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let token = format!("rtwisted-{}", std::process::id());
+        let mut members = Vec::new();
+        for (i, (client, peer)) in ports.iter().enumerate() {
+            let name = format!("m{i}");
+            let log = File::create(folder.path().join(format!("{name}.log"))).unwrap();
+            let child = Command::new(&etcd)
+                .arg("--name")
+                .arg(&name)
+                .arg("--data-dir")
+                .arg(folder.path().join(&name))
+                .arg("--listen-client-urls")
+                .arg(format!("http://127.0.0.1:{client}"))
+                .arg("--advertise-client-urls")
+                .arg(format!("http://127.0.0.1:{client}"))
+                .arg("--listen-peer-urls")
+                .arg(format!("http://127.0.0.1:{peer}"))
+                .arg("--initial-advertise-peer-urls")
+                .arg(format!("http://127.0.0.1:{peer}"))
+                .arg("--initial-cluster")
+                .arg(&initial_cluster)
+                .arg("--initial-cluster-token")
+                .arg(&token)
+                .arg("--initial-cluster-state")
+                .arg("new")
+                // Fast elections on loopback, so a killed member is replaced quickly.
+                .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+                .args(["--logger", "zap", "--log-level", "warn"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("{test}: cannot start {}: {e}", etcd.display()));
+            members.push(Member {
+                name,
+                client_port: *client,
+                child: Some(child),
+            });
+        }
+        let cluster = EtcdCluster {
+            members,
+            folder,
+            _slot: slot,
+        };
+        cluster.wait_healthy(test);
+        Some(cluster)
+    }
+
+    /// Polls every member's `/health` until all report healthy, or panics at the deadline with
+    /// the members' logs.
+    fn wait_healthy(&self, test: &str) {
+        let deadline = Instant::now() + STARTUP_DEADLINE;
+        loop {
+            if self.members.iter().all(|m| healthy(m.client_port)) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{test}: the etcd cluster was not healthy within {STARTUP_DEADLINE:?}:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The client endpoints of the members still running, as `127.0.0.1:PORT`.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.client_port))
+            .collect()
+    }
+
+    /// An `etcd://` store address for every member, under `prefix`.
+    pub fn address(&self, prefix: &str) -> String {
+        format!("etcd://{}/{prefix}", self.endpoints().join(","))
+    }
+
+    /// Kills member `index` (SIGKILL) and reaps it.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.members[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every member's log, for a failure message.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for member in &self.members {
+            let path = self.folder.path().join(format!("{}.log", member.name));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: String = text
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.push_str(&format!("--- {}:\n{tail}\n", member.name));
+        }
+        out
+    }
+
+    /// The cluster's scratch folder.
+    pub fn folder(&self) -> &Path {
+        self.folder.path()
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for index in 0..self.members.len() {
+            self.kill(index);
+        }
+    }
+}
+
+/// True when the member on `port` answers `GET /health` with `"health":"true"`.
+fn healthy(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.take(64 * 1024).read_to_string(&mut response);
+    response.contains("\"health\":\"true\"")
+}
