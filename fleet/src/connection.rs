@@ -4,7 +4,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::{
+    Client, ConnectOptions, GetOptions, GetResponse, PutOptions, PutResponse, Txn, TxnResponse,
+    WatchOptions, WatchStream,
+};
 
 use crate::address::EtcdAddress;
 use crate::error::{FleetError, describe_etcd};
@@ -88,7 +91,71 @@ impl Etcd {
         format!("{}/{rest}", self.root)
     }
 
-    /// Runs one etcd request for `op` under the deadline, mapping its error.
+    /// Reads `key` (or a range, as `options` say), retrying while etcd is briefly unavailable.
+    pub(crate) async fn get(
+        &self,
+        op: &str,
+        key: impl Into<Vec<u8>>,
+        options: Option<GetOptions>,
+    ) -> Result<GetResponse, FleetError> {
+        let key = key.into();
+        self.retry(op, |mut client| {
+            let (key, options) = (key.clone(), options.clone());
+            async move { client.get(key, options).await }
+        })
+        .await
+    }
+
+    /// Writes `key`, retrying while etcd is briefly unavailable (a put is safe to repeat).
+    pub(crate) async fn put(
+        &self,
+        op: &str,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        options: Option<PutOptions>,
+    ) -> Result<PutResponse, FleetError> {
+        let (key, value) = (key.into(), value.into());
+        self.retry(op, |mut client| {
+            let (key, value, options) = (key.clone(), value.clone(), options.clone());
+            async move { client.put(key, value, options).await }
+        })
+        .await
+    }
+
+    /// Runs a transaction, retrying while etcd is briefly unavailable: only for transactions
+    /// whose callers re-read and try again when the compare fails (a repeat of one that landed
+    /// then fails its compare, and the caller sees the new state).
+    pub(crate) async fn txn(&self, op: &str, txn: Txn) -> Result<TxnResponse, FleetError> {
+        self.retry(op, |mut client| {
+            let txn = txn.clone();
+            async move { client.txn(txn).await }
+        })
+        .await
+    }
+
+    /// Runs a transaction once: a lost reply is reported, for the caller to find out whether
+    /// it landed.
+    pub(crate) async fn txn_once(&self, op: &str, txn: Txn) -> Result<TxnResponse, FleetError> {
+        self.run(op, self.client().txn(txn)).await
+    }
+
+    /// Starts a watch, retrying while etcd is briefly unavailable.
+    pub(crate) async fn watch(
+        &self,
+        op: &str,
+        key: impl Into<Vec<u8>>,
+        options: WatchOptions,
+    ) -> Result<WatchStream, FleetError> {
+        let key = key.into();
+        self.retry(op, |mut client| {
+            let (key, options) = (key.clone(), options.clone());
+            async move { client.watch(key, Some(options)).await }
+        })
+        .await
+    }
+
+    /// Runs one etcd request for `op` under the deadline, once, mapping its error. For requests
+    /// that must not be repeated blindly (a commit whose reply was lost may have landed).
     pub(crate) async fn run<T, F>(&self, op: &str, request: F) -> Result<T, FleetError>
     where
         F: Future<Output = Result<T, etcd_client::Error>>,
@@ -101,5 +168,55 @@ impl Etcd {
                 after: self.deadline,
             }),
         }
+    }
+
+    /// Runs an etcd request that is safe to repeat (a read, a put of a chunk, a
+    /// compare-and-swap whose caller re-reads on failure), repeating it while etcd is
+    /// unavailable for a moment (a member died, a leader election is under way), all within the
+    /// deadline.
+    pub(crate) async fn retry<T, F, M>(&self, op: &str, mut request: M) -> Result<T, FleetError>
+    where
+        M: FnMut(Client) -> F,
+        F: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let give_up = tokio::time::Instant::now() + self.deadline;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match tokio::time::timeout_at(give_up, request(self.client())).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) if is_transient(&error) => {
+                    if tokio::time::Instant::now() + pause >= give_up {
+                        return Err(FleetError::etcd(op, &error));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Ok(Err(error)) => return Err(FleetError::etcd(op, &error)),
+                Err(_) => {
+                    return Err(FleetError::Timeout {
+                        op: op.to_owned(),
+                        after: self.deadline,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// True for the errors that say "not now" rather than "no": no leader for a moment, a member
+/// unreachable, a connection broken.
+pub(crate) fn is_transient(error: &etcd_client::Error) -> bool {
+    // gRPC status codes (tonic's `Code` discriminants, which etcd-client does not re-export).
+    const CANCELLED: i32 = 1;
+    const UNKNOWN: i32 = 2;
+    const ABORTED: i32 = 10;
+    const UNAVAILABLE: i32 = 14;
+    match error {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => matches!(
+            status.code() as i32,
+            CANCELLED | UNKNOWN | ABORTED | UNAVAILABLE
+        ),
+        _ => false,
     }
 }

@@ -130,7 +130,7 @@ impl Election {
                 Some(etcd_client::PutOptions::new().with_lease(lease.id())),
             )])
             .or_else(vec![TxnOp::get(key.clone(), None)]);
-        let response = self.etcd.run(&op, self.etcd.client().txn(txn)).await?;
+        let response = self.etcd.txn(&op, txn).await?;
         let revision = match response.op_responses().into_iter().next() {
             Some(TxnOpResponse::Get(get)) => get.kvs().first().map(|kv| kv.create_revision()),
             _ => response.header().map(|header| header.revision()),
@@ -160,10 +160,7 @@ impl Election {
                 .with_limit(1);
             let response = self
                 .etcd
-                .run(
-                    op,
-                    self.etcd.client().get(self.prefix.clone(), Some(options)),
-                )
+                .get(op, self.prefix.clone(), Some(options))
                 .await?;
             let Some(before) = response.kvs().first() else {
                 return Ok(());
@@ -171,10 +168,7 @@ impl Election {
             let watched = before.key().to_vec();
             let from = response.header().map_or(0, |h| h.revision()) + 1;
             let options = WatchOptions::new().with_start_revision(from);
-            let mut events = self
-                .etcd
-                .run(op, self.etcd.client().watch(watched, Some(options)))
-                .await?;
+            let mut events = self.etcd.watch(op, watched, options).await?;
             // Until the key before ours is deleted; a broken watch just looks again.
             'watch: loop {
                 match events.message().await {
@@ -206,10 +200,7 @@ impl Election {
             .with_limit(1);
         let response = self
             .etcd
-            .run(
-                &op,
-                self.etcd.client().get(self.prefix.clone(), Some(options)),
-            )
+            .get(&op, self.prefix.clone(), Some(options))
             .await?;
         Ok(response.kvs().first().map(|kv| LeaderInfo {
             key: String::from_utf8_lossy(kv.key()).into_owned(),

@@ -33,7 +33,9 @@ impl KeptLease {
         let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let op = format!("grant a lease for {what}");
         let granted = etcd
-            .run(&op, etcd.client().lease_grant(seconds, None))
+            .retry(&op, |mut client| async move {
+                client.lease_grant(seconds, None).await
+            })
             .await?;
         let id = granted.id();
         let ttl = Duration::from_secs(u64::try_from(granted.ttl()).unwrap_or(seconds as u64));
@@ -74,9 +76,13 @@ impl KeptLease {
     pub(crate) async fn revoke(self, what: &str) -> Result<(), FleetError> {
         self.task.abort();
         let op = format!("revoke the lease for {what}");
+        let id = self.id;
         match self
             .etcd
-            .run(&op, self.etcd.client().lease_revoke(self.id))
+            .retry(
+                &op,
+                |mut client| async move { client.lease_revoke(id).await },
+            )
             .await
         {
             Ok(_) => Ok(()),

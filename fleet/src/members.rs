@@ -78,11 +78,7 @@ pub async fn list(etcd: &Etcd, app: &str) -> Result<Vec<Member>, FleetError> {
     let prefix = etcd.key(&format!("members/{app}/"));
     let op = format!("list the members of {app}");
     let response = etcd
-        .run(
-            &op,
-            etcd.client()
-                .get(prefix.clone(), Some(GetOptions::new().with_prefix())),
-        )
+        .get(&op, prefix.clone(), Some(GetOptions::new().with_prefix()))
         .await?;
     response
         .kvs()
@@ -119,12 +115,7 @@ impl Membership {
         let value = serde_json::to_vec(info).unwrap_or_default();
         let options = PutOptions::new().with_lease(self.lease.id());
         self.etcd
-            .run(
-                &op,
-                self.etcd
-                    .client()
-                    .put(self.key.clone(), value, Some(options)),
-            )
+            .put(&op, self.key.clone(), value, Some(options))
             .await?;
         Ok(())
     }

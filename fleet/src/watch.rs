@@ -40,16 +40,14 @@ impl EtcdStore {
         let op = format!("watch the tags of {app}");
         let etcd = self.etcd();
         let key = etcd.key(&record::tags_key(app));
-        let mut response = etcd.run(&op, etcd.client().get(key.clone(), None)).await?;
+        let mut response = etcd.get(&op, key.clone(), None).await?;
         let revision = response.header().map_or(0, |h| h.revision());
         let tags = match response.take_kvs().first() {
             Some(kv) => decode(kv.key(), kv.value())?,
             None => Tags::new(),
         };
         let options = WatchOptions::new().with_start_revision(revision + 1);
-        let events = etcd
-            .run(&op, etcd.client().watch(key.clone(), Some(options)))
-            .await?;
+        let events = etcd.watch(&op, key.clone(), options).await?;
         Ok(TagWatch {
             app: app.to_owned(),
             key,

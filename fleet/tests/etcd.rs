@@ -7,3 +7,5 @@ mod harness;
 
 #[path = "etcd/cluster.rs"]
 mod cluster;
+#[path = "etcd/store.rs"]
+mod store;

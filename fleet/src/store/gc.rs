@@ -85,7 +85,7 @@ impl EtcdStore {
                         })
                         .collect::<Vec<_>>(),
                 );
-            let response = self.etcd.run(&op, self.etcd.client().txn(txn)).await?;
+            let response = self.etcd.txn(&op, txn).await?;
             if response.succeeded() {
                 removed.extend(doomed.iter().map(|record| record.entry(app, None)));
             } else {
@@ -102,16 +102,12 @@ impl EtcdStore {
     /// Deletes every chunk no record refers to; returns how many.
     async fn remove_unreferenced_chunks(&self) -> Result<usize, FleetError> {
         let op = "gc chunks";
-        let client = || self.etcd.client();
         let mut deleted = 0;
         'attempt: for _ in 0..COMMIT_ATTEMPTS {
             // The generation first: a commit after this read changes it, and the deletes below
             // check it did not change.
             let generation_key = self.etcd.key(record::GENERATION_KEY);
-            let mut response = self
-                .etcd
-                .run(op, client().get(generation_key.clone(), None))
-                .await?;
+            let mut response = self.etcd.get(op, generation_key.clone(), None).await?;
             let generation = response
                 .take_kvs()
                 .first()
@@ -119,10 +115,7 @@ impl EtcdStore {
             let apps = self.etcd.key("apps/");
             let mut response = self
                 .etcd
-                .run(
-                    op,
-                    client().get(apps, Some(GetOptions::new().with_prefix())),
-                )
+                .get(op, apps, Some(GetOptions::new().with_prefix()))
                 .await?;
             let mut referenced = BTreeSet::new();
             for kv in response.take_kvs() {
@@ -133,10 +126,7 @@ impl EtcdStore {
             }
             let chunks = self.etcd.key("chunks/");
             let options = GetOptions::new().with_prefix().with_keys_only();
-            let mut response = self
-                .etcd
-                .run(op, client().get(chunks.clone(), Some(options)))
-                .await?;
+            let mut response = self.etcd.get(op, chunks.clone(), Some(options)).await?;
             let unreferenced: Vec<Vec<u8>> = response
                 .take_kvs()
                 .into_iter()
@@ -160,7 +150,7 @@ impl EtcdStore {
                             .map(|key| TxnOp::delete(key.clone(), None))
                             .collect::<Vec<_>>(),
                     );
-                let response = self.etcd.run(op, client().txn(txn)).await?;
+                let response = self.etcd.txn(op, txn).await?;
                 if !response.succeeded() {
                     continue 'attempt;
                 }

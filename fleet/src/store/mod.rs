@@ -54,6 +54,9 @@ const PARALLEL_CHUNKS: usize = 4;
 /// How many times a commit is tried when other writers keep moving the head.
 const COMMIT_ATTEMPTS: u32 = 16;
 
+/// How many commits whose reply was lost are tried before the error is reported.
+const AMBIGUOUS_ATTEMPTS: u64 = 4;
+
 /// What a save commits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Parent {
@@ -145,11 +148,14 @@ impl EtcdStore {
             .iter()
             .map(|(digest, chunk)| (digest.as_str(), *chunk))
             .collect();
+        // Refuse what is bound to be refused before sending the bytes; the commit checks again.
+        let before = self.read_app(&op, app).await?;
+        self.check_save(app, &before, options)?;
         self.upload(&op, &distinct).await?;
         let save_id = unique_id();
         let sha256 = format!("sha256:{}", record::hex_sha256(bytes));
         let mut ambiguous: Option<FleetError> = None;
-        let mut ambiguous_count = 0;
+        let mut ambiguous_count: u64 = 0;
         for _ in 0..COMMIT_ATTEMPTS {
             let state = self.read_app(&op, app).await?;
             if ambiguous.is_some()
@@ -160,24 +166,7 @@ impl EtcdStore {
                 let tag = options.tag.map(str::to_owned);
                 return Ok(record.entry(app, tag));
             }
-            if let Parent::Expect(parent) = options.parent
-                && parent != state.latest
-            {
-                return Err(FleetError::NotLatest {
-                    app: app.to_owned(),
-                    parent,
-                    latest: state.latest,
-                });
-            }
-            if let Some(tag) = options.tag
-                && let Some(number) = state.tags.get(tag)
-            {
-                return Err(FleetError::TagTaken {
-                    app: app.to_owned(),
-                    tag: tag.to_owned(),
-                    number: *number,
-                });
-            }
+            self.check_save(app, &state, options)?;
             let number = state.latest.unwrap_or(0) + 1;
             let record = Record {
                 number,
@@ -189,7 +178,7 @@ impl EtcdStore {
                 save_id: save_id.clone(),
             };
             let txn = self.commit_txn(app, &state, &record, &distinct, options);
-            match self.etcd.run(&op, self.etcd.client().txn(txn)).await {
+            match self.etcd.txn_once(&op, txn).await {
                 Ok(response) if response.succeeded() => {
                     return Ok(record.entry(app, options.tag.map(str::to_owned)));
                 }
@@ -204,10 +193,12 @@ impl EtcdStore {
                 Err(error @ (FleetError::Timeout { .. } | FleetError::Etcd { .. })) => {
                     // The commit may or may not have landed: the next attempt looks for it.
                     ambiguous_count += 1;
-                    if ambiguous_count >= 3 {
+                    if ambiguous_count >= AMBIGUOUS_ATTEMPTS {
                         return Err(error);
                     }
                     ambiguous = Some(error);
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * ambiguous_count))
+                        .await;
                 }
                 Err(error) => return Err(error),
             }
@@ -217,6 +208,34 @@ impl EtcdStore {
             op: "save".to_owned(),
             attempts: COMMIT_ATTEMPTS,
         })
+    }
+
+    /// Refuses a save on a parent that is not the latest, or with a tag already in use.
+    fn check_save(
+        &self,
+        app: &str,
+        state: &AppState,
+        options: &Save<'_>,
+    ) -> Result<(), FleetError> {
+        if let Parent::Expect(parent) = options.parent
+            && parent != state.latest
+        {
+            return Err(FleetError::NotLatest {
+                app: app.to_owned(),
+                parent,
+                latest: state.latest,
+            });
+        }
+        if let Some(tag) = options.tag
+            && let Some(number) = state.tags.get(tag)
+        {
+            return Err(FleetError::TagTaken {
+                app: app.to_owned(),
+                tag: tag.to_owned(),
+                number: *number,
+            });
+        }
+        Ok(())
     }
 
     /// The commit: compare head, chunks, fence and tags; then write record, head, generation and
@@ -290,11 +309,9 @@ impl EtcdStore {
                 let op = op.to_owned();
                 running.spawn(async move {
                     let options = GetOptions::new().with_count_only();
-                    let found = etcd
-                        .run(&op, etcd.client().get(key.clone(), Some(options)))
-                        .await?;
+                    let found = etcd.get(&op, key.clone(), Some(options)).await?;
                     if found.count() == 0 {
-                        etcd.run(&op, etcd.client().put(key, chunk, None)).await?;
+                        etcd.put(&op, key, chunk, None).await?;
                     }
                     Ok::<(), FleetError>(())
                 });
@@ -317,7 +334,7 @@ impl EtcdStore {
         let head_key = self.etcd.key(&record::head_key(app));
         let tags_key = self.etcd.key(&record::tags_key(app));
         let txn = Txn::new().and_then(vec![TxnOp::get(head_key, None), TxnOp::get(tags_key, None)]);
-        let response = self.etcd.run(op, self.etcd.client().txn(txn)).await?;
+        let response = self.etcd.txn(op, txn).await?;
         let mut kvs = response.op_responses().into_iter().map(|r| match r {
             TxnOpResponse::Get(mut get) => get.take_kvs().into_iter().next(),
             _ => None,
@@ -351,7 +368,7 @@ impl EtcdStore {
         number: u64,
     ) -> Result<Option<Record>, FleetError> {
         let key = self.etcd.key(&record::snapshot_key(app, number));
-        let mut response = self.etcd.run(op, self.etcd.client().get(key, None)).await?;
+        let mut response = self.etcd.get(op, key, None).await?;
         match response.take_kvs().into_iter().next() {
             Some(kv) => Ok(Some(decode_record(&kv)?)),
             None => Ok(None),
@@ -438,7 +455,7 @@ impl EtcdStore {
                 let digest = digest.clone();
                 let op = op.to_owned();
                 running.spawn(async move {
-                    let mut response = etcd.run(&op, etcd.client().get(key.clone(), None)).await?;
+                    let mut response = etcd.get(&op, key.clone(), None).await?;
                     let Some(kv) = response.take_kvs().into_iter().next() else {
                         return Err(FleetError::Damaged {
                             key,
@@ -504,10 +521,7 @@ impl EtcdStore {
     async fn records(&self, op: &str, app: &str) -> Result<Vec<(i64, Record)>, FleetError> {
         let prefix = self.etcd.key(&format!("apps/{app}/snapshots/"));
         let options = GetOptions::new().with_prefix();
-        let mut response = self
-            .etcd
-            .run(op, self.etcd.client().get(prefix, Some(options)))
-            .await?;
+        let mut response = self.etcd.get(op, prefix, Some(options)).await?;
         response
             .take_kvs()
             .iter()
@@ -520,10 +534,7 @@ impl EtcdStore {
         let op = "list the applications";
         let prefix = self.etcd.key("apps/");
         let options = GetOptions::new().with_prefix().with_keys_only();
-        let mut response = self
-            .etcd
-            .run(op, self.etcd.client().get(prefix.clone(), Some(options)))
-            .await?;
+        let mut response = self.etcd.get(op, prefix.clone(), Some(options)).await?;
         let apps: Vec<String> = response
             .take_kvs()
             .iter()

@@ -124,10 +124,7 @@ impl EtcdStore {
                 ),
             ])
             .and_then(vec![TxnOp::put(tags_key, encode(tags), None)]);
-        let response = self
-            .etcd
-            .run(&format!("tag {app}@{number}"), self.etcd.client().txn(txn))
-            .await?;
+        let response = self.etcd.txn(&format!("tag {app}@{number}"), txn).await?;
         Ok(response.succeeded())
     }
 }

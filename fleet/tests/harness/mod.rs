@@ -250,3 +250,52 @@ fn healthy(port: u16) -> bool {
     let _ = stream.take(64 * 1024).read_to_string(&mut response);
     response.contains("\"health\":\"true\"")
 }
+
+impl EtcdCluster {
+    /// A store under `prefix` on this cluster.
+    pub async fn store(&self, prefix: &str) -> rtwisted_fleet::EtcdStore {
+        rtwisted_fleet::EtcdStore::new(self.connect(prefix).await)
+    }
+
+    /// A connection under `prefix` to this cluster.
+    pub async fn connect(&self, prefix: &str) -> rtwisted_fleet::Etcd {
+        let address: rtwisted_fleet::EtcdAddress = self.address(prefix).parse().unwrap();
+        rtwisted_fleet::Etcd::connect(&address).await.unwrap()
+    }
+
+    /// A plain etcd client, to look at (or damage) keys directly.
+    pub async fn raw_client(&self) -> etcd_client::Client {
+        let urls: Vec<String> = self
+            .endpoints()
+            .iter()
+            .map(|e| format!("http://{e}"))
+            .collect();
+        etcd_client::Client::connect(urls, None).await.unwrap()
+    }
+
+    /// The index of the member that is the Raft leader now.
+    pub async fn leader_index(&self) -> usize {
+        for (index, member) in self.members.iter().enumerate() {
+            let url = format!("http://127.0.0.1:{}", member.client_port);
+            let mut client = etcd_client::Client::connect([url], None).await.unwrap();
+            let status = client.status().await.unwrap();
+            if status.leader() == status.header().unwrap().member_id() {
+                return index;
+            }
+        }
+        panic!("no member of the cluster is the leader:\n{}", self.logs());
+    }
+}
+
+/// `len` bytes that do not compress or repeat (a xorshift stream from `seed`).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
