@@ -1,6 +1,7 @@
 //! A lease kept alive in the background: what members and leaders hold their keys under, so
 //! their keys vanish from etcd once their process stops refreshing it.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -23,6 +24,7 @@ pub(crate) struct KeptLease {
     id: i64,
     ttl: Duration,
     lost: watch::Receiver<bool>,
+    expires: Arc<Mutex<Instant>>,
     task: JoinHandle<()>,
 }
 
@@ -32,6 +34,7 @@ impl KeptLease {
         let ttl = ttl.max(MIN_TTL);
         let seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let op = format!("grant a lease for {what}");
+        let asked = Instant::now();
         let granted = etcd
             .retry(&op, |mut client| async move {
                 client.lease_grant(seconds, None).await
@@ -40,12 +43,15 @@ impl KeptLease {
         let id = granted.id();
         let ttl = Duration::from_secs(u64::try_from(granted.ttl()).unwrap_or(seconds as u64));
         let (tell, lost) = watch::channel(false);
-        let task = tokio::spawn(refresh(etcd.clone(), id, ttl, tell));
+        // Counted from before the grant was asked for: never later than etcd's own expiry.
+        let expires = Arc::new(Mutex::new(asked + ttl));
+        let task = tokio::spawn(refresh(etcd.clone(), id, ttl, expires.clone(), tell));
         Ok(KeptLease {
             etcd: etcd.clone(),
             id,
             ttl,
             lost,
+            expires,
             task,
         })
     }
@@ -60,16 +66,32 @@ impl KeptLease {
         self.ttl
     }
 
-    /// True once the lease is lost (see the type's documentation).
+    /// True once the lease is lost (see the type's documentation). Read from the clock, so a
+    /// process resumed after a pause longer than the TTL sees it at once, before any refresh.
     pub(crate) fn is_lost(&self) -> bool {
-        *self.lost.borrow()
+        *self.lost.borrow() || Instant::now() >= self.expiry()
+    }
+
+    fn expiry(&self) -> Instant {
+        *self.expires.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until the lease is lost.
     pub(crate) async fn lost(&self) {
         let mut lost = self.lost.clone();
-        // An error means the refresh task ended, which it does only once the lease is lost.
-        let _ = lost.wait_for(|lost| *lost).await;
+        loop {
+            if self.is_lost() {
+                return;
+            }
+            let expiry = tokio::time::Instant::from_std(self.expiry());
+            tokio::select! {
+                // An error: the refresh task ended; the clock decides from here on.
+                changed = lost.changed() => if changed.is_err() {
+                    tokio::time::sleep_until(expiry).await;
+                },
+                () = tokio::time::sleep_until(expiry) => {}
+            }
+        }
     }
 
     /// Stops refreshing and revokes the lease, deleting every key held under it now.
@@ -106,46 +128,60 @@ impl Drop for KeptLease {
 }
 
 /// Refreshes lease `id` every third of `ttl` until etcd says it is gone or a whole TTL passes
-/// without a refresh; then reports it lost.
-async fn refresh(etcd: Etcd, id: i64, ttl: Duration, lost: watch::Sender<bool>) {
+/// without a refresh; then reports it lost. `expires` is this side's view of the expiry (never
+/// later than etcd's, since each refresh counts from when it was sent); once it has passed it is
+/// never moved again, so a lease seen lost stays lost.
+async fn refresh(
+    etcd: Etcd,
+    id: i64,
+    ttl: Duration,
+    expires: Arc<Mutex<Instant>>,
+    lost: watch::Sender<bool>,
+) {
     let interval = ttl / 3;
-    let mut expires = Instant::now() + ttl;
     let mut stream = None;
     loop {
-        if Instant::now() >= expires {
-            break;
-        }
-        if stream.is_none() {
-            let mut client = etcd.client();
-            match tokio::time::timeout(interval, client.lease_keep_alive(id)).await {
-                Ok(Ok(pair)) => {
+        let sent_at = Instant::now();
+        let refreshed = match stream.as_mut() {
+            None => {
+                let mut client = etcd.client();
+                match tokio::time::timeout(interval, client.lease_keep_alive(id)).await {
                     // Opening the stream refreshed the lease once already.
-                    expires = Instant::now() + ttl;
-                    stream = Some(pair);
-                }
-                Ok(Err(etcd_client::Error::LeaseKeepAliveError(_))) => break,
-                _ => {
-                    tokio::time::sleep(interval / 4).await;
-                    continue;
+                    Ok(Ok(pair)) => {
+                        stream = Some(pair);
+                        true
+                    }
+                    Ok(Err(etcd_client::Error::LeaseKeepAliveError(_))) => break,
+                    _ => false,
                 }
             }
-        } else if let Some((keeper, responses)) = stream.as_mut() {
-            let sent_at = Instant::now();
-            let answer = async {
-                keeper.keep_alive().await?;
-                responses.message().await
-            };
-            match tokio::time::timeout(interval, answer).await {
-                Ok(Ok(Some(response))) if response.ttl() > 0 => expires = sent_at + ttl,
-                Ok(Ok(Some(_))) => break,
-                // The stream broke (an etcd member went away): open another.
-                _ => {
-                    stream = None;
-                    continue;
+            Some((keeper, responses)) => {
+                let answer = async {
+                    keeper.keep_alive().await?;
+                    responses.message().await
+                };
+                match tokio::time::timeout(interval, answer).await {
+                    Ok(Ok(Some(response))) if response.ttl() > 0 => true,
+                    Ok(Ok(Some(_))) => break,
+                    // The stream broke (an etcd member went away): open another.
+                    _ => {
+                        stream = None;
+                        false
+                    }
                 }
+            }
+        };
+        {
+            let mut expiry = expires.lock().unwrap_or_else(|e| e.into_inner());
+            if Instant::now() >= *expiry {
+                break;
+            }
+            if refreshed {
+                *expiry = sent_at + ttl;
             }
         }
-        tokio::time::sleep(interval).await;
+        let pause = if refreshed { interval } else { interval / 4 };
+        tokio::time::sleep(pause).await;
     }
     let _ = lost.send(true);
 }

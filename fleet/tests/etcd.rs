@@ -7,5 +7,9 @@ mod harness;
 
 #[path = "etcd/cluster.rs"]
 mod cluster;
+#[path = "etcd/election.rs"]
+mod election;
+#[path = "etcd/members.rs"]
+mod members;
 #[path = "etcd/store.rs"]
 mod store;

@@ -299,3 +299,85 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The built `fleet-member` example (`cargo test -p rtwisted-fleet` builds the examples).
+pub fn member_example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join("examples").join("fleet-member");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test -p rtwisted-fleet` (which builds the examples), not only --test etcd",
+        path.display()
+    );
+    path
+}
+
+/// A `fleet-member` process, killed on drop, whose output lines are read with a deadline.
+pub struct MemberProcess {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl MemberProcess {
+    /// Starts `fleet-member ADDRESS APP TTL [--campaign]`.
+    pub fn start(address: &str, app: &str, ttl_seconds: u64, campaign: bool) -> MemberProcess {
+        let mut command = Command::new(member_example());
+        command
+            .arg(address)
+            .arg(app)
+            .arg(ttl_seconds.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if campaign {
+            command.arg("--campaign");
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tell, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tell.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        MemberProcess { child, lines }
+    }
+
+    /// The next line that starts with `word `, without it; panics past `deadline`.
+    pub fn expect(&self, word: &str, deadline: Duration) -> String {
+        let until = Instant::now() + deadline;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(&format!("{word} ")) {
+                        return rest.to_owned();
+                    }
+                }
+                Err(_) => panic!("fleet-member said no '{word} ...' line within {deadline:?}"),
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MemberProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
