@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use etcd_client::{EventType, WatchOptions, WatchStream};
 
+use crate::connection::Etcd;
 use crate::error::FleetError;
 use crate::store::EtcdStore;
 use crate::store::record::{self, Tags, decode};
@@ -25,9 +26,12 @@ pub struct TagChange {
 
 /// A stream of an application's tag changes. Dropping it cancels the watch.
 pub struct TagWatch {
+    etcd: Etcd,
     app: String,
     key: String,
     tags: Tags,
+    /// The revision of the tags this watch has seen: a new stream starts after it.
+    revision: i64,
     pending: VecDeque<TagChange>,
     events: WatchStream,
 }
@@ -49,9 +53,11 @@ impl EtcdStore {
         let options = WatchOptions::new().with_start_revision(revision + 1);
         let events = etcd.watch(&op, key.clone(), options).await?;
         Ok(TagWatch {
+            etcd: etcd.clone(),
             app: app.to_owned(),
             key,
             tags,
+            revision,
             pending: VecDeque::new(),
             events,
         })
@@ -64,8 +70,10 @@ impl TagWatch {
         &self.tags
     }
 
-    /// Waits for the next tag change. `None` when etcd ended the watch (the connection was
-    /// lost for good, or the history was compacted past it); start a new watch then.
+    /// Waits for the next tag change. A broken stream (the etcd member it was on died) is
+    /// reopened after the last revision seen, so no change is missed; if etcd compacted that
+    /// revision away, the tags are read again and what changed meanwhile is reported. An error
+    /// means etcd could not be reached within the connection's deadline.
     pub async fn next(&mut self) -> Option<Result<TagChange, FleetError>> {
         loop {
             if let Some(change) = self.pending.pop_front() {
@@ -73,16 +81,20 @@ impl TagWatch {
             }
             let message = match self.events.message().await {
                 Ok(Some(message)) => message,
-                Ok(None) => return None,
-                Err(error) => {
-                    return Some(Err(FleetError::etcd(
-                        format!("watch the tags of {}", self.app),
-                        &error,
-                    )));
+                Ok(None) | Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    if let Err(error) = self.reopen(false).await {
+                        return Some(Err(error));
+                    }
+                    continue;
                 }
             };
             if message.canceled() {
-                return None;
+                let compacted = message.compact_revision() > 0;
+                if let Err(error) = self.reopen(compacted).await {
+                    return Some(Err(error));
+                }
+                continue;
             }
             for event in message.events() {
                 let Some(kv) = event.kv() else { continue };
@@ -95,8 +107,29 @@ impl TagWatch {
                 };
                 self.diff(&next, kv.mod_revision());
                 self.tags = next;
+                self.revision = self.revision.max(kv.mod_revision());
             }
         }
+    }
+
+    /// Opens a new stream after the last revision seen; after a compaction, reads the tags
+    /// again first and queues what changed.
+    async fn reopen(&mut self, reread: bool) -> Result<(), FleetError> {
+        let op = format!("watch the tags of {}", self.app);
+        if reread {
+            let mut response = self.etcd.get(&op, self.key.clone(), None).await?;
+            let revision = response.header().map_or(0, |h| h.revision());
+            let next = match response.take_kvs().first() {
+                Some(kv) => decode(kv.key(), kv.value())?,
+                None => Tags::new(),
+            };
+            self.diff(&next, revision);
+            self.tags = next;
+            self.revision = revision;
+        }
+        let options = WatchOptions::new().with_start_revision(self.revision + 1);
+        self.events = self.etcd.watch(&op, self.key.clone(), options).await?;
+        Ok(())
     }
 
     /// Queues a change for every tag that differs between the current tags and `next`.

@@ -13,3 +13,5 @@ mod election;
 mod members;
 #[path = "etcd/store.rs"]
 mod store;
+#[path = "etcd/watch.rs"]
+mod watch;
