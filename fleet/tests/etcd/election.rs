@@ -142,3 +142,52 @@ async fn a_write_from_a_leader_whose_lease_is_lost_is_refused() {
         "the refused writes left nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_past_its_lease_does_not_write_after_it_resumes() {
+    let Some(cluster) = EtcdCluster::start("a_paused_leader_does_not_write") else {
+        return;
+    };
+    let etcd = cluster.connect("fleet").await;
+    let store = cluster.store("fleet").await;
+    let ttl = 2;
+    let process =
+        MemberProcess::start_with(&cluster.address("fleet"), "kv", ttl, Some("--checkpoint"));
+    process.expect("saved", Duration::from_secs(20));
+
+    process.signal(nix::sys::signal::Signal::SIGSTOP);
+    let paused = Instant::now();
+    let election = Election::new(&etcd, "kv").unwrap();
+    let new = tokio::time::timeout(
+        Duration::from_secs(ttl + 4),
+        election.campaign("new", Duration::from_secs(ttl)),
+    )
+    .await
+    .expect("a standby leads once the paused leader's lease expires")
+    .unwrap();
+    eprintln!(
+        "standby led {:?} after SIGSTOP of the leader (TTL {ttl} s)",
+        paused.elapsed()
+    );
+    let fence = new.fence().clone();
+    let save = Save {
+        fence: Some(&fence),
+        ..Save::default()
+    };
+    let taken_over = store.save("kv", b"the new leader", &save).await.unwrap();
+    process.drain();
+
+    process.signal(nix::sys::signal::Signal::SIGCONT);
+    let said = process.rest(Duration::from_secs(10));
+    assert!(
+        !said.iter().any(|l| l.starts_with("saved")),
+        "wrote after resuming: {said:?}"
+    );
+    assert_eq!(said, ["lost", "fenced"], "it knew, and etcd refused");
+    let (latest, bytes) = store.get(&StoreAddress::latest("kv")).await.unwrap();
+    assert_eq!(
+        latest.number, taken_over.number,
+        "nothing after the new leader's write"
+    );
+    assert_eq!(bytes, b"the new leader");
+}

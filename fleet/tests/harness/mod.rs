@@ -322,6 +322,16 @@ pub struct MemberProcess {
 impl MemberProcess {
     /// Starts `fleet-member ADDRESS APP TTL [--campaign]`.
     pub fn start(address: &str, app: &str, ttl_seconds: u64, campaign: bool) -> MemberProcess {
+        Self::start_with(address, app, ttl_seconds, campaign.then_some("--campaign"))
+    }
+
+    /// Starts `fleet-member ADDRESS APP TTL [MODE]`.
+    pub fn start_with(
+        address: &str,
+        app: &str,
+        ttl_seconds: u64,
+        mode: Option<&str>,
+    ) -> MemberProcess {
         let mut command = Command::new(member_example());
         command
             .arg(address)
@@ -330,8 +340,8 @@ impl MemberProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if campaign {
-            command.arg("--campaign");
+        if let Some(mode) = mode {
+            command.arg(mode);
         }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -364,12 +374,39 @@ impl MemberProcess {
         }
     }
 
+    /// Every line said so far and not read yet.
+    pub fn drain(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    /// The lines said until the process exits (within `deadline`).
+    pub fn rest(&self, deadline: Duration) -> Vec<String> {
+        let until = Instant::now() + deadline;
+        let mut lines = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("fleet-member did not exit within {deadline:?}; said {lines:?}")
+                }
+            }
+        }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// SIGKILL, and reap.
+    /// SIGKILL, and reap (a stopped process is killed too).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
