@@ -26,6 +26,7 @@
 //! ```
 
 pub mod address;
+pub mod blocking;
 mod connection;
 pub mod election;
 mod error;
@@ -35,6 +36,7 @@ pub mod store;
 pub mod watch;
 
 pub use address::{AddressError, EtcdAddress};
+pub use blocking::BlockingEtcdStore;
 pub use connection::{DEFAULT_DEADLINE, Etcd};
 pub use election::{Election, Fence, Leader, LeaderInfo};
 pub use error::FleetError;

@@ -5,6 +5,8 @@
 
 mod harness;
 
+#[path = "etcd/blocking.rs"]
+mod blocking;
 #[path = "etcd/cluster.rs"]
 mod cluster;
 #[path = "etcd/election.rs"]
