@@ -133,10 +133,21 @@ impl Etcd {
         .await
     }
 
-    /// Runs a transaction once: a lost reply is reported, for the caller to find out whether
-    /// it landed.
-    pub(crate) async fn txn_once(&self, op: &str, txn: Txn) -> Result<TxnResponse, FleetError> {
-        self.run(op, self.client().txn(txn)).await
+    /// Runs a transaction once. A reply that never came (a timeout, a connection lost, a
+    /// leader change mid-request) is [`Sent::Unanswered`]: the transaction may or may not have
+    /// landed, and the caller must find out. An error etcd answered with means it did not land.
+    pub(crate) async fn txn_once(&self, op: &str, txn: Txn) -> Result<Sent, FleetError> {
+        match tokio::time::timeout(self.deadline, self.client().txn(txn)).await {
+            Ok(Ok(response)) => Ok(Sent::Answered(response)),
+            Ok(Err(error)) if is_transient(&error) => {
+                Ok(Sent::Unanswered(FleetError::etcd(op, &error)))
+            }
+            Ok(Err(error)) => Err(FleetError::etcd(op, &error)),
+            Err(_) => Ok(Sent::Unanswered(FleetError::Timeout {
+                op: op.to_owned(),
+                after: self.deadline,
+            })),
+        }
     }
 
     /// Starts a watch, retrying while etcd is briefly unavailable.
@@ -152,22 +163,6 @@ impl Etcd {
             async move { client.watch(key, Some(options)).await }
         })
         .await
-    }
-
-    /// Runs one etcd request for `op` under the deadline, once, mapping its error. For requests
-    /// that must not be repeated blindly (a commit whose reply was lost may have landed).
-    pub(crate) async fn run<T, F>(&self, op: &str, request: F) -> Result<T, FleetError>
-    where
-        F: Future<Output = Result<T, etcd_client::Error>>,
-    {
-        match tokio::time::timeout(self.deadline, request).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(FleetError::etcd(op, &error)),
-            Err(_) => Err(FleetError::Timeout {
-                op: op.to_owned(),
-                after: self.deadline,
-            }),
-        }
     }
 
     /// Runs an etcd request that is safe to repeat (a read, a put of a chunk, a
@@ -201,6 +196,14 @@ impl Etcd {
             }
         }
     }
+}
+
+/// What became of a transaction sent once.
+pub(crate) enum Sent {
+    /// etcd answered: the response says whether the compare held.
+    Answered(TxnResponse),
+    /// No answer: it may or may not have landed.
+    Unanswered(FleetError),
 }
 
 /// True for the errors that say "not now" rather than "no": no leader for a moment, a member

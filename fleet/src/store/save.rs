@@ -9,10 +9,11 @@ use tokio::task::JoinSet;
 
 use super::record::{self, Head, MAX_SNAPSHOT_BYTES, Record, encode};
 use super::{AppState, COMMIT_ATTEMPTS, Entry, EtcdStore, PARALLEL_CHUNKS, check_app, check_tag};
+use crate::connection::Sent;
 use crate::election::Fence;
 use crate::error::FleetError;
 
-/// How many commits whose reply was lost are tried before the error is reported.
+/// How many commits sent without an answer are tried before the error is reported.
 const AMBIGUOUS_ATTEMPTS: u64 = 4;
 
 /// What a save commits on.
@@ -88,18 +89,18 @@ impl EtcdStore {
         self.upload(&op, &distinct).await?;
         let save_id = unique_id();
         let sha256 = format!("sha256:{}", record::hex_sha256(bytes));
-        let mut ambiguous: Option<FleetError> = None;
-        let mut ambiguous_count: u64 = 0;
+        // The number of a commit sent without an answer: it landed if that record is ours.
+        let mut unanswered: Option<u64> = None;
+        let mut unanswered_count: u64 = 0;
         for _ in 0..COMMIT_ATTEMPTS {
-            let state = self.read_app(&op, app).await?;
-            if ambiguous.is_some()
-                && let Some(latest) = state.latest
-                && let Some(record) = self.read_record(&op, app, latest).await?
+            if let Some(number) = unanswered
+                && let Some(record) = self.read_record(&op, app, number).await?
                 && record.save_id == save_id
             {
                 let tag = options.tag.map(str::to_owned);
                 return Ok(record.entry(app, tag));
             }
+            let state = self.read_app(&op, app).await?;
             self.check_save(app, &state, options)?;
             let number = state.latest.unwrap_or(0) + 1;
             let record = Record {
@@ -112,11 +113,11 @@ impl EtcdStore {
                 save_id: save_id.clone(),
             };
             let txn = self.commit_txn(app, &state, &record, &distinct, options);
-            match self.etcd.txn_once(&op, txn).await {
-                Ok(response) if response.succeeded() => {
+            match self.etcd.txn_once(&op, txn).await? {
+                Sent::Answered(response) if response.succeeded() => {
                     return Ok(record.entry(app, options.tag.map(str::to_owned)));
                 }
-                Ok(response) => {
+                Sent::Answered(response) => {
                     if let Some(fence) = options.fence {
                         fence.check_in(&response)?;
                     }
@@ -124,17 +125,15 @@ impl EtcdStore {
                     // missing and try on the new state.
                     self.upload(&op, &distinct).await?;
                 }
-                Err(error @ (FleetError::Timeout { .. } | FleetError::Etcd { .. })) => {
-                    // The commit may or may not have landed: the next attempt looks for it.
-                    ambiguous_count += 1;
-                    if ambiguous_count >= AMBIGUOUS_ATTEMPTS {
+                Sent::Unanswered(error) => {
+                    unanswered_count += 1;
+                    if unanswered_count >= AMBIGUOUS_ATTEMPTS {
                         return Err(error);
                     }
-                    ambiguous = Some(error);
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * ambiguous_count))
+                    unanswered = Some(number);
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * unanswered_count))
                         .await;
                 }
-                Err(error) => return Err(error),
             }
         }
         Err(FleetError::Contended {
