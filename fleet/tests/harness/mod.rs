@@ -104,6 +104,23 @@ impl EtcdCluster {
             );
             return None;
         };
+        // A port picked free can be taken by someone else before etcd binds it: a member that
+        // exits at once is retried on new ports.
+        for attempt in 1..=3 {
+            let mut cluster = Self::spawn(&etcd, test, count);
+            match cluster.wait_healthy(test) {
+                Ok(()) => return Some(cluster),
+                Err(exited) if attempt < 3 => {
+                    eprintln!("{test}: {exited}; starting the cluster again on other ports");
+                }
+                Err(exited) => panic!("{test}: {exited}:\n{}", cluster.logs()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts `count` etcd processes on fresh ports (not yet healthy).
+    fn spawn(etcd: &Path, test: &str, count: usize) -> EtcdCluster {
         let slot = Slot::take();
         let folder = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..count).map(|_| (free_port(), free_port())).collect();
@@ -118,7 +135,7 @@ impl EtcdCluster {
         for (i, (client, peer)) in ports.iter().enumerate() {
             let name = format!("m{i}");
             let log = File::create(folder.path().join(format!("{name}.log"))).unwrap();
-            let child = Command::new(&etcd)
+            let child = Command::new(etcd)
                 .arg("--name")
                 .arg(&name)
                 .arg("--data-dir")
@@ -151,22 +168,27 @@ impl EtcdCluster {
                 child: Some(child),
             });
         }
-        let cluster = EtcdCluster {
+        EtcdCluster {
             members,
             folder,
             _slot: slot,
-        };
-        cluster.wait_healthy(test);
-        Some(cluster)
+        }
     }
 
-    /// Polls every member's `/health` until all report healthy, or panics at the deadline with
-    /// the members' logs.
-    fn wait_healthy(&self, test: &str) {
+    /// Polls every member's `/health` until all report healthy; an error if a member exited
+    /// (its port was taken, say). Panics with the members' logs at the deadline.
+    fn wait_healthy(&mut self, test: &str) -> Result<(), String> {
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
             if self.members.iter().all(|m| healthy(m.client_port)) {
-                return;
+                return Ok(());
+            }
+            for member in &mut self.members {
+                if let Some(child) = member.child.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    return Err(format!("etcd member {} exited ({status})", member.name));
+                }
             }
             if Instant::now() > deadline {
                 panic!(
