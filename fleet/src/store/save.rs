@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 use tokio::task::JoinSet;
@@ -12,9 +12,6 @@ use super::{AppState, COMMIT_ATTEMPTS, Entry, EtcdStore, PARALLEL_CHUNKS, check_
 use crate::connection::Sent;
 use crate::election::Fence;
 use crate::error::FleetError;
-
-/// How many commits sent without an answer are tried before the error is reported.
-const AMBIGUOUS_ATTEMPTS: u64 = 4;
 
 /// What a save commits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,9 +87,13 @@ impl EtcdStore {
         let save_id = unique_id();
         let sha256 = format!("sha256:{}", record::hex_sha256(bytes));
         // The number of a commit sent without an answer: it landed if that record is ours.
+        // Such commits are tried again until the deadline (etcd electing a leader, a member
+        // gone); commits etcd refused because others moved first, COMMIT_ATTEMPTS times.
         let mut unanswered: Option<u64> = None;
-        let mut unanswered_count: u64 = 0;
-        for _ in 0..COMMIT_ATTEMPTS {
+        let give_up = Instant::now() + self.etcd.deadline();
+        let mut pause = Duration::from_millis(50);
+        let mut refused = 0;
+        while refused < COMMIT_ATTEMPTS {
             if let Some(number) = unanswered
                 && let Some(record) = self.read_record(&op, app, number).await?
                 && record.save_id == save_id
@@ -121,18 +122,20 @@ impl EtcdStore {
                     if let Some(fence) = options.fence {
                         fence.check_in(&response)?;
                     }
+                    refused += 1;
                     // The head moved, the tags changed, or gc took a chunk: put back what is
                     // missing and try on the new state.
                     self.upload(&op, &distinct).await?;
                 }
                 Sent::Unanswered(error) => {
-                    unanswered_count += 1;
-                    if unanswered_count >= AMBIGUOUS_ATTEMPTS {
+                    unanswered = Some(number);
+                    if Instant::now() + pause >= give_up {
+                        // Whether it landed is still unknown: say so by the error, and a
+                        // later look at the log tells.
                         return Err(error);
                     }
-                    unanswered = Some(number);
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * unanswered_count))
-                        .await;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
                 }
             }
         }
