@@ -20,6 +20,12 @@
 //! - a commit whose reply was lost is recognised on retry by its unique save id, so it is
 //!   neither reported as failed nor written twice.
 //!
+//! ## Space in etcd
+//! A chunk already stored is not sent again, so a checkpoint that changed little costs little.
+//! etcd keeps overwritten and deleted values in its history until it compacts: a cluster that
+//! holds stores should run with `--auto-compaction-retention`, or the space gc frees is never
+//! given back and the database quota (2 GiB by default) is reached.
+//!
 //! ## Keys, under `/PREFIX/`
 //! `apps/APP/head` (the newest number), `apps/APP/snapshots/N` (a JSON record: number, time,
 //! size, checksum, parent, chunk list), `apps/APP/tags` (a JSON map tag → number, one key so a
