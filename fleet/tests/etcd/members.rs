@@ -89,3 +89,50 @@ async fn members_are_listed_updated_and_leave_at_once() {
     assert_eq!(listed.len(), 1);
     assert!(members::list(&etcd, "bad/app").await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_member_whose_lease_is_lost_registers_again_with_the_same_id() {
+    let Some(cluster) = EtcdCluster::start("a_live_member_registers_again") else {
+        return;
+    };
+    let etcd = cluster.connect("fleet").await;
+    let member = members::register(&etcd, "echo", &info("running"), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let id = member.id().to_owned();
+
+    // Its lease goes (as after a partition longer than the TTL): its key goes with it.
+    let mut client = cluster.raw_client().await;
+    let leases = client.leases().await.unwrap();
+    for lease in leases.leases() {
+        client.lease_revoke(lease.id()).await.unwrap();
+    }
+    let revoked = Instant::now();
+    let mut seen_gone = false;
+    let back = loop {
+        let listed = members::list(&etcd, "echo").await.unwrap();
+        match listed.first() {
+            None => seen_gone = true,
+            Some(shown) if seen_gone => break shown.clone(),
+            Some(_) => {}
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "not registered again within 5 s (gone: {seen_gone})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!(
+        "member registered again {:?} after its lease was revoked",
+        revoked.elapsed()
+    );
+    assert_eq!(back.id, id, "the same id");
+    assert_eq!(back.info.state, "running", "the same record");
+    assert_eq!(member.renewals(), 1);
+    assert!(member.is_current());
+
+    // What it says after that lands under the new lease.
+    member.update(&info("leader")).await.unwrap();
+    let listed = members::list(&etcd, "echo").await.unwrap();
+    assert_eq!(listed[0].info.state, "leader");
+}
