@@ -77,7 +77,7 @@ async fn main() {
             )
             .await
             .unwrap();
-        let change = watch.next().await.unwrap().unwrap();
+        let change = watch.next().await.unwrap();
         seen.push(moved.elapsed());
         assert_eq!(change.number, Some(number));
     }

@@ -74,36 +74,29 @@ impl TagWatch {
     /// reopened after the last revision seen, so no change is missed; if etcd compacted that
     /// revision away, the tags are read again and what changed meanwhile is reported. An error
     /// means etcd could not be reached within the connection's deadline.
-    pub async fn next(&mut self) -> Option<Result<TagChange, FleetError>> {
+    pub async fn next(&mut self) -> Result<TagChange, FleetError> {
         loop {
             if let Some(change) = self.pending.pop_front() {
-                return Some(Ok(change));
+                return Ok(change);
             }
             let message = match self.events.message().await {
                 Ok(Some(message)) => message,
                 Ok(None) | Err(_) => {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    if let Err(error) = self.reopen(false).await {
-                        return Some(Err(error));
-                    }
+                    self.reopen(false).await?;
                     continue;
                 }
             };
             if message.canceled() {
                 let compacted = message.compact_revision() > 0;
-                if let Err(error) = self.reopen(compacted).await {
-                    return Some(Err(error));
-                }
+                self.reopen(compacted).await?;
                 continue;
             }
             for event in message.events() {
                 let Some(kv) = event.kv() else { continue };
                 let next = match event.event_type() {
                     EventType::Delete => Tags::new(),
-                    EventType::Put => match decode::<Tags>(self.key.as_bytes(), kv.value()) {
-                        Ok(tags) => tags,
-                        Err(error) => return Some(Err(error)),
-                    },
+                    EventType::Put => decode::<Tags>(self.key.as_bytes(), kv.value())?,
                 };
                 self.diff(&next, kv.mod_revision());
                 self.tags = next;
