@@ -5,12 +5,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use etcd_client::{
-    Client, ConnectOptions, GetOptions, GetResponse, PutOptions, PutResponse, Txn, TxnResponse,
-    WatchOptions, WatchStream,
+    Client, ConnectOptions, GetOptions, GetResponse, KeyValue, PutOptions, PutResponse, Txn,
+    TxnResponse, WatchOptions, WatchStream,
 };
 
 use crate::address::EtcdAddress;
 use crate::error::{FleetError, describe_etcd};
+
+/// How many keys one page of a [`Etcd::scan`] holds: small enough that a page of records or
+/// member entries stays far under the client's 4 MiB message limit.
+const SCAN_PAGE: i64 = 500;
 
 /// How long one operation may take unless the caller says otherwise.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
@@ -106,6 +110,46 @@ impl Etcd {
         .await
     }
 
+    /// Every key under `prefix` (with values unless `keys_only`), read page by page at one
+    /// revision, so a long listing is consistent and no reply outgrows the message limit.
+    pub(crate) async fn scan(
+        &self,
+        op: &str,
+        prefix: &str,
+        keys_only: bool,
+    ) -> Result<Vec<KeyValue>, FleetError> {
+        let end = prefix_end(prefix.as_bytes());
+        let mut from = prefix.as_bytes().to_vec();
+        let mut revision = 0;
+        let mut all = Vec::new();
+        loop {
+            let mut options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(SCAN_PAGE);
+            if keys_only {
+                options = options.with_keys_only();
+            }
+            if revision > 0 {
+                options = options.with_revision(revision);
+            }
+            let mut response = self.get(op, from.clone(), Some(options)).await?;
+            if revision == 0 {
+                revision = response.header().map_or(0, |h| h.revision());
+            }
+            let more = response.more();
+            let page = response.take_kvs();
+            let Some(last) = page.last() else {
+                return Ok(all);
+            };
+            from = last.key().to_vec();
+            from.push(0);
+            all.extend(page);
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Writes `key`, retrying while etcd is briefly unavailable (a put is safe to repeat).
     pub(crate) async fn put(
         &self,
@@ -198,6 +242,19 @@ impl Etcd {
     }
 }
 
+/// The first key after every key that starts with `prefix` (etcd's range end for a prefix).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // Only 0xff bytes: every key from the prefix on.
+    vec![0]
+}
+
 /// What became of a transaction sent once.
 pub(crate) enum Sent {
     /// etcd answered: the response says whether the compare held.
@@ -221,5 +278,17 @@ pub(crate) fn is_transient(error: &etcd_client::Error) -> bool {
             CANCELLED | UNKNOWN | ABORTED | UNAVAILABLE
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_at_its_last_byte_plus_one() {
+        assert_eq!(prefix_end(b"/p/apps/"), b"/p/apps0");
+        assert_eq!(prefix_end(b"a\xff\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff"), [0]);
     }
 }

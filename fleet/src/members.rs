@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_client::{GetOptions, PutOptions};
+use etcd_client::PutOptions;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
@@ -157,11 +157,8 @@ pub async fn list(etcd: &Etcd, app: &str) -> Result<Vec<Member>, FleetError> {
     check_app(app)?;
     let prefix = etcd.key(&format!("members/{app}/"));
     let op = format!("list the members of {app}");
-    let response = etcd
-        .get(&op, prefix.clone(), Some(GetOptions::new().with_prefix()))
-        .await?;
-    response
-        .kvs()
+    etcd.scan(&op, &prefix, false)
+        .await?
         .iter()
         .map(|kv| {
             let key = String::from_utf8_lossy(kv.key());

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 
 use super::record::{self, Record, decode};
 use super::{COMMIT_ATTEMPTS, Entry, EtcdStore, check_app};
@@ -113,22 +113,18 @@ impl EtcdStore {
                 .first()
                 .map_or(0, |kv| kv.mod_revision());
             let apps = self.etcd.key("apps/");
-            let mut response = self
-                .etcd
-                .get(op, apps, Some(GetOptions::new().with_prefix()))
-                .await?;
             let mut referenced = BTreeSet::new();
-            for kv in response.take_kvs() {
+            for kv in self.etcd.scan(op, &apps, false).await? {
                 if String::from_utf8_lossy(kv.key()).contains("/snapshots/") {
                     let record: Record = decode(kv.key(), kv.value())?;
                     referenced.extend(record.chunks);
                 }
             }
             let chunks = self.etcd.key("chunks/");
-            let options = GetOptions::new().with_prefix().with_keys_only();
-            let mut response = self.etcd.get(op, chunks.clone(), Some(options)).await?;
-            let unreferenced: Vec<Vec<u8>> = response
-                .take_kvs()
+            let unreferenced: Vec<Vec<u8>> = self
+                .etcd
+                .scan(op, &chunks, true)
+                .await?
                 .into_iter()
                 .map(|kv| kv.into_key_value().0)
                 .filter(|key| {

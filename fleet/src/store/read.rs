@@ -1,6 +1,5 @@
 //! Reading: resolving addresses, loading and checking bytes, the log and the list.
 
-use etcd_client::GetOptions;
 use rtwisted_persist::store::{Selector, StoreAddress};
 use tokio::task::JoinSet;
 
@@ -161,10 +160,9 @@ impl EtcdStore {
         app: &str,
     ) -> Result<Vec<(i64, Record)>, FleetError> {
         let prefix = self.etcd.key(&format!("apps/{app}/snapshots/"));
-        let options = GetOptions::new().with_prefix();
-        let mut response = self.etcd.get(op, prefix, Some(options)).await?;
-        response
-            .take_kvs()
+        self.etcd
+            .scan(op, &prefix, false)
+            .await?
             .iter()
             .map(|kv| Ok((kv.mod_revision(), decode_record(kv)?)))
             .collect()
@@ -174,10 +172,10 @@ impl EtcdStore {
     pub async fn list(&self) -> Result<Vec<AppSummary>, FleetError> {
         let op = "list the applications";
         let prefix = self.etcd.key("apps/");
-        let options = GetOptions::new().with_prefix().with_keys_only();
-        let mut response = self.etcd.get(op, prefix.clone(), Some(options)).await?;
-        let apps: Vec<String> = response
-            .take_kvs()
+        let apps: Vec<String> = self
+            .etcd
+            .scan(op, &prefix, true)
+            .await?
             .iter()
             .filter_map(|kv| {
                 let key = String::from_utf8_lossy(kv.key());

@@ -459,3 +459,35 @@ async fn gc_running_beside_saves_never_damages_one() {
 
 /// One full chunk.
 const CHUNK: usize = rtwisted_fleet::store::CHUNK_SIZE;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_finds_and_removes_more_orphans_than_one_page_holds() {
+    let Some(cluster) = EtcdCluster::start("gc_finds_many_orphans") else {
+        return;
+    };
+    let store = cluster.store("many").await;
+    store.put("echo", b"kept", None).await.unwrap();
+    // 1100 chunks nothing names (over two pages of a listing, eleven delete batches).
+    let mut client = cluster.raw_client().await;
+    for batch in 0..11u32 {
+        let puts: Vec<etcd_client::TxnOp> = (0..100u32)
+            .map(|i| {
+                let digest = format!("{:064x}", batch * 100 + i);
+                etcd_client::TxnOp::put(format!("/many/chunks/{digest}"), "x", None)
+            })
+            .collect();
+        client
+            .txn(etcd_client::Txn::new().and_then(puts))
+            .await
+            .unwrap();
+    }
+    let report = store.gc("echo", 1).await.unwrap();
+    assert_eq!(report.chunks_removed, 1100);
+    assert_eq!(
+        chunk_sizes(&cluster, "many").await.len(),
+        1,
+        "the kept one's chunk"
+    );
+    let (_, bytes) = store.get(&at("echo")).await.unwrap();
+    assert_eq!(bytes, b"kept");
+}
