@@ -10,7 +10,8 @@ use tokio::task::JoinHandle;
 use crate::connection::Etcd;
 use crate::error::FleetError;
 
-/// The shortest lease etcd grants is a few seconds; anything under one is refused here.
+/// The shortest lease asked for: a shorter TTL is raised to it. (etcd may raise a TTL further,
+/// to about 1.5 times its election timeout; the TTL it grants is the one kept.)
 pub const MIN_TTL: Duration = Duration::from_secs(1);
 
 /// A granted lease and the task refreshing it every third of its TTL.
