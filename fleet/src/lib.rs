@@ -10,6 +10,13 @@
 //!   [`Fence`] that etcd checks, so a leader that lost its lease cannot write;
 //! - [`TagWatch`]: a stream of tag moves, for daemons that follow `APP@TAG`.
 //!
+//! Nothing in `rtap` or `rtwistd` uses this crate yet. The store mirrors the folder store's
+//! model (`rtwisted_persist::store`: the same addresses, numbers, tags and gc rule) so that an
+//! adapter to its store trait is a mapping of types: [`Entry`] lacks only what the folder store
+//! reads from a snapshot's header (producer, style, creation time), and each [`FleetError`]
+//! has a folder-store counterpart except the etcd-only ones (connection, timeout, fencing,
+//! leases). [`BlockingEtcdStore`] gives synchronous callers the same store.
+//!
 //! Everything lives under the key prefix of an `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`
 //! address ([`EtcdAddress`]), and every request is held to the connection's deadline.
 //!
