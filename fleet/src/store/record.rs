@@ -34,9 +34,12 @@ pub struct Entry {
     pub tag: Option<String>,
     /// `sha256:HEX` of its bytes, checked whenever they are read back.
     pub sha256: String,
-    /// The snapshot that was the application's latest when this one was committed (`None` for
-    /// the first).
+    /// The snapshot it was made from: the application's latest when it was committed (`None`
+    /// for the first), or what a [`Parent::Diverge`](crate::Parent::Diverge) save named.
     pub parent: Option<u64>,
+    /// Set when it was saved from [`parent`](Entry::parent) while a newer snapshot of the
+    /// application existed (this one): the history forked.
+    pub diverged_from: Option<u64>,
     /// How many chunks its bytes are stored in.
     pub chunks: usize,
 }
@@ -69,6 +72,8 @@ pub(crate) struct Record {
     pub size: u64,
     pub sha256: String,
     pub parent: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged_from: Option<u64>,
     /// The chunk digests (hex), in order.
     pub chunks: Vec<String>,
     /// Unique per save attempt, so a commit whose reply was lost can be recognised.
@@ -85,6 +90,7 @@ impl Record {
             tag,
             sha256: self.sha256.clone(),
             parent: self.parent,
+            diverged_from: self.diverged_from,
             chunks: self.chunks.len(),
         }
     }

@@ -23,6 +23,30 @@ pub enum Parent {
     /// Exactly this snapshot (`None`: the application has none yet). If another was saved
     /// since, the save is refused with [`FleetError::NotLatest`] and nothing is written.
     Expect(Option<u64>),
+    /// Made from `made_from` when `since` was the newest the writer knew (a daemon's
+    /// checkpoint): saved whatever is the latest now, with `made_from` as its parent; if a
+    /// newer snapshot than `since` exists, the entry records it as
+    /// [`diverged_from`](Entry::diverged_from), so the fork in the history is visible and
+    /// nothing is reverted silently. The folder store's `OnNewer::MarkDiverged`.
+    Diverge {
+        /// The snapshot the new one was made from.
+        made_from: Option<u64>,
+        /// The newest snapshot the writer knew of.
+        since: Option<u64>,
+    },
+}
+
+impl Parent {
+    /// The parent recorded and the `diverged_from` of a snapshot committed when `latest` is
+    /// the application's newest.
+    fn lineage(self, latest: Option<u64>) -> (Option<u64>, Option<u64>) {
+        match self {
+            Parent::Latest | Parent::Expect(_) => (latest, None),
+            Parent::Diverge { made_from, since } => {
+                (made_from, latest.filter(|newest| Some(*newest) != since))
+            }
+        }
+    }
 }
 
 /// How a snapshot is saved: see [`EtcdStore::save`].
@@ -104,12 +128,14 @@ impl EtcdStore {
             let state = self.read_app(&op, app).await?;
             self.check_save(app, &state, options)?;
             let number = state.latest.unwrap_or(0) + 1;
+            let (parent, diverged_from) = options.parent.lineage(state.latest);
             let record = Record {
                 number,
                 saved: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
                 size,
                 sha256: sha256.clone(),
-                parent: state.latest,
+                parent,
+                diverged_from,
                 chunks: digests.clone(),
                 save_id: save_id.clone(),
             };

@@ -491,3 +491,53 @@ async fn gc_finds_and_removes_more_orphans_than_one_page_holds() {
     let (_, bytes) = store.get(&at("echo")).await.unwrap();
     assert_eq!(bytes, b"kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_from_an_older_snapshot_is_saved_and_marked_diverged() {
+    let Some(cluster) = EtcdCluster::start("a_checkpoint_is_marked_diverged") else {
+        return;
+    };
+    let store = cluster.store("diverge").await;
+    store.put("echo", b"1", None).await.unwrap();
+    // A daemon runs from echo@1; meanwhile an edit saves echo@2.
+    store.put("echo", b"2 (an edit)", None).await.unwrap();
+    let checkpoint = Save {
+        parent: Parent::Diverge {
+            made_from: Some(1),
+            since: Some(1),
+        },
+        ..Save::default()
+    };
+    let entry = store
+        .save("echo", b"3 (the daemon)", &checkpoint)
+        .await
+        .unwrap();
+    assert_eq!(
+        (entry.number, entry.parent, entry.diverged_from),
+        (3, Some(1), Some(2))
+    );
+    // Its next checkpoint knows echo@3 is the newest: no fork.
+    let next = Save {
+        parent: Parent::Diverge {
+            made_from: Some(3),
+            since: Some(3),
+        },
+        ..Save::default()
+    };
+    let entry = store.save("echo", b"4", &next).await.unwrap();
+    assert_eq!((entry.parent, entry.diverged_from), (Some(3), None));
+    let log = store.log("echo").await.unwrap();
+    let lineage: Vec<(u64, Option<u64>, Option<u64>)> = log
+        .iter()
+        .map(|e| (e.number, e.parent, e.diverged_from))
+        .collect();
+    assert_eq!(
+        lineage,
+        [
+            (1, None, None),
+            (2, Some(1), None),
+            (3, Some(1), Some(2)),
+            (4, Some(3), None)
+        ]
+    );
+}
