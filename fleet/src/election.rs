@@ -147,6 +147,15 @@ impl Election {
                 return Err(FleetError::LeaseExpired { what, lease: lease.id() });
             }
         }
+        // Our own key may have gone meanwhile (the lease revoked from outside): then this is no
+        // leadership at all.
+        let mine = self.etcd.get(&op, fence.key.clone(), None).await?;
+        if mine.kvs().first().map(|kv| kv.create_revision()) != Some(fence.revision) {
+            return Err(FleetError::LeaseExpired {
+                what,
+                lease: lease.id(),
+            });
+        }
         Ok(Leader { fence, lease })
     }
 
