@@ -1,0 +1,53 @@
+//! # rtwisted fleets on etcd — the foundation
+//!
+//! What a fleet of rtwisted daemons on several machines shares, kept in an etcd cluster:
+//!
+//! - [`EtcdStore`]: the snapshot store on etcd (numbers, tags, parents, gc), with snapshots
+//!   written as chunks and committed by one compare-and-swap, so a half-written snapshot is
+//!   never visible and two writers never lose a save;
+//! - [`members`]: each daemon registered under a lease, so a dead one disappears by itself;
+//! - [`Election`]: one leader at a time for singleton services, whose writes carry a
+//!   [`Fence`] that etcd checks, so a leader that lost its lease cannot write;
+//! - [`TagWatch`]: a stream of tag moves, for daemons that follow `APP@TAG`.
+//!
+//! Nothing in `rtap` or `rtwistd` uses this crate yet. The store mirrors the folder store's
+//! model (`rtwisted_persist::store`: the same addresses, numbers, tags and gc rule) so that an
+//! adapter to its store trait is a mapping of types: [`Entry`] lacks only what the folder store
+//! reads from a snapshot's header (producer, style, creation time), and each [`FleetError`]
+//! has a folder-store counterpart except the etcd-only ones (connection, timeout, fencing,
+//! leases). [`BlockingEtcdStore`] gives synchronous callers the same store.
+//!
+//! Everything lives under the key prefix of an `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`
+//! address ([`EtcdAddress`]), and every request is held to the connection's deadline.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rtwisted_fleet::FleetError> {
+//! use rtwisted_fleet::{Etcd, EtcdAddress, EtcdStore};
+//! let address: EtcdAddress = "etcd://127.0.0.1:2379/rtwisted".parse()?;
+//! let store = EtcdStore::new(Etcd::connect(&address).await?);
+//! let entry = store.put("echo", b"snapshot bytes", Some("prod")).await?;
+//! assert_eq!(entry.address(), "echo@1");
+//! let (_, bytes) = store.get(&"echo@prod".parse().unwrap()).await?;
+//! assert_eq!(bytes, b"snapshot bytes");
+//! # Ok(()) }
+//! ```
+
+pub mod address;
+pub mod blocking;
+mod connection;
+pub mod election;
+mod error;
+mod lease;
+pub mod members;
+pub mod store;
+pub mod watch;
+
+pub use address::{AddressError, EtcdAddress};
+pub use blocking::BlockingEtcdStore;
+pub use connection::{DEFAULT_DEADLINE, Etcd};
+pub use election::{Election, Fence, Leader, LeaderInfo};
+pub use error::FleetError;
+pub use lease::MIN_TTL;
+pub use members::{Member, MemberInfo, Membership};
+pub use store::{Entry, EtcdStore, GcReport, Parent, Save, TagConflict, Tagged};
+pub use watch::{TagChange, TagWatch};
