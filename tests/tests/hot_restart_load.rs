@@ -125,14 +125,49 @@ fn address(scratch: &Scratch, path: &str) -> SocketAddr {
         .unwrap()
 }
 
-#[test]
-fn three_restarts_under_load_refuse_no_connection_and_lose_no_acknowledged_write() {
+/// Saves [`APP`] and starts it as a daemon in a new scratch folder.
+fn start() -> Scratch {
     let scratch = Scratch::new();
     std::fs::write(scratch.join("app.tac"), APP).unwrap();
     scratch.rtap_ok(&["save", "-y", "app.tac", "-o", "app.tap"]);
     let started = scratch.rtwistd(&["-f", "app.tap", "--pidfile", "app.pid", "-l", "app.log"]);
     assert!(started.status.success(), "{}", text(&started.stderr));
     wait_for_log_line(&scratch.join("app.log"), "waiting for SIGTERM");
+    scratch
+}
+
+#[test]
+fn an_echo_connection_open_across_a_restart_goes_on_with_the_old_process() {
+    let scratch = start();
+    let echo = address(&scratch, "echo");
+    let mut open = TcpStream::connect(echo).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = [0u8; 6];
+    open.write_all(b"before").unwrap();
+    open.read_exact(&mut reply).unwrap();
+    let old = read_pid(&scratch.join("app.pid"));
+    let output = scratch.rtap(&["restart", "app"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // The successor serves new connections; the old process still serves this one.
+    assert_ne!(read_pid(&scratch.join("app.pid")), old);
+    assert!(!exited(old), "the old process left with a connection open");
+    open.write_all(b"during").unwrap();
+    open.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"during");
+    drop(open);
+    assert!(
+        eventually(|| exited(old)),
+        "the old process stayed after its last connection"
+    );
+    let pid = read_pid(&scratch.join("app.pid"));
+    scratch.rtap_ok(&["stop", "app"]);
+    assert!(eventually(|| exited(pid)));
+}
+
+#[test]
+fn three_restarts_under_load_refuse_no_connection_and_lose_no_acknowledged_write() {
+    let scratch = start();
     let (echo, kv) = (address(&scratch, "echo"), address(&scratch, "kv"));
 
     let stop = Arc::new(AtomicBool::new(false));

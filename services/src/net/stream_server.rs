@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::listener::Bound;
 use super::{Address, Connection, Counted};
-use crate::protocols::ProtocolFactory;
+use crate::protocols::{ProtocolFactory, Quiesced};
 use crate::strports::ServerEndpoint;
 use rtwisted_core::context::{Counter, Counters};
 use rtwisted_core::{HandoverSocket, Service, ServiceError, StartContext, StopContext, StopReason};
@@ -45,7 +45,7 @@ struct Live {
     label: String,
     /// Shared with the accept loop, so the sockets can be handed over while it runs.
     bound: Option<Arc<Bound>>,
-    /// True between a quiesce and its resume.
+    /// True between a quiesce that held the factory's writes and its resume.
     quiesced: bool,
     local: Option<Address>,
     accepting: Option<CancellationToken>,
@@ -233,8 +233,7 @@ impl Service for StreamServer {
     }
 
     async fn quiesce(&mut self) -> Result<(), ServiceError> {
-        self.factory.quiesce().await;
-        self.live.quiesced = true;
+        self.live.quiesced = self.factory.quiesce().await == Quiesced::Writes;
         Ok(())
     }
 

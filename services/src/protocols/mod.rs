@@ -31,6 +31,18 @@ pub trait DatagramProtocol: std::any::Any + Send + Sync + fmt::Debug {
     async fn datagram(&self, datagram: &[u8], peer: std::net::SocketAddr) -> Option<Vec<u8>>;
 }
 
+/// What a factory's [`quiesce`](ProtocolFactory::quiesce) held, which decides what becomes of
+/// its open connections once a hand-over is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiesced {
+    /// Nothing: the factory has no live state, and its connections finish on the old process
+    /// until the stop's grace end.
+    Nothing,
+    /// Writes wait: the connections can change nothing any more, so after the hand-over they
+    /// are cut at once and their clients reconnect to the successor.
+    Writes,
+}
+
 /// Serves connections; one factory serves every connection of a server, concurrently.
 ///
 /// Live state shared by connections (counters, tables) sits behind `Arc<Mutex<_>>` inside the
@@ -79,8 +91,11 @@ pub trait ProtocolFactory: std::any::Any + Send + Sync + fmt::Debug {
 
     /// A hand-over is coming: stop changing the state a snapshot of this factory saves, and
     /// return once it is final (see `Service::quiesce`). Requests that would change it wait;
-    /// they are not refused. The default (a factory without live state) does nothing.
-    async fn quiesce(&self) {}
+    /// they are not refused. The default (a factory without live state) holds nothing, so
+    /// its connections finish on the old process.
+    async fn quiesce(&self) -> Quiesced {
+        Quiesced::Nothing
+    }
 
     /// Undoes [`quiesce`](ProtocolFactory::quiesce).
     async fn resume(&self) {}

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader, BufWriter};
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, RwLockReadGuard};
 
-use super::ProtocolFactory;
+use super::{ProtocolFactory, Quiesced};
 use crate::net::Connection;
 use budget::Budget;
 use rtwisted_core::context::{Counter, Counters};
@@ -319,13 +319,14 @@ impl ProtocolFactory for Kv {
         self.update_gauges();
     }
 
-    async fn quiesce(&self) {
+    async fn quiesce(&self) -> Quiesced {
         let guard = Arc::clone(&self.live.gate).write_owned().await;
         *self
             .live
             .held
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(guard);
+        Quiesced::Writes
     }
 
     async fn resume(&self) {
