@@ -160,7 +160,7 @@ impl Serialize for ItemsOut<'_> {
         serializer.collect_seq(self.0.iter().map(|item| ItemOut {
             key: Bytes(item.data.key()),
             flags: item.meta.flags,
-            expires_at: item.meta.expires_at,
+            expires_at: item.meta.expires_at(),
             cas: item.meta.cas,
             value: Bytes(item.data.value()),
         }))
@@ -224,11 +224,7 @@ impl<'de> Deserialize<'de> for Table {
             }
             items.push(Item {
                 data,
-                meta: Meta {
-                    flags: item.flags,
-                    expires_at: item.expires_at,
-                    cas: item.cas,
-                },
+                meta: Meta::new(item.flags, item.expires_at, item.cas),
             });
         }
         // Never hand out a cas unique an item already has, even from an edited snapshot.

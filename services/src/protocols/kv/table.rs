@@ -124,13 +124,40 @@ impl Borrow<[u8]> for Data {
     }
 }
 
-/// An item's flags, expiry and cas unique.
+/// An item's flags, expiry and cas unique: 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Meta {
     pub flags: u32,
-    /// Unix seconds; 0 for never.
-    pub expires_at: i64,
+    /// Unix seconds, 0 for never, held in 32 bits (until 2106; later is kept as 2106).
+    expires: u32,
     pub cas: u64,
+}
+
+impl Meta {
+    /// Flags, absolute expiry (unix seconds, 0 for never) and cas unique.
+    pub fn new(flags: u32, expires_at: i64, cas: u64) -> Self {
+        let mut meta = Meta {
+            flags,
+            expires: 0,
+            cas,
+        };
+        meta.set_expires_at(expires_at);
+        meta
+    }
+
+    /// The absolute expiry, unix seconds; 0 for never.
+    pub fn expires_at(&self) -> i64 {
+        i64::from(self.expires)
+    }
+
+    /// Sets the absolute expiry (a time in the past is kept as one second after 1970).
+    pub fn set_expires_at(&mut self, expires_at: i64) {
+        self.expires = match expires_at {
+            0 => 0,
+            past if past < 0 => 1,
+            at => u32::try_from(at).unwrap_or(u32::MAX),
+        };
+    }
 }
 
 /// A live item as a reader sees it: shared data and a copy of its meta.
@@ -403,12 +430,7 @@ impl Table {
                 (data, meta)
             }
             (Mode::Set | Mode::Add | Mode::Replace, _) => {
-                let expires_at = absolute_expiry(write.exptime, now);
-                let meta = Meta {
-                    flags: write.flags,
-                    expires_at,
-                    cas: 0,
-                };
+                let meta = Meta::new(write.flags, absolute_expiry(write.exptime, now), 0);
                 (Data::new(write.key, write.value), meta)
             }
         };
@@ -416,7 +438,7 @@ impl Table {
         if let Some(old) = shard.items.remove_entry(write.key) {
             self.removed(&old.0);
         }
-        if !is_live(meta.expires_at, now) {
+        if !is_live(meta.expires_at(), now) {
             // Born expired: stored, and at once gone (no cas unique spent on it).
             return StoreOutcome::Stored(0);
         }
@@ -444,7 +466,9 @@ impl Table {
                 RawEntryMut::Occupied(mut entry) => {
                     entry.to_back();
                     if let Some(exptime) = touch {
-                        entry.get_mut().expires_at = absolute_expiry(exptime, now);
+                        entry
+                            .get_mut()
+                            .set_expires_at(absolute_expiry(exptime, now));
                     }
                     Some(Item {
                         data: entry.key().clone(),
@@ -469,7 +493,7 @@ impl Table {
             }
         }
         if let Some(item) = &item
-            && !is_live(item.meta.expires_at, now)
+            && !is_live(item.meta.expires_at(), now)
         {
             // Touched into the past: gone now, though this read still sees it.
             if let Some((data, _)) = shard.items.remove_entry(key) {
@@ -534,14 +558,7 @@ impl Table {
             let cas = self.take_cas();
             if is_live(expires_at, now) && self.make_room(shard, data.cost()) {
                 self.added(&data);
-                shard.items.insert(
-                    data,
-                    Meta {
-                        flags: 0,
-                        expires_at,
-                        cas,
-                    },
-                );
+                shard.items.insert(data, Meta::new(0, expires_at, cas));
             }
             return Arith::Value(initial, cas);
         };
@@ -579,7 +596,7 @@ impl Table {
         let found = live(shard, key, now, self).is_some();
         if found {
             if let Some(meta) = shard.items.to_back(key) {
-                meta.expires_at = absolute_expiry(exptime, now);
+                meta.set_expires_at(absolute_expiry(exptime, now));
             }
             count(&mut shard.counts.touch_hits);
             // Drop it now if the new exptime is already past.
@@ -603,8 +620,8 @@ impl Table {
                 continue;
             }
             for meta in shard.items.values_mut() {
-                if meta.expires_at == 0 || meta.expires_at > deadline {
-                    meta.expires_at = deadline;
+                if meta.expires_at() == 0 || meta.expires_at() > deadline {
+                    meta.set_expires_at(deadline);
                 }
             }
         }
@@ -617,7 +634,7 @@ impl Table {
                 self.lock(index)
                     .items
                     .values()
-                    .filter(|meta| is_live(meta.expires_at, now))
+                    .filter(|meta| is_live(meta.expires_at(), now))
                     .count()
             })
             .sum()
@@ -649,7 +666,7 @@ impl Table {
                 shard
                     .items
                     .iter()
-                    .filter(|(_, meta)| is_live(meta.expires_at, now))
+                    .filter(|(_, meta)| is_live(meta.expires_at(), now))
                     .map(|(data, meta)| Item {
                         data: data.clone(),
                         meta: *meta,
@@ -690,7 +707,7 @@ fn live<'a>(
     if shard
         .items
         .get(key)
-        .is_some_and(|meta| !is_live(meta.expires_at, now))
+        .is_some_and(|meta| !is_live(meta.expires_at(), now))
     {
         if let Some((data, _)) = shard.items.remove_entry(key) {
             table.removed(&data);
