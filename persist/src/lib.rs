@@ -107,7 +107,7 @@ fn encode_from(
             let (payload, tags) = rtwisted_core::codec::recording(|| codec.encode_msgpack(app));
             let payload = payload.map_err(|error| FormatError::Encode(error.into()))?;
             let fields = fields_of(tags)?;
-            (tap::seal(&fields, &payload)?, fields)
+            (tap::seal_owned(&fields, payload)?, fields)
         }
         Style::Tas => {
             let (pretty, tags) = rtwisted_core::codec::recording(|| codec.encode_json_pretty(app));

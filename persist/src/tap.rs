@@ -59,6 +59,29 @@ pub fn seal(fields: &HeaderFields, payload: &[u8]) -> Result<(Vec<u8>, String), 
     Ok((bytes, hex("sha256:", &sum)))
 }
 
+/// [`seal`] for a payload the caller gives up: the header goes in front of it in its own
+/// buffer (moved up once), so a large snapshot is never in memory twice.
+pub fn seal_owned(
+    fields: &HeaderFields,
+    mut payload: Vec<u8>,
+) -> Result<(Vec<u8>, String), FormatError> {
+    let header =
+        rmp_serde::to_vec_named(fields).map_err(|error| FormatError::Encode(error.into()))?;
+    let header_len = u32::try_from(header.len()).map_err(|_| FormatError::HeaderTooLarge)?;
+    let mut prefix = Vec::with_capacity(PREAMBLE + header.len());
+    prefix.extend_from_slice(MAGIC);
+    prefix.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    prefix.extend_from_slice(&header_len.to_be_bytes());
+    prefix.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    prefix.extend_from_slice(&header);
+    payload.reserve_exact(prefix.len() + DIGEST);
+    // Within the reserved capacity: the payload moves up in place.
+    payload.splice(0..0, prefix);
+    let sum = digest(&[&payload]);
+    payload.extend_from_slice(&sum);
+    Ok((payload, hex("sha256:", &sum)))
+}
+
 /// Checks magic, version, length and checksum, then decodes the header and the payload into a
 /// generic value (not yet typed).
 pub fn decode(bytes: &[u8]) -> Result<(Header, Value), FormatError> {
@@ -163,4 +186,18 @@ pub fn open_with<'a>(
         },
         &bytes[header_end..body_end],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_an_owned_payload_writes_the_same_bytes() {
+        let fields = HeaderFields::new(rtwisted_core::Style::Tap, "app", Vec::new());
+        let payload: Vec<u8> = (0..100_000u32).map(|n| (n % 251) as u8).collect();
+        let borrowed = seal(&fields, &payload).unwrap();
+        let owned = seal_owned(&fields, payload).unwrap();
+        assert_eq!(owned, borrowed);
+    }
 }

@@ -193,10 +193,10 @@ fn return_flags(request: &Request, item: Option<&Item>, now: i64) -> String {
             (b'f', Some(item)) => out.push_str(&format!(" f{}", item.meta.flags)),
             (b's', Some(item)) => out.push_str(&format!(" s{}", item.data.value().len())),
             (b't', Some(item)) => {
-                let ttl = if item.meta.expires_at == 0 {
+                let ttl = if item.meta.expires_at() == 0 {
                     -1
                 } else {
-                    (item.meta.expires_at - now).max(0)
+                    (item.meta.expires_at() - now).max(0)
                 };
                 out.push_str(&format!(" t{ttl}"));
             }
@@ -232,10 +232,10 @@ impl Kv {
             Kind::Debug => {
                 let line = match self.table.peek(&request.key, now) {
                     Some(item) => {
-                        let exp = if item.meta.expires_at == 0 {
+                        let exp = if item.meta.expires_at() == 0 {
                             -1
                         } else {
-                            item.meta.expires_at - now
+                            item.meta.expires_at() - now
                         };
                         format!(
                             "ME {} exp={exp} la=0 cas={} fetch=no cls=1 size={}\r\n",

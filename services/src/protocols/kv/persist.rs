@@ -33,7 +33,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::command::MAX_KEY_BYTES;
-use super::table::{Data, Item, Meta, Table, unix_now};
+use super::table::{Data, Item, Meta, Snapshot, Table, unix_now};
 
 /// Bytes as a snapshot holds them: `bin` in a binary snapshot; in a readable one, a string
 /// when they are UTF-8, else `{"base64": "…"}`.
@@ -153,14 +153,14 @@ struct ItemIn {
 }
 
 /// The live items, in key order, as the sequence a snapshot holds.
-struct ItemsOut<'a>(&'a [Item]);
+struct ItemsOut<'a>(&'a Snapshot);
 
 impl Serialize for ItemsOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|item| ItemOut {
+        serializer.collect_seq(self.0.sorted().map(|item| ItemOut {
             key: Bytes(item.data.key()),
             flags: item.meta.flags,
-            expires_at: item.meta.expires_at,
+            expires_at: item.meta.expires_at(),
             cas: item.meta.cas,
             value: Bytes(item.data.value()),
         }))
@@ -184,10 +184,10 @@ struct TableIn {
 
 impl Serialize for Table {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (next_cas, items) = self.snapshot(unix_now());
+        let snapshot = self.snapshot(unix_now());
         TableOut {
-            next_cas,
-            items: ItemsOut(&items),
+            next_cas: snapshot.next_cas,
+            items: ItemsOut(&snapshot),
         }
         .serialize(serializer)
     }
@@ -224,11 +224,7 @@ impl<'de> Deserialize<'de> for Table {
             }
             items.push(Item {
                 data,
-                meta: Meta {
-                    flags: item.flags,
-                    expires_at: item.expires_at,
-                    cas: item.cas,
-                },
+                meta: Meta::new(item.flags, item.expires_at, item.cas),
             });
         }
         // Never hand out a cas unique an item already has, even from an edited snapshot.
@@ -291,9 +287,9 @@ mod tests {
 
     /// Every item, as (key, flags, expires_at, cas, value).
     fn contents(table: &Table) -> Vec<(Vec<u8>, Meta, Vec<u8>)> {
-        let (_, items) = table.snapshot(unix_now());
-        items
-            .into_iter()
+        table
+            .snapshot(unix_now())
+            .sorted()
             .map(|item| {
                 (
                     item.data.key().to_vec(),

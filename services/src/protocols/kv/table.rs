@@ -124,13 +124,40 @@ impl Borrow<[u8]> for Data {
     }
 }
 
-/// An item's flags, expiry and cas unique.
+/// An item's flags, expiry and cas unique: 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Meta {
     pub flags: u32,
-    /// Unix seconds; 0 for never.
-    pub expires_at: i64,
+    /// Unix seconds, 0 for never, held in 32 bits (until 2106; later is kept as 2106).
+    expires: u32,
     pub cas: u64,
+}
+
+impl Meta {
+    /// Flags, absolute expiry (unix seconds, 0 for never) and cas unique.
+    pub fn new(flags: u32, expires_at: i64, cas: u64) -> Self {
+        let mut meta = Meta {
+            flags,
+            expires: 0,
+            cas,
+        };
+        meta.set_expires_at(expires_at);
+        meta
+    }
+
+    /// The absolute expiry, unix seconds; 0 for never.
+    pub fn expires_at(&self) -> i64 {
+        i64::from(self.expires)
+    }
+
+    /// Sets the absolute expiry (a time in the past is kept as one second after 1970).
+    pub fn set_expires_at(&mut self, expires_at: i64) {
+        self.expires = match expires_at {
+            0 => 0,
+            past if past < 0 => 1,
+            at => u32::try_from(at).unwrap_or(u32::MAX),
+        };
+    }
 }
 
 /// A live item as a reader sees it: shared data and a copy of its meta.
@@ -403,12 +430,7 @@ impl Table {
                 (data, meta)
             }
             (Mode::Set | Mode::Add | Mode::Replace, _) => {
-                let expires_at = absolute_expiry(write.exptime, now);
-                let meta = Meta {
-                    flags: write.flags,
-                    expires_at,
-                    cas: 0,
-                };
+                let meta = Meta::new(write.flags, absolute_expiry(write.exptime, now), 0);
                 (Data::new(write.key, write.value), meta)
             }
         };
@@ -416,7 +438,7 @@ impl Table {
         if let Some(old) = shard.items.remove_entry(write.key) {
             self.removed(&old.0);
         }
-        if !is_live(meta.expires_at, now) {
+        if !is_live(meta.expires_at(), now) {
             // Born expired: stored, and at once gone (no cas unique spent on it).
             return StoreOutcome::Stored(0);
         }
@@ -444,7 +466,9 @@ impl Table {
                 RawEntryMut::Occupied(mut entry) => {
                     entry.to_back();
                     if let Some(exptime) = touch {
-                        entry.get_mut().expires_at = absolute_expiry(exptime, now);
+                        entry
+                            .get_mut()
+                            .set_expires_at(absolute_expiry(exptime, now));
                     }
                     Some(Item {
                         data: entry.key().clone(),
@@ -469,7 +493,7 @@ impl Table {
             }
         }
         if let Some(item) = &item
-            && !is_live(item.meta.expires_at, now)
+            && !is_live(item.meta.expires_at(), now)
         {
             // Touched into the past: gone now, though this read still sees it.
             if let Some((data, _)) = shard.items.remove_entry(key) {
@@ -534,14 +558,7 @@ impl Table {
             let cas = self.take_cas();
             if is_live(expires_at, now) && self.make_room(shard, data.cost()) {
                 self.added(&data);
-                shard.items.insert(
-                    data,
-                    Meta {
-                        flags: 0,
-                        expires_at,
-                        cas,
-                    },
-                );
+                shard.items.insert(data, Meta::new(0, expires_at, cas));
             }
             return Arith::Value(initial, cas);
         };
@@ -579,7 +596,7 @@ impl Table {
         let found = live(shard, key, now, self).is_some();
         if found {
             if let Some(meta) = shard.items.to_back(key) {
-                meta.expires_at = absolute_expiry(exptime, now);
+                meta.set_expires_at(absolute_expiry(exptime, now));
             }
             count(&mut shard.counts.touch_hits);
             // Drop it now if the new exptime is already past.
@@ -603,8 +620,8 @@ impl Table {
                 continue;
             }
             for meta in shard.items.values_mut() {
-                if meta.expires_at == 0 || meta.expires_at > deadline {
-                    meta.expires_at = deadline;
+                if meta.expires_at() == 0 || meta.expires_at() > deadline {
+                    meta.set_expires_at(deadline);
                 }
             }
         }
@@ -617,7 +634,7 @@ impl Table {
                 self.lock(index)
                     .items
                     .values()
-                    .filter(|meta| is_live(meta.expires_at, now))
+                    .filter(|meta| is_live(meta.expires_at(), now))
                     .count()
             })
             .sum()
@@ -639,9 +656,9 @@ impl Table {
         }
     }
 
-    /// The live items, sorted by key, and the next cas unique: each shard is locked only while
-    /// its items' pointers are copied.
-    pub fn snapshot(&self, now: i64) -> (u64, Vec<Item>) {
+    /// The live items and the next cas unique: each shard is locked only while its items'
+    /// pointers are copied. Then they are put in key order (see [`Snapshot::sorted`]).
+    pub fn snapshot(&self, now: i64) -> Snapshot {
         let mut items = Vec::with_capacity(self.count());
         for index in 0..self.shards.len() {
             let shard = self.lock(index);
@@ -649,7 +666,7 @@ impl Table {
                 shard
                     .items
                     .iter()
-                    .filter(|(_, meta)| is_live(meta.expires_at, now))
+                    .filter(|(_, meta)| is_live(meta.expires_at(), now))
                     .map(|(data, meta)| Item {
                         data: data.clone(),
                         meta: *meta,
@@ -658,8 +675,22 @@ impl Table {
         }
         // Read after the items, so it is above every cas unique they hold.
         let next_cas = self.next_cas();
-        items.sort_unstable_by(|a, b| a.data.key().cmp(b.data.key()));
-        (next_cas, items)
+        // Sorted by the keys' first 16 bytes as one number (a cache-friendly sort of small
+        // entries), the whole keys deciding only between equal prefixes.
+        let mut order: Vec<(u128, usize)> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| (key_prefix(item.data.key()), index))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| items[a.1].data.key().cmp(items[b.1].data.key()))
+        });
+        Snapshot {
+            next_cas,
+            items,
+            order: order.into_iter().map(|(_, index)| index).collect(),
+        }
     }
 
     /// A table holding `items` (keys already checked and distinct), handing out cas uniques
@@ -680,6 +711,31 @@ impl Table {
     }
 }
 
+/// A copy of the live items, for saving.
+pub(super) struct Snapshot {
+    /// The cas unique the table will hand out next.
+    pub next_cas: u64,
+    items: Vec<Item>,
+    /// Indexes into `items`, in key order.
+    order: Vec<usize>,
+}
+
+impl Snapshot {
+    /// The items in key order.
+    pub fn sorted(&self) -> impl Iterator<Item = &Item> {
+        self.order.iter().map(|&index| &self.items[index])
+    }
+}
+
+/// The first 16 bytes of `key` as a big-endian number (zero-padded): ordered as the keys are,
+/// but for keys that share those 16 bytes.
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let length = key.len().min(16);
+    bytes[..length].copy_from_slice(&key[..length]);
+    u128::from_be_bytes(bytes)
+}
+
 /// The live item under `key`; an expired one is removed.
 fn live<'a>(
     shard: &'a mut Shard,
@@ -690,7 +746,7 @@ fn live<'a>(
     if shard
         .items
         .get(key)
-        .is_some_and(|meta| !is_live(meta.expires_at, now))
+        .is_some_and(|meta| !is_live(meta.expires_at(), now))
     {
         if let Some((data, _)) = shard.items.remove_entry(key) {
             table.removed(&data);
@@ -817,9 +873,32 @@ mod tests {
         for key in ["z", "a", "m"] {
             table.store(&set(key, "v", 0), 10, NOW);
         }
-        let (next_cas, items) = table.snapshot(NOW);
-        let keys: Vec<&[u8]> = items.iter().map(|item| item.data.key()).collect();
+        let snapshot = table.snapshot(NOW);
+        let keys: Vec<&[u8]> = snapshot.sorted().map(|item| item.data.key()).collect();
         assert_eq!(keys, [b"a", b"m", b"z"]);
-        assert!(items.iter().all(|item| item.meta.cas < next_cas));
+        assert!(
+            snapshot
+                .sorted()
+                .all(|item| item.meta.cas < snapshot.next_cas)
+        );
+        // Keys sharing their first 16 bytes, and keys that are prefixes of others.
+        let long = [
+            "p".repeat(20) + "b",
+            "p".repeat(20) + "a",
+            "p".repeat(16),
+            "p".repeat(15),
+        ];
+        for key in &long {
+            table.store(&set(key, "v", 0), 10, NOW);
+        }
+        let keys: Vec<Vec<u8>> = table
+            .snapshot(NOW)
+            .sorted()
+            .map(|item| item.data.key().to_vec())
+            .collect();
+        let mut expected = keys.clone();
+        expected.sort();
+        assert_eq!(keys, expected);
+        assert_eq!(keys.len(), 7);
     }
 }
