@@ -151,23 +151,16 @@ pub(super) fn list(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
     Ok(found)
 }
 
-/// Removes the files at `paths`, then syncs each folder they were in once (a removal that a
-/// crash undoes leaves only an unreferenced file, which the next gc removes). A file already
-/// gone is no error.
+/// Removes the files at `paths`. Their folders are not synced: a removal that a crash undoes
+/// leaves only an unreferenced file, which the next gc removes. A file already gone is no
+/// error.
 pub(super) fn remove_all(paths: &[PathBuf]) -> io::Result<()> {
-    let mut folders = std::collections::BTreeSet::new();
     for path in paths {
         match fs::remove_file(path) {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(error),
         }
-        if let Some(folder) = path.parent() {
-            folders.insert(folder.to_owned());
-        }
-    }
-    for folder in folders {
-        File::open(folder)?.sync_all()?;
     }
     Ok(())
 }
