@@ -174,7 +174,7 @@ pub fn rebuild(dir: &Path, options: &OpenOptions) -> Result<Rebuilt, StoreError>
             }
         }
     }
-    let mut orphans: Vec<(String, Entry)> = Vec::new();
+    let mut orphans: Vec<Orphan> = Vec::new();
     for (file, sha256) in files::list(dir).map_err(io_error)? {
         if referenced.contains(&sha256) {
             continue;
@@ -186,8 +186,8 @@ pub fn rebuild(dir: &Path, options: &OpenOptions) -> Result<Rebuilt, StoreError>
                 .push(format!("{}: {why}; left as it is", file.display())),
         }
     }
-    orphans.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, mut entry) in orphans {
+    order_orphans(&mut orphans);
+    for Orphan { mut entry, .. } in orphans {
         let last = lasts.entry(entry.app.clone()).or_insert(0);
         *last += 1;
         entry.number = *last;
@@ -219,10 +219,39 @@ pub fn rebuild(dir: &Path, options: &OpenOptions) -> Result<Rebuilt, StoreError>
     Ok(rebuilt)
 }
 
+/// A snapshot file no entry names, with what orders it among the others.
+struct Orphan {
+    /// When its header says it was created (RFC 3339, to the second).
+    created: String,
+    /// Its header's checksum, which its children's lineage names.
+    checksum: String,
+    /// Its ancestors' checksums, newest first, as its header records them.
+    lineage: Vec<String>,
+    /// The entry it gets in the index.
+    entry: Entry,
+}
+
+/// Orders the orphans oldest first: by creation time, and among those made in the same second
+/// (the header's resolution) a parent before its children, so the newest number goes to the
+/// newest edit; files unrelated and made in the same second keep their checksum order.
+fn order_orphans(orphans: &mut [Orphan]) {
+    let checksums: BTreeSet<String> = orphans
+        .iter()
+        .map(|orphan| orphan.checksum.clone())
+        .collect();
+    let generation = |orphan: &Orphan| {
+        orphan
+            .lineage
+            .iter()
+            .filter(|checksum| checksums.contains(*checksum))
+            .count()
+    };
+    orphans.sort_by_cached_key(|orphan| (orphan.created.clone(), generation(orphan)));
+}
+
 /// The entry a snapshot file no entry names gets: its application, style and times from its
-/// header (the file's modification time as its save time). Returns it with the header's
-/// creation time, to order the files by.
-fn adopt(file: &Path, sha256: &str, options: &OpenOptions) -> Result<(String, Entry), String> {
+/// header (the file's modification time as its save time), with what orders it.
+fn adopt(file: &Path, sha256: &str, options: &OpenOptions) -> Result<Orphan, String> {
     let bytes = std::fs::read(file).map_err(|error| crate::describe_io(&error))?;
     if crate::header::checksum(&[&bytes]) != sha256 {
         return Err("it does not match the checksum its name gives".to_owned());
@@ -243,5 +272,67 @@ fn adopt(file: &Path, sha256: &str, options: &OpenOptions) -> Result<(String, En
         .parent
         .as_ref()
         .and_then(|parent| parent.store);
-    Ok((header.fields.created.clone(), entry))
+    let lineage = header
+        .fields
+        .parent
+        .as_ref()
+        .map(|parent| parent.lineage().map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(Orphan {
+        created: header.fields.created.clone(),
+        checksum: header.checksum.clone(),
+        lineage,
+        entry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Entry, Orphan, order_orphans};
+
+    fn orphan(created: &str, checksum: &str, lineage: &[&str]) -> Orphan {
+        Orphan {
+            created: created.to_owned(),
+            checksum: checksum.to_owned(),
+            lineage: lineage.iter().map(|c| (*c).to_owned()).collect(),
+            entry: Entry {
+                app: "kv".to_owned(),
+                number: 0,
+                saved: created.to_owned(),
+                size: 0,
+                tag: None,
+                producer: "test".to_owned(),
+                encrypted: false,
+                style: None,
+                created: Some(created.to_owned()),
+                sha256: checksum.to_owned(),
+                parent: None,
+                diverged_from: None,
+            },
+        }
+    }
+
+    #[test]
+    fn edits_made_in_one_second_are_numbered_parent_first_whatever_their_checksums() {
+        let second = "2026-12-02T11:47:58Z";
+        // Listed in checksum order, the child before its parent, the grandchild first.
+        let mut orphans = vec![
+            orphan(second, "a-grandchild", &["c-child", "x-gone", "b-root"]),
+            orphan(second, "b-root", &[]),
+            orphan(second, "c-child", &["x-gone", "b-root"]),
+        ];
+        order_orphans(&mut orphans);
+        let order: Vec<&str> = orphans.iter().map(|o| o.checksum.as_str()).collect();
+        assert_eq!(order, ["b-root", "c-child", "a-grandchild"]);
+    }
+
+    #[test]
+    fn an_older_second_comes_first() {
+        let mut orphans = vec![
+            orphan("2026-12-02T11:48:00Z", "a", &[]),
+            orphan("2026-12-02T11:47:00Z", "b", &["z-other"]),
+        ];
+        order_orphans(&mut orphans);
+        assert_eq!(orphans[0].checksum, "b");
+    }
 }
