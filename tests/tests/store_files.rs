@@ -497,6 +497,10 @@ fn readers_need_only_read_permission() {
         &scratch,
         &["set", "kv", "--store", STORE, "kv", "endpoint=tcp:7006"],
     );
+    // The user runs a copy of rtap inside the scratch folder: the workspace's own target
+    // folder may be out of its reach (a checkout in a 0700 folder).
+    let program = scratch.join("rtap");
+    std::fs::copy(rtwisted_tests::binary("rtap"), &program).unwrap();
     // Everything readable (and folders searchable) by others, nothing writable.
     let chmod = Command::new("chmod")
         .args(["-R", "a+rX,go-w"])
@@ -510,7 +514,7 @@ fn readers_need_only_read_permission() {
         .mode();
     assert_eq!(mode & 0o022, 0);
     let as_nobody = |args: &[&str]| {
-        let mut command = scratch.command("rtap");
+        let mut command = scratch.command_at(&program);
         command.args(args).uid(65534).gid(65534);
         run_bounded(command)
     };
