@@ -31,7 +31,7 @@ impl PassphraseArgs {
 // `--store DIR`: snapshots come from (and go to) the snapshot store at DIR.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct StoreArgs {
-    /// Use the snapshot store at DIR; FILE is then an address: APP, APP@N or APP@TAG
+    /// Use the snapshot store at DIR (a folder, or etcd://HOST:PORT[,...]/PREFIX); FILE is then an address: APP, APP@N or APP@TAG
     #[arg(long, value_name = "DIR")]
     pub(crate) store: Option<PathBuf>,
 }

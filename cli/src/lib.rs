@@ -30,6 +30,7 @@ mod progress;
 pub mod rtap;
 pub mod rtwistd;
 mod snapshots;
+pub mod store_backend;
 #[cfg(feature = "tac")]
 pub mod tac;
 mod tac_source;

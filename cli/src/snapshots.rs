@@ -8,15 +8,18 @@ use std::time::Duration;
 
 use rtwisted_core::{Application, Style};
 use rtwisted_persist::lineage::Parent;
-use rtwisted_persist::store::{
-    DEFAULT_BUSY_TIMEOUT, Entry, OnNewer, OpenOptions, ReadStore, SledStore, StoreAddress,
-};
+use rtwisted_persist::store::{DEFAULT_BUSY_TIMEOUT, Entry, OpenOptions, Store, StoreAddress};
 use rtwisted_persist::view::Detail;
 use rtwisted_persist::{Header, Key, Limits, LoadOptions, RawSnapshot, SaveOptions, Snapshot};
 
 use crate::error::CliError;
 use crate::passphrase::PassphraseSource;
 use crate::progress::track;
+use crate::store_backend::{self, AnyStore};
+
+/// How a snapshot goes into a store: its tag, the snapshot it was made from, and what to do
+/// when a newer one exists (the store's own [`SaveRequest`](rtwisted_persist::store::SaveRequest)).
+pub use rtwisted_persist::store::SaveRequest as StorePut;
 
 /// What a command line says about reading and writing snapshots.
 #[derive(Debug, Clone, Default)]
@@ -57,14 +60,15 @@ impl Access {
         }
     }
 
-    /// The store at `dir`, opened for writing with these limits (created if `create`).
-    pub fn open_store(&self, dir: &Path, create: bool) -> Result<SledStore, CliError> {
-        Ok(SledStore::open_with(dir, &self.store_options(create))?)
+    /// The store at `dir` (a folder or an etcd address), opened for writing with these limits
+    /// (a folder is created if `create`).
+    pub fn open_store(&self, dir: &Path, create: bool) -> Result<AnyStore, CliError> {
+        store_backend::open_writer(dir, &self.store_options(create))
     }
 
-    /// The store at `dir`, opened for reading (no lock, no write access needed).
-    pub fn open_reader(&self, dir: &Path) -> Result<ReadStore, CliError> {
-        Ok(ReadStore::open_with(dir, &self.store_options(false))?)
+    /// The store at `dir`, opened for reading (a folder needs no lock, no write access).
+    pub fn open_reader(&self, dir: &Path) -> Result<AnyStore, CliError> {
+        store_backend::open_reader(dir, &self.store_options(false))
     }
 
     /// Bounds a command on a store location by a deadline (nothing for a file).
@@ -224,10 +228,7 @@ pub fn open_at(
             Ok((snapshot, key, None))
         }
         Location::Store { dir, address } => {
-            let (entry, bytes) = {
-                use rtwisted_persist::store::Store;
-                access.open_reader(dir)?.get(address)?
-            };
+            let (entry, bytes) = access.open_reader(dir)?.get(address)?;
             let (snapshot, key) = decode_stored(location, &bytes, access)?;
             Ok((snapshot, key, Some(entry)))
         }
@@ -243,10 +244,7 @@ pub fn open_raw_at(
     match location {
         Location::File(path) => open_raw(path, access, detail),
         Location::Store { dir, address } => {
-            let (_, bytes) = {
-                use rtwisted_persist::store::Store;
-                access.open_reader(dir)?.get(address)?
-            };
+            let (_, bytes) = access.open_reader(dir)?.get(address)?;
             let key = access.key_for(&bytes)?;
             let options = access.load_options(key.as_ref(), detail);
             rtwisted_persist::decode_raw_as(&bytes, &options)
@@ -255,35 +253,9 @@ pub fn open_raw_at(
     }
 }
 
-/// How a snapshot goes into a store: its tag, the snapshot it was made from, and what to do
-/// when a newer one exists.
-#[derive(Debug, Clone, Copy)]
-pub struct StorePut<'a> {
-    /// A tag for the new snapshot.
-    pub tag: Option<&'a str>,
-    /// The snapshot of the same application it was made from.
-    pub parent: Option<u64>,
-    /// The newest snapshot of the application the writer knew of.
-    pub since: Option<u64>,
-    /// Refuse (an edit) or mark diverged (a daemon's save) when a newer one than `since`
-    /// exists.
-    pub on_newer: OnNewer,
-}
-
-impl Default for StorePut<'_> {
-    fn default() -> Self {
-        StorePut {
-            tag: None,
-            parent: None,
-            since: None,
-            on_newer: OnNewer::MarkDiverged,
-        }
-    }
-}
-
 /// Encodes `app` and stores it as the next snapshot of its application in `store`.
 pub fn put_into_store(
-    store: &SledStore,
+    store: &dyn Store,
     app: &Application,
     style: Style,
     options: &SaveOptions,
@@ -291,14 +263,7 @@ pub fn put_into_store(
 ) -> Result<(Header, Entry), CliError> {
     let (bytes, header) = rtwisted_persist::encode_as(app, style, options)
         .map_err(|cause| CliError::failed(format!("cannot encode '{}': {cause}", app.name())))?;
-    let entry = store.put_child(
-        app.name(),
-        &bytes,
-        put.tag,
-        put.parent,
-        put.since,
-        put.on_newer,
-    )?;
+    let entry = store.save(app.name(), &bytes, &put)?;
     Ok((header, entry))
 }
 
@@ -313,7 +278,7 @@ pub fn save_to_store(
     put: StorePut<'_>,
 ) -> Result<(Header, Entry, String), CliError> {
     let store = access.open_store(dir, true)?;
-    let (header, entry) = put_into_store(&store, app, style, options, put)?;
+    let (header, entry) = put_into_store(&*store, app, style, options, put)?;
     let written = format!("{} in the store '{}'", entry.address(), dir.display());
     Ok((header, entry, written))
 }

@@ -86,16 +86,18 @@ impl BlockingEtcdStore {
     /// [`EtcdStore::save`], with the options' tag and fence.
     pub fn save(&self, app: &str, bytes: &[u8], options: &Save<'_>) -> Result<Entry, FleetError> {
         let (store, app, bytes) = (self.store.clone(), app.to_owned(), bytes.to_vec());
-        let (parent, tag, fence) = (
+        let (parent, tag, fence, about) = (
             options.parent,
             options.tag.map(str::to_owned),
             options.fence.cloned(),
+            options.about.cloned(),
         );
         self.wait(async move {
             let options = Save {
                 parent,
                 tag: tag.as_deref(),
                 fence: fence.as_ref(),
+                about: about.as_ref(),
             };
             store.save(&app, &bytes, &options).await
         })

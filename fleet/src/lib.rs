@@ -39,6 +39,7 @@ pub mod election;
 mod error;
 mod lease;
 pub mod members;
+pub mod snapshot_store;
 pub mod store;
 pub mod watch;
 
@@ -49,5 +50,6 @@ pub use election::{Election, Fence, Leader, LeaderInfo};
 pub use error::FleetError;
 pub use lease::MIN_TTL;
 pub use members::{Member, MemberInfo, Membership};
-pub use store::{Entry, EtcdStore, GcReport, Parent, Save, TagConflict, Tagged};
+pub use snapshot_store::EtcdSnapshotStore;
+pub use store::{About, Entry, EtcdStore, GcReport, Parent, Save, TagConflict, Tagged};
 pub use watch::{TagChange, TagWatch};

@@ -7,6 +7,8 @@ mod harness;
 
 #[path = "etcd/blocking.rs"]
 mod blocking;
+#[path = "etcd/cli.rs"]
+mod cli;
 #[path = "etcd/cluster.rs"]
 mod cluster;
 #[path = "etcd/election.rs"]

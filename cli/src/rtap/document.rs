@@ -10,12 +10,13 @@
 use rtwisted_core::{Application, PathSegment, ServicePath, Style};
 use rtwisted_persist::lineage::Parent;
 use rtwisted_persist::lock::{EditLock, check_not_held};
-use rtwisted_persist::store::{Entry, OnNewer, SledStore, Store};
+use rtwisted_persist::store::{Entry, OnNewer};
 use rtwisted_persist::{Header, Key};
 use serde_json::{Map, Value};
 
 use crate::error::CliError;
 use crate::snapshots::{self, Access, Location, StorePut};
+use crate::store_backend::AnyStore;
 
 /// What an open document holds while it is edited.
 #[derive(Debug)]
@@ -25,8 +26,9 @@ enum Guard {
     /// The edit lock of the file's folder (none when the folder is missing), held until the
     /// document is dropped.
     File { _lock: Option<EditLock> },
-    /// The store, open (sled's own lock keeps every other writer out).
-    Store(SledStore),
+    /// The store, open (a folder's sled lock keeps every other writer out; etcd's
+    /// compare-and-swap on the newest snapshot refuses a save that would revert another).
+    Store(AnyStore),
 }
 
 /// A snapshot opened for editing.
@@ -163,7 +165,7 @@ impl Document {
                     on_newer: OnNewer::Refuse,
                 };
                 let (header, entry) =
-                    snapshots::put_into_store(store, &self.app, self.style, &options, put)?;
+                    snapshots::put_into_store(&**store, &self.app, self.style, &options, put)?;
                 Ok((
                     header,
                     format!("{} in the store '{}'", entry.address(), dir.display()),

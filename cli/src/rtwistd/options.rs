@@ -177,15 +177,12 @@ impl Options {
         };
         let chroot = args.chroot.as_deref().map(absolute).transpose()?;
         let rundir = args.rundir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let store = match &args.store.store {
-            Some(dir) => Some(std::path::absolute(dir).map_err(|error| {
-                CliError::failed(format!(
-                    "cannot resolve the path '{}': {error}",
-                    dir.display()
-                ))
-            })?),
-            None => None,
-        };
+        let store = args
+            .store
+            .store
+            .as_deref()
+            .map(crate::store_backend::absolute)
+            .transpose()?;
         Ok(Options {
             nodaemon,
             save: !args.no_save && (!from_program || args.save),

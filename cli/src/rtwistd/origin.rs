@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rtwisted_core::{Application, Style};
 use rtwisted_persist::lineage::Parent;
 use rtwisted_persist::peek::{Identity, peek};
-use rtwisted_persist::store::{Entry, Store, StoreAddress};
+use rtwisted_persist::store::{Entry, StoreAddress};
 use rtwisted_persist::{Header, Key};
 
 use super::options::Source;

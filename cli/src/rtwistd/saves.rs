@@ -397,13 +397,15 @@ impl Write {
                     ..Access::default()
                 };
                 let store = access.open_store(&dir, true)?;
-                let entry = store.put_child(
+                let entry = store.save(
                     &app,
                     &bytes,
-                    None,
-                    last,
-                    last,
-                    rtwisted_persist::store::OnNewer::MarkDiverged,
+                    &rtwisted_persist::store::SaveRequest {
+                        tag: None,
+                        parent: last,
+                        since: last,
+                        on_newer: rtwisted_persist::store::OnNewer::MarkDiverged,
+                    },
                 )?;
                 drop(store);
                 if let Some(newer) = entry.diverged_from {

@@ -70,6 +70,13 @@ fn check_replaceable(folder: &Path, target: &Path) -> Result<(), CliError> {
 /// Checks that this process can write the store at `dir`: open it (its files are opened for
 /// writing) and create files in its folder.
 pub fn check_store(dir: &Path, access: &crate::snapshots::Access) -> Result<(), CliError> {
+    if crate::store_backend::is_remote(dir) {
+        // Reachable and answering: an etcd store has no folder to check.
+        return access
+            .open_store(dir, false)
+            .map(drop)
+            .map_err(|error| refusal(dir, &error.to_string()));
+    }
     if dir.exists() {
         access
             .open_store(dir, false)

@@ -42,7 +42,7 @@ mod tags;
 use etcd_client::{KeyValue, Txn, TxnOp, TxnOpResponse};
 
 pub use gc::GcReport;
-pub use record::{AppSummary, CHUNK_SIZE, Entry, MAX_CHUNKS, MAX_SNAPSHOT_BYTES};
+pub use record::{About, AppSummary, CHUNK_SIZE, Entry, MAX_CHUNKS, MAX_SNAPSHOT_BYTES};
 pub use save::{Parent, Save};
 pub use tags::{TagConflict, Tagged};
 

@@ -40,9 +40,10 @@ impl EtcdStore {
             },
         };
         let Some(record) = self.read_record(&op, app, number).await? else {
+            let numbers: Vec<u64> = self.log(app).await?.iter().map(|e| e.number).collect();
             return Err(FleetError::NoSnapshot {
                 address: address.to_string(),
-                hint: format!("the newest is {app}@{latest}"),
+                hint: rtwisted_persist::store::numbers_hint(app, &numbers),
             });
         };
         let tag = record::tags_by_number(&state.tags).remove(&number);
@@ -207,11 +208,9 @@ impl EtcdStore {
 }
 
 /// What to tell someone who asked for a tag that is not there.
+/// The folder store's words for the tags there are, in the order of their snapshots.
 fn tags_hint(app: &str, tags: &Tags) -> String {
-    if tags.is_empty() {
-        format!("{app} has no tags")
-    } else {
-        let names: Vec<&str> = tags.keys().map(String::as_str).collect();
-        format!("{app} has tags {}", names.join(", "))
-    }
+    let mut by_number: Vec<(&u64, &str)> = tags.iter().map(|(t, n)| (n, t.as_str())).collect();
+    by_number.sort();
+    rtwisted_persist::store::tags_hint(app, by_number.into_iter().map(|(_, tag)| tag))
 }

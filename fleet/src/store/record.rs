@@ -42,6 +42,22 @@ pub struct Entry {
     pub diverged_from: Option<u64>,
     /// How many chunks its bytes are stored in.
     pub chunks: usize,
+    /// What its header said, when the saver recorded it ([`Save::about`](crate::Save::about)).
+    pub about: Option<About>,
+}
+
+/// What a snapshot's header says (the folder store's entry fields that come from it), recorded
+/// beside the snapshot so that listings need not read its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct About {
+    /// What wrote it (`rtwisted 0.1.0`), or `encrypted` for bytes that were not opened.
+    pub producer: String,
+    /// True when the bytes are passphrase-encrypted.
+    pub encrypted: bool,
+    /// Its style, unknown for encrypted bytes.
+    pub style: Option<rtwisted_core::Style>,
+    /// When it was written (its header's time), unknown for encrypted bytes.
+    pub created: Option<String>,
 }
 
 impl Entry {
@@ -78,6 +94,8 @@ pub(crate) struct Record {
     pub chunks: Vec<String>,
     /// Unique per save attempt, so a commit whose reply was lost can be recognised.
     pub save_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
 }
 
 impl Record {
@@ -92,6 +110,7 @@ impl Record {
             parent: self.parent,
             diverged_from: self.diverged_from,
             chunks: self.chunks.len(),
+            about: self.about.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 use tokio::task::JoinSet;
 
-use super::record::{self, Head, MAX_SNAPSHOT_BYTES, Record, encode};
+use super::record::{self, About, Head, MAX_SNAPSHOT_BYTES, Record, encode};
 use super::{AppState, COMMIT_ATTEMPTS, Entry, EtcdStore, PARALLEL_CHUNKS, check_app, check_tag};
 use crate::connection::Sent;
 use crate::election::Fence;
@@ -23,6 +23,15 @@ pub enum Parent {
     /// Exactly this snapshot (`None`: the application has none yet). If another was saved
     /// since, the save is refused with [`FleetError::NotLatest`] and nothing is written.
     Expect(Option<u64>),
+    /// Recorded as made from `parent`, committed on the latest; refused with
+    /// [`FleetError::NotLatest`] when `since` is given and is no longer the latest (an edit:
+    /// the folder store's `OnNewer::Refuse`), never marked diverged.
+    Given {
+        /// The snapshot the new one was made from.
+        parent: Option<u64>,
+        /// The newest snapshot the writer knew of, checked when given.
+        since: Option<u64>,
+    },
     /// Made from `made_from` when `since` was the newest the writer knew (a daemon's
     /// checkpoint): saved whatever is the latest now, with `made_from` as its parent; if a
     /// newer snapshot than `since` exists, the entry records it as
@@ -42,6 +51,7 @@ impl Parent {
     fn lineage(self, latest: Option<u64>) -> (Option<u64>, Option<u64>) {
         match self {
             Parent::Latest | Parent::Expect(_) => (latest, None),
+            Parent::Given { parent, .. } => (parent, None),
             Parent::Diverge { made_from, since } => {
                 (made_from, latest.filter(|newest| Some(*newest) != since))
             }
@@ -59,6 +69,9 @@ pub struct Save<'a> {
     /// The leadership the write is made under; the commit is refused with
     /// [`FleetError::Fenced`] once that leadership is gone.
     pub fence: Option<&'a Fence>,
+    /// What the snapshot's header says, recorded in its entry (the store itself never opens
+    /// the bytes: they may be anything, or encrypted).
+    pub about: Option<&'a About>,
 }
 
 impl EtcdStore {
@@ -138,6 +151,7 @@ impl EtcdStore {
                 diverged_from,
                 chunks: digests.clone(),
                 save_id: save_id.clone(),
+                about: options.about.cloned(),
             };
             let txn = self.commit_txn(app, &state, &record, &distinct, options);
             match self.etcd.txn_once(&op, txn).await? {
@@ -179,7 +193,15 @@ impl EtcdStore {
         state: &AppState,
         options: &Save<'_>,
     ) -> Result<(), FleetError> {
-        if let Parent::Expect(parent) = options.parent
+        let expected = match options.parent {
+            Parent::Expect(parent)
+            | Parent::Given {
+                since: parent @ Some(_),
+                ..
+            } => Some(parent),
+            _ => None,
+        };
+        if let Some(parent) = expected
             && parent != state.latest
         {
             return Err(FleetError::NotLatest {

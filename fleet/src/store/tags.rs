@@ -8,15 +8,9 @@ use super::record::{self, encode};
 use super::{AppState, COMMIT_ATTEMPTS, Entry, EtcdStore, check_tag};
 use crate::error::FleetError;
 
-/// What [`EtcdStore::tag`] does when the tag is already on another snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TagConflict {
-    /// Refuse with [`FleetError::TagTaken`] (the default).
-    #[default]
-    Refuse,
-    /// Take the tag off the other snapshot and put it on this one.
-    Move,
-}
+/// What [`EtcdStore::tag`] does when the tag is already on another snapshot: the folder
+/// store's own choice.
+pub use rtwisted_persist::store::TagConflict;
 
 /// What [`EtcdStore::tag`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

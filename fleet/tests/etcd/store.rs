@@ -89,7 +89,7 @@ async fn numbers_parents_log_and_list_follow_the_saves() {
     let missing = store.get(&at("echo@9")).await.unwrap_err();
     assert_eq!(
         missing.to_string(),
-        "no snapshot 'echo@9' in the store (the newest is echo@3)"
+        "no snapshot 'echo@9' in the store (echo has 1..3)"
     );
     let no_app = store.log("mail").await.unwrap_err();
     assert_eq!(no_app.to_string(), "no application 'mail' in the store");

@@ -185,6 +185,14 @@ pub enum StoreError {
         /// The deadline, in seconds.
         seconds: u64,
     },
+    /// A remote store (etcd) could not do what was asked; its own words say why.
+    #[error("the store {} failed: {detail}", .dir.display())]
+    Remote {
+        /// The store's address.
+        dir: PathBuf,
+        /// What the backend reported, with the way out where there is one.
+        detail: String,
+    },
     /// `gc` was asked to keep no snapshot.
     #[error("gc must keep at least 1 snapshot (the newest is always kept)")]
     KeepNothing,

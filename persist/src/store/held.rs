@@ -129,15 +129,4 @@ impl SledStore {
             .ok()
             .filter(Hold::is_live))
     }
-
-    /// Refuses an edit of `app` while a live daemon holds it, unless `force`.
-    pub fn check_not_held(&self, app: &str, force: bool) -> Result<(), StoreError> {
-        match self.holder(app)? {
-            Some(hold) if !force && hold.pid != std::process::id() => Err(StoreError::Held {
-                app: app.to_owned(),
-                pid: hold.pid,
-            }),
-            _ => Ok(()),
-        }
-    }
 }

@@ -190,18 +190,13 @@ impl Index {
 
 fn numbers_hint(app: &str, state: &AppIndex) -> String {
     let numbers: Vec<u64> = state.entries.keys().copied().collect();
-    format!("{app} has {}", super::sled_store::ranges(&numbers))
+    super::numbers_hint(app, &numbers)
 }
 
 fn tags_hint(app: &str, state: &AppIndex) -> String {
-    if state.tags.is_empty() {
-        format!("{app} has no tags")
-    } else {
-        let tags: Vec<&str> = state
-            .entries
-            .values()
-            .filter_map(|entry| entry.tag.as_deref())
-            .collect();
-        format!("{app}'s tags: {}", tags.join(", "))
-    }
+    let tags = state
+        .entries
+        .values()
+        .filter_map(|entry| entry.tag.as_deref());
+    super::tags_hint(app, tags)
 }

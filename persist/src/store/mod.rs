@@ -184,6 +184,59 @@ pub trait Store {
 
     /// Checks every entry against its bytes and the backend's own records against each other.
     fn verify(&self) -> Result<Verified, StoreError>;
+
+    /// Refuses with [`StoreError::Held`] when another live process holds `app`, unless
+    /// `force`. A backend that records no holds has nothing to refuse.
+    fn check_not_held(&self, app: &str, force: bool) -> Result<(), StoreError> {
+        match self.holder(app)? {
+            Some(hold) if !force && hold.pid != std::process::id() => Err(StoreError::Held {
+                app: app.to_owned(),
+                pid: hold.pid,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records that this process now holds `app` in place of the process `from` (a hot
+    /// restart's predecessor); refuses while a third live process holds it. A backend whose
+    /// [`Store::hold`] never refuses can keep this default.
+    fn take_over_hold(
+        &self,
+        app: &str,
+        number: Option<u64>,
+        from: u32,
+    ) -> Result<held::Hold, StoreError> {
+        let _ = from;
+        self.hold(app, number)
+    }
+}
+
+/// What a [`StoreError::NoSnapshot`] for a number says there is instead: `echo has 1..5, 8`
+/// (`numbers` in ascending order). Every backend says it in these words.
+pub fn numbers_hint(app: &str, numbers: &[u64]) -> String {
+    format!("{app} has {}", sled_store::ranges(numbers))
+}
+
+/// What a [`StoreError::NoSnapshot`] for a tag says there is instead: `echo's tags: prod,
+/// canary` (`tags` in the order of their snapshots), or `echo has no tags`.
+pub fn tags_hint<'a>(app: &str, tags: impl IntoIterator<Item = &'a str>) -> String {
+    let tags: Vec<&str> = tags.into_iter().collect();
+    if tags.is_empty() {
+        format!("{app} has no tags")
+    } else {
+        format!("{app}'s tags: {}", tags.join(", "))
+    }
+}
+
+/// The entry for `bytes` to be stored under `app`, from their header alone (number, time and
+/// tag left empty): refuses bytes that are not a snapshot of `app`. Encrypted bytes are taken
+/// as they are. What a backend checks before it stores anything.
+pub fn describe_snapshot(
+    app: &str,
+    bytes: &[u8],
+    limits: &crate::Limits,
+) -> Result<Entry, StoreError> {
+    sled_store::describe(app, bytes, limits)
 }
 
 /// Opens the store at `dir` (creating it if needed), stores `bytes` as the next snapshot of

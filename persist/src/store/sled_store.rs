@@ -271,16 +271,15 @@ impl SledStore {
             .into_iter()
             .map(|entry| entry.number)
             .collect();
-        Ok(format!("{app} has {}", ranges(&numbers)))
+        Ok(super::numbers_hint(app, &numbers))
     }
 
     fn tags_hint(&self, app: &str) -> Result<String, StoreError> {
-        let tags: Vec<String> = self.log(app)?.into_iter().filter_map(|e| e.tag).collect();
-        Ok(if tags.is_empty() {
-            format!("{app} has no tags")
-        } else {
-            format!("{app}'s tags: {}", tags.join(", "))
-        })
+        let log = self.log(app)?;
+        Ok(super::tags_hint(
+            app,
+            log.iter().filter_map(|e| e.tag.as_deref()),
+        ))
     }
 
     fn transaction_error(&self, error: TransactionError<StoreError>) -> StoreError {
@@ -683,6 +682,15 @@ impl Store for SledStore {
 
     fn verify(&self) -> Result<super::Verified, StoreError> {
         super::repair::verify_writer(self)
+    }
+
+    fn take_over_hold(
+        &self,
+        app: &str,
+        number: Option<u64>,
+        from: u32,
+    ) -> Result<super::held::Hold, StoreError> {
+        SledStore::take_over_hold(self, app, number, from)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use rtwisted_core::diff::{Difference, FieldChange, PlacedService};
-use rtwisted_persist::store::{Entry, Store};
+use rtwisted_persist::store::Entry;
 use serde_json::{Value, json};
 
 use super::{Decode, address, decode, print_json};

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use clap::error::ErrorKind;
 use clap::{Args, Subcommand};
-use rtwisted_persist::store::{Entry, ReadStore, Store, StoreAddress, TagConflict};
+use rtwisted_persist::store::{Entry, Store, StoreAddress, TagConflict};
 use rtwisted_persist::{Passphrase, RawSnapshot, SnapshotError};
 use serde_json::{Value, json};
 
@@ -164,16 +164,16 @@ pub(crate) fn run(
             .unwrap_or(rtwisted_persist::store::DEFAULT_BUSY_TIMEOUT),
     );
     match command.command {
-        StoreSubcommand::List { json } => list(&open(&dir, access)?, json),
-        StoreSubcommand::Log { app, json } => log(&open(&dir, access)?, &app, json),
+        StoreSubcommand::List { json } => list(&*open(&dir, access)?, json),
+        StoreSubcommand::Log { app, json } => log(&*open(&dir, access)?, &app, json),
         StoreSubcommand::Tag {
             address,
             tag: name,
             move_tag,
-        } => tag(&access.open_store(&dir, false)?, &address, &name, move_tag),
-        StoreSubcommand::Untag { address } => untag(&access.open_store(&dir, false)?, &address),
+        } => tag(&*access.open_store(&dir, false)?, &address, &name, move_tag),
+        StoreSubcommand::Untag { address } => untag(&*access.open_store(&dir, false)?, &address),
         StoreSubcommand::Diff { from, to, json } => diff::run(&dir, &from, &to, json, access),
-        StoreSubcommand::Export { address, file } => export(&open(&dir, access)?, &address, &file),
+        StoreSubcommand::Export { address, file } => export(&*open(&dir, access)?, &address, &file),
         StoreSubcommand::Import { file, tag } => import(&dir, &file, tag.as_deref(), access),
         StoreSubcommand::Gc { app, keep } => gc(&dir, &app, keep, access),
         StoreSubcommand::Verify { json } => verify::verify(&dir, json, access),
@@ -226,7 +226,10 @@ fn app_name(text: &str) -> Result<String, CliError> {
 }
 
 /// The store at `dir`, for reading.
-pub(super) fn open(dir: &Path, access: &crate::snapshots::Access) -> Result<ReadStore, CliError> {
+pub(super) fn open(
+    dir: &Path,
+    access: &crate::snapshots::Access,
+) -> Result<crate::store_backend::AnyStore, CliError> {
     access.open_reader(dir)
 }
 

@@ -21,9 +21,13 @@ pub(super) fn verify(
         busy_timeout: std::time::Duration::ZERO,
         ..access.store_options(false)
     };
-    let verified = match rtwisted_persist::store::SledStore::open_with(dir, &options) {
-        Ok(store) => store.verify()?,
-        Err(_) => access.open_reader(dir)?.verify()?,
+    let verified = if crate::store_backend::is_remote(dir) {
+        access.open_reader(dir)?.verify()?
+    } else {
+        match rtwisted_persist::store::SledStore::open_with(dir, &options) {
+            Ok(store) => store.verify()?,
+            Err(_) => access.open_reader(dir)?.verify()?,
+        }
     };
     if as_json {
         super::print_json(&json!({
@@ -57,6 +61,12 @@ pub(super) fn verify(
 
 /// `rtap store rebuild`: recreates the index; names what was adopted and what was dropped.
 pub(super) fn rebuild(dir: &Path, access: &crate::snapshots::Access) -> Result<(), CliError> {
+    if crate::store_backend::is_remote(dir) {
+        return Err(CliError::failed(format!(
+            "the store {} is on etcd, which keeps no index to rebuild (its records are the history); check it with `rtap store verify`",
+            dir.display()
+        )));
+    }
     let rebuilt = rtwisted_persist::store::rebuild(dir, &access.store_options(false))?;
     for line in &rebuilt.dropped {
         println(line)?;

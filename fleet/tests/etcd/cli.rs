@@ -1,0 +1,242 @@
+//! `rtap` and `rtwistd` with `--store etcd://...`: the same story of commands told against a
+//! store folder and against a store on a three-member etcd cluster gives the same words and
+//! exit codes (the store's name, times and checksums aside); what only etcd has (many writers
+//! without a lock, a cluster that goes away) is tested on its own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::EtcdCluster;
+
+/// A binary of the workspace, built by `cargo test --workspace`.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// Runs `rtap ARGS` in `folder`, with no terminal and no passphrase to ask for.
+fn rtap(folder: &Path, args: &[&str]) -> Output {
+    Command::new(binary("rtap"))
+        .args(args)
+        .current_dir(folder)
+        .stdin(Stdio::null())
+        .env_remove("RTWISTED_STORE")
+        .output()
+        .unwrap()
+}
+
+/// One step's exit code and words, with the store's name, times and checksums replaced.
+fn told(output: &Output, store: &str) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    format!(
+        "exit {:?}: {}",
+        output.status.code(),
+        mask(&text.replace(store, "STORE"))
+    )
+}
+
+/// `text` with RFC 3339 times as `TIME` and 64-digit hex as `HEX`.
+fn mask(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut at = 0;
+    while at < chars.len() {
+        let rest = &chars[at..];
+        let hex = rest.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        if hex >= 64 {
+            out.push_str("HEX");
+            at += hex;
+        } else if rest.len() >= 20 && is_time(&rest[..20]) {
+            out.push_str("TIME");
+            at += 20;
+        } else {
+            out.push(chars[at]);
+            at += 1;
+        }
+    }
+    out
+}
+
+/// `2026-12-03T12:49:54Z`.
+fn is_time(chars: &[char]) -> bool {
+    chars.iter().enumerate().all(|(i, c)| match i {
+        4 | 7 => *c == '-',
+        10 => *c == 'T',
+        13 | 16 => *c == ':',
+        19 => *c == 'Z',
+        _ => c.is_ascii_digit(),
+    })
+}
+
+/// The story: every store command a user runs, in order; returns what each said.
+fn store_story(folder: &Path, store: &str) -> Vec<String> {
+    let steps: &[&[&str]] = &[
+        &["store", "--store", store, "import", "echo.tap"],
+        &["save", "echo", "--port", "tcp:0", "--store", store],
+        &["store", "--store", store, "list"],
+        &["store", "--store", store, "log", "echo"],
+        &["store", "--store", store, "tag", "echo@1", "prod"],
+        &["store", "--store", store, "tag", "echo@2", "prod"],
+        &["store", "--store", store, "tag", "echo@2", "prod", "--move"],
+        &["set", "--store", store, "echo", "echo", "endpoint=tcp:7"],
+        &["store", "--store", store, "diff", "echo@1", "echo@3"],
+        &["get", "--store", store, "echo@prod", "echo", "endpoint"],
+        &["store", "--store", store, "untag", "echo@2"],
+        &["store", "--store", store, "untag", "echo@2"],
+        &["store", "--store", store, "tag", "echo@1", "keep"],
+        &["store", "--store", store, "gc", "echo", "--keep", "1"],
+        &["store", "--store", store, "log", "echo"],
+        &["store", "--store", store, "export", "echo@keep", "out.tap"],
+        &["store", "--store", store, "verify"],
+        &["inspect", "--store", store, "echo@9"],
+        &["inspect", "--store", store, "nothing"],
+        &["store", "--store", store, "gc", "echo", "--keep", "0"],
+    ];
+    steps
+        .iter()
+        .map(|args| told(&rtap(folder, args), store))
+        .collect()
+}
+
+#[test]
+fn the_store_commands_tell_the_same_story_on_etcd_as_in_a_folder() {
+    let Some(cluster) = EtcdCluster::start("the_store_commands_on_etcd") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let made = rtap(
+        scratch.path(),
+        &["save", "echo", "--port", "tcp:0", "-o", "echo.tap"],
+    );
+    assert!(made.status.success(), "{}", told(&made, ""));
+
+    let in_folder = store_story(scratch.path(), "db");
+    let etcd = cluster.address("story");
+    let on_etcd = store_story(scratch.path(), &etcd);
+    for (step, (folder, etcd)) in in_folder.iter().zip(&on_etcd).enumerate() {
+        assert_eq!(folder, etcd, "step {step} differs");
+    }
+    // The story is not empty words: the steps did what they say.
+    assert!(
+        on_etcd[0].starts_with("exit Some(0): echo@1"),
+        "{}",
+        on_etcd[0]
+    );
+    assert!(on_etcd[5].contains("already on echo@1"), "{}", on_etcd[5]);
+    assert!(on_etcd[9].contains("tcp:0"), "{}", on_etcd[9]);
+    assert!(
+        on_etcd[13].contains("removed 1 (echo@2)"),
+        "{}",
+        on_etcd[13]
+    );
+    assert!(on_etcd[17].starts_with("exit Some(1)"), "{}", on_etcd[17]);
+    let exported = std::fs::read(scratch.path().join("out.tap")).unwrap();
+    assert_eq!(
+        exported,
+        std::fs::read(scratch.path().join("echo.tap")).unwrap()
+    );
+}
+
+#[test]
+fn concurrent_edits_on_etcd_never_lose_a_change() {
+    let Some(cluster) = EtcdCluster::start("concurrent_edits_on_etcd") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let store = cluster.address("edits");
+    let made = rtap(
+        scratch.path(),
+        &["save", "echo", "--port", "tcp:0", "--store", &store],
+    );
+    assert!(made.status.success(), "{}", told(&made, &store));
+
+    let editors: Vec<_> = (0..6)
+        .map(|i| {
+            let (folder, store) = (scratch.path().to_owned(), store.clone());
+            std::thread::spawn(move || {
+                let value = format!("endpoint=tcp:{}", 7000 + i);
+                rtap(&folder, &["set", "--store", &store, "echo", "echo", &value])
+            })
+        })
+        .collect();
+    let outputs: Vec<Output> = editors.into_iter().map(|t| t.join().unwrap()).collect();
+    let won: Vec<&Output> = outputs.iter().filter(|o| o.status.success()).collect();
+    for lost in outputs.iter().filter(|o| !o.status.success()) {
+        let words = told(lost, &store);
+        assert!(
+            words.contains("nothing was written: run the edit again"),
+            "{words}"
+        );
+    }
+    assert!(!won.is_empty());
+    // Each edit reported written is a snapshot of its own: one per success, none lost.
+    let log = rtap(scratch.path(), &["store", "--store", &store, "log", "echo"]);
+    let lines = String::from_utf8_lossy(&log.stdout).lines().count();
+    assert_eq!(lines, 1 + 1 + won.len(), "{}", told(&log, &store));
+}
+
+#[test]
+fn rtwistd_runs_from_etcd_and_saves_back_into_it() {
+    let Some(cluster) = EtcdCluster::start("rtwistd_runs_from_etcd") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let store = cluster.address("daemon");
+    let made = rtap(
+        scratch.path(),
+        &[
+            "save", "echo", "--port", "tcp:0", "--store", &store, "--tag", "prod",
+        ],
+    );
+    assert!(made.status.success(), "{}", told(&made, &store));
+    let daemon = Command::new(binary("rtwistd"))
+        .args(["-n", "--store", &store, "-f", "echo@prod", "--pidfile", ""])
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let control = scratch.path().join("echo.ctl");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !control.exists() {
+        assert!(Instant::now() < deadline, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let checkpoint = rtap(scratch.path(), &["checkpoint", "--control", "echo.ctl"]);
+    assert!(
+        told(&checkpoint, &store).contains("checkpoint saved as echo@2 in the store 'STORE'"),
+        "{}",
+        told(&checkpoint, &store)
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let output = daemon.wait_with_output().unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains(&format!("as echo@3 in the store '{store}'")),
+        "{log}"
+    );
+    let entries = rtap(scratch.path(), &["store", "--store", &store, "log", "echo"]);
+    let entries = told(&entries, &store);
+    assert_eq!(entries.lines().count(), 4, "{entries}");
+}
