@@ -5,15 +5,29 @@
 //! found beside this test executable's folder, in `target/<profile>/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+mod checks;
+mod daemon;
+mod memcache;
+mod systemd;
+
+pub use checks::{
+    echo_backend, fails_with, file_names, nobody_when_root, root_or_skip, service_address,
+    service_status,
+};
+pub use daemon::Daemon;
+pub use memcache::{Item, MemcacheClient, memcache_get, memcache_request};
+pub use systemd::{NotifySocket, socket_activated};
+
+/// The endpoint the tests' servers listen on: an ephemeral port on loopback.
+pub const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
 
 /// How long any wait in these tests may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -205,6 +219,14 @@ impl Scratch {
         output
     }
 
+    /// Runs `rtap save PLUGIN --port LOOPBACK EXTRA...`: a snapshot of `plugin` listening on
+    /// an ephemeral loopback port, saved as `EXTRA` says (`--store DIR`, `--style tas`, ...).
+    pub fn save_on_loopback(&self, plugin: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["save", plugin, "--port", LOOPBACK];
+        args.extend_from_slice(extra);
+        self.rtap_ok(&args)
+    }
+
     /// Runs `rtap inspect --json FILE` and parses the document.
     pub fn inspect_json(&self, file: &str) -> serde_json::Value {
         self.inspect_json_with(&[file])
@@ -236,20 +258,12 @@ impl Scratch {
 
     /// Starts `command`, its stdout and stderr read line by line.
     pub fn spawn(&self, command: &mut Command) -> Daemon {
-        let mut child = command
+        let child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = read_lines(child.stdout.take().unwrap());
-        let errors = read_lines(child.stderr.take().unwrap());
-        Daemon {
-            child,
-            lines,
-            errors,
-            seen: Vec::new(),
-            seen_errors: Vec::new(),
-        }
+        Daemon::new(child)
     }
 }
 
@@ -270,113 +284,6 @@ pub fn without_terminal(mut command: Command) -> Command {
     command
 }
 
-fn read_lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (sender, receiver) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-/// A running `rtwistd`; killed when dropped.
-pub struct Daemon {
-    child: Child,
-    lines: Receiver<String>,
-    errors: Receiver<String>,
-    seen: Vec<String>,
-    seen_errors: Vec<String>,
-}
-
-impl Daemon {
-    /// Waits (up to [`DEADLINE`]) for a stdout line containing `needle` and returns it.
-    pub fn wait_for_line(&mut self, needle: &str) -> String {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!(
-                        "no line with {needle:?} within {DEADLINE:?}; saw {:#?}",
-                        self.seen
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let stderr: Vec<String> = self.errors.try_iter().collect();
-                    panic!(
-                        "rtwistd closed stdout before {needle:?}; saw {:#?}, stderr {stderr:#?}",
-                        self.seen
-                    )
-                }
-            }
-        }
-    }
-
-    /// Waits for the "listening on ADDR" line and returns the address.
-    pub fn listening_address(&mut self) -> SocketAddr {
-        let line = self.wait_for_line("listening on ");
-        let address = line.rsplit("listening on ").next().unwrap().trim();
-        address.parse().unwrap()
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Sends a signal.
-    pub fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
-    }
-
-    /// Waits (up to [`DEADLINE`]) for the process to exit; returns its status, all of its
-    /// stdout and all of its stderr.
-    pub fn wait_exit(mut self) -> (ExitStatus, Vec<String>, Vec<String>) {
-        let end = Instant::now() + DEADLINE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < end,
-                "rtwistd did not exit within {DEADLINE:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let mut out = std::mem::take(&mut self.seen);
-        out.extend(drain(&self.lines));
-        let mut err = std::mem::take(&mut self.seen_errors);
-        err.extend(drain(&self.errors));
-        (status, out, err)
-    }
-}
-
-fn drain(receiver: &Receiver<String>) -> Vec<String> {
-    // The reader threads end at EOF, which follows the exit closely.
-    let mut lines = Vec::new();
-    while let Ok(line) = receiver.recv_timeout(Duration::from_secs(5)) {
-        lines.push(line);
-    }
-    lines
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Bytes as text, for messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -392,35 +299,6 @@ pub fn exchange(address: SocketAddr, payload: &[u8]) -> Vec<u8> {
     let mut received = Vec::new();
     stream.read_to_end(&mut received).unwrap();
     received
-}
-
-/// Sends one memcached text-protocol request and returns the first line of the reply.
-pub fn memcache_request(address: SocketAddr, request: &[u8]) -> String {
-    use std::io::{BufRead, Write};
-    let mut stream = TcpStream::connect_timeout(&address, DEADLINE).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream.write_all(request).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    line
-}
-
-/// The value a memcached text-protocol server holds for `key`, if any.
-pub fn memcache_get(address: SocketAddr, key: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = TcpStream::connect_timeout(&address, DEADLINE).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    stream
-        .write_all(format!("get {key}\r\nquit\r\n").as_bytes())
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).unwrap();
-    reply
-        .lines()
-        .nth(1)
-        .filter(|_| reply.starts_with("VALUE"))
-        .map(str::to_owned)
 }
 
 /// A file of the repository (examples, golden snapshots), by its path from the root.

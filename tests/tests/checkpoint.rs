@@ -11,7 +11,7 @@ use rtwisted_tests::{Scratch, memcache_get, memcache_request, nodes};
 #[test]
 fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("kv", &[]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
     let address = daemon.listening_address();
     assert_eq!(
@@ -34,14 +34,13 @@ fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
     let address = relaunched.listening_address();
     assert_eq!(memcache_get(address, "before").as_deref(), Some("saved"));
-    relaunched.signal(Signal::SIGTERM);
-    assert_eq!(relaunched.wait_exit().0.code(), Some(0));
+    relaunched.stop();
 }
 
 #[test]
 fn a_timer_checkpoints_so_a_crash_loses_at_most_one_interval() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("kv", &[]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap", "--checkpoint-every", "100ms"]);
     let address = daemon.listening_address();
     assert_eq!(
@@ -55,8 +54,7 @@ fn a_timer_checkpoints_so_a_crash_loses_at_most_one_interval() {
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
     let address = relaunched.listening_address();
     assert_eq!(memcache_get(address, "key").as_deref(), Some("value"));
-    relaunched.signal(Signal::SIGTERM);
-    assert_eq!(relaunched.wait_exit().0.code(), Some(0));
+    relaunched.stop();
 }
 
 #[test]
@@ -77,7 +75,7 @@ fn a_bad_checkpoint_interval_is_a_usage_error() {
 #[test]
 fn kill_9_in_the_middle_of_saves_always_leaves_a_whole_snapshot() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("kv", &[]);
     // A large value makes every checkpoint write megabytes, so kills land mid-save.
     let big = "x".repeat(256 * 1024);
     let mut generation = 0;
@@ -124,6 +122,5 @@ fn kill_9_in_the_middle_of_saves_always_leaves_a_whole_snapshot() {
             "big{round} lost"
         );
     }
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 }

@@ -4,19 +4,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 
 use nix::sys::signal::Signal;
 use rtwisted_tests::{
-    DEADLINE, Scratch, eventually, exchange, exited, logged_address, read_pid, send_signal, text,
-    wait_for_log_line,
+    DEADLINE, LOOPBACK, NotifySocket, Scratch, eventually, exchange, exited, fails_with,
+    logged_address, nobody_when_root, read_pid, root_or_skip, send_signal, text, wait_for_log_line,
 };
-
-const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
-
-fn echo_snapshot(scratch: &Scratch) {
-    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
-}
 
 /// Starts a daemon with `args` and returns its PID (from the pidfile).
 fn start_daemon(scratch: &Scratch, args: &[&str]) -> i32 {
@@ -36,14 +29,10 @@ fn stop_daemon(pid: i32) {
     assert!(eventually(|| exited(pid)), "the daemon did not exit");
 }
 
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
 #[test]
 fn a_daemon_starts_returns_0_serves_and_sigterm_leaves_a_snapshot_and_no_pidfile() {
     let scratch = Scratch::new();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     let pid = start_daemon(&scratch, &["-f", "echo.tap"]);
     assert!(!exited(pid), "the pidfile names a dead process");
     assert_ne!(pid as u32, std::process::id());
@@ -94,14 +83,13 @@ fn a_busy_port_reaches_the_launching_shell_and_leaves_no_pidfile() {
 #[test]
 fn a_live_pidfile_refuses_a_second_daemon() {
     let scratch = Scratch::new();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     let pid = start_daemon(&scratch, &["-f", "echo.tap"]);
     let output = scratch.rtwistd(&["-f", "echo.tap"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains(&format!("another rtwistd is running, PID {pid}")),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        1,
+        &format!("another rtwistd is running, PID {pid}"),
     );
     assert_eq!(read_pid(&scratch.join("rtwistd.pid")), pid);
     stop_daemon(pid);
@@ -110,7 +98,7 @@ fn a_live_pidfile_refuses_a_second_daemon() {
 #[test]
 fn a_stale_pidfile_is_taken_over_even_when_its_pid_was_recycled() {
     let scratch = Scratch::new();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     // The PID of a live, unrelated process (this test), as after a crash and PID reuse.
     std::fs::write(
         scratch.join("rtwistd.pid"),
@@ -126,7 +114,7 @@ fn a_stale_pidfile_is_taken_over_even_when_its_pid_was_recycled() {
 #[test]
 fn no_save_leaves_no_shutdown_snapshot_and_rundir_holds_it_otherwise() {
     let scratch = Scratch::new();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     let pid = start_daemon(&scratch, &["-o", "-f", "echo.tap"]);
     stop_daemon(pid);
     assert!(!scratch.join("echo-shutdown.tap").exists());
@@ -170,7 +158,7 @@ fn a_second_signal_forces_exit_while_a_service_hangs_in_stop() {
 #[test]
 fn sigusr1_after_logrotate_moved_the_file_makes_a_new_one_with_the_umask() {
     let scratch = Scratch::new();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     let pid = start_daemon(&scratch, &["-o", "-f", "echo.tap", "--umask", "027"]);
     let log = scratch.join("rtwistd.log");
     wait_for_log_line(&log, "waiting for SIGTERM");
@@ -194,14 +182,13 @@ fn sighup_and_sigusr1_never_kill_a_foreground_run() {
     daemon.wait_for_line("Received SIGHUP; not logging to a file");
     daemon.signal(Signal::SIGUSR1);
     daemon.wait_for_line("Received SIGUSR1; not logging to a file");
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 }
 
 #[test]
 fn the_log_file_rotates_by_size_and_keeps_a_bounded_number() {
     let scratch = Scratch::new();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     let pid = start_daemon(
         &scratch,
         &[
@@ -242,8 +229,7 @@ fn json_logs_are_one_object_per_line() {
             .unwrap()
             .contains("listening on 127.0.0.1:")
     );
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 }
 
 #[test]
@@ -271,31 +257,18 @@ fn syslog_gets_each_line_with_the_prefix() {
     }
     let prefix = format!("<30>echod[{}]: ", daemon.pid());
     assert!(lines.iter().all(|l| l.starts_with(&prefix)), "{lines:#?}");
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 }
 
 #[test]
 fn notify_socket_gets_ready_then_stopping() {
     let scratch = Scratch::new();
-    let socket_path = scratch.join("notify.sock");
-    let notify = UnixDatagram::bind(&socket_path).unwrap();
-    notify.set_read_timeout(Some(DEADLINE)).unwrap();
-    let daemon = scratch.spawn(
-        scratch
-            .command("rtwistd")
-            .env("NOTIFY_SOCKET", &socket_path)
-            .args(["-n", "echo", "--port", LOOPBACK]),
-    );
-    let mut buffer = [0u8; 256];
-    let mut next = || {
-        let n = notify.recv(&mut buffer).unwrap();
-        String::from_utf8_lossy(buffer[..n].trim_ascii_end()).into_owned()
-    };
-    assert_eq!(next(), "READY=1");
-    assert_eq!(next(), "STATUS=1 service running; no checkpoint yet");
+    let notify = NotifySocket::bind(&scratch);
+    let daemon = notify.spawn_rtwistd(&scratch, None, &["-n", "echo", "--port", LOOPBACK]);
+    assert_eq!(notify.next(), "READY=1");
+    assert_eq!(notify.next(), "STATUS=1 service running; no checkpoint yet");
     daemon.signal(Signal::SIGTERM);
-    assert_eq!(next(), "STOPPING=1");
+    assert_eq!(notify.next(), "STOPPING=1");
     assert_eq!(daemon.wait_exit().0.code(), Some(0));
 }
 
@@ -303,29 +276,21 @@ fn notify_socket_gets_ready_then_stopping() {
 fn a_daemon_refuses_to_log_to_stdout() {
     let scratch = Scratch::new();
     let output = scratch.rtwistd(&["-l", "-", "echo"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("a daemon cannot log to stdout"));
+    fails_with(&output, 2, "a daemon cannot log to stdout");
 }
 
 #[test]
 fn running_as_root_with_u_nobody_drops_privileges_after_binding() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED: dropping privileges needs root, and this test runs as uid {}",
-            nix::unistd::Uid::effective()
-        );
+    let Some(nobody) = nobody_when_root("dropping privileges") else {
         return;
-    }
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("a 'nobody' user");
+    };
     let scratch = Scratch::new();
     // nobody must be able to remove its pidfile from this folder at exit.
     let run = scratch.join("run");
     std::fs::create_dir(&run).unwrap();
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o1777)).unwrap();
     std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     let output = scratch.rtwistd(&[
         "-o",
         "-f",
@@ -361,15 +326,11 @@ fn running_as_root_with_u_nobody_drops_privileges_after_binding() {
 
 #[test]
 fn chroot_runs_inside_the_folder_and_saves_there() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED: chroot needs root, and this test runs as uid {}",
-            nix::unistd::Uid::effective()
-        );
+    if !root_or_skip("chroot") {
         return;
     }
     let scratch = Scratch::new();
-    echo_snapshot(&scratch);
+    scratch.save_on_loopback("echo", &[]);
     let jail = scratch.join("jail");
     std::fs::create_dir(&jail).unwrap();
     let pid = start_daemon(&scratch, &["-f", "echo.tap", "--chroot", "jail"]);
@@ -385,42 +346,7 @@ fn chroot_runs_inside_the_folder_and_saves_there() {
 /// Runs `rtwistd -n -o -f echo.tap` with `fd` as its first socket-activated descriptor, as
 /// systemd would, and returns the running daemon.
 fn socket_activated(scratch: &Scratch, fd: std::os::fd::RawFd) -> rtwisted_tests::Daemon {
-    use std::os::fd::BorrowedFd;
-    use std::os::unix::process::CommandExt;
-
-    let rtwistd = rtwisted_tests::binary("rtwistd");
-    let mut command = scratch.command_at(Path::new("/bin/sh"));
-    command.args([
-        "-c",
-        r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#,
-        rtwistd.to_str().unwrap(),
-        "-n",
-        "-o",
-        "-f",
-        "echo.tap",
-    ]);
-    #[allow(unsafe_code)]
-    // SAFETY: between fork and exec only fcntl/dup2 run, which are async-signal-safe; `fd`
-    // stays open in this process until the child has exec'd.
-    unsafe {
-        command.pre_exec(move || {
-            let borrowed = BorrowedFd::borrow_raw(fd);
-            if fd == 3 {
-                // Already in place; dup2 onto itself would keep close-on-exec set.
-                nix::fcntl::fcntl(
-                    borrowed,
-                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-                )
-                .map_err(std::io::Error::from)?;
-            } else {
-                let duplicated =
-                    nix::unistd::dup2_raw(borrowed, 3).map_err(std::io::Error::from)?;
-                std::mem::forget(duplicated);
-            }
-            Ok(())
-        });
-    }
-    scratch.spawn(&mut command)
+    rtwisted_tests::socket_activated(scratch, &[fd], None, &["-n", "-o", "-f", "echo.tap"])
 }
 
 #[test]
@@ -434,9 +360,7 @@ fn a_systemd_socket_is_adopted_served_and_closed_not_shut_down() {
     let mut daemon = socket_activated(&scratch, listener.as_raw_fd());
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     assert_eq!(exchange(address, b"socket activated"), b"socket activated");
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    daemon.stop();
     // Closed, not shut down: the socket still accepts for the next start.
     let client = std::net::TcpStream::connect(address);
     assert!(client.is_ok(), "the adopted socket was shut down");
@@ -460,8 +384,7 @@ fn a_systemd_unix_socket_is_adopted_and_its_file_left_to_systemd() {
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).unwrap();
     assert_eq!(reply, b"unix activated");
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
     assert!(path.exists(), "rtwistd removed systemd's socket file");
 
     // The wrong family is refused, naming what it is.
@@ -487,10 +410,5 @@ fn a_systemd_endpoint_without_activation_says_what_is_missing() {
     let scratch = Scratch::new();
     scratch.rtap_ok(&["save", "echo", "--port", "systemd:domain=INET:index=0"]);
     let output = scratch.rtwistd(&["-n", "-o", "-f", "echo.tap"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("systemd passed no socket at index 0 (0 passed;"),
-        "{}",
-        text(&output.stderr)
-    );
+    fails_with(&output, 1, "systemd passed no socket at index 0 (0 passed;");
 }

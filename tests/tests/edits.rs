@@ -3,17 +3,12 @@
 //! overwriting a snapshot unasked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use nix::sys::signal::Signal;
-use rtwisted_tests::{Scratch, memcache_request, text};
-
-fn kv_snapshot(scratch: &Scratch) {
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
-}
+use rtwisted_tests::{Scratch, fails_with, memcache_request, text};
 
 #[test]
 fn a_dotted_field_is_set_and_read_back_and_the_change_is_printed() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     let output = scratch.rtap_ok(&["set", "kv.tap", "kv", "factory.max_value_bytes=4096"]);
     let stdout = text(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -36,18 +31,17 @@ fn a_dotted_field_is_set_and_read_back_and_the_change_is_printed() {
         "rtap: error: service 'kv': no field 'factory.nope' (the fields there are: type, max_value_bytes, table)\n"
     );
     let output = scratch.rtap(&["set", "kv.tap", "kv", "factory.max_value=1"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("service 'kv': no field 'factory.max_value' here"),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        1,
+        "service 'kv': no field 'factory.max_value' here",
     );
 }
 
 #[test]
 fn process_settings_names_and_services_print_old_and_new() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     let output = scratch.rtap_ok(&["set", "kv.tap", "--uid", "12", "--umask", "027"]);
     assert_eq!(
         text(&output.stdout).lines().skip(1).collect::<Vec<_>>(),
@@ -76,7 +70,7 @@ fn process_settings_names_and_services_print_old_and_new() {
 #[test]
 fn an_edit_that_drops_stored_items_says_how_many_and_needs_force() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
     let address = daemon.listening_address();
     for key in ["a", "b", "c"] {
@@ -85,8 +79,7 @@ fn an_edit_that_drops_stored_items_says_how_many_and_needs_force() {
             "STORED\r\n"
         );
     }
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
     let before = std::fs::read(scratch.join("kv-shutdown.tap")).unwrap();
     let loss = "this edit removes stored data: 3 items (15 B) of kv";
     for args in [

@@ -4,8 +4,7 @@
 use std::io::Read;
 use std::iter;
 
-use nix::sys::signal::Signal;
-use rtwisted_tests::{Scratch, exchange, text};
+use rtwisted_tests::{Scratch, exchange, fails_with, text};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 const TAP_MAGIC: &[u8] = b"\x89RTWTAP\n";
@@ -201,11 +200,10 @@ fn an_excessive_work_factor_is_refused_before_any_work() {
     forged.extend_from_slice(&bytes[header_end..]);
     std::fs::write(scratch.join("hostile.etap"), forged).unwrap();
     let output = scratch.rtap(&["inspect", "hostile.etap", "--passphrase-file", &pass]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("asks for scrypt work factor 30, above the limit of 20"),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        1,
+        "asks for scrypt work factor 30, above the limit of 20",
     );
 }
 
@@ -213,22 +211,12 @@ fn an_excessive_work_factor_is_refused_before_any_work() {
 fn rtwistd_runs_an_encrypted_snapshot_and_saves_the_shutdown_encrypted() {
     let scratch = Scratch::new();
     let pass = with_passphrase_file(&scratch);
-    scratch.rtap_ok(&[
-        "save",
-        "echo",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--encrypt",
-        "--passphrase-file",
-        &pass,
-    ]);
+    scratch.save_on_loopback("echo", &["--encrypt", "--passphrase-file", &pass]);
     let mut daemon =
         scratch.spawn_rtwistd(&["-n", "-e", "-f", "echo.etap", "--passphrase-file", &pass]);
     let address = daemon.listening_address();
     assert_eq!(exchange(address, b"secret echo"), b"secret echo");
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    daemon.stop();
     let bytes = std::fs::read(scratch.join("echo-shutdown.etap")).unwrap();
     assert!(age_decrypt(&bytes, PASSPHRASE).starts_with(TAP_MAGIC));
 }

@@ -3,7 +3,7 @@
 //! looked for, a snapshot given to `-y` says to use `-f`, and a bare port suggests `tcp:PORT`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rtwisted_tests::{Scratch, text};
+use rtwisted_tests::{Scratch, fails_with, text};
 
 /// A tree whose children are named: `/a`, `/web`, `/web/#0`.
 fn named_tree(scratch: &Scratch) {
@@ -36,21 +36,17 @@ fn index_paths_address_named_children_in_inspect_as_in_set_and_rename() {
     let doc = scratch.inspect_json_with(&["--path", "a", "p.tas"]);
     assert_eq!(doc["services"]["fields"]["endpoint"], "tcp:3");
     let missing = scratch.rtap(&["inspect", "p.tas", "--path", "#7"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(text(&missing.stderr).contains("no service at '#7' in p.tas"));
+    fails_with(&missing, 1, "no service at '#7' in p.tas");
 }
 
 #[test]
 fn rtwistd_with_nothing_to_run_names_the_default_it_looked_for() {
     let scratch = Scratch::new();
     let output = scratch.rtwistd(&["-n"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains(
-            "no snapshot given, and the default, 'rtwistd.tap', is not in this folder: give a snapshot with -f FILE, a TAC file with -y FILE, or a plugin (see rtap plugins)"
-        ),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        1,
+        "no snapshot given, and the default, 'rtwistd.tap', is not in this folder: give a snapshot with -f FILE, a TAC file with -y FILE, or a plugin (see rtap plugins)",
     );
 }
 
@@ -73,19 +69,17 @@ fn a_snapshot_given_as_a_tac_file_says_to_use_f() {
     // Named like a TAC file, the contents still decide.
     std::fs::copy(scratch.join("p.tap"), scratch.join("disguised.tac")).unwrap();
     let output = scratch.rtap(&["inspect", "disguised.tac"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("'disguised.tac' is a snapshot, not a TAC file"));
+    fails_with(&output, 1, "'disguised.tac' is a snapshot, not a TAC file");
 }
 
 #[test]
 fn a_bare_port_suggests_its_tcp_endpoint() {
     let scratch = Scratch::new();
     let output = scratch.rtap(&["save", "echo", "--port", "7001"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output.stderr).contains("a port alone is not an endpoint: write 'tcp:7001'"),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        2,
+        "a port alone is not an endpoint: write 'tcp:7001'",
     );
     let output = scratch.rtap(&["save", "portforward", "--port", "tcp:0", "--dest", "8080"]);
     assert!(

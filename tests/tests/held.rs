@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{Scratch, text};
+use rtwisted_tests::{Scratch, file_names, text};
 
 fn held_line(file: &str, pid: i32) -> String {
     format!(
@@ -15,7 +15,7 @@ fn held_line(file: &str, pid: i32) -> String {
 #[test]
 fn every_edit_of_a_held_snapshot_is_refused_in_one_line_until_forced() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("echo", &[]);
     let before = std::fs::read(scratch.join("echo.tap")).unwrap();
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
     daemon.listening_address();
@@ -39,8 +39,7 @@ fn every_edit_of_a_held_snapshot_is_refused_in_one_line_until_forced() {
     assert_eq!(std::fs::read(scratch.join("echo.tap")).unwrap(), before);
     scratch.rtap_ok(&["set", "echo.tap", "--force", "echo", "endpoint=tcp:7009"]);
     assert_ne!(std::fs::read(scratch.join("echo.tap")).unwrap(), before);
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
     // Stopped: nothing holds it.
     scratch.rtap_ok(&["set", "echo.tap", "echo", "endpoint=tcp:7011"]);
 }
@@ -48,16 +47,13 @@ fn every_edit_of_a_held_snapshot_is_refused_in_one_line_until_forced() {
 #[test]
 fn a_killed_daemon_holds_nothing() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("echo", &[]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
     daemon.listening_address();
     daemon.signal(Signal::SIGKILL);
     daemon.wait_exit();
     scratch.rtap_ok(&["set", "echo.tap", "echo", "endpoint=tcp:7012"]);
-    let names: Vec<String> = std::fs::read_dir(scratch.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names = file_names(scratch.path());
     assert!(
         !names.iter().any(|name| name.contains(".held.")),
         "the dead daemon's mark is left: {names:?}"
@@ -67,32 +63,23 @@ fn a_killed_daemon_holds_nothing() {
 #[test]
 fn a_resumed_run_holds_the_base_file_and_the_file_it_loaded() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("echo", &[]);
     let mut first = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
     first.listening_address();
-    first.signal(Signal::SIGTERM);
-    assert_eq!(first.wait_exit().0.code(), Some(0));
+    first.stop();
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "echo.tap"]);
     daemon.listening_address();
     for file in ["echo.tap", "echo-shutdown.tap"] {
         let output = scratch.rtap(&["set", file, "echo", "endpoint=tcp:7013"]);
         assert_eq!(text(&output.stderr), held_line(file, daemon.pid()));
     }
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 }
 
 #[test]
 fn in_the_store_a_forced_edit_and_the_daemons_save_both_stay() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&[
-        "save",
-        "echo",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--store",
-        "db",
-    ]);
+    scratch.save_on_loopback("echo", &["--store", "db"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--store", "db", "-f", "echo"]);
     daemon.listening_address();
     let output = scratch.rtap(&["set", "echo", "--store", "db", "echo", "endpoint=tcp:7014"]);
@@ -113,9 +100,7 @@ fn in_the_store_a_forced_edit_and_the_daemons_save_both_stay() {
         "echo",
         "endpoint=tcp:7014",
     ]);
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, _) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?}");
+    let out = daemon.stop();
     assert!(
         out.iter().any(|l| l.contains(
             "echo@3 was saved from echo@1 while echo@2 was newer: it is kept, marked diverged, and nothing was reverted (compare them with rtap store diff echo@2 echo@3)"

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rtwisted_tests::{
-    Scratch, eventually, exchange, exited, memcache_get, read_pid, text, wait_for_log_line,
+    Scratch, eventually, exchange, exited, fails_with, memcache_get, read_pid, service_address,
+    text, wait_for_log_line,
 };
 use serde_json::Value;
 
@@ -43,18 +44,7 @@ impl Running<'_> {
     }
 
     fn address(&self, path: &str) -> SocketAddr {
-        let status = self.status();
-        let service = status["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|service| service["path"] == path)
-            .unwrap();
-        service["facts"]["address"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
+        service_address(&self.status(), path)
     }
 
     /// `rtap restart app`; its output line, and the new PID (checked to differ).
@@ -290,12 +280,7 @@ fn a_second_restart_while_one_is_under_way_is_refused() {
     // The first one is under way once the slow successor runs.
     assert!(eventually(|| has_child(pid)));
     let second = scratch.rtap(&["restart", "app"]);
-    assert_eq!(second.status.code(), Some(1));
-    assert!(
-        text(&second.stderr).contains("already under way"),
-        "{}",
-        text(&second.stderr)
-    );
+    fails_with(&second, 1, "already under way");
     let first = first.join().unwrap();
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert_ne!(daemon.pid(), pid);
@@ -306,26 +291,12 @@ fn a_second_restart_while_one_is_under_way_is_refused() {
 fn under_systemd_the_successor_becomes_the_main_pid_and_feeds_the_watchdog() {
     let _one = one_at_a_time();
     let scratch = Scratch::new();
-    let socket_path = scratch.join("notify.sock");
-    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    notify
-        .set_read_timeout(Some(rtwisted_tests::DEADLINE))
-        .unwrap();
+    let notify = rtwisted_tests::NotifySocket::bind(&scratch);
     std::fs::write(scratch.join("app.tac"), APP).unwrap();
     scratch.rtap_ok(&["save", "-y", "app.tac", "-o", "app.tap"]);
-    let daemon = scratch.spawn(
-        scratch
-            .command("rtwistd")
-            .env("NOTIFY_SOCKET", &socket_path)
-            .env("WATCHDOG_USEC", "100000")
-            .args(["-n", "-f", "app.tap"]),
-    );
+    let daemon = notify.spawn_rtwistd(&scratch, Some("100000"), &["-n", "-f", "app.tap"]);
     let old = daemon.pid();
-    let mut buffer = [0u8; 512];
-    let mut next = || {
-        let n = notify.recv(&mut buffer).unwrap();
-        String::from_utf8_lossy(buffer[..n].trim_ascii_end()).into_owned()
-    };
+    let next = || notify.next();
     assert_eq!(next(), "READY=1");
     let output = scratch.rtap_ok(&["restart", "app"]);
     let line = text(&output.stdout);

@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 
-use nix::sys::signal::Signal;
 use rtwisted_tests::{DEADLINE, Scratch, text};
 
 const ITEMS: usize = 2000;
@@ -13,7 +12,7 @@ const ITEMS: usize = 2000;
 #[test]
 fn a_large_table_is_summarized_unless_everything_is_asked_for() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("kv", &[]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
     let stream = TcpStream::connect(daemon.listening_address()).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
@@ -28,8 +27,7 @@ fn a_large_table_is_summarized_unless_everything_is_asked_for() {
     let mut reply = String::new();
     BufReader::new(stream).read_line(&mut reply).unwrap();
     assert_eq!(reply, "STORED\r\n");
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 
     let shown = text(&scratch.rtap_ok(&["inspect", "kv-shutdown.tap"]).stdout);
     let line = shown

@@ -3,98 +3,15 @@
 //! limit, the connection limit, and gets that go on while checkpoints are written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use rtwisted_tests::{DEADLINE, Daemon, Scratch, eventually};
-
-/// A memcached text-protocol client over one connection.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Client {
-    fn connect(address: SocketAddr) -> Self {
-        let stream = TcpStream::connect(address).unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        Client {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    fn line(&mut self) -> Vec<u8> {
-        let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line).unwrap();
-        line
-    }
-
-    fn set(&mut self, key: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut request = b"set ".to_vec();
-        request.extend_from_slice(key);
-        request.extend_from_slice(format!(" 0 0 {}\r\n", value.len()).as_bytes());
-        request.extend_from_slice(value);
-        request.extend_from_slice(b"\r\n");
-        self.send(&request);
-        self.line()
-    }
-
-    /// Sends `get` (or any retrieval line) and reads the hits as (key, value) until `END`.
-    fn values(&mut self, request: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.send(request);
-        let mut hits = Vec::new();
-        loop {
-            let header = self.line();
-            if header == b"END\r\n" {
-                return hits;
-            }
-            assert!(header.starts_with(b"VALUE "), "{}", header.escape_ascii());
-            let fields: Vec<&[u8]> = header[6..header.len() - 2].split(|&b| b == b' ').collect();
-            let length: usize = std::str::from_utf8(fields[2]).unwrap().parse().unwrap();
-            let mut value = vec![0u8; length + 2];
-            self.reader.read_exact(&mut value).unwrap();
-            assert_eq!(&value[length..], b"\r\n");
-            value.truncate(length);
-            hits.push((fields[0].to_vec(), value));
-        }
-    }
-
-    /// The `stats` reply as a name-to-value map.
-    fn stats(&mut self) -> std::collections::BTreeMap<String, String> {
-        self.send(b"stats\r\n");
-        let mut stats = std::collections::BTreeMap::new();
-        loop {
-            let line = String::from_utf8(self.line()).unwrap();
-            if line == "END\r\n" {
-                return stats;
-            }
-            let mut words = line.trim_end().splitn(3, ' ');
-            assert_eq!(words.next(), Some("STAT"), "{line}");
-            stats.insert(
-                words.next().unwrap().to_owned(),
-                words.next().unwrap_or("").to_owned(),
-            );
-        }
-    }
-}
+use rtwisted_tests::{Daemon, LOOPBACK, MemcacheClient, Scratch, eventually};
 
 fn kv(scratch: &Scratch, extra: &[&str]) -> Daemon {
-    let mut args = vec!["-n", "kv", "--port", "tcp:0:interface=127.0.0.1"];
+    let mut args = vec!["-n", "kv", "--port", LOOPBACK];
     args.extend_from_slice(extra);
     scratch.spawn_rtwistd(&args)
-}
-
-fn stop(daemon: Daemon) {
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
 }
 
 /// Whether the tests must find the Debian tools (`.ci/run` says so); otherwise a missing tool
@@ -140,14 +57,14 @@ fn memccapable_passes_every_ascii_and_binary_test() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    stop(daemon);
+    daemon.stop();
 }
 
 #[test]
 fn a_multi_get_of_a_thousand_longest_keys_answers_every_one() {
     let scratch = Scratch::new();
     let mut daemon = kv(&scratch, &[]);
-    let mut client = Client::connect(daemon.listening_address());
+    let mut client = MemcacheClient::connect(daemon.listening_address());
     let keys: Vec<Vec<u8>> = (0..1000)
         .map(|n| format!("{n:04}{}", "k".repeat(246)).into_bytes())
         .collect();
@@ -179,14 +96,14 @@ fn a_multi_get_of_a_thousand_longest_keys_answers_every_one() {
     request.splice(0..3, b"gets".iter().copied());
     assert_eq!(client.values(&request).len(), 1000);
     drop(client);
-    stop(daemon);
+    daemon.stop();
 }
 
 #[test]
 fn keys_are_bytes_as_memcached_reads_them() {
     let scratch = Scratch::new();
     let mut daemon = kv(&scratch, &[]);
-    let mut client = Client::connect(daemon.listening_address());
+    let mut client = MemcacheClient::connect(daemon.listening_address());
     // memcaslap's keys start with 0x10 bytes; others hold tabs, DEL, non-UTF-8.
     let keys: [&[u8]; 5] = [
         b"\x10\x10key",
@@ -196,7 +113,10 @@ fn keys_are_bytes_as_memcached_reads_them() {
         "clé".as_bytes(),
     ];
     for (n, key) in keys.iter().enumerate() {
-        assert_eq!(client.set(key, format!("v{n}").as_bytes()), b"STORED\r\n");
+        assert_eq!(
+            client.set(key, 0, format!("v{n}").as_bytes()),
+            b"STORED\r\n"
+        );
     }
     for (n, key) in keys.iter().enumerate() {
         let mut request = b"get ".to_vec();
@@ -212,23 +132,23 @@ fn keys_are_bytes_as_memcached_reads_them() {
     // Past 250 bytes a key is refused, as by memcached.
     let long = vec![b'k'; 251];
     assert_eq!(
-        client.set(&long, b"x"),
+        client.set(&long, 0, b"x"),
         b"CLIENT_ERROR bad command line format\r\n"
     );
     drop(client);
-    stop(daemon);
+    daemon.stop();
 }
 
 #[test]
 fn past_the_memory_limit_the_least_recently_used_items_are_evicted() {
     let scratch = Scratch::new();
     let mut daemon = kv(&scratch, &["--memory-limit", "1"]);
-    let mut client = Client::connect(daemon.listening_address());
+    let mut client = MemcacheClient::connect(daemon.listening_address());
     let value = vec![b'v'; 1000];
     // 4 MB of values into 1 MiB; the first key is read all along, so it stays recent.
     for n in 0..4000 {
         assert_eq!(
-            client.set(format!("key{n}").as_bytes(), &value),
+            client.set(format!("key{n}").as_bytes(), 0, &value),
             b"STORED\r\n",
             "set {n}"
         );
@@ -249,7 +169,7 @@ fn past_the_memory_limit_the_least_recently_used_items_are_evicted() {
     }
     assert!(client.values(b"get key1 key2 key3\r\n").is_empty());
     drop(client);
-    stop(daemon);
+    daemon.stop();
 }
 
 #[test]
@@ -257,17 +177,17 @@ fn connections_past_the_limit_are_turned_away_as_by_memcached() {
     let scratch = Scratch::new();
     let mut daemon = kv(&scratch, &["--max-connections", "2"]);
     let address = daemon.listening_address();
-    let mut first = Client::connect(address);
-    let mut second = Client::connect(address);
-    assert_eq!(first.set(b"k", b"1"), b"STORED\r\n");
-    assert_eq!(second.set(b"k", b"2"), b"STORED\r\n");
-    let mut third = Client::connect(address);
+    let mut first = MemcacheClient::connect(address);
+    let mut second = MemcacheClient::connect(address);
+    assert_eq!(first.set(b"k", 0, b"1"), b"STORED\r\n");
+    assert_eq!(second.set(b"k", 0, b"2"), b"STORED\r\n");
+    let mut third = MemcacheClient::connect(address);
     assert_eq!(third.line(), b"SERVER_ERROR too many open connections\r\n");
     assert_eq!(third.line(), b"", "closed after the refusal");
     drop(second);
     // Once one closes, a new client gets in.
     assert!(eventually(|| {
-        let mut again = Client::connect(address);
+        let mut again = MemcacheClient::connect(address);
         again.send(b"version\r\n");
         again.line().starts_with(b"VERSION ")
     }));
@@ -275,15 +195,15 @@ fn connections_past_the_limit_are_turned_away_as_by_memcached() {
     let rejected: u64 = first.stats()["rejected_connections"].parse().unwrap();
     assert!(rejected >= 1);
     drop(first);
-    stop(daemon);
+    daemon.stop();
 }
 
 #[test]
 fn gets_go_on_while_checkpoints_are_written() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("kv", &[]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap", "--checkpoint-every", "100ms"]);
-    let mut client = Client::connect(daemon.listening_address());
+    let mut client = MemcacheClient::connect(daemon.listening_address());
     // 100,000 items of 100 bytes, pipelined.
     let value = [b'x'; 100];
     for batch in 0..100 {
@@ -323,5 +243,5 @@ fn gets_go_on_while_checkpoints_are_written() {
         "slowest get {slowest:?}"
     );
     drop(client);
-    stop(daemon);
+    daemon.stop();
 }

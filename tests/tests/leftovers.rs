@@ -58,7 +58,7 @@ fn a_save_removes_the_temporaries_of_dead_writers_and_nothing_else() {
 #[test]
 fn saves_killed_mid_write_leave_nothing_behind_after_the_next_save() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("kv", &[]);
     let big = "z".repeat(512 * 1024);
     for round in 0..4 {
         let mut daemon =

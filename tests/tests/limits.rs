@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{DEADLINE, Scratch, text};
+use rtwisted_tests::{DEADLINE, Scratch, fails_with, file_names, text};
 
 const RAISE: &str =
     "raise the limit with --max-snapshot-bytes BYTES or RTWISTED_MAX_SNAPSHOT_BYTES=BYTES";
@@ -25,19 +25,14 @@ fn store(address: SocketAddr, key: &str, size: usize) {
     assert_eq!(&reply, b"STORED\r\n");
 }
 
-fn kv_snapshot(scratch: &Scratch) {
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
-}
-
 #[test]
 fn a_shutdown_save_past_the_limit_keeps_the_previous_snapshot_and_exits_1() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     // A first run leaves a shutdown snapshot that holds a little.
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
     store(daemon.listening_address(), "small", 10);
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
     let before = std::fs::read(scratch.join("kv-shutdown.tap")).unwrap();
 
     // A second, resumed run holds 2 MB, past a 1 MB limit.
@@ -67,10 +62,7 @@ fn a_shutdown_save_past_the_limit_keeps_the_previous_snapshot_and_exits_1() {
         std::fs::read(scratch.join("kv-shutdown.tap")).unwrap(),
         before
     );
-    let names: Vec<String> = std::fs::read_dir(scratch.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names = file_names(scratch.path());
     assert!(
         !names.iter().any(|name| name.ends_with(".tmp")),
         "a temporary file is left: {names:?}"
@@ -86,9 +78,7 @@ fn a_shutdown_save_past_the_limit_keeps_the_previous_snapshot_and_exits_1() {
     let address = daemon.listening_address();
     store(address, "big", 1_000_000);
     store(address, "bigger", 1_000_000);
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    daemon.stop();
     let doc = scratch.inspect_json("kv-shutdown.tap");
     assert_eq!(doc["app"], "kv");
 }
@@ -96,7 +86,7 @@ fn a_shutdown_save_past_the_limit_keeps_the_previous_snapshot_and_exits_1() {
 #[test]
 fn a_load_past_the_limit_names_it_and_how_to_raise_it() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     let output = scratch.rtap(&["inspect", "kv.tap", "--max-snapshot-bytes", "100"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
@@ -107,13 +97,10 @@ fn a_load_past_the_limit_names_it_and_how_to_raise_it() {
         "{stderr}"
     );
     let output = scratch.rtwistd(&["-n", "-f", "kv.tap", "--max-snapshot-values", "3"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains(
-            "holds more than the 3 values a snapshot may have (raise the limit with --max-snapshot-values N or RTWISTED_MAX_SNAPSHOT_VALUES=N)"
-        ),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        1,
+        "holds more than the 3 values a snapshot may have (raise the limit with --max-snapshot-values N or RTWISTED_MAX_SNAPSHOT_VALUES=N)",
     );
     let output = scratch.rtap(&["inspect", "kv.tap", "--max-snapshot-bytes", "lots"]);
     assert_eq!(output.status.code(), Some(2));
@@ -122,7 +109,7 @@ fn a_load_past_the_limit_names_it_and_how_to_raise_it() {
 #[test]
 fn rtap_refuses_to_write_what_would_not_load_and_leaves_the_file() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     let before = std::fs::read(scratch.join("kv.tap")).unwrap();
     let output = scratch.rtap(&[
         "set",
@@ -132,19 +119,14 @@ fn rtap_refuses_to_write_what_would_not_load_and_leaves_the_file() {
         "--max-snapshot-values",
         "10",
     ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("more than the 10 values a snapshot may have"),
-        "{}",
-        text(&output.stderr)
-    );
+    fails_with(&output, 1, "more than the 10 values a snapshot may have");
     assert_eq!(std::fs::read(scratch.join("kv.tap")).unwrap(), before);
 }
 
 #[test]
 fn a_failed_checkpoint_is_one_line_the_daemon_goes_on_and_its_exit_says_state_was_lost() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     let mut daemon = scratch.spawn_rtwistd(&[
         "-n",
         "-o",

@@ -9,7 +9,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rtwisted_tests::{DEADLINE, Daemon, Scratch, eventually, exchange, free_port, text};
+use rtwisted_tests::{
+    DEADLINE, Daemon, NotifySocket, Scratch, eventually, exchange, fails_with, free_port,
+    service_address, service_status, text,
+};
 use serde_json::Value;
 
 /// Saves `tac` as `app.tap` and runs it in the foreground; returns once its socket answers.
@@ -26,25 +29,8 @@ fn status(scratch: &Scratch) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn service<'a>(status: &'a Value, path: &str) -> &'a Value {
-    status["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|service| service["path"] == path)
-        .unwrap_or_else(|| panic!("no {path} in {status:#}"))
-}
-
-fn address(status: &Value, path: &str) -> SocketAddr {
-    service(status, path)["facts"]["address"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 fn counter(status: &Value, path: &str, name: &str) -> u64 {
-    service(status, path)["counters"][name]
+    service_status(status, path)["counters"][name]
         .as_u64()
         .unwrap_or(0)
 }
@@ -83,9 +69,15 @@ TimerService(0.05, LogLine(message = "tick"), name = "tick").setServiceParent(ap
     );
     let daemon = start(&scratch, &tac);
     let before = status(&scratch);
-    assert_eq!(exchange(address(&before, "echo"), b"hello"), b"hello");
-    assert_eq!(exchange(address(&before, "relay"), b"through"), b"through");
-    let stored = memcache(address(&before, "kv"), b"set k 0 0 1\r\nv\r\n");
+    assert_eq!(
+        exchange(service_address(&before, "echo"), b"hello"),
+        b"hello"
+    );
+    assert_eq!(
+        exchange(service_address(&before, "relay"), b"through"),
+        b"through"
+    );
+    let stored = memcache(service_address(&before, "kv"), b"set k 0 0 1\r\nv\r\n");
     assert_eq!(stored, "STORED\r\n");
     assert!(eventually(|| {
         let now = status(&scratch);
@@ -99,7 +91,7 @@ TimerService(0.05, LogLine(message = "tick"), name = "tick").setServiceParent(ap
     assert!(counter(&now, "echo", "connections_total") >= 2, "{now:#}");
     assert_eq!(counter(&now, "echo", "connections_open"), 0);
     assert_eq!(counter(&now, "relay", "bytes_out_total"), 7);
-    assert_eq!(service(&now, "kv")["state"], "running");
+    assert_eq!(service_status(&now, "kv")["state"], "running");
     assert_eq!(now["process"]["pid"], daemon.pid());
     assert_eq!(now["snapshot"]["source"], "app.tap");
     let text_status = text(&scratch.rtap_ok(&["status", "app"]).stdout);
@@ -289,7 +281,7 @@ fn a_live_set_on_kv_keeps_every_key() {
 service("tcp:0:interface=127.0.0.1", Kv(), name = "kv").setServiceParent(application)
 "#,
     );
-    let kv = address(&status(&scratch), "kv");
+    let kv = service_address(&status(&scratch), "kv");
     for i in 0..100 {
         let reply = memcache(kv, format!("set key{i} 0 0 3\r\nv{i:02}\r\n").as_bytes());
         assert_eq!(reply, "STORED\r\n");
@@ -300,7 +292,7 @@ service("tcp:0:interface=127.0.0.1", Kv(), name = "kv").setServiceParent(applica
         said.contains("factory.max_value_bytes: 1048576 -> 4096"),
         "{said}"
     );
-    let kv = address(&status(&scratch), "kv");
+    let kv = service_address(&status(&scratch), "kv");
     for i in 0..100 {
         let reply = memcache(kv, format!("get key{i}\r\n").as_bytes());
         assert_eq!(reply, format!("VALUE key{i} 0 3\r\nv{i:02}\r\nEND\r\n"));
@@ -311,12 +303,7 @@ service("tcp:0:interface=127.0.0.1", Kv(), name = "kv").setServiceParent(applica
     assert!(reply.starts_with("SERVER_ERROR"), "{reply}");
     // A field that does not exist is refused before anything stops.
     let output = scratch.rtap(&["set", "--live", "app", "kv", "factory.nope=1"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("no field 'factory.nope'"),
-        "{}",
-        text(&output.stderr)
-    );
+    fails_with(&output, 1, "no field 'factory.nope'");
     stop(&scratch, daemon);
 }
 
@@ -408,7 +395,7 @@ fn a_thousand_garbage_requests_get_error_replies_and_disturb_nothing() {
         b"ok"
     );
     let now = status(&scratch);
-    assert_eq!(service(&now, "keep")["state"], "running");
+    assert_eq!(service_status(&now, "keep")["state"], "running");
     assert_eq!(now["snapshot"]["changes"], 0, "nothing was changed");
     stop(&scratch, daemon);
 }
@@ -467,24 +454,12 @@ fn the_control_socket_refuses_another_user() {
 #[test]
 fn systemd_hears_status_watchdog_and_reloading_around_an_apply() {
     let scratch = Scratch::new();
-    let socket_path = scratch.join("notify.sock");
-    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    notify.set_read_timeout(Some(DEADLINE)).unwrap();
+    let notify = NotifySocket::bind(&scratch);
     let (keep, change) = (free_port(), free_port());
     std::fs::write(scratch.join("app.tac"), two_echoes(keep, change)).unwrap();
     scratch.rtap_ok(&["save", "-y", "app.tac", "-o", "app.tap"]);
-    let daemon = scratch.spawn(
-        scratch
-            .command("rtwistd")
-            .env("NOTIFY_SOCKET", &socket_path)
-            .env("WATCHDOG_USEC", "100000")
-            .args(["-n", "-f", "app.tap"]),
-    );
-    let mut buffer = [0u8; 512];
-    let mut next = || {
-        let n = notify.recv(&mut buffer).unwrap();
-        String::from_utf8_lossy(buffer[..n].trim_ascii_end()).into_owned()
-    };
+    let daemon = notify.spawn_rtwistd(&scratch, Some("100000"), &["-n", "-f", "app.tap"]);
+    let next = || notify.next();
     assert_eq!(next(), "READY=1");
     assert_eq!(next(), "STATUS=2 services running; no checkpoint yet");
     let beats = (0..3).map(|_| next()).collect::<Vec<_>>();

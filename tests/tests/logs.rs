@@ -4,9 +4,7 @@
 
 use std::net::{SocketAddr, TcpStream};
 
-use rtwisted_tests::{Daemon, Scratch, eventually, exchange, free_port, text};
-
-const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
+use rtwisted_tests::{Daemon, LOOPBACK, Scratch, eventually, exchange, free_port, text};
 
 /// An echo daemon in the foreground with `args` (and `env`); one echo exchanged, then
 /// stopped. Its stdout.
@@ -23,10 +21,7 @@ fn run_echo(scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Vec<Strin
     assert!(eventually(|| TcpStream::connect(address).is_ok()));
     assert_eq!(exchange(address, b"hi"), b"hi");
     // The stop waits for open connections, so each one's line is written before it ends.
-    daemon.signal(nix::sys::signal::Signal::SIGTERM);
-    let (status, out, _) = daemon.wait_exit();
-    assert!(status.success(), "{out:?}");
-    out
+    daemon.stop()
 }
 
 fn has(lines: &[String], needle: &str) -> bool {

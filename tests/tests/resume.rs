@@ -6,35 +6,24 @@
 use std::net::SocketAddr;
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{Daemon, Scratch, memcache_get, memcache_request, repository_file};
-
-fn kv_snapshot(scratch: &Scratch) {
-    scratch.rtap_ok(&["save", "kv", "--port", "tcp:0:interface=127.0.0.1"]);
-}
+use rtwisted_tests::{Scratch, memcache_get, memcache_request, repository_file};
 
 fn set(address: SocketAddr, key: &str, value: &str) {
     let request = format!("set {key} 0 0 {}\r\n{value}\r\n", value.len());
     assert_eq!(memcache_request(address, request.as_bytes()), "STORED\r\n");
 }
 
-fn stop(daemon: Daemon) -> Vec<String> {
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
-    out
-}
-
 /// Runs `rtwistd ARGS`, stores `key`, stops it; returns the log.
 fn run_storing(scratch: &Scratch, args: &[&str], key: &str) -> Vec<String> {
     let mut daemon = scratch.spawn_rtwistd(args);
     set(daemon.listening_address(), key, "v");
-    stop(daemon)
+    daemon.stop()
 }
 
 #[test]
 fn resume_continues_from_the_newest_state_and_a_plain_run_warns_about_it() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     run_storing(&scratch, &["-n", "-f", "kv.tap"], "first");
 
     // Without --resume: the run starts from kv.tap, and says newer state exists.
@@ -45,7 +34,7 @@ fn resume_continues_from_the_newest_state_and_a_plain_run_warns_about_it() {
         "{warning}"
     );
     assert_eq!(memcache_get(plain.listening_address(), "first"), None);
-    stop(plain);
+    plain.stop();
 
     // With --resume: the shutdown state.
     let mut resumed = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "kv.tap"]);
@@ -53,14 +42,14 @@ fn resume_continues_from_the_newest_state_and_a_plain_run_warns_about_it() {
     let address = resumed.listening_address();
     assert_eq!(memcache_get(address, "first").as_deref(), Some("v"));
     set(address, "second", "v");
-    stop(resumed);
+    resumed.stop();
 
     // Again: both items, and the shutdown snapshot descends from kv.tap through its parents.
     let mut again = scratch.spawn_rtwistd(&["-n", "-o", "--resume", "-f", "kv.tap"]);
     let address = again.listening_address();
     assert_eq!(memcache_get(address, "first").as_deref(), Some("v"));
     assert_eq!(memcache_get(address, "second").as_deref(), Some("v"));
-    stop(again);
+    again.stop();
     let base = scratch.inspect_json("kv.tap");
     let shutdown = scratch.inspect_json("kv-shutdown.tap");
     assert!(base["parent"].is_null(), "a saved snapshot has no parent");
@@ -85,7 +74,7 @@ fn resume_continues_from_the_newest_state_and_a_plain_run_warns_about_it() {
 #[test]
 fn a_checkpoint_newer_than_the_shutdown_wins_after_a_crash() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     run_storing(&scratch, &["-n", "-f", "kv.tap"], "before");
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "kv.tap"]);
     let address = daemon.listening_address();
@@ -100,13 +89,13 @@ fn a_checkpoint_newer_than_the_shutdown_wins_after_a_crash() {
     let address = resumed.listening_address();
     assert_eq!(memcache_get(address, "before").as_deref(), Some("v"));
     assert_eq!(memcache_get(address, "crash").as_deref(), Some("v"));
-    stop(resumed);
+    resumed.stop();
 }
 
 #[test]
 fn state_the_run_does_not_descend_from_is_kept_never_overwritten() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     run_storing(&scratch, &["-n", "-f", "kv.tap"], "run1");
     let first = std::fs::read(scratch.join("kv-shutdown.tap")).unwrap();
 
@@ -136,13 +125,13 @@ fn state_the_run_does_not_descend_from_is_kept_never_overwritten() {
         memcache_get(newest_kept.listening_address(), "run8").as_deref(),
         Some("v")
     );
-    stop(newest_kept);
+    newest_kept.stop();
 }
 
 #[test]
 fn an_edited_base_file_wins_over_state_saved_before_the_edit() {
     let scratch = Scratch::new();
-    kv_snapshot(&scratch);
+    scratch.save_on_loopback("kv", &[]);
     run_storing(&scratch, &["-n", "-f", "kv.tap"], "old");
     scratch.rtap_ok(&["set", "kv.tap", "kv", "factory.max_value_bytes=4096"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "kv.tap"]);
@@ -150,7 +139,7 @@ fn an_edited_base_file_wins_over_state_saved_before_the_edit() {
     let address = daemon.listening_address();
     // The shutdown file was saved from kv.tap before the edit: it is not newer state of it.
     assert_eq!(memcache_get(address, "old"), None);
-    let out = stop(daemon);
+    let out = daemon.stop();
     assert!(
         out.iter().any(|l| l.contains("kept as kv-shutdown.1.tap")),
         "{out:#?}"
@@ -160,20 +149,13 @@ fn an_edited_base_file_wins_over_state_saved_before_the_edit() {
 #[test]
 fn resume_in_the_store_runs_the_newest_descendant_of_the_snapshot_named() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&[
-        "save",
-        "kv",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--store",
-        "db",
-    ]);
+    scratch.save_on_loopback("kv", &["--store", "db"]);
     run_storing(&scratch, &["-n", "--store", "db", "-f", "kv@1"], "stored");
     // kv@2 is the shutdown save; from kv@1 without --resume, a warning names it.
     let mut plain = scratch.spawn_rtwistd(&["-n", "-o", "--store", "db", "-f", "kv@1"]);
     plain.wait_for_line("kv@2 holds newer state of kv than kv@1");
     assert_eq!(memcache_get(plain.listening_address(), "stored"), None);
-    stop(plain);
+    plain.stop();
     let mut resumed =
         scratch.spawn_rtwistd(&["-n", "-o", "--resume", "--store", "db", "-f", "kv@1"]);
     resumed.wait_for_line("Resuming from kv@2, the newest state descending from kv@1");
@@ -181,7 +163,7 @@ fn resume_in_the_store_runs_the_newest_descendant_of_the_snapshot_named() {
         memcache_get(resumed.listening_address(), "stored").as_deref(),
         Some("v")
     );
-    stop(resumed);
+    resumed.stop();
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 
-use rtwisted_tests::{Scratch, nodes, text};
+use rtwisted_tests::{Scratch, fails_with, nodes, text};
 
 fn echo_snapshot(scratch: &Scratch, file: &str) {
     scratch.rtap_ok(&["save", "echo", "--port", "tcp:7001", "-o", file]);
@@ -145,8 +145,7 @@ fn set_changes_process_settings_and_the_app_name() {
     assert_eq!(doc["process"]["umask"], 0o027);
     assert_eq!(doc["process"]["process_name"], "echod");
     let output = scratch.rtap(&["set", "app.tap", "--uid", "no-such-user-here"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("no user named 'no-such-user-here'"));
+    fails_with(&output, 2, "no user named 'no-such-user-here'");
 }
 
 #[test]
@@ -242,8 +241,11 @@ fn convert_changes_the_style_and_keeps_the_tree() {
     assert_eq!(source["services"], original["services"]);
     assert_eq!(back["services"], original["services"]);
     let output = scratch.rtap(&["convert", "app.tap", "app.bin"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("cannot tell the style of 'app.bin' from its extension"));
+    fails_with(
+        &output,
+        2,
+        "cannot tell the style of 'app.bin' from its extension",
+    );
 }
 
 #[test]
@@ -254,8 +256,7 @@ fn inspect_path_shows_one_subtree() {
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(doc["services"]["path"], "echo");
     let output = scratch.rtap(&["inspect", "app.tap", "--path", "web/http"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("no service at 'web/http' in app.tap"));
+    fails_with(&output, 1, "no service at 'web/http' in app.tap");
 }
 
 #[test]

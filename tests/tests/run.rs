@@ -3,14 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{Scratch, exchange, nodes, text};
-
-const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
+use rtwisted_tests::{LOOPBACK, Scratch, exchange, fails_with, nodes, text};
 
 #[test]
 fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
+    scratch.save_on_loopback("echo", &[]);
 
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
     let address = daemon.listening_address();
@@ -23,9 +21,7 @@ fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
         b"second client\r\n"
     );
 
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "stdout {out:#?} stderr {err:#?}");
+    let out = daemon.stop();
     assert!(
         out.iter()
             .any(|l| l.contains("Received SIGTERM, shutting down."))
@@ -48,7 +44,7 @@ fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
 #[test]
 fn sigint_stops_cleanly_and_no_save_writes_nothing() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
+    scratch.save_on_loopback("echo", &[]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-o", "-f", "echo.tap"]);
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     daemon.signal(Signal::SIGINT);
@@ -61,13 +57,11 @@ fn sigint_stops_cleanly_and_no_save_writes_nothing() {
 #[test]
 fn a_source_snapshot_runs_and_saves_its_shutdown_in_the_same_style() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK, "--style", "tas"]);
+    scratch.save_on_loopback("echo", &["--style", "tas"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-s", "echo.tas"]);
     let address = daemon.listening_address();
     assert_eq!(exchange(address, b"tas"), b"tas");
-    daemon.signal(Signal::SIGTERM);
-    let (status, _, _) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0));
+    daemon.stop();
     assert_eq!(scratch.inspect_json("echo-shutdown.tas")["style"], "tas");
 }
 
@@ -77,21 +71,18 @@ fn a_plugin_runs_directly_and_saves_nothing_at_shutdown() {
     let mut daemon = scratch.spawn_rtwistd(&["-n", "echo", "--port", LOOPBACK]);
     let address = daemon.listening_address();
     assert_eq!(exchange(address, b"from the plugin"), b"from the plugin");
-    daemon.signal(Signal::SIGTERM);
-    let (status, _, _) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0));
+    daemon.stop();
     assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
 }
 
 #[test]
 fn without_a_file_it_runs_rtwistd_tap() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK, "-o", "rtwistd.tap"]);
+    scratch.save_on_loopback("echo", &["-o", "rtwistd.tap"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-o"]);
     daemon.wait_for_line("Loading rtwistd.tap...");
     daemon.listening_address();
-    daemon.signal(Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 }
 
 fn run_to_exit(scratch: &Scratch, args: &[&str]) -> (Option<i32>, String) {
@@ -147,7 +138,7 @@ fn a_missing_or_bad_snapshot_is_one_line_and_exit_1() {
 #[test]
 fn a_snapshot_with_unknown_types_names_them_all_and_starts_nothing() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK, "--style", "tas"]);
+    scratch.save_on_loopback("echo", &["--style", "tas"]);
     let original = std::fs::read_to_string(scratch.join("echo.tas")).unwrap();
     let foreign = original
         .replace("rtwisted.StreamServer", "acme.Web")
@@ -168,7 +159,7 @@ fn a_snapshot_with_unknown_types_names_them_all_and_starts_nothing() {
 #[test]
 fn a_binary_snapshot_given_to_s_is_refused() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", LOOPBACK]);
+    scratch.save_on_loopback("echo", &[]);
     let (code, stderr) = run_to_exit(&scratch, &["-n", "-s", "echo.tap"]);
     assert_eq!(code, Some(1));
     assert!(
@@ -224,8 +215,7 @@ fn classic_plugins_serve_over_tcp_and_udp() {
     };
     assert_eq!(read_all(address), "Ship it.\r\n");
     assert_eq!(read_all(address), "Test it.\r\n");
-    qotd.signal(Signal::SIGTERM);
-    assert_eq!(qotd.wait_exit().0.code(), Some(0));
+    qotd.stop();
 
     let mut echo = scratch.spawn_rtwistd(&["-n", "echo", "--port", "udp:0:interface=127.0.0.1"]);
     let address = echo.listening_address();
@@ -237,8 +227,7 @@ fn classic_plugins_serve_over_tcp_and_udp() {
     let mut buffer = [0u8; 64];
     let (n, _) = socket.recv_from(&mut buffer).unwrap();
     assert_eq!(&buffer[..n], b"ping over udp");
-    echo.signal(Signal::SIGTERM);
-    assert_eq!(echo.wait_exit().0.code(), Some(0));
+    echo.stop();
 }
 
 #[test]
@@ -247,7 +236,7 @@ fn portforward_counts_survive_in_the_shutdown_snapshot() {
     let mut backend = scratch.spawn_rtwistd(&["-n", "echo", "--port", LOOPBACK]);
     let backend_address = backend.listening_address();
     let dest = format!("tcp:host=127.0.0.1:port={}", backend_address.port());
-    scratch.rtap_ok(&["save", "portforward", "--port", LOOPBACK, "--dest", &dest]);
+    scratch.save_on_loopback("portforward", &["--dest", &dest]);
     let mut forward = scratch.spawn_rtwistd(&["-n", "-f", "portforward.tap"]);
     let address = forward.listening_address();
     assert_eq!(
@@ -255,10 +244,8 @@ fn portforward_counts_survive_in_the_shutdown_snapshot() {
         b"through the relay"
     );
     assert_eq!(exchange(address, b"again"), b"again");
-    forward.signal(Signal::SIGTERM);
-    assert_eq!(forward.wait_exit().0.code(), Some(0));
-    backend.signal(Signal::SIGTERM);
-    assert_eq!(backend.wait_exit().0.code(), Some(0));
+    forward.stop();
+    backend.stop();
     let doc = scratch.inspect_json("portforward-shutdown.tap");
     let counters = &doc["services"]["children"][0]["fields"]["factory"]["counters"];
     assert_eq!(
@@ -278,19 +265,13 @@ fn a_bad_endpoint_kind_for_a_plugin_is_one_line() {
         "--dest",
         "tcp:a:1",
     ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("portforward relays streams; udp:9 is a datagram endpoint"),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        1,
+        "portforward relays streams; udp:9 is a datagram endpoint",
     );
     let output = scratch.rtap(&["save", "portforward", "--dest", "tcp:host=a"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        text(&output.stderr).contains("tcp endpoint needs a port"),
-        "{}",
-        text(&output.stderr)
-    );
+    fails_with(&output, 2, "tcp endpoint needs a port");
 }
 
 #[test]
@@ -311,9 +292,7 @@ fn procmon_keeps_a_child_running_and_stops_it_with_the_daemon() {
     daemon.wait_for_line("restart");
     let restarted = daemon.wait_for_line("started napper (pid ");
     assert_ne!(restarted, line);
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, _) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?}");
+    daemon.stop();
     let new_pid: i32 = restarted
         .rsplit("(pid ")
         .next()

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use rtwisted_tests::{Scratch, foreign_snapshot, nodes, text};
+use rtwisted_tests::{Scratch, fails_with, foreign_snapshot, nodes, text};
 
 #[test]
 fn save_writes_echo_tap_in_the_current_folder_mode_0600() {
@@ -103,8 +103,7 @@ fn a_bad_endpoint_is_a_usage_error_naming_the_problem() {
         text(&output.stderr)
     );
     let output = scratch.rtap(&["save", "echo", "--port", "tpc:80"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("unknown endpoint type 'tpc'"));
+    fails_with(&output, 2, "unknown endpoint type 'tpc'");
     assert!(!scratch.join("echo.tap").exists());
 }
 

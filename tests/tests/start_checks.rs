@@ -5,26 +5,15 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use rtwisted_tests::{Scratch, text};
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
+use rtwisted_tests::{Scratch, nobody_when_root, root_or_skip, text};
 
 #[test]
 fn a_folder_the_user_cannot_write_is_refused_at_start_in_one_line() {
-    if !is_root() {
-        eprintln!(
-            "SKIPPED: dropping privileges needs root, and this test runs as uid {}",
-            nix::unistd::Uid::effective()
-        );
+    let Some(nobody) = nobody_when_root("dropping privileges") else {
         return;
-    }
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("a 'nobody' user");
+    };
     let scratch = Scratch::new();
-    scratch.rtap_ok(&["save", "echo", "--port", "tcp:0:interface=127.0.0.1"]);
+    scratch.save_on_loopback("echo", &[]);
     // The folder is root's, mode 0755: nobody reads it, cannot write it.
     std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let output = scratch.rtwistd(&["-n", "-f", "echo.tap", "-u", "nobody"]);
@@ -41,8 +30,7 @@ fn a_folder_the_user_cannot_write_is_refused_at_start_in_one_line() {
     // Without saves there is nothing to check: -o starts (and is stopped at once).
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-o", "-f", "echo.tap", "-u", "nobody"]);
     daemon.listening_address();
-    daemon.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(daemon.wait_exit().0.code(), Some(0));
+    daemon.stop();
 
     // A writable run folder is fine.
     let run = scratch.join("run");
@@ -50,27 +38,17 @@ fn a_folder_the_user_cannot_write_is_refused_at_start_in_one_line() {
     nix::unistd::chown(&run, Some(nobody.uid), Some(nobody.gid)).unwrap();
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap", "-u", "nobody", "-d", "run"]);
     daemon.listening_address();
-    daemon.signal(nix::sys::signal::Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    daemon.stop();
     assert!(run.join("echo-shutdown.tap").exists());
 }
 
 #[test]
 fn a_store_the_user_cannot_write_is_refused_at_start() {
-    if !is_root() {
-        eprintln!("SKIPPED: dropping privileges needs root");
+    if !root_or_skip("dropping privileges") {
         return;
     }
     let scratch = Scratch::new();
-    scratch.rtap_ok(&[
-        "save",
-        "echo",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--store",
-        "db",
-    ]);
+    scratch.save_on_loopback("echo", &["--store", "db"]);
     std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let output = scratch.rtwistd(&["-n", "--store", "db", "-f", "echo", "-u", "nobody"]);
     assert_eq!(output.status.code(), Some(1));

@@ -5,7 +5,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use rtwisted_tests::{Scratch, text};
+use rtwisted_tests::{Scratch, fails_with, text};
 use serde_json::Value;
 
 const STORE: &str = "history";
@@ -27,11 +27,9 @@ fn store(scratch: &Scratch, args: &[&str]) -> Output {
 }
 
 /// Expects exit status 1 and one line on stderr containing `message`.
-fn fails_with(output: &Output, message: &str) {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+fn fails_in_one_line(output: &Output, message: &str) {
+    let stderr = fails_with(output, 1, message);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains(message), "expected {message:?} in {stderr}");
     assert!(output.stdout.is_empty(), "{}", text(&output.stdout));
 }
 
@@ -104,7 +102,7 @@ fn tags_are_unique_and_can_be_moved_or_removed() {
         store_ok(&scratch, &["import", "echo.tap"]);
     }
     store_ok(&scratch, &["tag", "echo@1", "stable"]);
-    fails_with(
+    fails_in_one_line(
         &store(&scratch, &["tag", "echo@2", "stable"]),
         "tag 'stable' is already on echo@1",
     );
@@ -116,11 +114,11 @@ fn tags_are_unique_and_can_be_moved_or_removed() {
         store_ok(&scratch, &["untag", "echo@stable"]),
         "removed tag 'stable' from echo@2\n"
     );
-    fails_with(
+    fails_in_one_line(
         &store(&scratch, &["export", "echo@stable", "x.tap"]),
         "no snapshot 'echo@stable' in the store (echo has no tags)",
     );
-    fails_with(
+    fails_in_one_line(
         &store(&scratch, &["tag", "echo@1", "42"]),
         "invalid tag: tag '42' is all digits",
     );
@@ -129,7 +127,7 @@ fn tags_are_unique_and_can_be_moved_or_removed() {
         store_ok(&scratch, &["import", "echo.tap", "--tag", "v3"]),
         "echo@3\n"
     );
-    fails_with(
+    fails_in_one_line(
         &store(&scratch, &["import", "echo.tap", "--tag", "v3"]),
         "tag 'v3' is already on echo@3",
     );
@@ -210,7 +208,7 @@ fn gc_keeps_the_newest_and_the_tagged_and_never_reuses_numbers() {
         store_ok(&scratch, &["gc", "echo", "--keep", "1"]),
         "removed 1 (echo@1); kept 1 (echo@2)\n"
     );
-    fails_with(
+    fails_in_one_line(
         &store(&scratch, &["export", "echo@1", "old.tap"]),
         "no snapshot 'echo@1' in the store (echo has 2)",
     );
@@ -234,7 +232,7 @@ fn gc_keeps_the_newest_and_the_tagged_and_never_reuses_numbers() {
 fn list_shows_every_application_and_its_json_parses() {
     let scratch = Scratch::new();
     let output = scratch.rtap(&["store", "list", "--store", "missing"]);
-    fails_with(&output, "no store at 'missing'");
+    fails_in_one_line(&output, "no store at 'missing'");
     assert!(!scratch.join("missing").exists());
 
     echo_snapshot(&scratch);
@@ -313,19 +311,19 @@ fn bad_addresses_missing_apps_and_bad_folders_are_one_line_errors() {
             "cannot load snapshot 'missing.tap': no such file",
         ),
     ] {
-        fails_with(&store(&scratch, args), message);
+        fails_in_one_line(&store(&scratch, args), message);
     }
     assert!(!scratch.join("x.tap").exists());
 
     std::fs::write(scratch.join("notes.txt"), "not a snapshot").unwrap();
-    fails_with(
+    fails_in_one_line(
         &store(&scratch, &["import", "notes.txt"]),
         "cannot load snapshot 'notes.txt': not an rtwisted snapshot",
     );
     // A folder with other things in it is never turned into a store.
     std::fs::create_dir(scratch.join("documents")).unwrap();
     std::fs::write(scratch.join("documents/letter.txt"), "dear").unwrap();
-    fails_with(
+    fails_in_one_line(
         &scratch.rtap(&["store", "import", "echo.tap", "--store", "documents"]),
         "'documents' is not an rtwisted snapshot store",
     );
@@ -337,8 +335,11 @@ fn bad_addresses_missing_apps_and_bad_folders_are_one_line_errors() {
     );
     // No store named at all is a usage error.
     let output = scratch.rtap(&["store", "list"]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("no store given: use --store DIR or set RTWISTED_STORE"));
+    fails_with(
+        &output,
+        2,
+        "no store given: use --store DIR or set RTWISTED_STORE",
+    );
 }
 
 #[test]
@@ -348,7 +349,7 @@ fn encrypted_snapshots_are_stored_as_they_are_and_decrypted_to_diff() {
     scratch.rtap_ok(&["save", "echo", "--encrypt", "--passphrase-file", "pass.txt"]);
     let original = std::fs::read(scratch.join("echo.etap")).unwrap();
     let output = scratch.rtap(&["store", "import", "echo.etap", "--store", STORE]);
-    fails_with(&output, "passphrase");
+    fails_in_one_line(&output, "passphrase");
     let pass = ["--passphrase-file", "pass.txt"];
     assert_eq!(
         store_ok(&scratch, &[&["import", "echo.etap"][..], &pass].concat()),
@@ -378,7 +379,7 @@ fn encrypted_snapshots_are_stored_as_they_are_and_decrypted_to_diff() {
         "{diff}"
     );
     std::fs::write(scratch.join("wrong.txt"), "not it\n").unwrap();
-    fails_with(
+    fails_in_one_line(
         &store(
             &scratch,
             &["diff", "echo@1", "echo@2", "--passphrase-file", "wrong.txt"],
@@ -409,7 +410,7 @@ fn writers_queue_for_the_store_and_readers_never_wait() {
     );
     let started = Instant::now();
     let output = store(&scratch, &["tag", "echo", "stable", "--wait", "1"]);
-    fails_with(
+    fails_in_one_line(
         &output,
         "the store history is busy (another rtap or rtwistd is writing to it); try again, or wait longer with --wait SECONDS",
     );

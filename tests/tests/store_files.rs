@@ -418,9 +418,7 @@ fn rtwistd_checkpoints_on_a_full_disk_fail_in_the_log_and_the_daemon_keeps_servi
         disk.empty_filler();
         daemon.wait_for_line("Checkpoint (timer) saved as kv@");
     }
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    daemon.stop();
     let after = log_numbers(&scratch, store, "kv");
     assert!(
         after.len() > before.len() && after.starts_with(&before),

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{DEADLINE, Scratch, text};
+use rtwisted_tests::{DEADLINE, Scratch, fails_with, text};
 
 fn log_lines(scratch: &Scratch) -> Vec<String> {
     let output = scratch.rtap_ok(&["store", "log", "echo", "--store", "db"]);
@@ -41,21 +41,17 @@ fn save_inspect_and_edit_through_the_store() {
     );
     assert_eq!(log_lines(&scratch).len(), 2);
     let output = scratch.rtap(&["inspect", "echo@7", "--store", "db"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("no snapshot 'echo@7' in the store (echo has 1..2)"));
+    fails_with(
+        &output,
+        1,
+        "no snapshot 'echo@7' in the store (echo has 1..2)",
+    );
 }
 
 #[test]
 fn rtwistd_runs_from_the_store_and_saves_its_shutdown_and_checkpoints_into_it() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&[
-        "save",
-        "kv",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--store",
-        "db",
-    ]);
+    scratch.save_on_loopback("kv", &["--store", "db"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--store", "db", "-f", "kv"]);
     daemon.wait_for_line("Loading kv in the store");
     let address = daemon.listening_address();
@@ -80,9 +76,7 @@ fn rtwistd_runs_from_the_store_and_saves_its_shutdown_and_checkpoints_into_it() 
     let mut got = String::new();
     stream.read_to_string(&mut got).unwrap();
     assert_eq!(got, "VALUE kept 0 4\r\nsafe\r\nEND\r\n");
-    relaunched.signal(Signal::SIGTERM);
-    let (status, out, _) = relaunched.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?}");
+    let out = relaunched.stop();
     assert!(
         out.iter()
             .any(|l| l.contains("Saved the kv application as kv@3 in the store")),
@@ -100,14 +94,7 @@ fn rtwistd_runs_from_the_store_and_saves_its_shutdown_and_checkpoints_into_it() 
 #[test]
 fn kill_9_during_checkpoints_into_the_store_leaves_every_snapshot_whole() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&[
-        "save",
-        "kv",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--store",
-        "db",
-    ]);
+    scratch.save_on_loopback("kv", &["--store", "db"]);
     let big = "y".repeat(128 * 1024);
     for round in 0..5 {
         let mut daemon = scratch.spawn_rtwistd(&[

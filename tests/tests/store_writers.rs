@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use nix::sys::signal::Signal;
 use rtwisted_tests::{Scratch, text};
 use serde_json::Value;
 
@@ -15,14 +14,7 @@ const STORE: &str = "st";
 #[test]
 fn edits_and_checkpoints_into_one_store_all_land_with_their_true_parents() {
     let scratch = Scratch::new();
-    scratch.rtap_ok(&[
-        "save",
-        "kv",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--store",
-        STORE,
-    ]);
+    scratch.save_on_loopback("kv", &["--store", STORE]);
     let mut daemon = scratch.spawn_rtwistd(&[
         "-n",
         "--store",
@@ -45,9 +37,7 @@ fn edits_and_checkpoints_into_one_store_all_land_with_their_true_parents() {
         let address = stdout.split_whitespace().nth(1).unwrap().to_owned();
         edits.push(address);
     }
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "{out:#?} {err:#?}");
+    daemon.stop();
 
     let log = scratch.rtap_ok(&["store", "log", "kv", "--store", STORE, "--json"]);
     let log: Value = serde_json::from_slice(&log.stdout).unwrap();

@@ -3,14 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use nix::sys::signal::Signal;
 use rtwisted_tests::{
-    DEADLINE, Daemon, Scratch, exchange, memcache_get, memcache_request, nodes, repository_file,
-    text,
+    DEADLINE, Daemon, Scratch, echo_backend, exchange, fails_with, memcache_get, memcache_request,
+    nodes, repository_file, text,
 };
 
 /// The TAC example `name` from the repository.
@@ -39,13 +39,6 @@ fn spawn_example(scratch: &Scratch, name: &str, env: &[(&str, &str)], extra: &[&
         command.env(key, value);
     }
     scratch.spawn(&mut command)
-}
-
-fn stop(daemon: Daemon) -> Vec<String> {
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "stdout {out:#?} stderr {err:#?}");
-    out
 }
 
 #[test]
@@ -113,7 +106,7 @@ fn the_seeds_echo_tac_serves_echo() {
         exchange(address, b"hello from a TAC file"),
         b"hello from a TAC file"
     );
-    stop(daemon);
+    daemon.stop();
     // twistd -y saves nothing at shutdown: the program, not a snapshot, is the source.
     assert!(!scratch.join("echo-shutdown.tap").exists());
 }
@@ -152,12 +145,12 @@ fn rtap_save_freezes_a_tac_file_and_rtwistd_runs_the_snapshot() {
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-o", "-f", "frozen.tas"]);
     let address = daemon.listening_address();
     assert_eq!(exchange(address, b"thawed"), b"thawed");
-    stop(daemon);
+    daemon.stop();
 
     // --save keeps a shutdown snapshot even for a TAC run.
     let mut daemon = scratch.spawn_rtwistd(&["-n", "-y", "app.tac", "--save"]);
     daemon.listening_address();
-    stop(daemon);
+    daemon.stop();
     assert_eq!(scratch.inspect_json("frozen-shutdown.tas")["app"], "frozen");
 }
 
@@ -181,28 +174,7 @@ fn kv_example_checkpoints_on_its_timer_and_a_crash_loses_nothing_before_it() {
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
     let address = relaunched.listening_address();
     assert_eq!(memcache_get(address, "answer").as_deref(), Some("42"));
-    stop(relaunched);
-}
-
-/// A plain TCP echo backend on loopback, for one connection.
-fn backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut buffer = [0u8; 1024];
-        loop {
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if stream.write_all(&buffer[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    address
+    relaunched.stop();
 }
 
 #[test]
@@ -215,7 +187,7 @@ fn tls_portforward_example_relays_decrypted_bytes_to_the_backend() {
         certified.signing_key.serialize_pem(),
     )
     .unwrap();
-    let backend = backend();
+    let backend = echo_backend(1);
     let backend_strport = format!("tcp:host=127.0.0.1:port={}", backend.port());
     let env = [
         ("TLS_PORT", "0"),
@@ -250,7 +222,7 @@ fn tls_portforward_example_relays_decrypted_bytes_to_the_backend() {
     drop(tls);
 
     // The relay's counters are in the shutdown snapshot.
-    stop(daemon);
+    daemon.stop();
     let doc = scratch.inspect_json("tls-forward-shutdown.tap");
     let tls_node = &doc["services"]["children"][0];
     assert_eq!(tls_node["path"], "tls");
@@ -287,7 +259,7 @@ fn multi_example_runs_its_named_children_from_loaded_helpers() {
     assert!(rtwisted_tests::eventually(|| scratch
         .join("alive")
         .exists()));
-    stop(daemon);
+    daemon.stop();
     let doc = scratch.inspect_json("multi-shutdown.tap");
     assert_eq!(doc["app"], "multi");
     let cache = nodes(&doc["services"])
@@ -455,8 +427,7 @@ fn a_missing_tac_file_and_conflicting_sources_are_clear_errors() {
         Some(2)
     );
     let both = scratch.rtwistd(&["-n", "-y", "a.tac", "echo"]);
-    assert_eq!(both.status.code(), Some(2));
-    assert!(text(&both.stderr).contains("either a TAC file (-y) or a plugin"));
+    fails_with(&both, 2, "either a TAC file (-y) or a plugin");
     // A TAC file where a snapshot goes: the error says how to use it.
     std::fs::write(
         scratch.join("app.tac"),
@@ -467,13 +438,10 @@ fn a_missing_tac_file_and_conflicting_sources_are_clear_errors() {
         scratch.rtwistd(&["-n", "-f", "app.tac"]),
         scratch.rtap(&["edit", "app.tac"]),
     ] {
-        assert_eq!(output.status.code(), Some(1));
-        assert!(
-            text(&output.stderr).contains(
-                "'app.tac' is a TAC file: run it with rtwistd -y, or freeze it with rtap save -y"
-            ),
-            "{}",
-            text(&output.stderr)
+        fails_with(
+            &output,
+            1,
+            "'app.tac' is a TAC file: run it with rtwistd -y, or freeze it with rtap save -y",
         );
     }
     let neither = scratch.rtap(&["save"]);
@@ -507,12 +475,7 @@ fn environment_reads_are_explicit_and_defaults_keep_runs_hermetic() {
     )
     .unwrap();
     let output = scratch.rtap(&["inspect", "open.tac"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("open.tac:1:8"),
-        "{}",
-        text(&output.stderr)
-    );
+    fails_with(&output, 1, "open.tac:1:8");
 }
 
 #[test]
@@ -529,13 +492,8 @@ fn a_users_own_binary_gets_its_own_types_in_tac_files_with_no_bindings() {
     let mut daemon = scratch.spawn(scratch.command_at(&program).args(["-n", "-y", "own.tac"]));
     daemon.wait_for_line("started nap [example.Sleeper]");
     daemon.wait_for_line("started doze [example.Sleeper]");
-    stop(daemon);
+    daemon.stop();
     // The stock binary does not link that type, and says so at the line that used it.
     let output = scratch.rtwistd(&["-n", "-y", "own.tac"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("own.tac:2:1: Variable `Sleeper` not found"),
-        "{}",
-        text(&output.stderr)
-    );
+    fails_with(&output, 1, "own.tac:2:1: Variable `Sleeper` not found");
 }

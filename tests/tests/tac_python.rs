@@ -9,18 +9,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use rtwisted_tests::{DEADLINE, Daemon, Scratch, exchange, repository_file, text};
+use rtwisted_tests::{
+    DEADLINE, Scratch, echo_backend, exchange, fails_with, repository_file, socket_activated, text,
+};
 
 fn example(name: &str) -> PathBuf {
     repository_file(&format!("examples/tac/{name}"))
-}
-
-fn stop(daemon: Daemon) -> Vec<String> {
-    daemon.signal(Signal::SIGTERM);
-    let (status, out, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(0), "stdout {out:#?} stderr {err:#?}");
-    out
 }
 
 /// The seed's files listen on port 7001, as written. Whoever runs one holds this lock (an
@@ -67,7 +61,7 @@ fn both_forms_of_the_seeds_echo_example_run_unchanged_and_serve_echo() {
             b"hello, Twisted",
             "{file}"
         );
-        stop(daemon);
+        daemon.stop();
         // -o: nothing saved.
         assert_eq!(
             std::fs::read_dir(scratch.path()).unwrap().count(),
@@ -75,29 +69,6 @@ fn both_forms_of_the_seeds_echo_example_run_unchanged_and_serve_echo() {
             "{file}"
         );
     }
-}
-
-/// A plain TCP echo backend on loopback, for `connections` connections.
-fn backend(connections: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for _ in 0..connections {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut buffer = [0u8; 1024];
-            loop {
-                match stream.read(&mut buffer) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if stream.write_all(&buffer[..n]).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-    });
-    address
 }
 
 /// Sends `payload` through `address` and reads the same number of bytes back.
@@ -130,7 +101,7 @@ backend.setServiceParent(application)
 "#,
     )
     .unwrap();
-    let target = backend(1);
+    let target = echo_backend(1);
     let mut daemon = scratch.spawn(
         scratch
             .command("rtwistd")
@@ -145,7 +116,7 @@ backend.setServiceParent(application)
         round_trip(address, b"through the relay"),
         b"through the relay"
     );
-    stop(daemon);
+    daemon.stop();
     let doc = scratch.inspect_json("relay-shutdown.tap");
     let relay = &doc["services"]["children"][0];
     assert_eq!(relay["path"], "relay");
@@ -158,20 +129,17 @@ backend.setServiceParent(application)
 
     // Without RELAY_PORT: the one line names the variable and the fix.
     let output = scratch.rtwistd(&["-n", "-y", "relay.tac"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains(
-            "relay.tac:7:12: the environment variable RELAY_PORT is not set (os.environ[\"RELAY_PORT\"]); set it, or give a default"
-        ),
-        "{}",
-        text(&output.stderr)
+    fails_with(
+        &output,
+        1,
+        "relay.tac:7:12: the environment variable RELAY_PORT is not set (os.environ[\"RELAY_PORT\"]); set it, or give a default",
     );
 }
 
 #[test]
 fn the_portforward_example_runs_as_written() {
     let scratch = Scratch::new();
-    let target = backend(1);
+    let target = echo_backend(1);
     let mut daemon = scratch.spawn(
         scratch
             .command("rtwistd")
@@ -182,13 +150,12 @@ fn the_portforward_example_runs_as_written() {
     let address = daemon.listening_address();
     assert_eq!(address.ip().to_string(), "127.0.0.1");
     assert_eq!(round_trip(address, b"example"), b"example");
-    stop(daemon);
+    daemon.stop();
 }
 
 #[test]
 fn a_systemd_socket_is_adopted_by_its_name() {
-    use std::os::fd::{AsRawFd, BorrowedFd};
-    use std::os::unix::process::CommandExt;
+    use std::os::fd::AsRawFd;
 
     let scratch = Scratch::new();
     std::fs::write(
@@ -204,43 +171,15 @@ fn a_systemd_socket_is_adopted_by_its_name() {
     let other = TcpListener::bind("127.0.0.1:0").unwrap();
     let named = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = named.local_addr().unwrap();
-    let (first, second) = (other.as_raw_fd(), named.as_raw_fd());
-    let rtwistd = rtwisted_tests::binary("rtwistd");
-    let mut command = scratch.command_at(std::path::Path::new("/bin/sh"));
-    command.args([
-        "-c",
-        r#"LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=other:echo exec "$0" "$@""#,
-        rtwistd.to_str().unwrap(),
-        "-n",
-        "-y",
-        "activated.tac",
-    ]);
-    #[allow(unsafe_code)]
-    // SAFETY: between fork and exec only fcntl and dup2 run, which are async-signal-safe; both
-    // descriptors stay open in this process until the child has exec'd.
-    unsafe {
-        command.pre_exec(move || {
-            // Out of the way of 3 and 4 first, then into place (dup2 clears close-on-exec).
-            let high = |fd| {
-                nix::fcntl::fcntl(
-                    BorrowedFd::borrow_raw(fd),
-                    nix::fcntl::FcntlArg::F_DUPFD(100),
-                )
-                .map_err(std::io::Error::from)
-            };
-            let (first, second) = (high(first)?, high(second)?);
-            for (fd, target) in [(first, 3), (second, 4)] {
-                let placed = nix::unistd::dup2_raw(BorrowedFd::borrow_raw(fd), target)
-                    .map_err(std::io::Error::from)?;
-                std::mem::forget(placed);
-            }
-            Ok(())
-        });
-    }
-    let mut daemon = scratch.spawn(&mut command);
+    let mut daemon = socket_activated(
+        &scratch,
+        &[other.as_raw_fd(), named.as_raw_fd()],
+        Some("other:echo"),
+        &["-n", "-y", "activated.tac"],
+    );
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     assert_eq!(exchange(address, b"adopted by name"), b"adopted by name");
-    stop(daemon);
+    daemon.stop();
     drop(other);
 }
 

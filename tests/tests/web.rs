@@ -21,7 +21,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::symlink;
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{DEADLINE, Daemon, Scratch, text};
+use rtwisted_tests::{DEADLINE, Daemon, LOOPBACK, Scratch, text};
 
 /// A folder to serve: files, a folder with an index, a folder without, a link out, a secret
 /// beside the folder.
@@ -45,8 +45,6 @@ fn site(scratch: &Scratch) -> String {
     symlink(root.join("hello.txt"), root.join("in.txt")).unwrap();
     root.to_str().unwrap().to_owned()
 }
-
-const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
 
 fn serve(scratch: &Scratch, extra: &[&str]) -> (Daemon, SocketAddr) {
     let root = site(scratch);

@@ -155,7 +155,5 @@ fn ten_thousand_connections_are_all_served() {
     assert_eq!(served, CONNECTIONS);
     drop(streams);
     assert_eq!(curl(&[], &url(address, "/hello.txt")).status, 200);
-    daemon.signal(Signal::SIGTERM);
-    let (status, _, _) = daemon.wait_exit();
-    assert!(status.success());
+    daemon.stop();
 }

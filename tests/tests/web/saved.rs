@@ -72,9 +72,7 @@ fn the_resource_tree_is_saved_shown_edited_and_survives_a_relaunch() {
             upstream.seen.recv_timeout(DEADLINE).unwrap().line,
             "GET /v2/x HTTP/1.1"
         );
-        daemon.signal(Signal::SIGTERM);
-        let (status, _, _) = daemon.wait_exit();
-        assert!(status.success(), "{file}: {status}");
+        daemon.stop();
     }
     let after = scratch.inspect_json("web-shutdown.tap");
     let resources = &after["services"]["children"][0]["fields"]["factory"]["resources"];
