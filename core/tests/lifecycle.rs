@@ -126,6 +126,15 @@ fn root(children: Vec<Child>) -> MultiService {
     multi
 }
 
+/// Three probes a, b and c, with b set up by `set_up_b`.
+fn trio(log: &Log, set_up_b: impl FnOnce(&mut Probe)) -> MultiService {
+    root(vec![
+        probe("a", log),
+        probe_with("b", log, set_up_b),
+        probe("c", log),
+    ])
+}
+
 fn all_stopped(collection: &MultiService) -> bool {
     collection.iter().all(|child| {
         child.meta().state() == LifecycleState::Stopped
@@ -135,6 +144,40 @@ fn all_stopped(collection: &MultiService) -> bool {
 
 fn path(text: &str) -> ServicePath {
     text.parse().unwrap()
+}
+
+/// A new log, the tree `build` makes of probes recording to it, and the default lifecycle
+/// that has started the tree; what the start logged is forgotten.
+async fn running(build: impl FnOnce(&Log) -> MultiService) -> (Log, MultiService, Lifecycle) {
+    let log = log();
+    let mut tree = build(&log);
+    let lifecycle = Lifecycle::default();
+    lifecycle.start(&mut tree).await.unwrap();
+    events(&log);
+    (log, tree, lifecycle)
+}
+
+/// Stops `tree` for a shutdown, which must succeed.
+async fn shut_down(lifecycle: &Lifecycle, tree: &mut MultiService) {
+    lifecycle.stop(tree, StopReason::Shutdown).await.unwrap();
+}
+
+/// Asserts that the probes logged `expected` (events joined by ", ") since the last look,
+/// and forgets them.
+fn assert_logged(log: &Log, expected: &str) {
+    assert_eq!(events(log).join(", "), expected);
+}
+
+/// Asserts that the probes logged `expected` (as [`assert_logged`]) and that every service
+/// in `tree` is stopped.
+fn assert_stopped_after(tree: &MultiService, log: &Log, expected: &str) {
+    assert_logged(log, expected);
+    assert!(all_stopped(tree));
+}
+
+/// The names of the top-level children, in order.
+fn names(tree: &MultiService) -> Vec<&str> {
+    tree.iter().map(|c| c.name().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -147,29 +190,19 @@ async fn children_start_in_insertion_order_and_stop_in_reverse() {
     ]);
     let lifecycle = Lifecycle::default();
     lifecycle.start(&mut tree).await.unwrap();
-    assert_eq!(
-        events(&log),
-        [
-            "privileged a",
-            "start a",
-            "privileged b",
-            "start b",
-            "privileged c",
-            "start c"
-        ]
+    assert_logged(
+        &log,
+        "privileged a, start a, privileged b, start b, privileged c, start c",
     );
     assert!(tree.running());
     assert!(tree.find(&"sub/c".parse().unwrap()).unwrap().running());
 
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
-    assert_eq!(
-        events(&log),
-        ["stop(shutdown) c", "stop(shutdown) b", "stop(shutdown) a"]
+    shut_down(&lifecycle, &mut tree).await;
+    assert_stopped_after(
+        &tree,
+        &log,
+        "stop(shutdown) c, stop(shutdown) b, stop(shutdown) a",
     );
-    assert!(all_stopped(&tree));
 }
 
 #[tokio::test]
@@ -178,23 +211,22 @@ async fn privileged_start_runs_over_the_whole_tree_before_start() {
     let mut tree = root(vec![probe("a", &log), sub("sub", vec![probe("b", &log)])]);
     let lifecycle = Lifecycle::default();
     lifecycle.privileged_start(&mut tree).await.unwrap();
-    assert_eq!(events(&log), ["privileged a", "privileged b"]);
+    assert_logged(&log, "privileged a, privileged b");
     assert!(!tree.running());
     lifecycle.start(&mut tree).await.unwrap();
-    assert_eq!(events(&log), ["start a", "start b"]);
+    assert_logged(&log, "start a, start b");
 }
 
 #[tokio::test]
 async fn stop_waits_for_every_child_and_reports_every_failure_with_its_path() {
-    let log = log();
-    let mut tree = root(vec![
-        probe("a", &log),
-        probe_with("b", &log, |p| p.fail_stop = true),
-        sub("sub", vec![probe_with("c", &log, |p| p.fail_stop = true)]),
-    ]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) = running(|log| {
+        root(vec![
+            probe("a", log),
+            probe_with("b", log, |p| p.fail_stop = true),
+            sub("sub", vec![probe_with("c", log, |p| p.fail_stop = true)]),
+        ])
+    })
+    .await;
 
     let err = lifecycle
         .stop(&mut tree, StopReason::Shutdown)
@@ -206,11 +238,11 @@ async fn stop_waits_for_every_child_and_reports_every_failure_with_its_path() {
         err.to_string(),
         "'sub/c' failed to stop: stuck; 'b' failed to stop: stuck"
     );
-    assert_eq!(
-        events(&log),
-        ["stop(shutdown) c", "stop(shutdown) b", "stop(shutdown) a"]
+    assert_stopped_after(
+        &tree,
+        &log,
+        "stop(shutdown) c, stop(shutdown) b, stop(shutdown) a",
     );
-    assert!(all_stopped(&tree));
 }
 
 #[tokio::test(start_paused = true)]
@@ -239,59 +271,44 @@ async fn a_hung_child_is_reported_by_path_and_the_stop_goes_on() {
         err.to_string(),
         "'sub/b' did not stop within 2.0s and was abandoned"
     );
-    assert_eq!(
-        events(&log),
-        ["stop(shutdown) c", "stop(shutdown) b", "stop(shutdown) a"]
+    assert_stopped_after(
+        &tree,
+        &log,
+        "stop(shutdown) c, stop(shutdown) b, stop(shutdown) a",
     );
-    assert!(all_stopped(&tree));
 }
 
 #[tokio::test]
 async fn a_failed_start_stops_what_started_in_reverse_and_names_the_failing_path() {
     let log = log();
+    let failing = sub("sub", vec![probe_with("c", &log, |p| p.fail_start = true)]);
     let mut tree = root(vec![
         probe("a", &log),
         probe("b", &log),
-        sub("sub", vec![probe_with("c", &log, |p| p.fail_start = true)]),
+        failing,
         probe("d", &log),
     ]);
     let lifecycle = Lifecycle::default();
     let err = lifecycle.start(&mut tree).await.unwrap_err();
     assert_eq!(err.path.to_string(), "sub/c");
     assert_eq!(err.to_string(), "service 'sub/c' failed to start: boom");
-    assert_eq!(
-        events(&log),
-        [
-            "privileged a",
-            "start a",
-            "privileged b",
-            "start b",
-            "privileged c",
-            "start c",
-            // c's privileged start succeeded, so c is stopped to release what it acquired.
-            "stop(rollback) c",
-            "stop(rollback) b",
-            "stop(rollback) a",
-        ]
+    // c's privileged start succeeded, so c is stopped to release what it acquired.
+    assert_stopped_after(
+        &tree,
+        &log,
+        "privileged a, start a, privileged b, start b, privileged c, start c, \
+         stop(rollback) c, stop(rollback) b, stop(rollback) a",
     );
-    assert!(all_stopped(&tree));
 }
 
 #[tokio::test]
 async fn stop_after_a_failed_start_stops_nothing_more() {
     let log = log();
-    let mut tree = root(vec![
-        probe("a", &log),
-        probe_with("b", &log, |p| p.fail_start = true),
-        probe("c", &log),
-    ]);
+    let mut tree = trio(&log, |b| b.fail_start = true);
     let lifecycle = Lifecycle::default();
     lifecycle.start(&mut tree).await.unwrap_err();
     events(&log);
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut tree).await;
     assert!(
         events(&log).is_empty(),
         "nothing was running, so nothing stops"
@@ -301,11 +318,7 @@ async fn stop_after_a_failed_start_stops_nothing_more() {
 #[tokio::test]
 async fn a_failed_privileged_start_releases_what_was_acquired() {
     let log = log();
-    let mut tree = root(vec![
-        probe("a", &log),
-        probe_with("b", &log, |p| p.fail_privileged = true),
-        probe("c", &log),
-    ]);
+    let mut tree = trio(&log, |b| b.fail_privileged = true);
     let lifecycle = Lifecycle::default();
     let err = lifecycle.privileged_start(&mut tree).await.unwrap_err();
     assert_eq!(
@@ -313,11 +326,7 @@ async fn a_failed_privileged_start_releases_what_was_acquired() {
         "service 'b' failed to start: no permission"
     );
     assert_eq!(err.phase, rtwisted_core::lifecycle::StartPhase::Privileged);
-    assert_eq!(
-        events(&log),
-        ["privileged a", "privileged b", "stop(rollback) a"]
-    );
-    assert!(all_stopped(&tree));
+    assert_stopped_after(&tree, &log, "privileged a, privileged b, stop(rollback) a");
 }
 
 #[tokio::test]
@@ -332,10 +341,7 @@ async fn a_start_failure_after_the_privileged_phase_releases_untouched_siblings(
     events(&log);
     lifecycle.start(&mut tree).await.unwrap_err();
     // b holds what its privileged start acquired (a bound port, say): it is released too.
-    assert_eq!(
-        events(&log),
-        ["start a", "stop(rollback) a", "stop(rollback) b"]
-    );
+    assert_logged(&log, "start a, stop(rollback) a, stop(rollback) b");
 }
 
 #[tokio::test]
@@ -343,37 +349,24 @@ async fn starting_a_running_tree_or_stopping_a_stopped_one_is_a_no_op() {
     let log = log();
     let mut tree = root(vec![probe("a", &log)]);
     let lifecycle = Lifecycle::default();
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut tree).await;
     assert!(events(&log).is_empty());
     lifecycle.start(&mut tree).await.unwrap();
     lifecycle.start(&mut tree).await.unwrap();
-    assert_eq!(events(&log), ["privileged a", "start a"]);
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
-    assert_eq!(events(&log), ["stop(shutdown) a"]);
+    assert_logged(&log, "privileged a, start a");
+    shut_down(&lifecycle, &mut tree).await;
+    shut_down(&lifecycle, &mut tree).await;
+    assert_logged(&log, "stop(shutdown) a");
 }
 
 #[tokio::test]
 async fn adding_a_child_to_a_running_parent_starts_it() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log)]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) = running(|log| root(vec![probe("a", log)])).await;
     lifecycle
         .add_service(&mut tree, &ServicePath::root(), probe("b", &log))
         .await
         .unwrap();
-    assert_eq!(events(&log), ["privileged b", "start b"]);
+    assert_logged(&log, "privileged b, start b");
     assert!(tree.get("b").unwrap().running());
 }
 
@@ -414,11 +407,7 @@ async fn a_child_that_fails_to_start_in_a_running_parent_is_handed_back() {
 
 #[tokio::test]
 async fn adding_a_clashing_name_to_a_running_parent_changes_nothing() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log)]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) = running(|log| root(vec![probe("a", log)])).await;
     let err = lifecycle
         .add_service(&mut tree, &ServicePath::root(), probe("a", &log))
         .await
@@ -433,16 +422,13 @@ async fn adding_a_clashing_name_to_a_running_parent_changes_nothing() {
 
 #[tokio::test]
 async fn removing_a_child_from_a_running_parent_stops_it() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) =
+        running(|log| root(vec![probe("a", log), probe("b", log)])).await;
     let removed = lifecycle
         .remove_service(&mut tree, &path("a"))
         .await
         .unwrap();
-    assert_eq!(events(&log), ["stop(removed) a"]);
+    assert_logged(&log, "stop(removed) a");
     assert!(!removed.running());
     assert_eq!(tree.len(), 1);
     assert!(tree.get("b").unwrap().running());
@@ -520,16 +506,13 @@ async fn the_running_flag_is_never_serialized() {
 
 #[tokio::test]
 async fn adding_below_a_running_nested_collection_starts_the_child_there() {
-    let log = log();
-    let mut tree = root(vec![sub("sub", vec![probe("a", &log)])]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) =
+        running(|log| root(vec![sub("sub", vec![probe("a", log)])])).await;
     lifecycle
         .add_service(&mut tree, &path("sub"), probe("b", &log))
         .await
         .unwrap();
-    assert_eq!(events(&log), ["privileged b", "start b"]);
+    assert_logged(&log, "privileged b, start b");
     assert!(tree.find(&path("sub/b")).unwrap().running());
     // A plain insert into the running nested collection is refused as well.
     let nested = tree.find_mut(&path("sub")).unwrap();
@@ -539,33 +522,22 @@ async fn adding_below_a_running_nested_collection_starts_the_child_there() {
 
 #[tokio::test]
 async fn replacing_a_running_child_stops_the_old_and_starts_the_new_in_its_place() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) = running(|log| trio(log, |_| ())).await;
     let replacement = Box::new(Probe::new("b2", &log));
     let old = lifecycle
         .replace_service(&mut tree, &path("b"), replacement)
         .await
         .unwrap();
-    assert_eq!(
-        events(&log),
-        ["stop(replaced) b", "privileged b2", "start b2"]
-    );
+    assert_logged(&log, "stop(replaced) b, privileged b2, start b2");
     assert!(!old.running());
-    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
-    assert_eq!(names, ["a", "b", "c"], "same place, same name");
+    assert_eq!(names(&tree), ["a", "b", "c"], "same place, same name");
     assert!(tree.get("b").unwrap().running());
 }
 
 #[tokio::test]
 async fn a_replacement_that_fails_to_start_puts_the_old_one_back_running() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) =
+        running(|log| root(vec![probe("a", log), probe("b", log)])).await;
     let mut broken = Probe::new("b2", &log);
     broken.fail_start = true;
     let err = lifecycle
@@ -580,19 +552,11 @@ async fn a_replacement_that_fails_to_start_puts_the_old_one_back_running() {
         err.to_string(),
         "service 'a' failed to start: boom; the old service runs again"
     );
-    assert_eq!(
-        events(&log),
-        [
-            "stop(replaced) a",
-            "privileged b2",
-            "start b2",
-            "stop(rollback) b2",
-            "privileged a",
-            "start a"
-        ]
+    assert_logged(
+        &log,
+        "stop(replaced) a, privileged b2, start b2, stop(rollback) b2, privileged a, start a",
     );
-    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
-    assert_eq!(names, ["a", "b"]);
+    assert_eq!(names(&tree), ["a", "b"]);
     assert!(tree.get("a").unwrap().running());
 }
 
@@ -602,16 +566,15 @@ fn saved(tree: &MultiService) -> serde_json::Value {
 
 #[tokio::test]
 async fn an_apply_touches_only_what_differs() {
-    let log = log();
-    let mut tree = root(vec![
-        probe("keep", &log),
-        probe("change", &log),
-        probe("drop", &log),
-        sub("sub", vec![probe("inner", &log), probe("deep", &log)]),
-    ]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) = running(|log| {
+        root(vec![
+            probe("keep", log),
+            probe("change", log),
+            probe("drop", log),
+            sub("sub", vec![probe("inner", log), probe("deep", log)]),
+        ])
+    })
+    .await;
     let wanted = root(vec![
         probe("keep", &log),
         probe_with("change", &log, |p| p.fail_stop = true),
@@ -641,8 +604,7 @@ async fn an_apply_touches_only_what_differs() {
         ],
         "nothing else was stopped or started"
     );
-    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
-    assert_eq!(names, ["keep", "change", "sub", "new"]);
+    assert_eq!(names(&tree), ["keep", "change", "sub", "new"]);
     assert!(tree.iter().all(Child::running));
     assert!(tree.find(&path("sub/deep")).unwrap().running());
 }
@@ -650,7 +612,7 @@ async fn an_apply_touches_only_what_differs() {
 #[tokio::test]
 async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
     let log = log();
-    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
+    let mut tree = trio(&log, |_| ());
     let lifecycle = Lifecycle::default();
     lifecycle.start(&mut tree).await.unwrap();
     let before = saved(&tree);
@@ -666,23 +628,11 @@ async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
         err.to_string(),
         "cannot add 'd': service 'd' failed to start: boom; the running tree is as it was"
     );
-    assert_eq!(
-        events(&log),
-        [
-            "stop(removed) b",
-            "stop(replaced) a",
-            "privileged a",
-            "start a",
-            "privileged d",
-            "start d",
-            "stop(rollback) d",
-            // the undo: the old a back, then b again
-            "stop(replaced) a",
-            "privileged a",
-            "start a",
-            "privileged b",
-            "start b",
-        ]
+    // The second line is the undo: the old a back, then b again.
+    assert_logged(
+        &log,
+        "stop(removed) b, stop(replaced) a, privileged a, start a, privileged d, start d, \
+         stop(rollback) d, stop(replaced) a, privileged a, start a, privileged b, start b",
     );
     assert_eq!(saved(&tree), before);
     assert!(tree.iter().all(Child::running));
@@ -690,11 +640,7 @@ async fn a_failing_apply_puts_the_running_tree_back_as_it_was() {
 
 #[tokio::test]
 async fn a_rename_restarts_the_child_in_place_and_refuses_a_clash_before_stopping() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log), probe("b", &log), probe("c", &log)]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) = running(|log| trio(log, |_| ())).await;
     let err = lifecycle
         .rename_service(&mut tree, &path("b"), "c")
         .await
@@ -711,22 +657,14 @@ async fn a_rename_restarts_the_child_in_place_and_refuses_a_clash_before_stoppin
         .rename_service(&mut tree, &path("b"), "bee")
         .await
         .unwrap();
-    assert_eq!(
-        events(&log),
-        ["stop(replaced) b", "privileged b", "start b"]
-    );
-    let names: Vec<_> = tree.iter().map(|c| c.name().unwrap()).collect();
-    assert_eq!(names, ["a", "bee", "c"]);
+    assert_logged(&log, "stop(replaced) b, privileged b, start b");
+    assert_eq!(names(&tree), ["a", "bee", "c"]);
     assert!(tree.get("bee").unwrap().running());
 }
 
 #[tokio::test]
 async fn a_replacement_made_after_the_stop_sees_the_last_state_and_a_failure_restarts_the_old() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log)]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) = running(|log| root(vec![probe("a", log)])).await;
     let err = lifecycle
         .replace_service_with(&mut tree, &path("a"), |_| Err("no such field".into()))
         .await
@@ -735,10 +673,7 @@ async fn a_replacement_made_after_the_stop_sees_the_last_state_and_a_failure_res
         err.to_string(),
         "cannot change 'a': no such field; the old service runs again"
     );
-    assert_eq!(
-        events(&log),
-        ["stop(replaced) a", "privileged a", "start a"]
-    );
+    assert_logged(&log, "stop(replaced) a, privileged a, start a");
     assert!(tree.get("a").unwrap().running());
     lifecycle
         .replace_service_with(&mut tree, &path("a"), |old| {
@@ -752,7 +687,7 @@ async fn a_replacement_made_after_the_stop_sees_the_last_state_and_a_failure_res
         .await
         .unwrap();
     // The new probe records elsewhere (its log is not saved); the old one only stopped.
-    assert_eq!(events(&log), ["stop(replaced) a"]);
+    assert_logged(&log, "stop(replaced) a");
     let a = tree.get("a").unwrap();
     assert!(a.running());
     assert_eq!(serde_json::to_value(a).unwrap()["fail_stop"], true);
@@ -794,16 +729,9 @@ async fn an_edit_applies_only_what_it_changed_and_keeps_what_ran_on_since() {
     assert_eq!(report.removed, [path("gone")]);
     assert_eq!(report.replaced, [path("edited")]);
     assert_eq!(report.added, [path("new")]);
-    assert_eq!(
-        events(&log),
-        [
-            "stop(removed) gone",
-            "stop(replaced) edited",
-            "privileged edited",
-            "start edited",
-            "privileged new",
-            "start new"
-        ]
+    assert_logged(
+        &log,
+        "stop(removed) gone, stop(replaced) edited, privileged edited, start edited, privileged new, start new",
     );
     let table = tree.get("table").unwrap();
     assert_eq!(
@@ -819,15 +747,12 @@ async fn an_edit_applies_only_what_it_changed_and_keeps_what_ran_on_since() {
 
 #[tokio::test]
 async fn quiesce_reaches_children_before_parents_and_a_failure_resumes_the_rest() {
-    let log = log();
-    let mut tree = root(vec![probe("a", &log), sub("sub", vec![probe("b", &log)])]);
-    let lifecycle = Lifecycle::default();
-    lifecycle.start(&mut tree).await.unwrap();
-    events(&log);
+    let (log, mut tree, lifecycle) =
+        running(|log| root(vec![probe("a", log), sub("sub", vec![probe("b", log)])])).await;
     lifecycle.quiesce(&mut tree).await.unwrap();
-    assert_eq!(events(&log), ["quiesce a", "quiesce b"]);
+    assert_logged(&log, "quiesce a, quiesce b");
     lifecycle.resume(&mut tree).await;
-    assert_eq!(events(&log), ["resume a", "resume b"]);
+    assert_logged(&log, "resume a, resume b");
     let mut tree = root(vec![probe("a", &log), probe("b", &log)]);
     lifecycle.start(&mut tree).await.unwrap();
     tree.get_mut("b")
@@ -842,5 +767,5 @@ async fn quiesce_reaches_children_before_parents_and_a_failure_resumes_the_rest(
         err.to_string(),
         "service 'b' could not quiesce for the hand-over: busy"
     );
-    assert_eq!(events(&log), ["quiesce a", "quiesce b", "resume a"]);
+    assert_logged(&log, "quiesce a, quiesce b, resume a");
 }

@@ -18,6 +18,9 @@ use tokio::net::{TcpStream, UdpSocket, UnixStream};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// A TCP endpoint on an ephemeral port of 127.0.0.1.
+const LOCAL: &str = "tcp:0:interface=127.0.0.1";
+
 fn tree(children: Vec<Child>) -> MultiService {
     let mut root = MultiService::new();
     for child in children {
@@ -32,6 +35,57 @@ fn stream_server(
     factory: Arc<dyn rtwisted_services::ProtocolFactory>,
 ) -> Child {
     StreamServer::new(endpoint.parse().unwrap(), factory)
+        .named(name)
+        .unwrap()
+}
+
+/// The lifecycle the tests drive their trees with: two seconds for each stop.
+fn lifecycle() -> Lifecycle {
+    Lifecycle::new(Duration::from_secs(2))
+}
+
+/// A tree of `children`, started by `lifecycle`.
+async fn started(lifecycle: &Lifecycle, children: Vec<Child>) -> MultiService {
+    let mut root = tree(children);
+    lifecycle.start(&mut root).await.unwrap();
+    root
+}
+
+/// Why `lifecycle` could not start a tree of `children`.
+async fn start_error(lifecycle: &Lifecycle, children: Vec<Child>) -> String {
+    let mut root = tree(children);
+    lifecycle.start(&mut root).await.unwrap_err().to_string()
+}
+
+/// Stops `root` for a shutdown, which must succeed.
+async fn shut_down(lifecycle: &Lifecycle, root: &mut MultiService) {
+    lifecycle.stop(root, StopReason::Shutdown).await.unwrap();
+}
+
+/// An echo server named `name` on `endpoint`.
+fn echo_server(name: &str, endpoint: &str) -> Child {
+    stream_server(name, endpoint, Arc::new(Echo::default()))
+}
+
+/// A server named `name` on an ephemeral port of 127.0.0.1.
+fn local_server(name: &str, factory: Arc<dyn rtwisted_services::ProtocolFactory>) -> Child {
+    stream_server(name, LOCAL, factory)
+}
+
+/// A datagram server named `name` on an ephemeral port of 127.0.0.1.
+fn udp_server(
+    name: &str,
+    protocol: Arc<dyn rtwisted_services::protocols::DatagramProtocol>,
+) -> Child {
+    DatagramServer::new("udp:0:interface=127.0.0.1".parse().unwrap(), protocol)
+        .named(name)
+        .unwrap()
+}
+
+/// A timer service named `name` that runs `task` every `period` seconds.
+fn timer(name: &str, period: f64, task: Arc<dyn rtwisted_services::timer::TimerTask>) -> Child {
+    TimerService::new(period, task)
+        .unwrap()
         .named(name)
         .unwrap()
 }
@@ -61,6 +115,14 @@ async fn echo_over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     received
 }
 
+/// Connects to `address` and reads what the server sends until it closes.
+async fn read_all(address: std::net::SocketAddr) -> String {
+    let mut text = String::new();
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.read_to_string(&mut text).await.unwrap();
+    text
+}
+
 async fn eventually<F: FnMut() -> bool>(mut condition: F) {
     let end = Instant::now() + DEADLINE;
     while !condition() {
@@ -77,22 +139,14 @@ async fn unix_socket_applies_its_mode_serves_and_is_removed_on_stop() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("echo.sock");
     let endpoint = format!("unix:{}:mode=600", path.display());
-    let mut root = tree(vec![stream_server(
-        "echo",
-        &endpoint,
-        Arc::new(Echo::default()),
-    )]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut root = started(&lifecycle, vec![echo_server("echo", &endpoint)]).await;
     let metadata = std::fs::metadata(&path).unwrap();
     assert!(metadata.file_type().is_socket());
     assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
     let stream = UnixStream::connect(&path).await.unwrap();
     assert_eq!(echo_over(stream, b"over unix").await, b"over unix");
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
     assert!(!path.exists(), "the socket file is left behind");
     assert!(!dir.path().join("echo.sock.lock").exists());
 }
@@ -105,37 +159,27 @@ async fn a_stale_unix_socket_is_replaced_but_a_live_one_is_not() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
     let endpoint = format!("unix:{}", path.display());
-    let mut first = tree(vec![stream_server(
-        "a",
-        &endpoint,
-        Arc::new(Echo::default()),
-    )]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut first).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut first = started(&lifecycle, vec![echo_server("a", &endpoint)]).await;
 
-    let mut second = tree(vec![stream_server(
-        "b",
-        &endpoint,
-        Arc::new(Echo::default()),
-    )]);
-    let err = lifecycle.start(&mut second).await.unwrap_err().to_string();
+    let err = start_error(&lifecycle, vec![echo_server("b", &endpoint)]).await;
     assert!(err.contains("another process holds"), "{err}");
     // The live socket still works.
     let stream = UnixStream::connect(&path).await.unwrap();
     assert_eq!(echo_over(stream, b"still here").await, b"still here");
-    lifecycle
-        .stop(&mut first, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut first).await;
 
     // Without a lockfile an existing socket file is never removed.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    let mut third = tree(vec![stream_server(
-        "c",
-        &format!("{endpoint}:lockfile=0"),
-        Arc::new(Echo::default()),
-    )]);
-    let err = lifecycle.start(&mut third).await.unwrap_err().to_string();
+    let err = start_error(
+        &lifecycle,
+        vec![stream_server(
+            "c",
+            &format!("{endpoint}:lockfile=0"),
+            Arc::new(Echo::default()),
+        )],
+    )
+    .await;
     assert!(err.contains("cannot listen on unix:"), "{err}");
 }
 
@@ -160,13 +204,8 @@ async fn tls_serves_a_verified_client_and_a_bad_key_names_the_file() {
         key.display(),
         cert.display()
     );
-    let mut root = tree(vec![stream_server(
-        "echo",
-        &endpoint,
-        Arc::new(Echo::default()),
-    )]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut root = started(&lifecycle, vec![echo_server("echo", &endpoint)]).await;
     let port = inet(&root, "echo").port();
 
     // A client service over TLS, verifying against the CA folder, speaking to the server.
@@ -185,10 +224,7 @@ async fn tls_serves_a_verified_client_and_a_bad_key_names_the_file() {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(DEADLINE, plain.read_to_end(&mut buf)).await;
     assert!(!buf.starts_with(b"hello"));
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
 
     std::fs::write(dir.path().join("bad.pem"), "not a key").unwrap();
     let bad = format!(
@@ -196,8 +232,7 @@ async fn tls_serves_a_verified_client_and_a_bad_key_names_the_file() {
         dir.path().join("bad.pem").display(),
         cert.display()
     );
-    let mut broken = tree(vec![stream_server("echo", &bad, Arc::new(Echo::default()))]);
-    let err = lifecycle.start(&mut broken).await.unwrap_err().to_string();
+    let err = start_error(&lifecycle, vec![echo_server("echo", &bad)]).await;
     assert!(
         err.contains("bad.pem") && err.contains("no PEM private key"),
         "{err}"
@@ -206,28 +241,13 @@ async fn tls_serves_a_verified_client_and_a_bad_key_names_the_file() {
 
 #[tokio::test]
 async fn udp_echo_time_and_qotd_answer_datagrams() {
-    let mut root = tree(vec![
-        DatagramServer::new(
-            "udp:0:interface=127.0.0.1".parse().unwrap(),
-            Arc::new(Echo::default()),
-        )
-        .named("echo")
-        .unwrap(),
-        DatagramServer::new(
-            "udp:0:interface=127.0.0.1".parse().unwrap(),
-            Arc::new(Time::default()),
-        )
-        .named("time")
-        .unwrap(),
-        DatagramServer::new(
-            "udp:0:interface=127.0.0.1".parse().unwrap(),
-            Arc::new(Qotd::new(vec!["Be brief.".into()])),
-        )
-        .named("qotd")
-        .unwrap(),
-    ]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let servers = vec![
+        udp_server("echo", Arc::new(Echo::default())),
+        udp_server("time", Arc::new(Time::default())),
+        udp_server("qotd", Arc::new(Qotd::new(vec!["Be brief.".into()]))),
+    ];
+    let lifecycle = lifecycle();
+    let mut root = started(&lifecycle, servers).await;
     let address = |name: &str| {
         root.get(name)
             .unwrap()
@@ -256,38 +276,25 @@ async fn udp_echo_time_and_qotd_answer_datagrams() {
         .as_secs();
     assert!((seconds as i64 - ((now + 2_208_988_800) as u32) as i64).abs() <= 2);
     assert_eq!(ask(address("qotd"), b"").await, b"Be brief.\r\n");
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
 }
 
 #[tokio::test]
 async fn classic_stream_protocols_behave_per_their_rfcs() {
-    let mut root = tree(vec![
-        stream_server(
-            "discard",
-            "tcp:0:interface=127.0.0.1",
-            Arc::new(Discard::default()),
-        ),
-        stream_server(
-            "chargen",
-            "tcp:0:interface=127.0.0.1",
-            Arc::new(Chargen::default()),
-        ),
-        stream_server(
-            "daytime",
-            "tcp:0:interface=127.0.0.1",
-            Arc::new(Daytime::default()),
-        ),
-        stream_server(
-            "qotd",
-            "tcp:0:interface=127.0.0.1",
-            Arc::new(Qotd::new(vec!["one".into(), "two".into()])),
-        ),
-    ]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut root = started(
+        &lifecycle,
+        vec![
+            local_server("discard", Arc::new(Discard::default())),
+            local_server("chargen", Arc::new(Chargen::default())),
+            local_server("daytime", Arc::new(Daytime::default())),
+            local_server(
+                "qotd",
+                Arc::new(Qotd::new(vec!["one".into(), "two".into()])),
+            ),
+        ],
+    )
+    .await;
 
     let discard = TcpStream::connect(inet(&root, "discard")).await.unwrap();
     assert!(echo_over(discard, b"into the void").await.is_empty());
@@ -305,13 +312,7 @@ async fn classic_stream_protocols_behave_per_their_rfcs() {
     );
     drop(chargen);
 
-    let mut daytime = String::new();
-    TcpStream::connect(inet(&root, "daytime"))
-        .await
-        .unwrap()
-        .read_to_string(&mut daytime)
-        .await
-        .unwrap();
+    let daytime = read_all(inet(&root, "daytime")).await;
     assert!(
         daytime.ends_with("\r\n") && daytime.len() == 26,
         "{daytime:?}"
@@ -319,38 +320,19 @@ async fn classic_stream_protocols_behave_per_their_rfcs() {
 
     let mut quotes = Vec::new();
     for _ in 0..3 {
-        let mut quote = String::new();
-        TcpStream::connect(inet(&root, "qotd"))
-            .await
-            .unwrap()
-            .read_to_string(&mut quote)
-            .await
-            .unwrap();
-        quotes.push(quote);
+        quotes.push(read_all(inet(&root, "qotd")).await);
     }
     assert_eq!(quotes, ["one\r\n", "two\r\n", "one\r\n"]);
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
 }
 
 #[tokio::test]
 async fn portforward_relays_and_counts_the_traffic() {
-    let mut backend = tree(vec![stream_server(
-        "echo",
-        "tcp:0:interface=127.0.0.1",
-        Arc::new(Echo::default()),
-    )]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut backend).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut backend = started(&lifecycle, vec![echo_server("echo", LOCAL)]).await;
     let dest = format!("tcp:host=127.0.0.1:port={}", inet(&backend, "echo").port());
-    let mut front = tree(vec![stream_server(
-        "pf",
-        "tcp:0:interface=127.0.0.1",
-        Arc::new(PortForward::new(dest.parse().unwrap())),
-    )]);
-    lifecycle.start(&mut front).await.unwrap();
+    let forward = Arc::new(PortForward::new(dest.parse().unwrap()));
+    let mut front = started(&lifecycle, vec![local_server("pf", forward)]).await;
     // A connection still open is counted as its bytes flow.
     let mut open = TcpStream::connect(inet(&front, "pf")).await.unwrap();
     open.write_all(b"live").await.unwrap();
@@ -368,25 +350,15 @@ async fn portforward_relays_and_counts_the_traffic() {
         counters,
         serde_json::json!({"connections": 2, "bytes_in": 12, "bytes_out": 12})
     );
-    lifecycle
-        .stop(&mut front, StopReason::Shutdown)
-        .await
-        .unwrap();
-    lifecycle
-        .stop(&mut backend, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut front).await;
+    shut_down(&lifecycle, &mut backend).await;
 }
 
 #[tokio::test]
 async fn a_stream_client_connects_on_start_and_a_refused_connection_fails_the_start() {
-    let mut server = tree(vec![stream_server(
-        "discard",
-        "tcp:0:interface=127.0.0.1",
-        Arc::new(Discard::default()),
-    )]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut server).await.unwrap();
+    let lifecycle = lifecycle();
+    let discard = local_server("discard", Arc::new(Discard::default()));
+    let mut server = started(&lifecycle, vec![discard]).await;
     let port = inet(&server, "discard").port();
     let client = StreamClient::new(
         format!("tcp:127.0.0.1:{port}").parse().unwrap(),
@@ -394,8 +366,7 @@ async fn a_stream_client_connects_on_start_and_a_refused_connection_fails_the_st
     )
     .named("client")
     .unwrap();
-    let mut root = tree(vec![client]);
-    lifecycle.start(&mut root).await.unwrap();
+    let mut root = started(&lifecycle, vec![client]).await;
     assert!(
         root.get("client")
             .unwrap()
@@ -404,14 +375,8 @@ async fn a_stream_client_connects_on_start_and_a_refused_connection_fails_the_st
             .unwrap()
             .connected()
     );
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
-    lifecycle
-        .stop(&mut server, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
+    shut_down(&lifecycle, &mut server).await;
 
     let refused = StreamClient::new(
         format!("tcp:127.0.0.1:{port}:timeout=2").parse().unwrap(),
@@ -419,8 +384,7 @@ async fn a_stream_client_connects_on_start_and_a_refused_connection_fails_the_st
     )
     .named("client")
     .unwrap();
-    let mut root = tree(vec![refused]);
-    let err = lifecycle.start(&mut root).await.unwrap_err().to_string();
+    let err = start_error(&lifecycle, vec![refused]).await;
     assert!(err.starts_with(&format!("service 'client' failed to start: cannot connect to tcp:host=127.0.0.1:port={port}:timeout=2:")), "{err}");
 }
 
@@ -442,9 +406,8 @@ async fn a_reconnecting_client_reconnects_after_the_server_restarts() {
     )
     .with_backoff(backoff);
     let mut handle = client.handle();
-    let mut root = tree(vec![client.named("client").unwrap()]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut root = started(&lifecycle, vec![client.named("client").unwrap()]).await;
 
     // Nothing listens yet: waiting with a limit fails after that many attempts.
     let err = tokio::time::timeout(DEADLINE, handle.wait_connected(Some(3)))
@@ -456,22 +419,14 @@ async fn a_reconnecting_client_reconnects_after_the_server_restarts() {
         "{err}"
     );
 
-    let mut server = tree(vec![stream_server(
-        "echo",
-        &endpoint,
-        Arc::new(Echo::default()),
-    )]);
-    lifecycle.start(&mut server).await.unwrap();
+    let mut server = started(&lifecycle, vec![echo_server("echo", &endpoint)]).await;
     tokio::time::timeout(DEADLINE, handle.wait_connected(None))
         .await
         .unwrap()
         .unwrap();
 
     // The server goes away and comes back: the client notices and connects again.
-    lifecycle
-        .stop(&mut server, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut server).await;
     eventually(|| !handle.state().connected).await;
     lifecycle.start(&mut server).await.unwrap();
     tokio::time::timeout(DEADLINE, handle.wait_connected(None))
@@ -480,15 +435,9 @@ async fn a_reconnecting_client_reconnects_after_the_server_restarts() {
         .unwrap();
 
     // Stop while connected is prompt, and ends every wait.
-    lifecycle
-        .stop(&mut server, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut server).await;
     let began = Instant::now();
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
     assert!(began.elapsed() < Duration::from_secs(1));
     assert_eq!(handle.wait_connected(None).await, Err(WaitError::Cancelled));
 }
@@ -497,70 +446,28 @@ async fn a_reconnecting_client_reconnects_after_the_server_restarts() {
 async fn a_timer_runs_at_start_then_every_period_and_stop_waits() {
     let dir = tempfile::tempdir().unwrap();
     let beat = dir.path().join("heartbeat");
-    let timer = TimerService::new(0.05, Arc::new(TouchFile { path: beat.clone() }))
-        .unwrap()
-        .named("beat")
-        .unwrap();
-    let mut root = tree(vec![timer]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut root = started(
+        &lifecycle,
+        vec![timer(
+            "beat",
+            0.05,
+            Arc::new(TouchFile { path: beat.clone() }),
+        )],
+    )
+    .await;
     eventually(|| beat.exists()).await;
     let first = std::fs::metadata(&beat).unwrap().modified().unwrap();
     eventually(|| std::fs::metadata(&beat).unwrap().modified().unwrap() > first).await;
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
     assert!(TimerService::new(0.0, Arc::new(TouchFile { path: beat })).is_err());
 }
 
-/// A task that counts its runs.
+/// A task that counts its runs; one given a run time also records how many runs overlap.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Count {
+struct Counted {
     #[serde(skip)]
-    runs: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-#[typetag::serde(name = "test.Count")]
-#[async_trait::async_trait]
-impl rtwisted_services::timer::TimerTask for Count {
-    async fn run(
-        &self,
-        _cx: &rtwisted_services::timer::TaskContext,
-    ) -> Result<(), rtwisted_services::timer::TaskError> {
-        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-rtwisted_core::register_type!(task "test.Count", version 1);
-
-#[tokio::test(start_paused = true)]
-async fn a_stopped_timer_never_runs_again() {
-    use std::sync::atomic::Ordering;
-    let count = Arc::new(Count::default());
-    let runs = Arc::clone(&count.runs);
-    let timer = TimerService::new(0.05, count)
-        .unwrap()
-        .named("count")
-        .unwrap();
-    let mut root = tree(vec![timer]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
-    // Paused time: runs at 0, 50, 100 and 150 ms of virtual time, none at 175.
-    tokio::time::sleep(Duration::from_millis(175)).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 4);
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(runs.load(Ordering::SeqCst), 4, "ran after the stop");
-}
-
-/// A task that takes longer than its timer's period, recording how many runs overlap.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Slow {
+    run_time: Duration,
     #[serde(skip)]
     running: Arc<std::sync::atomic::AtomicUsize>,
     #[serde(skip)]
@@ -569,43 +476,57 @@ struct Slow {
     runs: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-#[typetag::serde(name = "test.Slow")]
+#[typetag::serde(name = "test.Counted")]
 #[async_trait::async_trait]
-impl rtwisted_services::timer::TimerTask for Slow {
+impl rtwisted_services::timer::TimerTask for Counted {
     async fn run(
         &self,
         _cx: &rtwisted_services::timer::TaskContext,
     ) -> Result<(), rtwisted_services::timer::TaskError> {
         use std::sync::atomic::Ordering;
+        if self.run_time.is_zero() {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            return Ok(());
+        }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(self.run_time).await;
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.runs.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }
 
-rtwisted_core::register_type!(task "test.Slow", version 1);
+rtwisted_core::register_type!(task "test.Counted", version 1);
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_timer_never_runs_again() {
+    use std::sync::atomic::Ordering;
+    let count = Arc::new(Counted::default());
+    let runs = Arc::clone(&count.runs);
+    let lifecycle = lifecycle();
+    let mut root = started(&lifecycle, vec![timer("count", 0.05, count)]).await;
+    // Paused time: runs at 0, 50, 100 and 150 ms of virtual time, none at 175.
+    tokio::time::sleep(Duration::from_millis(175)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    shut_down(&lifecycle, &mut root).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 4, "ran after the stop");
+}
 
 #[tokio::test]
 async fn a_timer_never_overlaps_itself_and_stop_waits_for_the_run_in_progress() {
     use std::sync::atomic::Ordering;
-    let slow = Arc::new(Slow::default());
+    let slow = Arc::new(Counted {
+        run_time: Duration::from_millis(60),
+        ..Counted::default()
+    });
     let (running, most, runs) = (slow.running.clone(), slow.most.clone(), slow.runs.clone());
-    let timer = TimerService::new(0.01, slow)
-        .unwrap()
-        .named("slow")
-        .unwrap();
-    let mut root = tree(vec![timer]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut root = started(&lifecycle, vec![timer("slow", 0.01, slow)]).await;
     eventually(|| runs.load(Ordering::SeqCst) >= 3).await;
     eventually(|| running.load(Ordering::SeqCst) == 1).await;
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
     assert_eq!(
         running.load(Ordering::SeqCst),
         0,
@@ -620,19 +541,15 @@ async fn tcp6_serves_on_the_ipv6_loopback() {
         eprintln!("SKIPPED: this machine has no IPv6 loopback");
         return;
     }
-    let mut root = tree(vec![stream_server(
-        "echo",
-        "tcp6:0:interface=[::1]",
-        Arc::new(Echo::default()),
-    )]);
-    let lifecycle = Lifecycle::new(Duration::from_secs(2));
-    lifecycle.start(&mut root).await.unwrap();
+    let lifecycle = lifecycle();
+    let mut root = started(
+        &lifecycle,
+        vec![echo_server("echo", "tcp6:0:interface=[::1]")],
+    )
+    .await;
     let address = inet(&root, "echo");
     assert!(address.is_ipv6());
     let stream = TcpStream::connect(address).await.unwrap();
     assert_eq!(echo_over(stream, b"over ipv6").await, b"over ipv6");
-    lifecycle
-        .stop(&mut root, StopReason::Shutdown)
-        .await
-        .unwrap();
+    shut_down(&lifecycle, &mut root).await;
 }

@@ -35,6 +35,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 pub use body::Body;
+pub(crate) use body::PolledFrame;
 
 use crate::net::Connection;
 use rewind::Rewind;

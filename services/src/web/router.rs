@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body::Frame;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
@@ -23,7 +22,7 @@ use super::files::{Ask, Folder};
 use super::proxy::Proxy;
 use super::reply;
 use super::resource::Resource;
-use crate::http::{self, Body, HttpSettings};
+use crate::http::{self, Body, HttpSettings, PolledFrame};
 use crate::net::{Address, Connection};
 use rtwisted_core::StartContext;
 use rtwisted_core::context::Counter;
@@ -351,10 +350,7 @@ impl http_body::Body for Logged {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> PolledFrame {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled

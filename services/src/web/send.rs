@@ -20,7 +20,7 @@ use hyper::{Method, Response, StatusCode};
 use super::files::Ask;
 use super::range::{self, Ranges};
 use super::reply;
-use crate::http::Body;
+use crate::http::{Body, PolledFrame};
 
 /// How much of a file is read at once while it streams.
 pub const CHUNK: usize = 64 * 1024;
@@ -227,10 +227,7 @@ impl http_body::Body for FileBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> PolledFrame {
         let this = self.get_mut();
         let Some(piece) = this.pieces.front_mut() else {
             return Poll::Ready(None);
