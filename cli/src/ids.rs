@@ -5,25 +5,31 @@ use nix::unistd::{Group, User};
 
 /// Parses `--uid`: a number, or a user name.
 pub fn parse_uid(text: &str) -> Result<u32, String> {
-    if let Ok(uid) = text.parse::<u32>() {
-        return Ok(uid);
-    }
-    match User::from_name(text) {
-        Ok(Some(user)) => Ok(user.uid.as_raw()),
-        Ok(None) => Err(format!("no user named '{text}' on this system")),
-        Err(error) => Err(format!("cannot look up user '{text}': {error}")),
-    }
+    parse_id(text, "user", |name| {
+        User::from_name(name).map(|user| user.map(|user| user.uid.as_raw()))
+    })
 }
 
 /// Parses `--gid`: a number, or a group name.
 pub fn parse_gid(text: &str) -> Result<u32, String> {
-    if let Ok(gid) = text.parse::<u32>() {
-        return Ok(gid);
+    parse_id(text, "group", |name| {
+        Group::from_name(name).map(|group| group.map(|group| group.gid.as_raw()))
+    })
+}
+
+/// A number, or the id `lookup` finds for the name of a `kind` (user or group).
+fn parse_id(
+    text: &str,
+    kind: &str,
+    lookup: impl FnOnce(&str) -> nix::Result<Option<u32>>,
+) -> Result<u32, String> {
+    if let Ok(id) = text.parse::<u32>() {
+        return Ok(id);
     }
-    match Group::from_name(text) {
-        Ok(Some(group)) => Ok(group.gid.as_raw()),
-        Ok(None) => Err(format!("no group named '{text}' on this system")),
-        Err(error) => Err(format!("cannot look up group '{text}': {error}")),
+    match lookup(text) {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(format!("no {kind} named '{text}' on this system")),
+        Err(error) => Err(format!("cannot look up {kind} '{text}': {error}")),
     }
 }
 

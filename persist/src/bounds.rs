@@ -278,28 +278,21 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
     // Open containers: is an object, and the keys seen in it.
     let mut open: Vec<(bool, JsonKeys<'_>)> = Vec::new();
     let mut elements: u64 = 0;
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = JsonStrings::default();
     let mut string_start = 0usize;
     // The string that just ended, which is a key if a ':' follows.
     let mut last_string: Option<&[u8]> = None;
     for (at, &byte) in text.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
+        match strings.next(byte) {
+            JsonByte::InString => continue,
+            JsonByte::StringEnd => {
                 last_string = Some(&text[string_start..=at]);
+                continue;
             }
-            continue;
+            JsonByte::Outside => {}
         }
         match byte {
-            b'"' => {
-                in_string = true;
-                string_start = at;
-            }
+            b'"' => string_start = at,
             b'[' | b'{' => {
                 elements += 1;
                 if open.len() >= MAX_DEPTH {
@@ -329,6 +322,43 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
         }
     }
     Ok(())
+}
+
+/// What one byte of JSON text is to a scan of its structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonByte {
+    /// Outside any string (an opening quote included).
+    Outside,
+    /// Inside a string, escapes included.
+    InString,
+    /// The quote that closes a string.
+    StringEnd,
+}
+
+/// Follows the strings of JSON text byte by byte, so a scan of its structure can skip them.
+#[derive(Debug, Default)]
+pub(crate) struct JsonStrings {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonStrings {
+    /// Takes the next byte of the text and says what it is.
+    pub(crate) fn next(&mut self, byte: u8) -> JsonByte {
+        if !self.in_string {
+            self.in_string = byte == b'"';
+            return JsonByte::Outside;
+        }
+        if self.escaped {
+            self.escaped = false;
+        } else if byte == b'\\' {
+            self.escaped = true;
+        } else if byte == b'"' {
+            self.in_string = false;
+            return JsonByte::StringEnd;
+        }
+        JsonByte::InString
+    }
 }
 
 /// The keys of one open JSON object, compared by the text they stand for (escapes decoded).

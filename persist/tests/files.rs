@@ -21,15 +21,29 @@ fn echo_app() -> Application {
     app
 }
 
+/// A folder holding the echo application saved as `echo.tap`, and that file's path.
+fn saved_echo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.tap");
+    rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap();
+    (dir, path)
+}
+
+/// The echo application's snapshot in each style.
+fn echo_snapshots() -> impl Iterator<Item = (Style, Vec<u8>)> {
+    [Style::Tap, Style::Tas].into_iter().map(|style| {
+        let (bytes, _) = rtwisted_persist::encode(&echo_app(), style).unwrap();
+        (style, bytes)
+    })
+}
+
 fn load_error(path: &Path) -> String {
     rtwisted_persist::load(path).unwrap_err().to_string()
 }
 
 #[test]
 fn a_save_is_mode_0600_and_leaves_no_temporary_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("echo.tap");
-    rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap();
+    let (dir, path) = saved_echo();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -49,9 +63,7 @@ impl rtwisted_core::Service for Unregistered {}
 
 #[test]
 fn a_failed_save_leaves_the_previous_snapshot_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("echo.tap");
-    rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap();
+    let (dir, path) = saved_echo();
     let before = std::fs::read(&path).unwrap();
 
     let mut app = echo_app();
@@ -124,8 +136,7 @@ fn a_file_that_is_not_a_snapshot_says_so() {
 
 #[test]
 fn every_truncation_of_a_snapshot_is_reported_never_a_panic() {
-    for style in [Style::Tap, Style::Tas] {
-        let (bytes, _) = rtwisted_persist::encode(&echo_app(), style).unwrap();
+    for (style, bytes) in echo_snapshots() {
         // Trailing whitespace after a tas document is not part of it.
         let whole = bytes.trim_ascii_end().len();
         for len in 1..whole {
@@ -152,8 +163,7 @@ fn every_truncation_of_a_snapshot_is_reported_never_a_panic() {
 
 #[test]
 fn a_flipped_bit_is_a_checksum_mismatch() {
-    for style in [Style::Tap, Style::Tas] {
-        let (mut bytes, _) = rtwisted_persist::encode(&echo_app(), style).unwrap();
+    for (style, mut bytes) in echo_snapshots() {
         // Inside the endpoint string: "tcp:7001" becomes "tcp:7000", still well-formed.
         let target = bytes.windows(4).position(|w| w == b"7001").unwrap() + 3;
         bytes[target] ^= 0x01;
@@ -237,8 +247,7 @@ fn the_tas_style_is_readable_json_with_the_header_first() {
 
 #[test]
 fn every_single_bit_flip_is_an_error_never_a_panic() {
-    for style in [Style::Tap, Style::Tas] {
-        let (bytes, _) = rtwisted_persist::encode(&echo_app(), style).unwrap();
+    for (style, bytes) in echo_snapshots() {
         let whole = bytes.trim_ascii_end().len();
         for position in 0..whole {
             for bit in 0..8 {
@@ -324,9 +333,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
 
 #[test]
 fn an_error_chain_names_each_cause_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("echo.tap");
-    rtwisted_persist::save(&echo_app(), &path, Style::Tap).unwrap();
+    let (dir, path) = saved_echo();
     let whole = std::fs::read(&path).unwrap();
     std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
     let missing = dir.path().join("missing.tap");

@@ -6,12 +6,14 @@
 //! -- --ignored write_golden_files`, then commit the new files (never rewrite old ones).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rtwisted_core::registry::TypeKind;
 use rtwisted_core::{Application, IntoChild, Service, Style};
-use rtwisted_persist::{FormatError, HeaderFields, ManifestEntry};
+use rtwisted_persist::{FormatError, HeaderFields};
 use rtwisted_services::net::StreamServer;
 use rtwisted_services::protocols::Echo;
 use serde::{Deserialize, Serialize};
@@ -56,21 +58,7 @@ rtwisted_core::register_upgrade!("test.Counter", from 1, count_to_value);
 const CREATED: &str = "2026-11-24T00:00:00Z";
 
 fn fields(style: Style, app: &str, manifest: &[(&str, TypeKind, u32)]) -> HeaderFields {
-    HeaderFields {
-        style,
-        app: app.into(),
-        created: CREATED.into(),
-        producer: "rtwisted 0.1.0".into(),
-        manifest: manifest
-            .iter()
-            .map(|(tag, kind, version)| ManifestEntry {
-                tag: (*tag).into(),
-                kind: *kind,
-                version: *version,
-            })
-            .collect(),
-        parent: None,
-    }
+    common::header_fields(style, app, CREATED, manifest)
 }
 
 fn echo_value() -> Value {
@@ -205,13 +193,7 @@ fn an_old_version_is_upgraded_on_load_and_saved_at_the_new_version() {
     assert_eq!(counter.value, 41);
 
     let (again, header) = rtwisted_persist::encode(&snapshot.app, Style::Tas).unwrap();
-    let entry = header
-        .fields
-        .manifest
-        .iter()
-        .find(|e| e.tag == "test.Counter")
-        .unwrap();
-    assert_eq!(entry.version, 2);
+    assert_eq!(common::manifest_version(&header, "test.Counter"), 2);
     let mut raw = rtwisted_persist::decode_raw(&again).unwrap();
     assert_eq!(
         rtwisted_persist::upgrade::upgrade(&raw.header.fields.manifest, &mut raw.application)

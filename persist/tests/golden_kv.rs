@@ -7,12 +7,14 @@
 //! golden_kv -- --ignored write_golden_files`, then commit the new files (never rewrite old ones).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rtwisted_core::registry::TypeKind;
 use rtwisted_core::{Application, IntoChild, Style};
-use rtwisted_persist::{HeaderFields, ManifestEntry};
+use rtwisted_persist::HeaderFields;
 use rtwisted_services::net::StreamServer;
 use rtwisted_services::protocols::Kv;
 use serde_json::{Value, json};
@@ -26,25 +28,16 @@ fn golden(name: &str) -> PathBuf {
 const CREATED: &str = "2026-12-01T00:00:00Z";
 
 fn fields(style: Style, kv_version: u32) -> HeaderFields {
-    HeaderFields {
+    common::header_fields(
         style,
-        app: "kv".into(),
-        created: CREATED.into(),
-        producer: "rtwisted 0.1.0".into(),
-        manifest: [
+        "kv",
+        CREATED,
+        &[
             ("rtwisted.Kv", TypeKind::Factory, kv_version),
             ("rtwisted.MultiService", TypeKind::Service, 1),
             ("rtwisted.StreamServer", TypeKind::Service, 1),
-        ]
-        .iter()
-        .map(|(tag, kind, version)| ManifestEntry {
-            tag: (*tag).into(),
-            kind: *kind,
-            version: *version,
-        })
-        .collect(),
-        parent: None,
-    }
+        ],
+    )
 }
 
 /// Far in the future, so the item is live whenever the test runs.
@@ -172,13 +165,7 @@ fn a_version_1_table_loads_through_its_upgrade() {
     assert_eq!(kv.get("n").unwrap(), b"42");
     // Saved again, it is today's form.
     let (bytes, header) = rtwisted_persist::encode(&snapshot.app, Style::Tap).unwrap();
-    let entry = header
-        .fields
-        .manifest
-        .iter()
-        .find(|entry| entry.tag == "rtwisted.Kv")
-        .unwrap();
-    assert_eq!(entry.version, 2);
+    assert_eq!(common::manifest_version(&header, "rtwisted.Kv"), 2);
     assert!(
         bytes
             .windows(7)

@@ -1,6 +1,8 @@
 //! Any tree saved and loaded is equal in structure, names, order and fields, in both styles.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -136,14 +138,8 @@ fn the_manifest_lists_every_type_used_with_its_version() {
         None,
     );
     let (_, header) = rtwisted_persist::encode(&app, Style::Tap).unwrap();
-    let tags: Vec<_> = header
-        .fields
-        .manifest
-        .iter()
-        .map(|e| e.tag.as_str())
-        .collect();
     assert_eq!(
-        tags,
+        common::manifest_tags(&header),
         [
             "rtwisted.Echo",
             "rtwisted.MultiService",
@@ -168,13 +164,10 @@ fn a_user_map_with_a_type_key_saves_and_loads() {
         .unwrap();
     for style in [Style::Tap, Style::Tas] {
         let (bytes, header) = rtwisted_persist::encode(&app, style).unwrap();
-        let tags: Vec<_> = header
-            .fields
-            .manifest
-            .iter()
-            .map(|e| e.tag.as_str())
-            .collect();
-        assert_eq!(tags, ["rtwisted.MultiService", "rtwisted.ProcessMonitor"]);
+        assert_eq!(
+            common::manifest_tags(&header),
+            ["rtwisted.MultiService", "rtwisted.ProcessMonitor"]
+        );
         let loaded = rtwisted_persist::decode(&bytes).unwrap();
         assert_eq!(
             serde_json::to_value(&loaded.app).unwrap()["services"],

@@ -222,11 +222,11 @@ async fn session(
             read_line(&mut stream, &mut pending),
         )
         .await;
-        let _ = write_reply(
+        refuse(
             &mut stream,
-            &Reply::failure(format!(
+            format!(
                 "permission denied: this rtwistd runs as uid {own_uid} and answers only that user and root (you are uid {peer})"
-            )),
+            ),
         )
         .await;
         return;
@@ -236,11 +236,11 @@ async fn session(
             Ok(Some(line)) => line,
             Ok(None) => return,
             Err(LineError::TooLong) => {
-                let _ = write_reply(
+                refuse(
                     &mut stream,
-                    &Reply::failure(format!(
+                    format!(
                         "request too large: a request line may have at most {MAX_REQUEST_BYTES} bytes"
-                    )),
+                    ),
                 )
                 .await;
                 return;
@@ -303,6 +303,11 @@ async fn read_line(
         }
         pending.extend_from_slice(&chunk[..read]);
     }
+}
+
+/// Writes a failure as the last reply of a session that ends (a failed write changes nothing).
+async fn refuse(stream: &mut UnixStream, why: String) {
+    let _ = write_reply(stream, &Reply::failure(why)).await;
 }
 
 async fn write_reply(stream: &mut UnixStream, reply: &Reply) -> io::Result<()> {

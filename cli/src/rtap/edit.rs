@@ -13,17 +13,17 @@ use std::process::Command;
 use rtwisted_core::Application;
 use serde_json::Value;
 
-use super::EditArgs;
+use super::EditTarget;
 use super::document::{Document, validate};
 use crate::error::CliError;
-use crate::snapshots::{Access, Location};
+use crate::snapshots::Access;
 
 /// Opens the editor until the result is valid (or the user gives up), then writes it back.
-pub fn run(args: &EditArgs, access: &Access) -> Result<(), CliError> {
+pub fn run(args: &EditTarget, access: &Access) -> Result<(), CliError> {
     if args.live.live {
         return live(args);
     }
-    let location = Location::new(&args.file, args.store.store.as_deref())?;
+    let location = args.location()?;
     let mut document = Document::open_released(&location, access, args.force.force)?;
     let original = document.to_value()?;
     let scratch = Scratch::new(document.app.name())?;
@@ -50,8 +50,8 @@ pub fn run(args: &EditArgs, access: &Access) -> Result<(), CliError> {
 }
 
 /// `rtap edit --live NAME`: edits the running tree; only what the edit changes is applied.
-fn live(args: &EditArgs) -> Result<(), CliError> {
-    let socket = super::live::socket(Some(&args.file), args.live.control.as_deref(), "edit")?;
+fn live(args: &EditTarget) -> Result<(), CliError> {
+    let socket = args.live_socket("edit")?;
     let base = super::live::fetch(&socket)?;
     let running = rtwisted_persist::decode(&base)
         .map_err(|error| CliError::failed(format!("the running tree does not load here: {error}")))?

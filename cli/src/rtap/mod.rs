@@ -49,7 +49,7 @@ use crate::args::{
     AppnameArgs, ForceArgs, IdArgs, LimitArgs, PassphraseArgs, PluginChoice, StoreArgs, StyleArgs,
 };
 use crate::error::{CliError, finish};
-use crate::snapshots::Access;
+use crate::snapshots::{Access, Location};
 
 // The `rtap` command line.
 #[derive(Debug, Parser)]
@@ -87,11 +87,11 @@ pub(crate) enum RtapCommand {
     /// Print a service, or one of its fields (a.b.c), as JSON
     Get(GetArgs),
     /// Edit a snapshot in $EDITOR; the result is validated before it is written
-    Edit(EditArgs),
+    Edit(EditTarget),
     /// Set service fields (values are JSON when they parse, else strings) or process settings
     Set(SetArgs),
     /// Remove a service (and its children)
-    Remove(RemoveArgs),
+    Remove(ServiceArgs),
     /// Rename a service
     Rename(RenameArgs),
     /// Add a service built by a plugin to a snapshot
@@ -270,9 +270,10 @@ pub(crate) struct GetArgs {
     pub(crate) field: Option<String>,
 }
 
-// `rtap edit`.
+/// The snapshot an edit works on (a file, or an address in a store), or with `--live` a
+/// running daemon's tree; and `--force`. `rtap edit` takes just this.
 #[derive(Debug, Args)]
-pub(crate) struct EditArgs {
+pub(crate) struct EditTarget {
     #[command(flatten)]
     pub(crate) force: ForceArgs,
     /// The snapshot (with --live: the daemon's name)
@@ -286,20 +287,24 @@ pub(crate) struct EditArgs {
     pub(crate) store: StoreArgs,
 }
 
+impl EditTarget {
+    /// Where the snapshot is: the file, or the address in the store.
+    pub(crate) fn location(&self) -> Result<Location, CliError> {
+        Location::new(&self.file, self.store.store.as_deref())
+    }
+
+    /// The control socket of the daemon `--live` names, for `rtap COMMAND`.
+    fn live_socket(&self, command: &str) -> Result<PathBuf, CliError> {
+        live::socket(Some(&self.file), self.live.control.as_deref(), command)
+    }
+}
+
 // `rtap set`.
 #[derive(Debug, Args)]
 pub(crate) struct SetArgs {
+    /// The snapshot or the daemon.
     #[command(flatten)]
-    pub(crate) force: ForceArgs,
-    /// The snapshot (with --live: the daemon's name)
-    #[arg(value_name = "FILE")]
-    pub(crate) file: String,
-    /// The running daemon instead.
-    #[command(flatten)]
-    pub(crate) live: LiveArgs,
-    /// The snapshot store.
-    #[command(flatten)]
-    pub(crate) store: StoreArgs,
+    pub(crate) target: EditTarget,
     /// A service's path: web/http, or #2 for the third child
     #[arg(value_name = "PATH")]
     pub(crate) path: Option<String>,
@@ -320,20 +325,12 @@ pub(crate) struct SetArgs {
     pub(crate) appname: AppnameArgs,
 }
 
-// `rtap remove`.
+/// One service of the snapshot or the daemon; `rtap remove` takes just this.
 #[derive(Debug, Args)]
-pub(crate) struct RemoveArgs {
+pub(crate) struct ServiceArgs {
+    /// The snapshot or the daemon.
     #[command(flatten)]
-    pub(crate) force: ForceArgs,
-    /// The snapshot (with --live: the daemon's name)
-    #[arg(value_name = "FILE")]
-    pub(crate) file: String,
-    /// The running daemon instead.
-    #[command(flatten)]
-    pub(crate) live: LiveArgs,
-    /// The snapshot store.
-    #[command(flatten)]
-    pub(crate) store: StoreArgs,
+    pub(crate) target: EditTarget,
     /// A service's path: web/http, or #2 for the third child
     #[arg(value_name = "PATH")]
     pub(crate) path: String,
@@ -342,20 +339,9 @@ pub(crate) struct RemoveArgs {
 // `rtap rename`.
 #[derive(Debug, Args)]
 pub(crate) struct RenameArgs {
+    /// The service.
     #[command(flatten)]
-    pub(crate) force: ForceArgs,
-    /// The snapshot (with --live: the daemon's name)
-    #[arg(value_name = "FILE")]
-    pub(crate) file: String,
-    /// The running daemon instead.
-    #[command(flatten)]
-    pub(crate) live: LiveArgs,
-    /// The snapshot store.
-    #[command(flatten)]
-    pub(crate) store: StoreArgs,
-    /// A service's path: web/http, or #2 for the third child
-    #[arg(value_name = "PATH")]
-    pub(crate) path: String,
+    pub(crate) service: ServiceArgs,
     /// The new name
     #[arg(value_name = "NEWNAME")]
     pub(crate) newname: String,
@@ -371,17 +357,9 @@ pub(crate) struct RenameArgs {
     mut_arg("force", |arg| arg.global(true))
 )]
 pub(crate) struct AddArgs {
+    /// The snapshot or the daemon.
     #[command(flatten)]
-    pub(crate) force: ForceArgs,
-    /// The snapshot (with --live: the daemon's name)
-    #[arg(value_name = "FILE")]
-    pub(crate) file: String,
-    /// The running daemon instead.
-    #[command(flatten)]
-    pub(crate) live: LiveArgs,
-    /// The snapshot store.
-    #[command(flatten)]
-    pub(crate) store: StoreArgs,
+    pub(crate) target: EditTarget,
     /// The collection to add to (default: the root)
     #[arg(long, value_name = "PATH", global = true)]
     pub(crate) parent: Option<String>,
@@ -478,20 +456,20 @@ where
         RtapCommand::Inspect(args) => inspect::run(&args, &access),
         RtapCommand::Get(args) => get::run(&args, &access),
         RtapCommand::Edit(args) => edit::run(&args, &access),
-        RtapCommand::Set(args) if args.live.live => live_set(&args),
+        RtapCommand::Set(args) if args.target.live.live => live_set(&args),
         RtapCommand::Set(args) => modify::set(&args, &access),
-        RtapCommand::Remove(args) if args.live.live => {
-            live::remove(&live_socket(&args.file, &args.live, "remove")?, &args.path)
+        RtapCommand::Remove(args) if args.target.live.live => {
+            live::remove(&args.target.live_socket("remove")?, &args.path)
         }
         RtapCommand::Remove(args) => modify::remove(&args, &access),
-        RtapCommand::Rename(args) if args.live.live => live::rename(
-            &live_socket(&args.file, &args.live, "rename")?,
-            &args.path,
+        RtapCommand::Rename(args) if args.service.target.live.live => live::rename(
+            &args.service.target.live_socket("rename")?,
+            &args.service.path,
             &args.newname,
         ),
         RtapCommand::Rename(args) => modify::rename(&args, &access),
-        RtapCommand::Add(args) if args.live.live => {
-            let socket = live_socket(&args.file, &args.live, "add")?;
+        RtapCommand::Add(args) if args.target.live.live => {
+            let socket = args.target.live_socket("add")?;
             let child = crate::plugins::make_service(args.plugin.maker, &args.plugin.options)?;
             live::add(&socket, args.parent.as_deref(), child)
         }
@@ -532,11 +510,6 @@ where
     }
 }
 
-/// The control socket of the daemon a `--live` command names.
-fn live_socket(name: &str, live: &LiveArgs, command: &str) -> Result<PathBuf, CliError> {
-    live::socket(Some(name), live.control.as_deref(), command)
-}
-
 /// `rtap set --live NAME PATH FIELD=VALUE...`: fields of one service, set on its live value.
 fn live_set(args: &SetArgs) -> Result<(), CliError> {
     if args.ids.uid.is_some()
@@ -559,11 +532,7 @@ fn live_set(args: &SetArgs) -> Result<(), CliError> {
             &format!("nothing to set on '{path}': give FIELD=VALUE after the path"),
         ));
     }
-    live::set(
-        &live_socket(&args.file, &args.live, "set")?,
-        path,
-        &args.assignments,
-    )
+    live::set(&args.target.live_socket("set")?, path, &args.assignments)
 }
 
 /// A usage error (exit status 2) of `rtap SUBCOMMAND`, formatted by clap.

@@ -8,18 +8,14 @@ use serde_json::Value;
 
 use super::document::{Document, node_mut, parse_path};
 use super::stored;
-use super::{AddArgs, RemoveArgs, RenameArgs, SetArgs};
+use super::{AddArgs, RenameArgs, ServiceArgs, SetArgs};
 use crate::error::CliError;
 use crate::output::field_line;
 use crate::plugins;
-use crate::snapshots::{Access, Location};
+use crate::snapshots::Access;
 
 /// Keys of a service's data that are not plain fields.
 const RESERVED: [&str; 3] = ["type", "name", "children"];
-
-fn file(text: &str, store: Option<&std::path::Path>) -> Result<Location, CliError> {
-    Location::new(text, store)
-}
 
 /// Writes the document and prints what was written, then each change.
 fn say(document: &Document, changes: &[String]) -> Result<(), CliError> {
@@ -62,9 +58,9 @@ pub fn set(args: &SetArgs, access: &Access) -> Result<(), CliError> {
         .as_deref()
         .map(|text| parse_path("set", text))
         .transpose()?;
-    let location = file(&args.file, args.store.store.as_deref())?;
+    let location = args.target.location()?;
     access.arm_deadline(&location);
-    let mut document = Document::open(&location, access, args.force.force)?;
+    let mut document = Document::open(&location, access, args.target.force.force)?;
     let before = document.to_value()?;
     let mut changes = Vec::new();
     if let Some(path) = &path {
@@ -152,16 +148,16 @@ pub fn set(args: &SetArgs, access: &Access) -> Result<(), CliError> {
         ));
     }
     let after = document.to_value()?;
-    stored::confirm_removal(stored::removed(&before, &after), args.force.force)?;
+    stored::confirm_removal(stored::removed(&before, &after), args.target.force.force)?;
     say(&document, &changes)
 }
 
 /// `rtap remove FILE PATH`.
-pub fn remove(args: &RemoveArgs, access: &Access) -> Result<(), CliError> {
+pub fn remove(args: &ServiceArgs, access: &Access) -> Result<(), CliError> {
     let path = parse_path("remove", &args.path)?;
-    let location = file(&args.file, args.store.store.as_deref())?;
+    let location = args.target.location()?;
     access.arm_deadline(&location);
-    let mut document = Document::open(&location, access, args.force.force)?;
+    let mut document = Document::open(&location, access, args.target.force.force)?;
     let (parent, last) = split_last(&path)?;
     let before = document.to_value()?;
     let collection = document
@@ -173,7 +169,7 @@ pub fn remove(args: &RemoveArgs, access: &Access) -> Result<(), CliError> {
         .remove(&last)
         .map_err(|_| CliError::failed(format!("no service at '{path}'")))?;
     let after = document.to_value()?;
-    stored::confirm_removal(stored::removed(&before, &after), args.force.force)?;
+    stored::confirm_removal(stored::removed(&before, &after), args.target.force.force)?;
     say(
         &document,
         &[format!("- {path}  [{}]", removed.service().type_tag())],
@@ -182,13 +178,13 @@ pub fn remove(args: &RemoveArgs, access: &Access) -> Result<(), CliError> {
 
 /// `rtap rename FILE PATH NEWNAME`.
 pub fn rename(args: &RenameArgs, access: &Access) -> Result<(), CliError> {
-    let path = parse_path("rename", &args.path)?;
+    let path = parse_path("rename", &args.service.path)?;
     let new_name = &args.newname;
     rtwisted_core::service::validate_name(new_name)
         .map_err(|error| super::usage("rename", &error.to_string()))?;
-    let location = file(&args.file, args.store.store.as_deref())?;
+    let location = args.service.target.location()?;
     access.arm_deadline(&location);
-    let mut document = Document::open(&location, access, args.force.force)?;
+    let mut document = Document::open(&location, access, args.service.target.force.force)?;
     split_last(&path)?;
     let mut value = document.to_value()?;
     let node = node_mut(&mut value, &path)?;
@@ -212,9 +208,9 @@ pub fn add(args: &AddArgs, access: &Access) -> Result<(), CliError> {
         Some(text) => parse_path("add", text)?,
         None => rtwisted_core::ServicePath::root(),
     };
-    let location = file(&args.file, args.store.store.as_deref())?;
+    let location = args.target.location()?;
     access.arm_deadline(&location);
-    let mut document = Document::open(&location, access, args.force.force)?;
+    let mut document = Document::open(&location, access, args.target.force.force)?;
     let (maker, options) = (args.plugin.maker, &args.plugin.options);
     let service = plugins::make_service(maker, options)?;
     let shown = service.name().unwrap_or("(unnamed)").to_owned();

@@ -194,14 +194,18 @@ fn run_logging(
     enter_environment(options, &app, pidfile.as_deref_mut(), log_file.as_deref())?;
     let mut status = null.map(daemon::daemonize).transpose()?;
     // From here on a failure is also sent to the launching shell through the status pipe.
-    let run = Run {
+    let mut run = Run {
         app,
         key,
         origin,
         marks,
         access,
     };
-    let result = daemon_body(run, options, ids, pidfile, &mut status, log_file, taking);
+    let result = hold_store(&mut run, taking).and_then(|held_store| {
+        let result = daemon_runtime(run, options, ids, pidfile, &mut status, log_file, taking);
+        release_store(held_store, &result, taking);
+        result
+    });
     if let Err(error) = &result
         && let Some(status) = status.take()
     {
@@ -314,15 +318,12 @@ fn enter_environment(
     Ok(())
 }
 
-fn daemon_body(
-    mut run: Run,
-    options: &Options,
-    ids: (Option<u32>, Option<u32>),
-    pidfile: Option<&mut Pidfile>,
-    status: &mut Option<StatusPipe>,
-    log_file: Option<Arc<LogFile>>,
-    taking: &mut Option<Taking>,
-) -> Result<Ended, CliError> {
+/// Once daemonized: records the PID in the held files' marks and, for a run from a store,
+/// holds the application there; returns what to release at the end.
+fn hold_store(
+    run: &mut Run,
+    taking: &Option<Taking>,
+) -> Result<Option<(PathBuf, String)>, CliError> {
     for mark in &mut run.marks {
         if let Err(error) = mark.record_pid() {
             tracing::warn!("{error}");
@@ -330,7 +331,7 @@ fn daemon_body(
     }
     // The store's hold names this process: the daemon, after daemonizing (a successor takes
     // it over from its predecessor once it serves).
-    let held_store = match &run.origin {
+    Ok(match &run.origin {
         Origin::Store { dir, entry, .. } if taking.is_none() => {
             let store = run.access.open_store(dir, false)?;
             store.hold(&entry.app, Some(entry.number))?;
@@ -338,8 +339,15 @@ fn daemon_body(
         }
         Origin::Store { dir, entry, .. } => Some((dir.clone(), entry.app.clone())),
         _ => None,
-    };
-    let result = daemon_runtime(run, options, ids, pidfile, status, log_file, taking);
+    })
+}
+
+/// Releases the store's hold [`hold_store`] took, unless the run ended in a hand-over.
+fn release_store(
+    held_store: Option<(PathBuf, String)>,
+    result: &Result<Ended, CliError>,
+    taking: &Option<Taking>,
+) {
     // After a hand-over the successor holds the store's record (under its PID); a successor
     // that never served did not touch it.
     if let Some((dir, app)) = held_store
@@ -353,7 +361,6 @@ fn daemon_body(
             tracing::warn!("cannot release the hold on {app} in the store: {error}");
         }
     }
-    result
 }
 
 fn daemon_runtime(

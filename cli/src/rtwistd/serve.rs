@@ -246,14 +246,7 @@ pub(super) async fn serve(
         if let Some(metrics) = metrics.take() {
             metrics.stop(true).await;
         }
-        let stopped = lifecycle
-            .stop(app.services_mut(), StopReason::HandedOver)
-            .await;
-        if let Err(error) = &stopped {
-            for failure in &error.failures {
-                tracing::warn!("{failure}");
-            }
-        }
+        let _ = stop_logged(&lifecycle, &mut app, StopReason::HandedOver).await;
         tracing::info!("Stepped aside for PID {}.", handed.pid);
         return Ok(Ended::HandedOver);
     }
@@ -265,14 +258,7 @@ pub(super) async fn serve(
         if let Some(metrics) = metrics.take() {
             metrics.stop(false).await;
         }
-        let stopped = lifecycle
-            .stop(app.services_mut(), StopReason::Shutdown)
-            .await;
-        if let Err(error) = &stopped {
-            for failure in &error.failures {
-                tracing::warn!("{failure}");
-            }
-        }
+        let stopped = stop_logged(&lifecycle, &mut app, StopReason::Shutdown).await;
         if let Some((why, done)) = writing.take() {
             // A checkpoint still being written gets a moment to land; the stop does not wait
             // for one that is stuck.
@@ -314,6 +300,21 @@ pub(super) async fn serve(
             Err(CliError::Forced)
         }
     }
+}
+
+/// Stops the tree for `reason`, logging each service that did not stop cleanly.
+async fn stop_logged(
+    lifecycle: &Lifecycle,
+    app: &mut Application,
+    reason: StopReason,
+) -> Result<(), rtwisted_core::StopError> {
+    let stopped = lifecycle.stop(app.services_mut(), reason).await;
+    if let Err(error) = &stopped {
+        for failure in &error.failures {
+            tracing::warn!("{failure}");
+        }
+    }
+    stopped
 }
 
 /// How long a stop waits for a checkpoint still being written before it goes on without it.

@@ -18,12 +18,13 @@ use rtwisted_services::timer::TimerTask;
 use serde_json::{Map, Value as Json, json};
 use starlark::collections::SmallMap;
 use starlark::environment::{Globals, GlobalsBuilder, LibraryExtension};
-use starlark::eval::{Arguments, Evaluator};
+use starlark::eval::Evaluator;
 use starlark::starlark_simple_value;
+use starlark::values::Value;
 use starlark::values::none::NoneOr;
-use starlark::values::{StarlarkValue, Value, starlark_value};
 
 use super::blueprint::{Role, Shared, lock};
+use super::callable::callable_value;
 use super::convert::to_json;
 use super::handle::Handle;
 use super::python::Imports;
@@ -291,15 +292,11 @@ impl fmt::Display for TypeConstructor {
     }
 }
 
-#[starlark_value(type = "rtwisted_constructor")]
-impl<'v> StarlarkValue<'v> for TypeConstructor {
-    fn invoke(
-        &self,
-        _me: Value<'v>,
-        args: &Arguments<'v, '_>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> starlark::Result<Value<'v>> {
-        let label = short_name(self.tag);
+callable_value!(
+    "rtwisted_constructor",
+    TypeConstructor,
+    |constructor, args, eval| {
+        let label = short_name(constructor.tag);
         if args.positional::<0>(eval.heap()).is_err() {
             return Err(starlark::Error::new_other(anyhow::anyhow!(
                 "{label}() takes keyword arguments only, named after its fields"
@@ -312,14 +309,14 @@ impl<'v> StarlarkValue<'v> for TypeConstructor {
                 .into_iter()
                 .map(|(key, value)| Ok((key.as_str().to_owned(), to_json(value)?)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            construct(&blueprint, self.tag, arguments)
+            construct(&blueprint, constructor.tag, arguments)
         })();
         match result {
             Ok(handle) => Ok(eval.heap().alloc(handle)),
             Err(error) => Err(starlark::Error::new_other(error)),
         }
     }
-}
+);
 
 /// Twisted's constructors that share a name with a registered type, and win.
 const TWISTED_NAMES: &[&str] = &["MultiService", "TimerService", "Site"];

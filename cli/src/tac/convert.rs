@@ -22,17 +22,13 @@ pub fn to_json(value: Value) -> anyhow::Result<Json> {
     if let Some(json) = super::python::python_json(value) {
         return json;
     }
-    if let Some(list) = ListRef::from_value(value) {
-        return list
+    let items = ListRef::from_value(value)
+        .map(|list| list.content())
+        .or_else(|| TupleRef::from_value(value).map(|tuple| tuple.content()));
+    if let Some(items) = items {
+        return items
             .iter()
-            .map(to_json)
-            .collect::<anyhow::Result<_>>()
-            .map(Json::Array);
-    }
-    if let Some(tuple) = TupleRef::from_value(value) {
-        return tuple
-            .iter()
-            .map(to_json)
+            .map(|item| to_json(*item))
             .collect::<anyhow::Result<_>>()
             .map(Json::Array);
     }

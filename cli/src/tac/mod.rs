@@ -29,6 +29,7 @@
 
 mod blueprint;
 mod builtins;
+mod callable;
 mod convert;
 mod handle;
 mod python;

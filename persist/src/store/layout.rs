@@ -45,26 +45,32 @@ pub(super) fn has_sled(dir: &Path) -> bool {
     dir.join("db").is_file() && dir.join("conf").is_file()
 }
 
+/// Whether `dir` exists; a path that is there and is not a folder is not a store.
+pub(super) fn folder_exists(dir: &Path) -> Result<bool, StoreError> {
+    match std::fs::metadata(dir) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(cause) => Err(StoreError::Io {
+            dir: dir.to_owned(),
+            cause,
+        }),
+        Ok(metadata) if !metadata.is_dir() => Err(StoreError::NotAStore {
+            dir: dir.to_owned(),
+            detail: "it is not a folder".to_owned(),
+        }),
+        Ok(_) => Ok(true),
+    }
+}
+
 /// What is at `dir` (which must exist and be a folder).
 pub(super) fn examine(dir: &Path) -> Result<Found, StoreError> {
     let io_error = |cause: io::Error| StoreError::Io {
         dir: dir.to_owned(),
         cause,
     };
-    match std::fs::metadata(dir) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Err(StoreError::NoStore {
-                dir: dir.to_owned(),
-            });
-        }
-        Err(error) => return Err(io_error(error)),
-        Ok(metadata) if !metadata.is_dir() => {
-            return Err(StoreError::NotAStore {
-                dir: dir.to_owned(),
-                detail: "it is not a folder".to_owned(),
-            });
-        }
-        Ok(_) => {}
+    if !folder_exists(dir)? {
+        return Err(StoreError::NoStore {
+            dir: dir.to_owned(),
+        });
     }
     if journal(dir).is_file() {
         return Ok(Found::Files);

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::index::Index;
 use super::journal::{self, Record};
@@ -14,7 +14,7 @@ use super::sled_store::{
     COUNTERS, ENTRIES, FORMAT_KEY, HELD, JOURNAL_KEY, META, OpenOptions, STORE_FORMAT_VERSION,
     SledStore, TAGS, damaged, decode_number, sled_error, snapshot_key, tag_key, write_format,
 };
-use super::writer_lock::WriterLock;
+use super::writer_lock::{WriterLock, retry_while_busy};
 use super::{StoreError, space};
 
 /// The room creating a store needs (its journal and a fresh index).
@@ -29,28 +29,18 @@ impl SledStore {
             dir: dir.to_owned(),
             cause,
         };
-        match std::fs::metadata(dir) {
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                if !options.create {
-                    return Err(StoreError::NoStore {
-                        dir: dir.to_owned(),
-                    });
-                }
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io_error)?;
-            }
-            Err(error) => return Err(io_error(error)),
-            Ok(metadata) if !metadata.is_dir() => {
-                return Err(StoreError::NotAStore {
+        if !layout::folder_exists(dir)? {
+            if !options.create {
+                return Err(StoreError::NoStore {
                     dir: dir.to_owned(),
-                    detail: "it is not a folder".to_owned(),
                 });
             }
-            Ok(_) => {}
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_error)?;
         }
         let lock = WriterLock::acquire(dir, options.busy_timeout)?;
         let journal_path = layout::journal(dir);
@@ -187,26 +177,16 @@ impl SledStore {
 /// Opens sled at `dir` (the index folder), retrying while another process holds its lock
 /// (only an rtwisted from before the writers' lock would).
 pub(super) fn open_db(dir: &Path, busy_timeout: Duration) -> Result<sled::Db, StoreError> {
-    let deadline = Instant::now() + busy_timeout;
-    let mut pause = Duration::from_millis(10);
-    loop {
+    let pauses = (Duration::from_millis(10), Duration::from_millis(200));
+    retry_while_busy(dir, busy_timeout, pauses, || {
         // No background flusher: every write flushes before it reports success, and a store
         // without threads of its own releases its lock as soon as it is dropped.
         match sled::Config::new().path(dir).flush_every_ms(None).open() {
-            Ok(db) => return Ok(db),
-            Err(error) if is_lock_error(&error) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(StoreError::Busy {
-                        dir: dir.to_owned(),
-                    });
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(200));
-            }
-            Err(error) => return Err(sled_error(dir, error)),
+            Ok(db) => Ok(Some(db)),
+            Err(error) if is_lock_error(&error) => Ok(None),
+            Err(error) => Err(sled_error(dir, error)),
         }
-    }
+    })
 }
 
 /// sled 0.34.7 reports a lock held elsewhere as an `Io` error of kind `Other` with this text.

@@ -22,28 +22,41 @@ impl WriterLock {
             dir: dir.to_owned(),
             cause,
         })?;
-        let deadline = Instant::now() + wait;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(WriterLock { _file: file }),
-                Err(TryLockError::WouldBlock) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(StoreError::Busy {
-                            dir: dir.to_owned(),
-                        });
-                    }
-                    std::thread::sleep(pause.min(deadline - now));
-                    pause = (pause * 2).min(Duration::from_millis(25));
-                }
-                Err(TryLockError::Error(cause)) => {
-                    return Err(StoreError::Io {
-                        dir: dir.to_owned(),
-                        cause,
-                    });
-                }
-            }
+        let pauses = (Duration::from_millis(1), Duration::from_millis(25));
+        retry_while_busy(dir, wait, pauses, || match file.try_lock() {
+            Ok(()) => Ok(Some(())),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(cause)) => Err(StoreError::Io {
+                dir: dir.to_owned(),
+                cause,
+            }),
+        })?;
+        Ok(WriterLock { _file: file })
+    }
+}
+
+/// Calls `attempt` until it succeeds (`Ok(Some(_))`) or fails, pausing between the attempts
+/// that find the store busy (`Ok(None)`): the first of `pauses` at first, doubling up to the
+/// second; after `wait` the store is [`Busy`](StoreError::Busy).
+pub(super) fn retry_while_busy<T>(
+    dir: &Path,
+    wait: Duration,
+    pauses: (Duration, Duration),
+    mut attempt: impl FnMut() -> Result<Option<T>, StoreError>,
+) -> Result<T, StoreError> {
+    let deadline = Instant::now() + wait;
+    let (mut pause, longest) = pauses;
+    loop {
+        if let Some(done) = attempt()? {
+            return Ok(done);
         }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(StoreError::Busy {
+                dir: dir.to_owned(),
+            });
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(longest);
     }
 }

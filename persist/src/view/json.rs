@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{CHILDREN, Detail, MEASURED_ELEMENTS, SHOWN_BYTES, SHOWN_ENTRIES, summary};
 use crate::FormatError;
+use crate::bounds::{JsonByte, JsonStrings};
 
 /// The generic value of a JSON text (a verified, bounds-checked `tas` application).
 pub fn from_json(text: &str, detail: Detail) -> Result<Value, FormatError> {
@@ -70,26 +71,15 @@ fn json_value(raw: &RawValue, key: Option<&str>) -> Result<Value, FormatError> {
 /// How many entries the JSON array or object `text` holds (its top-level commas, plus one).
 fn count_entries(text: &str) -> u64 {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = JsonStrings::default();
     let mut commas = 0u64;
     let mut any = false;
     for &byte in text.as_bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
+        if strings.next(byte) != JsonByte::Outside {
             continue;
         }
         match byte {
-            b'"' => {
-                in_string = true;
-                any |= depth == 1;
-            }
+            b'"' => any |= depth == 1,
             b'[' | b'{' => {
                 any |= depth == 1;
                 depth += 1;

@@ -53,6 +53,19 @@ impl<'a> Reader<'a> {
             .fold(0u64, |n, b| (n << 8) | u64::from(*b)))
     }
 
+    /// How many entries the array or map that `marker` starts holds: the low four bits of a
+    /// fix marker, or the 16-bit number after `wide` (the array's or map's 16-bit marker), or
+    /// the 32-bit one after the marker that follows `wide`.
+    fn count(&mut self, marker: u8, wide: u8) -> Result<u64, FormatError> {
+        if marker == wide {
+            self.number(2)
+        } else if marker == wide + 1 {
+            self.number(4)
+        } else {
+            Ok(u64::from(marker & 0x0f))
+        }
+    }
+
     /// The end of the value that starts at `start`, without decoding it.
     fn end_of(&self, start: usize) -> Result<usize, FormatError> {
         let mut position = start;
@@ -154,11 +167,7 @@ impl<'a> Reader<'a> {
                 Value::Object(map)
             }
             0x90..=0x9f | 0xdc | 0xdd => {
-                let count = match marker {
-                    0xdc => self.number(2)?,
-                    0xdd => self.number(4)?,
-                    _ => u64::from(marker & 0x0f),
-                };
+                let count = self.count(marker, 0xdc)?;
                 if summaries && count > MEASURED_ELEMENTS {
                     let summarize = if key == Some(CHILDREN) {
                         !self.all_maps(self.position, count)?
@@ -177,11 +186,7 @@ impl<'a> Reader<'a> {
                 Value::Array(items)
             }
             0x80..=0x8f | 0xde | 0xdf => {
-                let pairs = match marker {
-                    0xde => self.number(2)?,
-                    0xdf => self.number(4)?,
-                    _ => u64::from(marker & 0x0f),
-                };
+                let pairs = self.count(marker, 0xde)?;
                 if summaries && pairs > SHOWN_ENTRIES && self.end_of(start)? - start > SHOWN_BYTES {
                     self.position = start;
                     return self.summarized(start, Some(pairs));

@@ -9,13 +9,14 @@ use rtwisted_core::registry::TypeKind;
 use rtwisted_services::timer::Checkpoint;
 use serde_json::{Value as Json, json};
 use starlark::environment::{Methods, MethodsBuilder};
-use starlark::eval::{Arguments, Evaluator};
+use starlark::eval::Evaluator;
 use starlark::starlark_module;
 use starlark::starlark_simple_value;
 use starlark::values::{Heap, StarlarkValue, Value, ValueLike, starlark_value};
 
 use super::super::blueprint::lock;
 use super::super::builtins::{blueprint_of, typed};
+use super::super::callable::{callable_value, refused};
 use super::super::handle::Handle;
 use super::super::values::{
     ContextFactory, Endpoint, Environ, FactoryClass, Persistable, PersistableSave, ProtocolClass,
@@ -81,28 +82,21 @@ impl fmt::Display for ProtocolClass {
     }
 }
 
-#[starlark_value(type = "protocol_class")]
-impl<'v> StarlarkValue<'v> for ProtocolClass {
+callable_value!(
+    "protocol_class",
+    ProtocolClass,
+    |class, _args, _eval| {
+        let short = class.short();
+        refused(format!(
+            "{short}() would make one protocol; a service takes a factory: protocol.Factory.forProtocol({short}), or set factory.protocol = {short}"
+        ))
+    },
     fn equals(&self, other: Value<'v>) -> starlark::Result<bool> {
         Ok(other
             .downcast_ref::<ProtocolClass>()
             .is_some_and(|other| std::ptr::eq(self.spec, other.spec)))
     }
-
-    fn invoke(
-        &self,
-        _me: Value<'v>,
-        _args: &Arguments<'v, '_>,
-        _eval: &mut Evaluator<'v, '_, '_>,
-    ) -> starlark::Result<Value<'v>> {
-        Err(other(anyhow::anyhow!(
-            "{}() would make one protocol; a service takes a factory: protocol.Factory.forProtocol({}), or set factory.protocol = {}",
-            self.short(),
-            self.short(),
-            self.short()
-        )))
-    }
-}
+);
 
 /// The rtwisted factory fields of a protocol class (its factory type, defaults filled in).
 fn factory_fields(spec: &ProtocolSpec) -> anyhow::Result<serde_json::Map<String, Json>> {
@@ -167,24 +161,19 @@ fn factory_class_methods(builder: &mut MethodsBuilder) {
     }
 }
 
-#[starlark_value(type = "factory_class")]
-impl<'v> StarlarkValue<'v> for FactoryClass {
+callable_value!(
+    "factory_class",
+    FactoryClass,
+    |class, args, eval| {
+        args.no_named_args()?;
+        args.no_positional_args(eval.heap())?;
+        let handle = new_factory(class.name, None, eval).map_err(other)?;
+        Ok(eval.heap().alloc(handle))
+    },
     fn get_methods() -> Option<&'static Methods> {
         Some(FACTORY_CLASS_METHODS.methods())
     }
-
-    fn invoke(
-        &self,
-        _me: Value<'v>,
-        args: &Arguments<'v, '_>,
-        eval: &mut Evaluator<'v, '_, '_>,
-    ) -> starlark::Result<Value<'v>> {
-        args.no_named_args()?;
-        args.no_positional_args(eval.heap())?;
-        let handle = new_factory(self.name, None, eval).map_err(other)?;
-        Ok(eval.heap().alloc(handle))
-    }
-}
+);
 
 /// The JSON of the Python values that stand for rtwisted data: an endpoint is its description,
 /// `IPersistable(app).save` the checkpoint task; the others say where they go instead.

@@ -7,11 +7,11 @@
 use std::fmt;
 
 use starlark::environment::{Methods, MethodsBuilder};
-use starlark::eval::{Arguments, Evaluator};
 use starlark::starlark_module;
 use starlark::values::none::NoneOr;
 use starlark::values::{Heap, StarlarkValue, Value, starlark_value};
 
+use super::super::callable::{callable_value, refused};
 use super::super::values::{
     ContextFactory, Endpoint, Environ, Persistable, PersistableSave, Reactor, ReactorCall,
 };
@@ -112,20 +112,12 @@ impl fmt::Display for ReactorCall {
     }
 }
 
-#[starlark_value(type = "reactor_call")]
-impl<'v> StarlarkValue<'v> for ReactorCall {
-    fn invoke(
-        &self,
-        _me: Value<'v>,
-        _args: &Arguments<'v, '_>,
-        _eval: &mut Evaluator<'v, '_, '_>,
-    ) -> starlark::Result<Value<'v>> {
-        Err(other(anyhow::anyhow!(
-            "reactor.{}() cannot run in a TAC file: {NO_REACTOR}; {BRING_YOUR_OWN}",
-            self.name
-        )))
-    }
-}
+callable_value!("reactor_call", ReactorCall, |call, _args, _eval| {
+    refused(format!(
+        "reactor.{}() cannot run in a TAC file: {NO_REACTOR}; {BRING_YOUR_OWN}",
+        call.name
+    ))
+});
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -175,16 +167,12 @@ impl fmt::Display for PersistableSave {
     }
 }
 
-#[starlark_value(type = "persistable_save")]
-impl<'v> StarlarkValue<'v> for PersistableSave {
-    fn invoke(
-        &self,
-        _me: Value<'v>,
-        _args: &Arguments<'v, '_>,
-        _eval: &mut Evaluator<'v, '_, '_>,
-    ) -> starlark::Result<Value<'v>> {
-        Err(other(anyhow::anyhow!(
-            "IPersistable(application).save() cannot run in a TAC file: rtwistd saves the running tree (at shutdown, on SIGUSR2, and on a timer with TimerService(60, IPersistable(application).save))"
-        )))
+callable_value!(
+    "persistable_save",
+    PersistableSave,
+    |_save, _args, _eval| {
+        refused(
+            "IPersistable(application).save() cannot run in a TAC file: rtwistd saves the running tree (at shutdown, on SIGUSR2, and on a timer with TimerService(60, IPersistable(application).save))",
+        )
     }
-}
+);
