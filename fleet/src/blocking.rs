@@ -144,6 +144,12 @@ impl BlockingEtcdStore {
         self.wait(async move { store.untag(&address).await })
     }
 
+    /// The members of `app`'s fleet ([`members::list`](crate::members::list)).
+    pub fn members(&self, app: &str) -> Result<Vec<crate::Member>, FleetError> {
+        let (etcd, app) = (self.store.etcd().clone(), app.to_owned());
+        self.wait(async move { crate::members::list(&etcd, &app).await })
+    }
+
     /// [`EtcdStore::gc`].
     pub fn gc(&self, app: &str, keep: usize) -> Result<GcReport, FleetError> {
         let (store, app) = (self.store.clone(), app.to_owned());

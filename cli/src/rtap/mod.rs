@@ -29,6 +29,7 @@
 mod convert;
 mod document;
 mod edit;
+mod fleet_status;
 mod generate;
 mod get;
 mod inspect;
@@ -203,6 +204,11 @@ pub(crate) struct StatusArgs {
     /// Print one JSON document
     #[arg(long)]
     pub(crate) json: bool,
+    /// List every daemon running NAME from the store on etcd given with --store (host, PID, snapshot, state, last checkpoint)
+    #[arg(long, requires = "store", conflicts_with = "control")]
+    pub(crate) fleet: bool,
+    #[command(flatten)]
+    pub(crate) store: crate::args::StoreArgs,
 }
 
 // `rtap apply`.
@@ -474,6 +480,15 @@ where
             live::add(&socket, args.parent.as_deref(), child)
         }
         RtapCommand::Add(args) => modify::add(&args, &access),
+        RtapCommand::Status(args) if args.fleet => fleet_status::status(
+            args.store
+                .store
+                .as_deref()
+                .unwrap_or(std::path::Path::new("")),
+            args.target.name.as_deref().unwrap_or_default(),
+            args.json,
+            &access,
+        ),
         RtapCommand::Status(args) => live::status(
             &live::socket(
                 args.target.name.as_deref(),

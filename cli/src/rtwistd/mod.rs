@@ -13,6 +13,8 @@
 
 mod daemon;
 mod endpoints;
+#[cfg(feature = "etcd")]
+mod fleet;
 mod handover;
 mod live;
 #[cfg(feature = "metrics")]
@@ -80,6 +82,9 @@ pub(crate) struct RtwistdArgs {
     /// descending from the one addressed)
     #[arg(long)]
     pub(crate) resume: bool,
+    /// With --store etcd://... -f APP@TAG: when the tag moves to another snapshot, apply it live (services it leaves unchanged keep running)
+    #[arg(long)]
+    pub(crate) follow: bool,
     /// Source (tas) snapshot to run
     #[arg(short = 's', long, value_name = "FILE", conflicts_with = "python")]
     pub(crate) source: Option<String>,

@@ -87,8 +87,31 @@ pub struct Options {
     pub metrics: Option<String>,
     /// Start from the newest state descending from the snapshot given.
     pub resume: bool,
+    /// The tag to follow (`--follow` with `-f APP@TAG` in a store on etcd).
+    pub follow: Option<String>,
     /// The limits of every load and save.
     pub limits: rtwisted_persist::Limits,
+}
+
+/// The tag `--follow` follows: `-f APP@TAG` in a store on etcd, or why not.
+fn followed_tag(store: Option<&Path>, file: Option<&str>) -> Result<String, String> {
+    let on_etcd = store.is_some_and(crate::store_backend::is_remote);
+    if !on_etcd {
+        return Err(
+            "--follow watches a tag in a store on etcd: give --store etcd://HOST:PORT/PREFIX"
+                .to_owned(),
+        );
+    }
+    let text = file.unwrap_or_default();
+    match text.parse::<rtwisted_persist::store::StoreAddress>() {
+        Ok(rtwisted_persist::store::StoreAddress {
+            selector: rtwisted_persist::store::Selector::Tag(tag),
+            ..
+        }) => Ok(tag),
+        _ => Err(format!(
+            "--follow follows a tag: give -f APP@TAG (not '{text}')"
+        )),
+    }
 }
 
 fn absolute(path: &str) -> Result<PathBuf, CliError> {
@@ -144,6 +167,12 @@ impl Options {
                 "--resume continues a snapshot's state: give it with -f FILE (or -s, or --store -f APP)",
             ));
         }
+        let follow = if args.follow {
+            let store = args.store.store.as_deref();
+            Some(followed_tag(store, args.file.as_deref()).map_err(|message| usage(&message))?)
+        } else {
+            None
+        };
         let nodaemon = args.nodaemon;
         // As in twistd, a run from a plugin or a TAC file saves nothing at shutdown unless asked
         // to: the program, not a snapshot, is the source of truth.
@@ -257,6 +286,7 @@ impl Options {
                 None => None,
             },
             resume: args.resume,
+            follow,
             limits: args.limits.limits(super::command())?,
         })
     }

@@ -130,6 +130,9 @@ pub(super) async fn serve(
     if let Some(metrics) = metrics.as_mut() {
         metrics.serve(control_commands.clone());
     }
+    #[cfg(feature = "etcd")]
+    let fleet_member = super::fleet::plan(options, &origin)
+        .map(|plan| super::fleet::FleetMember::join(plan, control_commands.clone()));
     drop(control_commands);
     if let Some(status) = status.take() {
         status.started();
@@ -225,6 +228,10 @@ pub(super) async fn serve(
         }
     };
     drop(requests);
+    #[cfg(feature = "etcd")]
+    if let Some(member) = fleet_member {
+        member.leave().await;
+    }
     // Requests that come during the stop are answered at once: the daemon is shutting down.
     drop(control_requests);
     let first_signal = tokio::time::Instant::now();

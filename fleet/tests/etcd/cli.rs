@@ -240,3 +240,182 @@ fn rtwistd_runs_from_etcd_and_saves_back_into_it() {
     let entries = told(&entries, &store);
     assert_eq!(entries.lines().count(), 4, "{entries}");
 }
+
+/// A foreground rtwistd in a folder of its own, killed when dropped.
+struct Member {
+    child: std::process::Child,
+    folder: tempfile::TempDir,
+}
+
+impl Member {
+    fn start(args: &[&str]) -> Member {
+        let folder = tempfile::tempdir().unwrap();
+        let child = Command::new(binary("rtwistd"))
+            .args(["-n", "--pidfile", "", "--logfile", "rtwistd.log"])
+            .args(args)
+            .current_dir(folder.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let member = Member { child, folder };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !member.folder.path().join("echo.ctl").exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no control socket:\n{}",
+                member.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        member
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.folder.path().join("rtwistd.log")).unwrap_or_default()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let output = rtap(
+            self.folder.path(),
+            &["status", "--control", "echo.ctl", "--json"],
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_default()
+    }
+
+    /// The address the service at `path` listens on.
+    fn address(&self, path: &str) -> Option<String> {
+        let status = self.status();
+        let services = status["services"].as_array()?;
+        let service = services.iter().find(|s| s["path"] == path)?;
+        service["facts"]["address"].as_str().map(str::to_owned)
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 50 ms until it holds or `seconds` pass.
+fn eventually(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
+
+#[test]
+fn a_tag_move_rolls_out_live_to_three_followers_and_status_lists_them() {
+    use std::io::{Read, Write};
+    let Some(cluster) = EtcdCluster::start("a_tag_move_rolls_out") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let store = cluster.address("rollout");
+    let made = rtap(
+        scratch.path(),
+        &[
+            "save", "echo", "--port", "tcp:0", "--store", &store, "--tag", "prod",
+        ],
+    );
+    assert!(made.status.success(), "{}", told(&made, &store));
+    let follow = ["--store", store.as_str(), "-f", "echo@prod", "--follow"];
+    let members: Vec<Member> = (0..3).map(|_| Member::start(&follow)).collect();
+    let fleet = || {
+        let output = rtap(
+            scratch.path(),
+            &["status", "--fleet", "echo", "--store", &store, "--json"],
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap_or_default()
+    };
+    let on = |number: &str| {
+        let listed = fleet();
+        let listed = listed.as_array().cloned().unwrap_or_default();
+        listed.len() == 3 && listed.iter().all(|m| m["snapshot"] == number)
+    };
+    assert!(eventually(10, || on("echo@1")), "{}", fleet());
+    // A connection to each member's echo service, open across the rollout.
+    let mut connections: Vec<std::net::TcpStream> = members
+        .iter()
+        .map(|m| std::net::TcpStream::connect(m.address("echo").unwrap()).unwrap())
+        .collect();
+
+    let added = rtap(
+        scratch.path(),
+        &[
+            "add", "echo@1", "discard", "--port", "tcp:0", "--store", &store,
+        ],
+    );
+    assert!(added.status.success(), "{}", told(&added, &store));
+    let moved = rtap(
+        scratch.path(),
+        &[
+            "store", "--store", &store, "tag", "echo@2", "prod", "--move",
+        ],
+    );
+    assert!(moved.status.success(), "{}", told(&moved, &store));
+    assert!(eventually(10, || on("echo@2")), "{}", fleet());
+    for (member, connection) in members.iter().zip(&mut connections) {
+        let services = member.status()["services"].as_array().unwrap().len();
+        assert_eq!(services, 3, "the root, echo and discard:\n{}", member.log());
+        assert!(
+            member.log().contains("Rolled out echo@2"),
+            "{}",
+            member.log()
+        );
+        // The untouched service kept its connection through the rollout.
+        connection
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        connection.write_all(b"still here").unwrap();
+        let mut echoed = [0u8; 10];
+        connection.read_exact(&mut echoed).unwrap();
+        assert_eq!(&echoed, b"still here");
+    }
+    // A member killed with SIGKILL leaves the list once its lease runs out.
+    let mut members = members;
+    let mut gone = members.pop().unwrap();
+    let _ = gone.child.kill();
+    let _ = gone.child.wait();
+    assert!(
+        eventually(15, || fleet().as_array().is_some_and(|l| l.len() == 2)),
+        "{}",
+        fleet()
+    );
+}
+
+#[test]
+fn follow_without_a_tag_in_a_store_on_etcd_is_a_usage_error() {
+    let scratch = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["-f", "echo@prod"], "give --store etcd://HOST:PORT/PREFIX"),
+        (
+            &["--store", "db", "-f", "echo@prod"],
+            "give --store etcd://",
+        ),
+        (
+            &["--store", "etcd://127.0.0.1:9/x", "-f", "echo@2"],
+            "give -f APP@TAG (not 'echo@2')",
+        ),
+    ];
+    for (args, words) in cases {
+        let output = Command::new(binary("rtwistd"))
+            .args(["-n", "--follow"])
+            .args(*args)
+            .current_dir(scratch.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains(words), "{args:?}: {said}");
+    }
+}
