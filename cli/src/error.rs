@@ -1,5 +1,6 @@
 //! The error both tools report: one line on stderr, and an exit status that means something.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use rtwisted_persist::SnapshotError;
@@ -68,4 +69,15 @@ pub fn finish(tool: &str, result: Result<(), CliError>) -> ExitCode {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(error) => error.report(tool),
     }
+}
+
+/// What each tool's `run` does: the preflight check, then `dispatch` on the arguments (the
+/// first is the program name); the result, reported under the tool's name, is the exit status.
+pub(crate) fn run_tool(
+    tool: &str,
+    args: impl IntoIterator<Item = impl Into<OsString>>,
+    dispatch: fn(Vec<OsString>) -> Result<(), CliError>,
+) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    finish(tool, crate::preflight().and_then(|()| dispatch(args)))
 }

@@ -49,7 +49,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use crate::args::{
     AppnameArgs, ForceArgs, IdArgs, LimitArgs, PassphraseArgs, PluginChoice, StoreArgs, StyleArgs,
 };
-use crate::error::{CliError, finish};
+use crate::error::{CliError, run_tool};
 use crate::snapshots::{Access, Location};
 
 // The `rtap` command line.
@@ -437,19 +437,11 @@ pub fn command() -> clap::Command {
 
 /// Runs `rtap` with these arguments (the first is the program name) and returns its exit
 /// status. A binary that links more service types and plugins calls this from its `main`.
-pub fn run<I, T>(args: I) -> ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    finish("rtap", crate::preflight().and_then(|()| dispatch(args)))
+pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    run_tool("rtap", args, dispatch)
 }
 
-fn dispatch<I, T>(args: I) -> Result<(), CliError>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
+fn dispatch(args: Vec<OsString>) -> Result<(), CliError> {
     let matches = command().try_get_matches_from(args)?;
     let rtap = Rtap::from_arg_matches(&matches)?;
     let access = Access {

@@ -39,7 +39,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::args::{IdArgs, LimitArgs, PassphraseArgs, PluginChoice, StoreArgs};
-use crate::error::{CliError, finish};
+use crate::error::{CliError, run_tool};
 
 pub use options::Options;
 
@@ -179,19 +179,11 @@ pub fn command() -> clap::Command {
 
 /// Runs `rtwistd` with these arguments (the first is the program name) and returns its exit
 /// status. A binary that links more service types and plugins calls this from its `main`.
-pub fn run<I, T>(args: I) -> ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    finish("rtwistd", crate::preflight().and_then(|()| dispatch(args)))
+pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    run_tool("rtwistd", args, dispatch)
 }
 
-fn dispatch<I, T>(args: I) -> Result<(), CliError>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
+fn dispatch(args: Vec<OsString>) -> Result<(), CliError> {
     // Before anything opens a file: socket-activated descriptors start at 3.
     rtwisted_services::net::activation::claim();
     let matches = command().try_get_matches_from(args)?;

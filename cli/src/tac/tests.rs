@@ -40,6 +40,12 @@ fn paths(app: &Application) -> Vec<String> {
 
 const APP: &str = "application = Application(\"a\")\n";
 
+/// Asserts that [`APP`] followed by `body` fails with an error that contains `needle`.
+fn assert_fails(body: &str, needle: &str) {
+    let message = error(&format!("{APP}{body}"));
+    assert!(message.contains(needle), "{message}");
+}
+
 #[test]
 fn set_service_parent_moves_a_service_as_twisted_does() {
     let app = run(&format!(
@@ -72,31 +78,25 @@ fn tree_rules_are_checked_where_they_break() {
         ))
         .starts_with("app.tac:4:1: cannot rename MultiService 'm' while it has a parent")
     );
-    assert!(
-        error(&format!(
-            "{APP}m = MultiService(name=\"m\")\nm.setServiceParent(m)\n"
-        ))
-        .contains("app.tac:3:1: MultiService 'm' cannot be put inside itself")
+    assert_fails(
+        "m = MultiService(name=\"m\")\nm.setServiceParent(m)\n",
+        "app.tac:3:1: MultiService 'm' cannot be put inside itself",
     );
-    assert!(
-        error(&format!(
-            "{APP}s = service(\"tcp:0\", Echo())\nservice(\"tcp:0\", Echo()).setServiceParent(s)\n"
-        ))
-        .contains("StreamServer cannot hold services")
+    assert_fails(
+        "s = service(\"tcp:0\", Echo())\nservice(\"tcp:0\", Echo()).setServiceParent(s)\n",
+        "StreamServer cannot hold services",
     );
-    assert!(
-        error(&format!("{APP}application.setServiceParent(application)\n"))
-            .contains("the application is the root")
+    assert_fails(
+        "application.setServiceParent(application)\n",
+        "the application is the root",
     );
-    assert!(
-        error(&format!("{APP}application.getServiceNamed(\"nope\")\n"))
-            .contains("has no service named 'nope'")
+    assert_fails(
+        "application.getServiceNamed(\"nope\")\n",
+        "has no service named 'nope'",
     );
-    assert!(
-        error(&format!(
-            "{APP}s = service(\"tcp:0\", Echo(), name=\"bad/name\")\n"
-        ))
-        .contains("bad/name")
+    assert_fails(
+        "s = service(\"tcp:0\", Echo(), name=\"bad/name\")\n",
+        "bad/name",
     );
 }
 
@@ -117,9 +117,9 @@ fn process_settings_through_iprocess_and_keywords() {
         error("application = Application(\"a\", uid=\"no-such-user-here\")\n")
             .contains("no user named 'no-such-user-here'")
     );
-    assert!(
-        error(&format!("{APP}IProcess(application).colour = 1\n"))
-            .contains("an application has no setting 'colour'")
+    assert_fails(
+        "IProcess(application).colour = 1\n",
+        "an application has no setting 'colour'",
     );
     assert!(error("application = Application(\"a\", style=\"xml\")\n").contains("xml"));
 }
@@ -132,18 +132,18 @@ fn registered_types_take_their_fields_by_keyword_only() {
     ))
     .unwrap();
     assert_eq!(paths(&app), ["/", "q", "t"]);
-    assert!(
-        error(&format!("{APP}Echo(1)\n"))
-            .contains("Echo() takes keyword arguments only, named after its fields")
+    assert_fails(
+        "Echo(1)\n",
+        "Echo() takes keyword arguments only, named after its fields",
     );
-    assert!(error(&format!("{APP}make(\"nope.Type\")\n")).contains("no type 'nope.Type'"));
-    assert!(
-        error(&format!("{APP}TimerService(-1, LogLine(message=\"m\"))\n"))
-            .contains("TimerService(): the step must be a positive number of seconds, not -1")
+    assert_fails("make(\"nope.Type\")\n", "no type 'nope.Type'");
+    assert_fails(
+        "TimerService(-1, LogLine(message=\"m\"))\n",
+        "TimerService(): the step must be a positive number of seconds, not -1",
     );
-    assert!(
-        error(&format!("{APP}service(\"tcp:0\", [1, {{1: 2}}])\n"))
-            .contains("dict keys given to rtwisted must be strings")
+    assert_fails(
+        "service(\"tcp:0\", [1, {1: 2}])\n",
+        "dict keys given to rtwisted must be strings",
     );
 }
 
@@ -155,9 +155,7 @@ fn plugins_take_their_options_as_keywords() {
     ))
     .unwrap();
     assert_eq!(paths(&app), ["/", "kv"]);
-    assert!(
-        error(&format!("{APP}plugin(\"nope\")\n")).contains("no plugin named 'nope' (plugins: ")
-    );
+    assert_fails("plugin(\"nope\")\n", "no plugin named 'nope' (plugins: ");
 }
 
 #[test]

@@ -30,6 +30,20 @@ fn store_in(folder: &tempfile::TempDir) -> SledStore {
     SledStore::open_or_create(&folder.path().join("store")).unwrap()
 }
 
+/// A new store in `folder` holding `count` snapshots of the echo application, numbered from 1.
+fn store_with_echoes(folder: &tempfile::TempDir, count: u64) -> SledStore {
+    let store = store_in(folder);
+    for _ in 0..count {
+        store.put("echo", &echo(&[]), None).unwrap();
+    }
+    store
+}
+
+/// Tags the snapshot at `address` (refusing a tag another snapshot has).
+fn tag(store: &SledStore, address: &str, tag: &str) {
+    store.tag(&addr(address), tag, TagConflict::Refuse).unwrap();
+}
+
 fn numbers(store: &SledStore, app: &str) -> Vec<u64> {
     store.log(app).unwrap().iter().map(|e| e.number).collect()
 }
@@ -86,13 +100,8 @@ fn numbers_count_up_per_application_and_latest_is_the_newest() {
 #[test]
 fn addresses_pick_by_number_and_tag_with_clear_errors() {
     let folder = tempfile::tempdir().unwrap();
-    let store = store_in(&folder);
-    for _ in 0..5 {
-        store.put("echo", &echo(&[]), None).unwrap();
-    }
-    store
-        .tag(&addr("echo@3"), "stable", TagConflict::Refuse)
-        .unwrap();
+    let store = store_with_echoes(&folder, 5);
+    tag(&store, "echo@3", "stable");
     assert_eq!(store.resolve(&addr("echo@4")).unwrap().number, 4);
     assert_eq!(store.resolve(&addr("echo@stable")).unwrap().number, 3);
     assert_eq!(
@@ -147,20 +156,13 @@ fn address_parsing_and_display() {
 #[test]
 fn tags_are_unique_per_application() {
     let folder = tempfile::tempdir().unwrap();
-    let store = store_in(&folder);
-    for _ in 0..3 {
-        store.put("echo", &echo(&[]), None).unwrap();
-    }
+    let store = store_with_echoes(&folder, 3);
     store
         .put("kv", &snapshot("kv", &[], Style::Tap), None)
         .unwrap();
-    store
-        .tag(&addr("echo@1"), "stable", TagConflict::Refuse)
-        .unwrap();
+    tag(&store, "echo@1", "stable");
     // Another application may use the same tag.
-    store
-        .tag(&addr("kv@1"), "stable", TagConflict::Refuse)
-        .unwrap();
+    tag(&store, "kv@1", "stable");
     // Tagging again with the same tag is a no-op.
     let same = store
         .tag(&addr("echo@1"), "stable", TagConflict::Refuse)
@@ -190,9 +192,7 @@ fn tags_are_unique_per_application() {
         .unwrap();
     assert_eq!(retagged.replaced.as_deref(), Some("stable"));
     assert!(store.resolve(&addr("echo@stable")).is_err());
-    store
-        .tag(&addr("echo@3"), "stable", TagConflict::Refuse)
-        .unwrap();
+    tag(&store, "echo@3", "stable");
 
     let (entry, removed) = store.untag(&addr("echo@prod")).unwrap();
     assert_eq!(
@@ -223,13 +223,8 @@ fn tags_are_unique_per_application() {
 #[test]
 fn gc_keeps_the_newest_and_the_tagged_and_numbers_are_never_reused() {
     let folder = tempfile::tempdir().unwrap();
-    let store = store_in(&folder);
-    for _ in 0..5 {
-        store.put("echo", &echo(&[]), None).unwrap();
-    }
-    store
-        .tag(&addr("echo@2"), "keep-me", TagConflict::Refuse)
-        .unwrap();
+    let store = store_with_echoes(&folder, 5);
+    tag(&store, "echo@2", "keep-me");
     assert!(matches!(store.gc("echo", 0), Err(StoreError::KeepNothing)));
     let removed: Vec<u64> = store
         .gc("echo", 2)

@@ -21,6 +21,17 @@ fn other(error: anyhow::Error) -> starlark::Error {
     starlark::Error::new_other(error)
 }
 
+/// `Display` for a value that always shows as the same text.
+macro_rules! shown_as {
+    ($ty:ident, $text:literal) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($text)
+            }
+        }
+    };
+}
+
 /// `os.environ[name]`, `os.environ.get`, `os.getenv` and `env()`: the one way a TAC file reads
 /// its environment. `None` when the variable is not set.
 pub fn environment_variable(name: &str) -> anyhow::Result<Option<String>> {
@@ -33,11 +44,7 @@ pub fn environment_variable(name: &str) -> anyhow::Result<Option<String>> {
     }
 }
 
-impl fmt::Display for Environ {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<os.environ>")
-    }
-}
+shown_as!(Environ, "<os.environ>");
 
 starlark::methods_static!(ENVIRON_METHODS = environ_methods);
 
@@ -91,11 +98,7 @@ impl<'v> StarlarkValue<'v> for Environ {
 /// Why a TAC file does not drive the reactor.
 pub const NO_REACTOR: &str = "a TAC file builds the application and rtwistd runs the reactor: add a service instead (internet.TCPServer, strports.service, internet.TimerService)";
 
-impl fmt::Display for Reactor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<reactor>")
-    }
-}
+shown_as!(Reactor, "<reactor>");
 
 #[starlark_value(type = "reactor")]
 impl<'v> StarlarkValue<'v> for Reactor {
@@ -144,11 +147,7 @@ impl fmt::Display for ContextFactory {
 #[starlark_value(type = "context_factory")]
 impl<'v> StarlarkValue<'v> for ContextFactory {}
 
-impl fmt::Display for Persistable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<IPersistable>")
-    }
-}
+shown_as!(Persistable, "<IPersistable>");
 
 #[starlark_value(type = "persistable")]
 impl<'v> StarlarkValue<'v> for Persistable {
@@ -161,11 +160,7 @@ impl<'v> StarlarkValue<'v> for Persistable {
     }
 }
 
-impl fmt::Display for PersistableSave {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<IPersistable.save>")
-    }
-}
+shown_as!(PersistableSave, "<IPersistable.save>");
 
 callable_value!(
     "persistable_save",

@@ -141,6 +141,11 @@ const HEAD: &str = "from twisted.application import service, internet, strports\
     import os\n\
     application = service.Application(\"a\")\n";
 
+/// The error of [`HEAD`] followed by `body`, which must fail.
+fn failure(body: &str) -> String {
+    run(&format!("{HEAD}{body}")).unwrap_err()
+}
+
 #[test]
 fn factories_take_their_protocol_as_in_twisted() {
     let tree = children(&format!(
@@ -158,18 +163,14 @@ fn factories_take_their_protocol_as_in_twisted() {
     assert_eq!(tree[1]["factory"]["type"], "rtwisted.Daytime");
     assert_eq!(tree[2]["factory"]["dest"], "tcp:host=example.org:port=80");
 
-    let error = run(&format!(
-        "{HEAD}f = protocol.ServerFactory()\ninternet.TCPServer(0, f)\n"
-    ))
-    .unwrap_err();
+    let error = failure("f = protocol.ServerFactory()\ninternet.TCPServer(0, f)\n");
     assert!(
         error.starts_with("app.tac:8:1: ServerFactory has no protocol: set it first (factory.protocol = wire.Echo)"),
         "{error}"
     );
-    let error = run(&format!(
-        "{HEAD}f = protocol.ServerFactory()\nf.protocol = wire.Echo\ns = internet.TCPServer(0, f)\nf.protocol = wire.Discard\n"
-    ))
-    .unwrap_err();
+    let error = failure(
+        "f = protocol.ServerFactory()\nf.protocol = wire.Echo\ns = internet.TCPServer(0, f)\nf.protocol = wire.Discard\n",
+    );
     assert!(
         error.starts_with(
             "app.tac:10:1: set ServerFactory's protocol before giving it to a service"
@@ -194,7 +195,7 @@ fn factories_take_their_protocol_as_in_twisted() {
             "PortForward has no settable attribute 'protocol'",
         ),
     ] {
-        let error = run(&format!("{HEAD}{line}\n")).unwrap_err();
+        let error = failure(&format!("{line}\n"));
         assert!(error.contains(needle), "{line}: {error}");
     }
 }
@@ -260,7 +261,7 @@ fn endpoints_ssl_and_clients_spell_as_in_twisted() {
         ),
         ("reactor.run()", "reactor.run() cannot run in a TAC file"),
     ] {
-        let error = run(&format!("{HEAD}{line}\n")).unwrap_err();
+        let error = failure(&format!("{line}\n"));
         assert!(error.contains(needle), "{line}: {error}");
     }
 }
@@ -274,10 +275,7 @@ fn os_reads_the_environment_through_the_one_door() {
          if not (a and b == 7 and c == None and d and env(\"PATH\") == a):\n    fail(\"environment\")\n"
     ));
     assert!(tree.is_ok(), "{tree:?}");
-    let error = run(&format!(
-        "{HEAD}x = os.environ[\"RTWISTED_NOT_SET_HERE\"]\n"
-    ))
-    .unwrap_err();
+    let error = failure("x = os.environ[\"RTWISTED_NOT_SET_HERE\"]\n");
     assert!(
         error.starts_with("app.tac:7:5: the environment variable RTWISTED_NOT_SET_HERE is not set (os.environ[\"RTWISTED_NOT_SET_HERE\"]); set it, or give a default: os.environ.get(\"RTWISTED_NOT_SET_HERE\", \"...\")"),
         "{error}"
