@@ -67,11 +67,23 @@ pub fn open_reader(dir: &Path, options: &OpenOptions) -> Result<AnyStore, CliErr
     Ok(AnyStore(Box::new(ReadStore::open_with(dir, options)?)))
 }
 
+/// The leadership this process writes under, once it leads its application's singleton
+/// (`rtwistd --singleton`): every save it makes into etcd from then on is fenced by it.
+#[cfg(feature = "etcd")]
+static FENCE: std::sync::OnceLock<rtwisted_fleet::Fence> = std::sync::OnceLock::new();
+
+/// Makes every later save of this process into etcd carry `fence`.
+#[cfg(feature = "etcd")]
+pub fn write_under(fence: rtwisted_fleet::Fence) {
+    let _ = FENCE.set(fence);
+}
+
 #[cfg(feature = "etcd")]
 fn open_remote(dir: &Path, options: &OpenOptions) -> Result<AnyStore, CliError> {
     let text = dir.to_string_lossy();
     let store =
-        rtwisted_fleet::EtcdSnapshotStore::open(&text, options.limits, options.busy_timeout)?;
+        rtwisted_fleet::EtcdSnapshotStore::open(&text, options.limits, options.busy_timeout)?
+            .with_fence(FENCE.get().cloned());
     Ok(AnyStore(Box::new(store)))
 }
 

@@ -39,6 +39,7 @@ use rtwisted_persist::store::{
 
 use crate::address::EtcdAddress;
 use crate::blocking::BlockingEtcdStore;
+use crate::election::Fence;
 use crate::error::FleetError;
 use crate::store::{About, AppSummary, Entry, Parent, Save, Tagged};
 
@@ -47,6 +48,7 @@ pub struct EtcdSnapshotStore {
     store: BlockingEtcdStore,
     name: PathBuf,
     limits: Limits,
+    fence: Option<Fence>,
 }
 
 impl EtcdSnapshotStore {
@@ -68,7 +70,15 @@ impl EtcdSnapshotStore {
             store,
             name,
             limits,
+            fence: None,
         })
+    }
+
+    /// The same store, whose saves are made under `fence`: etcd refuses them once that
+    /// leadership is gone ([`StoreError::Remote`], "no longer the leader").
+    pub fn with_fence(mut self, fence: Option<Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// The etcd store underneath, for what the trait does not say (watches, members).
@@ -112,7 +122,7 @@ impl Store for EtcdSnapshotStore {
         let save = Save {
             parent,
             tag: request.tag,
-            fence: None,
+            fence: self.fence.as_ref(),
             about: Some(&about),
         };
         self.store

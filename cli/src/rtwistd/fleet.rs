@@ -36,6 +36,8 @@ pub(super) struct Plan {
     pub(super) number: u64,
     /// The tag to follow, with `--follow`.
     pub(super) follow: Option<String>,
+    /// What the member says it is doing: `running`, or `leader` for a singleton.
+    pub(super) state: &'static str,
 }
 
 /// The member a run from a store on etcd is, if it is one.
@@ -46,6 +48,11 @@ pub(super) fn plan(options: &Options, origin: &Origin) -> Option<Plan> {
             app: entry.app.clone(),
             number: entry.number,
             follow: options.follow.clone(),
+            state: if options.singleton.is_some() {
+                "leader"
+            } else {
+                "running"
+            },
         }),
         _ => None,
     }
@@ -85,7 +92,7 @@ async fn run(plan: Plan, commands: mpsc::Sender<Command>, mut stopped: oneshot::
         host: host_name(),
         pid: std::process::id(),
         snapshot: Some(format!("{}@{}", plan.app, plan.number)),
-        state: "running".to_owned(),
+        state: plan.state.to_owned(),
         last_checkpoint: None,
     };
     let membership = match members::register(&etcd, &plan.app, &info, MEMBER_TTL).await {
@@ -241,7 +248,7 @@ async fn ask(commands: &mpsc::Sender<Command>, request: Request) -> Result<Value
 }
 
 /// This machine's name (`/proc/sys/kernel/hostname`), or `unknown`.
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
         .ok()

@@ -28,6 +28,7 @@ mod restart;
 mod run;
 mod saves;
 mod serve;
+mod singleton;
 mod systemd;
 mod writable;
 
@@ -85,6 +86,9 @@ pub(crate) struct RtwistdArgs {
     /// With --store etcd://... -f APP@TAG: when the tag moves to another snapshot, apply it live (services it leaves unchanged keep running)
     #[arg(long)]
     pub(crate) follow: bool,
+    /// With --store etcd://... -n -f APP: run on one member at a time; the others stand by and the newest takes over from the latest checkpoint when the leader dies
+    #[arg(long, conflicts_with = "follow")]
+    pub(crate) singleton: bool,
     /// Source (tas) snapshot to run
     #[arg(short = 's', long, value_name = "FILE", conflicts_with = "python")]
     pub(crate) source: Option<String>,

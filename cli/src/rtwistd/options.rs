@@ -89,8 +89,34 @@ pub struct Options {
     pub resume: bool,
     /// The tag to follow (`--follow` with `-f APP@TAG` in a store on etcd).
     pub follow: Option<String>,
+    /// The application whose singleton this run campaigns for (`--singleton`).
+    pub singleton: Option<String>,
     /// The limits of every load and save.
     pub limits: rtwisted_persist::Limits,
+}
+
+/// The application `--singleton` runs: `-f APP` in a store on etcd, in the foreground.
+fn singleton_app(
+    store: Option<&Path>,
+    file: Option<&str>,
+    nodaemon: bool,
+) -> Result<String, String> {
+    if !store.is_some_and(crate::store_backend::is_remote) {
+        return Err(
+            "--singleton campaigns in a store on etcd: give --store etcd://HOST:PORT/PREFIX"
+                .to_owned(),
+        );
+    }
+    if !nodaemon {
+        return Err(
+            "--singleton waits for its turn in the foreground: add -n (as under systemd)"
+                .to_owned(),
+        );
+    }
+    let text = file.ok_or("--singleton runs an application from the store: give -f APP")?;
+    text.parse::<rtwisted_persist::store::StoreAddress>()
+        .map(|address| address.app)
+        .map_err(|error| error.to_string())
 }
 
 /// The tag `--follow` follows: `-f APP@TAG` in a store on etcd, or why not.
@@ -170,6 +196,13 @@ impl Options {
         let follow = if args.follow {
             let store = args.store.store.as_deref();
             Some(followed_tag(store, args.file.as_deref()).map_err(|message| usage(&message))?)
+        } else {
+            None
+        };
+        let singleton = if args.singleton {
+            let store = args.store.store.as_deref();
+            let app = singleton_app(store, args.file.as_deref(), args.nodaemon);
+            Some(app.map_err(|message| usage(&message))?)
         } else {
             None
         };
@@ -287,6 +320,7 @@ impl Options {
             },
             resume: args.resume,
             follow,
+            singleton,
             limits: args.limits.limits(super::command())?,
         })
     }

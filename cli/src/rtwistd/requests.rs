@@ -136,6 +136,12 @@ pub(super) async fn restart_now(
     pidfile: Option<&Pidfile>,
     own_sockets: Vec<(String, Vec<std::os::fd::BorrowedFd<'_>>)>,
 ) -> Result<restart::Handed, String> {
+    if options.singleton.is_some() {
+        return Err(
+            "a singleton cannot hand its leadership to a successor: stop it (a standby takes over) and start the new binary as a standby"
+                .to_owned(),
+        );
+    }
     if options.chroot.is_some() {
         return Err(
             "a daemon in a chroot cannot start the binary outside it: stop it and start it again"

@@ -145,6 +145,13 @@ fn run_logging(
         limits: options.limits,
         wait: None,
     };
+    // A singleton loads only once it leads: its snapshot is the newest when it takes over.
+    let leadership = match (&options.singleton, options.store.as_deref()) {
+        (Some(app), Some(store)) if taking.is_none() => {
+            Some(super::singleton::Leadership::campaign(store, app)?)
+        }
+        _ => None,
+    };
     let origin::Loaded {
         mut app,
         key,
@@ -200,12 +207,17 @@ fn run_logging(
         origin,
         marks,
         access,
+        leadership_lost: leadership.as_ref().map(super::singleton::Leadership::lost),
     };
     let result = hold_store(&mut run, taking).and_then(|held_store| {
         let result = daemon_runtime(run, options, ids, pidfile, &mut status, log_file, taking);
         release_store(held_store, &result, taking);
         result
     });
+    if let Some(leadership) = leadership {
+        // After the shutdown save: the standby that takes over loads it.
+        leadership.resign();
+    }
     if let Err(error) = &result
         && let Some(status) = status.take()
     {
@@ -279,6 +291,8 @@ pub(super) struct Run {
     pub(super) marks: Vec<HeldMark>,
     /// How snapshots are read and written.
     pub(super) access: Access,
+    /// Turns true when this run's singleton leadership is lost (`--singleton`).
+    pub(super) leadership_lost: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// chroot, rundir and umask, before daemonizing (twistd's `setupEnvironment`).

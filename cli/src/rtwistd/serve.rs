@@ -40,6 +40,7 @@ pub(super) async fn serve(
         origin,
         marks: _marks,
         access,
+        mut leadership_lost,
     } = run;
     let signal_error =
         |error: std::io::Error| CliError::failed(format!("cannot handle signals: {error}"));
@@ -187,6 +188,7 @@ pub(super) async fn serve(
         tokio::select! {
             _ = terminate.recv() => break "SIGTERM",
             _ = interrupt.recv() => break "SIGINT",
+            () = super::singleton::lost(&mut leadership_lost) => break "the loss of leadership",
             _ = hangup.recv() => reopen(log_file.as_deref(), "SIGHUP"),
             _ = user1.recv() => reopen(log_file.as_deref(), "SIGUSR1"),
             _ = next_watchdog => notify_systemd(sd_notify::NotifyState::Watchdog),

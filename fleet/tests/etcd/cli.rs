@@ -245,10 +245,18 @@ fn rtwistd_runs_from_etcd_and_saves_back_into_it() {
 struct Member {
     child: std::process::Child,
     folder: tempfile::TempDir,
+    control: String,
 }
 
 impl Member {
     fn start(args: &[&str]) -> Member {
+        let member = Member::spawn("echo", args);
+        member.wait_serving(20);
+        member
+    }
+
+    /// Starts rtwistd running `app`; it serves once its control socket is there.
+    fn spawn(app: &str, args: &[&str]) -> Member {
         let folder = tempfile::tempdir().unwrap();
         let child = Command::new(binary("rtwistd"))
             .args(["-n", "--pidfile", "", "--logfile", "rtwistd.log"])
@@ -259,17 +267,23 @@ impl Member {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let member = Member { child, folder };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !member.folder.path().join("echo.ctl").exists() {
-            assert!(
-                Instant::now() < deadline,
-                "no control socket:\n{}",
-                member.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        Member {
+            child,
+            folder,
+            control: format!("{app}.ctl"),
         }
-        member
+    }
+
+    fn serving(&self) -> bool {
+        self.folder.path().join(&self.control).exists()
+    }
+
+    fn wait_serving(&self, seconds: u64) {
+        assert!(
+            eventually(seconds, || self.serving()),
+            "no control socket:\n{}",
+            self.log()
+        );
     }
 
     fn log(&self) -> String {
@@ -279,13 +293,22 @@ impl Member {
     fn status(&self) -> serde_json::Value {
         let output = rtap(
             self.folder.path(),
-            &["status", "--control", "echo.ctl", "--json"],
+            &["status", "--control", &self.control, "--json"],
         );
         serde_json::from_slice(&output.stdout).unwrap_or_default()
     }
 
-    /// The address the service at `path` listens on.
+    /// The address the service at `path` listens on, once the daemon answers.
     fn address(&self, path: &str) -> Option<String> {
+        let mut found = None;
+        eventually(10, || {
+            found = self.listening(path);
+            found.is_some()
+        });
+        found
+    }
+
+    fn listening(&self, path: &str) -> Option<String> {
         let status = self.status();
         let services = status["services"].as_array()?;
         let service = services.iter().find(|s| s["path"] == path)?;
@@ -418,4 +441,160 @@ fn follow_without_a_tag_in_a_store_on_etcd_is_a_usage_error() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {said}");
         assert!(said.contains(words), "{args:?}: {said}");
     }
+}
+
+/// Sends memcached text-protocol `request` on `stream` and reads the reply through `end`.
+fn kv_exchange(stream: &mut std::net::TcpStream, request: &str, end: &str) -> String {
+    use std::io::{Read, Write};
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&reply).ends_with(end) {
+        let read = stream.read(&mut buffer).unwrap();
+        assert!(read > 0, "the kv server closed the connection");
+        reply.extend_from_slice(&buffer[..read]);
+    }
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+fn kv_connect(address: &str) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+}
+
+/// Two singletons of a kv application: the one that leads and the one that stands by.
+fn leader_and_standby(store: &str) -> (Member, Member) {
+    let args = ["--store", store, "-f", "kv", "--singleton"];
+    let first = Member::spawn("kv", &args);
+    first.wait_serving(20);
+    let second = Member::spawn("kv", &args);
+    // The second stands by: listed as such, serving nothing.
+    let scratch = tempfile::tempdir().unwrap();
+    let standby = || {
+        let output = rtap(
+            scratch.path(),
+            &["status", "--fleet", "kv", "--store", store, "--json"],
+        );
+        let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        listed
+            .as_array()
+            .is_some_and(|l| l.iter().any(|m| m["state"] == "standby"))
+    };
+    assert!(
+        eventually(10, standby),
+        "no standby listed:\n{}",
+        second.log()
+    );
+    assert!(!second.serving());
+    (first, second)
+}
+
+#[test]
+fn a_standby_takes_over_with_every_key_of_the_last_checkpoint_when_the_leader_is_killed() {
+    let Some(cluster) = EtcdCluster::start("singleton_failover") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let store = cluster.address("failover");
+    let made = rtap(
+        scratch.path(),
+        &[
+            "save",
+            "kv",
+            "--port",
+            "tcp:0:interface=127.0.0.1",
+            "--store",
+            &store,
+        ],
+    );
+    assert!(made.status.success(), "{}", told(&made, &store));
+    let (mut leader, standby) = leader_and_standby(&store);
+    let address = leader.address("kv");
+    let mut client = kv_connect(
+        address
+            .as_deref()
+            .unwrap_or_else(|| panic!("{}\n{}", leader.status(), leader.log())),
+    );
+    for i in 0..200 {
+        let reply = kv_exchange(
+            &mut client,
+            &format!("set k{i} 0 0 4\r\nv{i:03}\r\n"),
+            "\r\n",
+        );
+        assert_eq!(reply, "STORED\r\n");
+    }
+    let checkpoint = rtap(leader.folder.path(), &["checkpoint", "--control", "kv.ctl"]);
+    assert!(checkpoint.status.success(), "{}", told(&checkpoint, &store));
+
+    let _ = leader.child.kill();
+    let _ = leader.child.wait();
+    let killed = Instant::now();
+    standby.wait_serving(10);
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(6), "took over after {took:?}");
+    let mut client = kv_connect(&standby.address("kv").unwrap());
+    for i in 0..200 {
+        let reply = kv_exchange(&mut client, &format!("get k{i}\r\n"), "END\r\n");
+        assert!(reply.contains(&format!("v{i:03}")), "k{i} lost: {reply}");
+    }
+    assert!(standby.log().contains("Leading kv"), "{}", standby.log());
+}
+
+#[test]
+fn a_leader_paused_past_its_lease_stops_and_writes_nothing_after_it_resumes() {
+    use nix::sys::signal::{Signal, kill};
+    let Some(cluster) = EtcdCluster::start("singleton_fencing") else {
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let store = cluster.address("fencing");
+    let made = rtap(
+        scratch.path(),
+        &[
+            "save",
+            "kv",
+            "--port",
+            "tcp:0:interface=127.0.0.1",
+            "--store",
+            &store,
+        ],
+    );
+    assert!(made.status.success(), "{}", told(&made, &store));
+    let (mut leader, standby) = leader_and_standby(&store);
+    let address = leader.address("kv").unwrap();
+    let pid = nix::unistd::Pid::from_raw(leader.child.id() as i32);
+
+    kill(pid, Signal::SIGSTOP).unwrap();
+    standby.wait_serving(15);
+    let log_before = rtap(scratch.path(), &["store", "--store", &store, "log", "kv"]);
+    kill(pid, Signal::SIGCONT).unwrap();
+    // It knows it lost, stops serving at once, and exits non-zero: its shutdown save is
+    // refused by etcd, so nothing it writes lands after the standby took over.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = leader.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old leader still runs:\n{}",
+            leader.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_ne!(status.code(), Some(0), "{}", leader.log());
+    assert!(
+        leader.log().contains("Lost the leadership"),
+        "{}",
+        leader.log()
+    );
+    assert!(std::net::TcpStream::connect(&address).is_err());
+    let log_after = rtap(scratch.path(), &["store", "--store", &store, "log", "kv"]);
+    assert_eq!(
+        String::from_utf8_lossy(&log_before.stdout),
+        String::from_utf8_lossy(&log_after.stdout)
+    );
 }
