@@ -5,9 +5,21 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use crate::text;
+
+/// Runs `command` with no stdin to completion and fails, showing its stderr, unless it
+/// succeeds.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        text(&output.stderr)
+    );
+    output
+}
 
 /// Fails the test unless `output` exited with `code` and its stderr holds `needle`; returns
 /// the stderr.

@@ -15,15 +15,16 @@ use nix::unistd::Pid;
 
 mod checks;
 mod daemon;
+pub mod load;
 mod memcache;
 mod systemd;
 
 pub use checks::{
-    echo_backend, fails_with, file_names, nobody_when_root, root_or_skip, service_address,
+    echo_backend, fails_with, file_names, nobody_when_root, root_or_skip, run_ok, service_address,
     service_status,
 };
 pub use daemon::Daemon;
-pub use memcache::{Item, MemcacheClient, memcache_get, memcache_request};
+pub use memcache::{Item, MemcacheClient, memcache_get, memcache_request, memcache_store};
 pub use systemd::{NotifySocket, socket_activated};
 
 /// The endpoint the tests' servers listen on: an ephemeral port on loopback.
@@ -225,6 +226,36 @@ impl Scratch {
         let mut args = vec!["save", plugin, "--port", LOOPBACK];
         args.extend_from_slice(extra);
         self.rtap_ok(&args)
+    }
+
+    /// Saves `plugin` with [`Scratch::save_on_loopback`] as `PLUGIN.tap`, then starts
+    /// `rtwistd -n -f PLUGIN.tap EXTRA...`.
+    pub fn spawn_saved(&self, plugin: &str, extra: &[&str]) -> Daemon {
+        self.save_on_loopback(plugin, &[]);
+        let file = format!("{plugin}.tap");
+        let mut args = vec!["-n", "-f", &file];
+        args.extend_from_slice(extra);
+        self.spawn_rtwistd(&args)
+    }
+
+    /// Relaunches kv from `file` (`rtwistd -n -o -f FILE`), fails the test unless it serves
+    /// `value` for `key`, and stops it.
+    pub fn assert_relaunch_serves(&self, file: &str, key: &str, value: &str) {
+        let mut relaunched = self.spawn_rtwistd(&["-n", "-o", "-f", file]);
+        let address = relaunched.listening_address();
+        assert_eq!(memcache_get(address, key).as_deref(), Some(value), "{file}");
+        relaunched.stop();
+    }
+
+    /// Stores `key` = `value` in the running kv `daemon`, waits until its checkpoint
+    /// `kv-checkpoint.tap` holds the key (a timer's: no signal asks for it), kills the daemon
+    /// as a crash would, and checks that a relaunch from the checkpoint serves the value.
+    pub fn assert_checkpoint_outlives_a_crash(&self, mut daemon: Daemon, key: &str, value: &str) {
+        memcache_store(daemon.listening_address(), key, value);
+        let file = "kv-checkpoint.tap";
+        self.wait_until_inspection_contains(file, &format!("\"{key}\""));
+        daemon.kill();
+        self.assert_relaunch_serves(file, key, value);
     }
 
     /// Runs `rtap inspect --json FILE` and parses the document.

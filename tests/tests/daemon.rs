@@ -146,13 +146,7 @@ fn a_second_signal_forces_exit_while_a_service_hangs_in_stop() {
     // the second one must come later than that to force the exit.
     std::thread::sleep(std::time::Duration::from_millis(100));
     daemon.signal(Signal::SIGINT);
-    let (status, _, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(1));
-    assert!(
-        err.iter()
-            .any(|l| l.contains("second signal: exiting at once")),
-        "{err:?}"
-    );
+    daemon.wait_failure(1, "second signal: exiting at once");
 }
 
 #[test]
@@ -396,12 +390,9 @@ fn a_systemd_unix_socket_is_adopted_and_its_file_left_to_systemd() {
         "--force",
     ]);
     let daemon = socket_activated(&scratch, listener.as_raw_fd());
-    let (status, _, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(1));
-    assert!(
-        err.iter()
-            .any(|l| l.contains("the systemd socket at index 0 is not an INET (IPv4) socket")),
-        "{err:#?}"
+    daemon.wait_failure(
+        1,
+        "the systemd socket at index 0 is not an INET (IPv4) socket",
     );
 }
 

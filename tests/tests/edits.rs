@@ -70,8 +70,7 @@ fn process_settings_names_and_services_print_old_and_new() {
 #[test]
 fn an_edit_that_drops_stored_items_says_how_many_and_needs_force() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
+    let mut daemon = scratch.spawn_saved("kv", &[]);
     let address = daemon.listening_address();
     for key in ["a", "b", "c"] {
         assert_eq!(

@@ -88,11 +88,10 @@ fn a_wrong_or_missing_passphrase_is_one_clear_line() {
         "rtap: error: cannot load snapshot 'echo.etap': wrong passphrase (or the encrypted file is damaged)\n"
     );
     let output = scratch.rtap(&["inspect", "echo.etap"]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("a passphrase is needed and there is no terminal to ask"),
-        "{stderr}"
+    let stderr = fails_with(
+        &output,
+        1,
+        "a passphrase is needed and there is no terminal to ask",
     );
     assert!(
         stderr.contains("use --passphrase-file FILE or set RTWISTED_PASSPHRASE"),

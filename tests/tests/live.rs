@@ -248,9 +248,7 @@ service("tcp:{busy_port}:interface=127.0.0.1", Echo(), name = "blocked").setServ
     )
     .unwrap();
     let output = scratch.rtap(&["apply", "app", "new.tac"]);
-    assert_eq!(output.status.code(), Some(1));
-    let error = text(&output.stderr);
-    assert!(error.contains("cannot add 'blocked'"), "{error}");
+    let error = fails_with(&output, 1, "cannot add 'blocked'");
     assert!(error.contains("the running tree is as it was"), "{error}");
     assert_eq!(error.lines().count(), 1, "{error}");
     for port in [keep, change] {
@@ -339,12 +337,7 @@ fn checkpoint_and_inspect_live_show_the_running_tree_and_stop_says_where_it_save
 fn a_daemon_that_is_not_there_is_one_clear_line() {
     let scratch = Scratch::new();
     let output = scratch.rtap(&["status", "nothing"]);
-    assert_eq!(output.status.code(), Some(1));
-    let error = text(&output.stderr);
-    assert!(
-        error.contains("no rtwistd answers on 'nothing.ctl'"),
-        "{error}"
-    );
+    let error = fails_with(&output, 1, "no rtwistd answers on 'nothing.ctl'");
     assert_eq!(error.lines().count(), 1);
     let output = scratch.rtap(&["status"]);
     assert_eq!(output.status.code(), Some(2));

@@ -381,11 +381,10 @@ fn an_invalid_edit_is_shown_and_never_written() {
     let before = std::fs::read(scratch.join("app.tap")).unwrap();
     let editor = editor_script(&scratch, "bad.sh", r#"sed -i 's/tcp:7001/tcp:70000/' "$1""#);
     let output = edit(&scratch, "EDITOR", &editor, "n\n");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("rtap: the change is not valid: invalid endpoint 'tcp:70000'"),
-        "{stderr}"
+    let stderr = fails_with(
+        &output,
+        1,
+        "rtap: the change is not valid: invalid endpoint 'tcp:70000'",
     );
     assert!(stderr.contains("Edit again? [Y/n]"), "{stderr}");
     assert!(

@@ -8,9 +8,7 @@ use rtwisted_tests::{LOOPBACK, Scratch, exchange, fails_with, nodes, text};
 #[test]
 fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("echo", &[]);
-
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
+    let mut daemon = scratch.spawn_saved("echo", &[]);
     let address = daemon.listening_address();
     assert_ne!(address.port(), 0);
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
@@ -160,12 +158,9 @@ fn a_snapshot_with_unknown_types_names_them_all_and_starts_nothing() {
 fn a_binary_snapshot_given_to_s_is_refused() {
     let scratch = Scratch::new();
     scratch.save_on_loopback("echo", &[]);
-    let (code, stderr) = run_to_exit(&scratch, &["-n", "-s", "echo.tap"]);
-    assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("'echo.tap' is a binary (tap) snapshot; run it with -f, not -s"),
-        "{stderr}"
-    );
+    let output = scratch.rtwistd(&["-n", "-s", "echo.tap"]);
+    let message = "'echo.tap' is a binary (tap) snapshot; run it with -f, not -s";
+    fails_with(&output, 1, message);
 }
 
 #[test]
@@ -180,10 +175,11 @@ fn usage_errors_exit_2() {
         let (code, stderr) = run_to_exit(&scratch, &args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
     }
-    let (_, stderr) = run_to_exit(&scratch, &["-n", "-f", "a.tap", "echo"]);
-    assert!(
-        stderr.contains("give either a snapshot (-f/-s) or a plugin, not both"),
-        "{stderr}"
+    let output = scratch.rtwistd(&["-n", "-f", "a.tap", "echo"]);
+    fails_with(
+        &output,
+        2,
+        "give either a snapshot (-f/-s) or a plugin, not both",
     );
 }
 
