@@ -30,6 +30,16 @@ pub fn fails_with(output: &Output, code: i32, needle: &str) -> String {
     stderr
 }
 
+/// Fails the test unless `output` exited with `code` and its stderr is one line that starts
+/// with `start`; returns the stderr.
+pub fn fails_with_one_line(output: &Output, code: i32, start: &str) -> String {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with(start), "{stderr}");
+    stderr
+}
+
 /// Whether the test runs as root; when not, says on stderr that the test is skipped because
 /// `what` needs root.
 pub fn root_or_skip(what: &str) -> bool {

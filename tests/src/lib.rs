@@ -20,8 +20,8 @@ mod memcache;
 mod systemd;
 
 pub use checks::{
-    echo_backend, fails_with, file_names, nobody_when_root, root_or_skip, run_ok, service_address,
-    service_status,
+    echo_backend, fails_with, fails_with_one_line, file_names, nobody_when_root, root_or_skip,
+    run_ok, service_address, service_status,
 };
 pub use daemon::Daemon;
 pub use memcache::{Item, MemcacheClient, memcache_get, memcache_request, memcache_store};

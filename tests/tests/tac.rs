@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rtwisted_tests::{
-    DEADLINE, Daemon, Scratch, echo_backend, exchange, fails_with, memcache_request, nodes,
-    repository_file, text,
+    DEADLINE, Daemon, Scratch, echo_backend, exchange, fails_with, fails_with_one_line,
+    memcache_request, nodes, repository_file, text,
 };
 
 /// The TAC example `name` from the repository.
@@ -262,22 +262,12 @@ fn multi_example_runs_its_named_children_from_loaded_helpers() {
 fn assert_broken(scratch: &Scratch, file: &str, source: &str, location: &str, needle: &str) {
     std::fs::write(scratch.join(file), source).unwrap();
     let inspect = scratch.rtap(&["inspect", file]);
-    assert_eq!(inspect.status.code(), Some(1), "{file}");
-    let message = text(&inspect.stderr);
-    assert_eq!(message.lines().count(), 1, "{message}");
-    assert!(
-        message.starts_with(&format!("rtap: error: {location}")),
-        "{file}: {message}"
-    );
+    let message = fails_with_one_line(&inspect, 1, &format!("rtap: error: {location}"));
     assert!(message.contains(needle), "{file}: {message}");
 
     let run = scratch.rtwistd(&["-n", "-y", file]);
-    assert_eq!(run.status.code(), Some(1), "{file}");
-    let stderr = text(&run.stderr);
-    assert!(
-        stderr.contains(location) && stderr.contains(needle),
-        "{stderr}"
-    );
+    let stderr = fails_with(&run, 1, location);
+    assert!(stderr.contains(needle), "{stderr}");
     let stdout = text(&run.stdout);
     assert!(
         !stdout.contains("listening on") && !stdout.contains("started"),
