@@ -238,6 +238,13 @@ impl Scratch {
         self.spawn_rtwistd(&args)
     }
 
+    /// [`Scratch::spawn_saved`], once it listens; the daemon and its address.
+    pub fn serve_saved(&self, plugin: &str, extra: &[&str]) -> (Daemon, SocketAddr) {
+        let mut daemon = self.spawn_saved(plugin, extra);
+        let address = daemon.listening_address();
+        (daemon, address)
+    }
+
     /// Relaunches kv from `file` (`rtwistd -n -o -f FILE`), fails the test unless it serves
     /// `value` for `key`, and stops it.
     pub fn assert_relaunch_serves(&self, file: &str, key: &str, value: &str) {

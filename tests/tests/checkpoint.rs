@@ -11,8 +11,7 @@ use rtwisted_tests::{Scratch, memcache_get, memcache_store, nodes};
 #[test]
 fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
     let scratch = Scratch::new();
-    let mut daemon = scratch.spawn_saved("kv", &[]);
-    let address = daemon.listening_address();
+    let (mut daemon, address) = scratch.serve_saved("kv", &[]);
     memcache_store(address, "before", "saved");
     daemon.signal(Signal::SIGUSR2);
     daemon.wait_for_line("Checkpoint (SIGUSR2) saved to kv-checkpoint.tap");

@@ -46,8 +46,7 @@ fn every_edit_of_a_held_snapshot_is_refused_in_one_line_until_forced() {
 #[test]
 fn a_killed_daemon_holds_nothing() {
     let scratch = Scratch::new();
-    let mut daemon = scratch.spawn_saved("echo", &[]);
-    daemon.listening_address();
+    let (daemon, _) = scratch.serve_saved("echo", &[]);
     daemon.kill();
     scratch.rtap_ok(&["set", "echo.tap", "echo", "endpoint=tcp:7012"]);
     let names = file_names(scratch.path());
@@ -60,8 +59,7 @@ fn a_killed_daemon_holds_nothing() {
 #[test]
 fn a_resumed_run_holds_the_base_file_and_the_file_it_loaded() {
     let scratch = Scratch::new();
-    let mut first = scratch.spawn_saved("echo", &[]);
-    first.listening_address();
+    let (first, _) = scratch.serve_saved("echo", &[]);
     first.stop();
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "echo.tap"]);
     daemon.listening_address();

@@ -202,8 +202,8 @@ fn connections_past_the_limit_are_turned_away_as_by_memcached() {
 #[test]
 fn gets_go_on_while_checkpoints_are_written() {
     let scratch = Scratch::new();
-    let mut daemon = scratch.spawn_saved("kv", &["--checkpoint-every", "100ms"]);
-    let mut client = MemcacheClient::connect(daemon.listening_address());
+    let (daemon, address) = scratch.serve_saved("kv", &["--checkpoint-every", "100ms"]);
+    let mut client = MemcacheClient::connect(address);
     // 100,000 items of 100 bytes, pipelined.
     let value = [b'x'; 100];
     for batch in 0..100 {

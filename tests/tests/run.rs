@@ -8,8 +8,7 @@ use rtwisted_tests::{LOOPBACK, Scratch, exchange, fails_with, fails_with_one_lin
 #[test]
 fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
     let scratch = Scratch::new();
-    let mut daemon = scratch.spawn_saved("echo", &[]);
-    let address = daemon.listening_address();
+    let (mut daemon, address) = scratch.serve_saved("echo", &[]);
     assert_ne!(address.port(), 0);
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
