@@ -167,6 +167,7 @@ impl Streamer {
     }
 }
 
+/// An application of two echoes, `keep` and `change`, on those loopback ports.
 fn two_echoes(keep: u16, change: u16) -> String {
     format!(
         r#"application = Application("app")
@@ -183,17 +184,11 @@ fn an_apply_adds_changes_and_leaves_the_rest_streaming_untouched() {
     let daemon = start(&scratch, &two_echoes(keep, change));
     let streamer = Streamer::start(format!("127.0.0.1:{keep}").parse().unwrap());
     assert!(eventually(|| streamer.rounds.load(Ordering::SeqCst) > 10));
-    std::fs::write(
-        scratch.join("new.tac"),
-        format!(
-            r#"application = Application("app")
-service("tcp:{keep}:interface=127.0.0.1", Echo(), name = "keep").setServiceParent(application)
-service("tcp:{changed}:interface=127.0.0.1", Echo(), name = "change").setServiceParent(application)
-service("tcp:{added}:interface=127.0.0.1", Qotd(quotes = ["new"]), name = "added").setServiceParent(application)
+    let qotd = format!(
+        r#"service("tcp:{added}:interface=127.0.0.1", Qotd(quotes = ["new"]), name = "added").setServiceParent(application)
 "#
-        ),
-    )
-    .unwrap();
+    );
+    std::fs::write(scratch.join("new.tac"), two_echoes(keep, changed) + &qotd).unwrap();
     let output = scratch.rtap_ok(&["apply", "app", "new.tac"]);
     let said = text(&output.stdout);
     assert!(said.contains("added added"), "{said}");
@@ -236,17 +231,11 @@ fn a_failing_apply_rolls_back_and_the_old_services_still_answer() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
     let daemon = start(&scratch, &two_echoes(keep, change));
-    std::fs::write(
-        scratch.join("new.tac"),
-        format!(
-            r#"application = Application("app")
-service("tcp:{keep}:interface=127.0.0.1", Echo(), name = "keep").setServiceParent(application)
-service("tcp:{moved}:interface=127.0.0.1", Echo(), name = "change").setServiceParent(application)
-service("tcp:{busy_port}:interface=127.0.0.1", Echo(), name = "blocked").setServiceParent(application)
+    let blocked = format!(
+        r#"service("tcp:{busy_port}:interface=127.0.0.1", Echo(), name = "blocked").setServiceParent(application)
 "#
-        ),
-    )
-    .unwrap();
+    );
+    std::fs::write(scratch.join("new.tac"), two_echoes(keep, moved) + &blocked).unwrap();
     let output = scratch.rtap(&["apply", "app", "new.tac"]);
     let error = fails_with(&output, 1, "cannot add 'blocked'");
     assert!(error.contains("the running tree is as it was"), "{error}");
