@@ -115,6 +115,14 @@ fn install(scratch: &Scratch, from: &Path) -> PathBuf {
     installed
 }
 
+/// Installs the workspace's rtwistd as `bin/rtwistd` and starts [`APP`] with it as a daemon.
+fn start_installed(scratch: &Scratch) -> Running<'_> {
+    start(
+        scratch,
+        &install(scratch, &rtwisted_tests::binary("rtwistd")),
+    )
+}
+
 fn install_script(scratch: &Scratch, script: &str) {
     use std::os::unix::fs::PermissionsExt;
     let staged = scratch.join("bin/.rtwistd.new");
@@ -137,8 +145,7 @@ fn has_child(pid: i32) -> bool {
 #[test]
 fn a_successor_that_cannot_start_leaves_the_old_one_serving() {
     let (_one, scratch) = one_at_a_time();
-    let real = rtwisted_tests::binary("rtwistd");
-    let daemon = start(&scratch, &install(&scratch, &real));
+    let daemon = start_installed(&scratch);
     let pid = daemon.pid();
     let echo = daemon.address("echo");
     install_script(&scratch, "#!/bin/sh\necho 'broken build' >&2\nexit 1\n");
@@ -151,7 +158,7 @@ fn a_successor_that_cannot_start_leaves_the_old_one_serving() {
     assert_eq!(daemon.status()["process"]["pid"], pid);
     assert_eq!(exchange(echo, b"still here"), b"still here");
     // Fixed, the same daemon restarts.
-    install(&scratch, &real);
+    install(&scratch, &rtwisted_tests::binary("rtwistd"));
     daemon.restart();
     assert_eq!(exchange(echo, b"new one"), b"new one");
     daemon.stop();
@@ -231,10 +238,7 @@ fn a_successor_that_refuses_the_command_line_says_why_and_the_old_one_serves() {
 #[test]
 fn an_upgraded_binary_is_what_runs_after_the_restart() {
     let (_one, scratch) = one_at_a_time();
-    let daemon = start(
-        &scratch,
-        &install(&scratch, &rtwisted_tests::binary("rtwistd")),
-    );
+    let daemon = start_installed(&scratch);
     let kv = daemon.address("kv");
     rtwisted_tests::memcache_store(kv, "kept", "safe");
     // The upgrade: a new build is renamed over the file the daemon was started from.
@@ -254,13 +258,15 @@ fn an_upgraded_binary_is_what_runs_after_the_restart() {
 #[test]
 fn a_second_restart_while_one_is_under_way_is_refused() {
     let (_one, scratch) = one_at_a_time();
-    let real = rtwisted_tests::binary("rtwistd");
-    let daemon = start(&scratch, &install(&scratch, &real));
+    let daemon = start_installed(&scratch);
     let pid = daemon.pid();
     // A successor that takes its time to start.
     install_script(
         &scratch,
-        &format!("#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n", real.display()),
+        &format!(
+            "#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n",
+            rtwisted_tests::binary("rtwistd").display()
+        ),
     );
     let first = std::thread::spawn({
         let path = scratch.path().to_owned();
