@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rtwisted_tests::{run_ok, service_address};
+
 const SERVICES: usize = 100;
 const REPLACED: usize = 50;
 const ROUNDS: usize = 5;
@@ -32,37 +34,14 @@ fn tac(replaced_factory: &str) -> String {
 }
 
 fn rtap(bins: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
-    let output = Command::new(bins.join("rtap"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "rtap {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    run_ok(Command::new(bins.join("rtap")).args(args).current_dir(dir))
 }
 
 fn addresses(bins: &Path, dir: &Path) -> Vec<SocketAddr> {
     let output = rtap(bins, dir, &["status", "bench", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     (0..SERVICES)
-        .map(|i| {
-            let service = status["services"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|service| service["path"] == format!("s{i}"))
-                .unwrap();
-            service["facts"]["address"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
+        .map(|i| service_address(&status, &format!("s{i}")))
         .collect()
 }
 

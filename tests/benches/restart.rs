@@ -5,13 +5,16 @@
 //! (`RESTARTS=N` to change the 100 restarts).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use rtwisted_tests::load::{Load, missing_keys};
+use rtwisted_tests::{exited, run_ok, service_address};
 
 /// The application, on fixed ports so the cold restart comes back on the same ones.
 fn app() -> String {
@@ -38,32 +41,17 @@ struct Bench {
 
 impl Bench {
     fn rtap(&self, args: &[&str]) -> String {
-        let output = Command::new(self.bins.join("rtap"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "rtap {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let mut command = Command::new(self.bins.join("rtap"));
+        let output = run_ok(command.args(args).current_dir(self.dir.path()));
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     fn start(&self, file: &str) {
-        let output = Command::new(self.bins.join("rtwistd"))
+        let mut command = Command::new(self.bins.join("rtwistd"));
+        command
             .args(["-f", file, "--pidfile", "bench.pid", "-l", "bench.log"])
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+            .current_dir(self.dir.path());
+        run_ok(&mut command);
     }
 
     fn pid(&self) -> i32 {
@@ -74,27 +62,8 @@ impl Bench {
     fn address(&self, name: &str) -> SocketAddr {
         let status: serde_json::Value =
             serde_json::from_str(&self.rtap(&["status", "bench", "--json"])).unwrap();
-        let service = status["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|service| service["path"] == name)
-            .unwrap();
-        service["facts"]["address"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
+        service_address(&status, name)
     }
-}
-
-fn gone(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-        stat.rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X")
-    })
 }
 
 fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
@@ -105,110 +74,13 @@ fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
     }
 }
 
-/// What the clients saw.
-#[derive(Default)]
-struct Seen {
-    requests: AtomicU64,
-    refused: AtomicU64,
-    failed: AtomicU64,
-    acknowledged: AtomicU64,
-    retried: AtomicU64,
-    latencies: Mutex<Vec<u32>>,
-}
-
-/// An echo request on a new connection each time; latencies in microseconds.
-fn echo_client(address: SocketAddr, stop: Arc<AtomicBool>, seen: Arc<Seen>) {
-    let mut latencies = Vec::new();
-    let message = [b'x'; 64];
-    let mut reply = [0u8; 64];
-    while !stop.load(Ordering::Relaxed) {
-        let began = Instant::now();
-        let Ok(mut stream) = TcpStream::connect(address) else {
-            seen.refused.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        match stream
-            .write_all(&message)
-            .and_then(|()| stream.read_exact(&mut reply))
-        {
-            Ok(()) if reply == message => {
-                latencies.push(u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX));
-                seen.requests.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {
-                seen.failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    seen.latencies.lock().unwrap().extend(latencies);
-}
-
-/// `set kN` in order on one connection; a set without its STORED is sent again on a new
-/// connection (a client's retry), so the acknowledged writes are k0..k(acknowledged-1).
-fn kv_writer(address: SocketAddr, stop: Arc<AtomicBool>, seen: Arc<Seen>) {
-    let mut connection: Option<BufReader<TcpStream>> = None;
-    let mut next = 0u64;
-    let mut line = String::new();
-    while !stop.load(Ordering::Relaxed) {
-        let reader = match connection.as_mut() {
-            Some(reader) => reader,
-            None => match TcpStream::connect(address) {
-                Ok(stream) => connection.insert(BufReader::new(stream)),
-                Err(_) => {
-                    seen.refused.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            },
-        };
-        let value = format!("v{next}");
-        let request = format!("set k{next} 0 0 {}\r\n{value}\r\n", value.len());
-        line.clear();
-        let answered = reader.get_mut().write_all(request.as_bytes()).is_ok()
-            && reader.read_line(&mut line).is_ok_and(|read| read > 0);
-        if answered && line == "STORED\r\n" {
-            next += 1;
-            seen.acknowledged.store(next, Ordering::Relaxed);
-        } else {
-            if answered {
-                seen.failed.fetch_add(1, Ordering::Relaxed);
-            }
-            seen.retried.fetch_add(1, Ordering::Relaxed);
-            connection = None;
-        }
-    }
-}
-
-/// How many of `{prefix}0`..`{prefix}(written-1)` the kv at `address` holds.
-fn count_kept(address: SocketAddr, prefix: &str, written: u64) -> u64 {
-    let mut reader = BufReader::new(TcpStream::connect(address).unwrap());
-    let mut kept = 0;
-    let mut line = String::new();
-    for n in 0..written {
-        reader
-            .get_mut()
-            .write_all(format!("get {prefix}{n}\r\n").as_bytes())
-            .unwrap();
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        if line.starts_with("VALUE") {
-            kept += 1;
-            for _ in 0..2 {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-            }
-        }
-    }
-    kept
-}
-
 /// Restarts: `(rtap restart wall ms, reported hand-over ms, writes paused ms)`.
 fn restart(bench: &Bench) -> (f64, f64, f64) {
     let old = bench.pid();
     let began = Instant::now();
     let line = bench.rtap(&["restart", "bench"]);
     let wall = began.elapsed().as_secs_f64() * 1000.0;
-    wait_for(|| gone(old), "the old rtwistd's exit");
+    wait_for(|| exited(old), "the old rtwistd's exit");
     let number = |after: &str| -> f64 {
         line.split(after)
             .nth(1)
@@ -307,18 +179,7 @@ fn main() {
     let (echo, kv) = (bench.address("echo"), bench.address("kv"));
 
     // 1. Restarts under load.
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(Seen::default());
-    let mut threads: Vec<_> = (0..ECHO_CLIENTS)
-        .map(|_| {
-            let (stop, seen) = (Arc::clone(&stop), Arc::clone(&seen));
-            std::thread::spawn(move || echo_client(echo, stop, seen))
-        })
-        .collect();
-    threads.push(std::thread::spawn({
-        let (stop, seen) = (Arc::clone(&stop), Arc::clone(&seen));
-        move || kv_writer(kv, stop, seen)
-    }));
+    let load = Load::start(echo, ECHO_CLIENTS, kv);
     std::thread::sleep(Duration::from_millis(500));
     let mut rows = Vec::new();
     for _ in 0..restarts {
@@ -326,12 +187,9 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    let seen = load.finish();
     let written = seen.acknowledged.load(Ordering::Relaxed);
-    let kept = count_kept(kv, "k", written);
+    let kept = written - missing_keys(kv, "k", written).len() as u64;
     let mut latencies = std::mem::take(&mut *seen.latencies.lock().unwrap());
     latencies.sort_unstable();
 
@@ -343,15 +201,15 @@ fn main() {
     let cold_gap = refusal_gap(kv, || {
         let old = bench.pid();
         bench.rtap(&["stop", "bench"]);
-        wait_for(|| gone(old), "the stop");
+        wait_for(|| exited(old), "the stop");
         bench.start("bench-shutdown.tap");
     });
     let cold_ms = cold_began.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(bench.address("kv"), kv, "the cold start took the same port");
-    let kept_items = count_kept(kv, "item", 100_000);
+    let kept_items = 100_000 - missing_keys(kv, "item", 100_000).len() as u64;
     let old = bench.pid();
     bench.rtap(&["stop", "bench"]);
-    wait_for(|| gone(old), "the last stop");
+    wait_for(|| exited(old), "the last stop");
 
     let walls: Vec<f64> = rows.iter().map(|row| row.0).collect();
     let handovers: Vec<f64> = rows.iter().map(|row| row.1).collect();
@@ -359,7 +217,7 @@ fn main() {
     let longest_pause = paused.iter().copied().fold(0f64, f64::max);
     let refused = seen.refused.load(Ordering::Relaxed);
     let failed = seen.failed.load(Ordering::Relaxed);
-    let requests = seen.requests.load(Ordering::Relaxed);
+    let requests = seen.echoed.load(Ordering::Relaxed);
     println!(
         "{restarts} hot restarts under load ({ECHO_CLIENTS} echo clients connecting per request, 1 kv writer):"
     );

@@ -5,9 +5,21 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 
 use crate::text;
+
+/// Runs `command` with no stdin to completion and fails, showing its stderr, unless it
+/// succeeds.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        text(&output.stderr)
+    );
+    output
+}
 
 /// Fails the test unless `output` exited with `code` and its stderr holds `needle`; returns
 /// the stderr.
@@ -15,6 +27,16 @@ pub fn fails_with(output: &Output, code: i32, needle: &str) -> String {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(code), "{stderr}");
     assert!(stderr.contains(needle), "{stderr}");
+    stderr
+}
+
+/// Fails the test unless `output` exited with `code` and its stderr is one line that starts
+/// with `start`; returns the stderr.
+pub fn fails_with_one_line(output: &Output, code: i32, start: &str) -> String {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with(start), "{stderr}");
     stderr
 }
 

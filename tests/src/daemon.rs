@@ -103,6 +103,20 @@ impl Daemon {
         out
     }
 
+    /// Waits for the process to exit and fails the test unless it exited with `code` and a
+    /// line of its stderr holds `needle`.
+    pub fn wait_failure(self, code: i32, needle: &str) {
+        let (status, out, err) = self.wait_exit();
+        assert_eq!(status.code(), Some(code), "stdout {out:#?} stderr {err:#?}");
+        assert!(err.iter().any(|l| l.contains(needle)), "{err:#?}");
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and waits for it; returns its status.
+    pub fn kill(self) -> ExitStatus {
+        self.signal(Signal::SIGKILL);
+        self.wait_exit().0
+    }
+
     /// Waits (up to [`DEADLINE`]) for the process to exit; returns its status, all of its
     /// stdout and all of its stderr.
     pub fn wait_exit(mut self) -> (ExitStatus, Vec<String>, Vec<String>) {

@@ -15,15 +15,18 @@ use nix::unistd::Pid;
 
 mod checks;
 mod daemon;
+pub mod load;
 mod memcache;
+mod snapshots;
 mod systemd;
 
 pub use checks::{
-    echo_backend, fails_with, file_names, nobody_when_root, root_or_skip, service_address,
-    service_status,
+    echo_backend, fails_with, fails_with_one_line, file_names, nobody_when_root, root_or_skip,
+    run_ok, service_address, service_status,
 };
 pub use daemon::Daemon;
-pub use memcache::{Item, MemcacheClient, memcache_get, memcache_request};
+pub use memcache::{Item, MemcacheClient, memcache_get, memcache_request, memcache_store};
+pub use snapshots::{foreign_snapshot, reseal_tas};
 pub use systemd::{NotifySocket, socket_activated};
 
 /// The endpoint the tests' servers listen on: an ephemeral port on loopback.
@@ -227,6 +230,43 @@ impl Scratch {
         self.rtap_ok(&args)
     }
 
+    /// Saves `plugin` with [`Scratch::save_on_loopback`] as `PLUGIN.tap`, then starts
+    /// `rtwistd -n -f PLUGIN.tap EXTRA...`.
+    pub fn spawn_saved(&self, plugin: &str, extra: &[&str]) -> Daemon {
+        self.save_on_loopback(plugin, &[]);
+        let file = format!("{plugin}.tap");
+        let mut args = vec!["-n", "-f", &file];
+        args.extend_from_slice(extra);
+        self.spawn_rtwistd(&args)
+    }
+
+    /// [`Scratch::spawn_saved`], once it listens; the daemon and its address.
+    pub fn serve_saved(&self, plugin: &str, extra: &[&str]) -> (Daemon, SocketAddr) {
+        let mut daemon = self.spawn_saved(plugin, extra);
+        let address = daemon.listening_address();
+        (daemon, address)
+    }
+
+    /// Relaunches kv from `file` (`rtwistd -n -o -f FILE`), fails the test unless it serves
+    /// `value` for `key`, and stops it.
+    pub fn assert_relaunch_serves(&self, file: &str, key: &str, value: &str) {
+        let mut relaunched = self.spawn_rtwistd(&["-n", "-o", "-f", file]);
+        let address = relaunched.listening_address();
+        assert_eq!(memcache_get(address, key).as_deref(), Some(value), "{file}");
+        relaunched.stop();
+    }
+
+    /// Stores `key` = `value` in the running kv `daemon`, waits until its checkpoint
+    /// `kv-checkpoint.tap` holds the key (a timer's: no signal asks for it), kills the daemon
+    /// as a crash would, and checks that a relaunch from the checkpoint serves the value.
+    pub fn assert_checkpoint_outlives_a_crash(&self, mut daemon: Daemon, key: &str, value: &str) {
+        memcache_store(daemon.listening_address(), key, value);
+        let file = "kv-checkpoint.tap";
+        self.wait_until_inspection_contains(file, &format!("\"{key}\""));
+        daemon.kill();
+        self.assert_relaunch_serves(file, key, value);
+    }
+
     /// Runs `rtap inspect --json FILE` and parses the document.
     pub fn inspect_json(&self, file: &str) -> serde_json::Value {
         self.inspect_json_with(&[file])
@@ -315,58 +355,4 @@ pub fn nodes(root: &serde_json::Value) -> Vec<&serde_json::Value> {
         }
     }
     out
-}
-
-/// Saves the echo plugin as `echo.tas` in `scratch`, then writes `file`: the same snapshot with
-/// each `(from, to)` text replaced and the checksum resealed, as a snapshot written by a binary
-/// that links other types would be.
-pub fn foreign_snapshot(scratch: &Scratch, file: &str, replacements: &[(&str, &str)]) {
-    let output = scratch.rtap(&[
-        "save",
-        "echo",
-        "--port",
-        "tcp:0:interface=127.0.0.1",
-        "--style",
-        "tas",
-    ]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let mut snapshot = std::fs::read_to_string(scratch.join("echo.tas")).unwrap();
-    for (from, to) in replacements {
-        snapshot = snapshot.replace(from, to);
-    }
-    std::fs::write(scratch.join(file), reseal_tas(&snapshot)).unwrap();
-}
-
-/// Rewrites the checksum of a tas snapshot the way the format documents it: SHA-256 over the
-/// compact JSON of the header fields (format_version, style, app, created, producer, manifest,
-/// and parent when there is one),
-/// a newline, and the `application` text exactly as it stands in the file.
-pub fn reseal_tas(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let doc: serde_json::Value = serde_json::from_str(text).unwrap();
-    let mut header = serde_json::json!({
-        "format_version": doc["format_version"],
-        "style": doc["style"],
-        "app": doc["app"],
-        "created": doc["created"],
-        "producer": doc["producer"],
-        "manifest": doc["manifest"],
-    });
-    if !doc["parent"].is_null() {
-        header["parent"] = doc["parent"].clone();
-    }
-    let start = text.find("\"application\": ").unwrap() + "\"application\": ".len();
-    let end = text.trim_end().len() - 1; // the document's closing brace
-    let application = text[start..end].trim_end();
-    let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(&header).unwrap());
-    hasher.update(b"\n");
-    hasher.update(application.as_bytes());
-    let sum: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let old = doc["checksum"].as_str().unwrap();
-    text.replace(old, &format!("sha256:{sum}"))
 }

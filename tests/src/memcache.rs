@@ -18,6 +18,12 @@ pub fn memcache_request(address: SocketAddr, request: &[u8]) -> String {
     line
 }
 
+/// Sets `key` to `value` with a one-shot request and fails the test unless it is `STORED`.
+pub fn memcache_store(address: SocketAddr, key: &str, value: &str) {
+    let request = format!("set {key} 0 0 {}\r\n{value}\r\n", value.len());
+    assert_eq!(memcache_request(address, request.as_bytes()), "STORED\r\n");
+}
+
 /// The value a memcached text-protocol server holds for `key`, if any.
 pub fn memcache_get(address: SocketAddr, key: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&address, DEADLINE).unwrap();

@@ -21,9 +21,8 @@ fn noise(seed: u64, length: usize) -> Vec<u8> {
 #[test]
 fn binary_values_and_byte_keys_survive_a_stop_and_a_relaunch_compactly() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
-    let mut client = MemcacheClient::connect(daemon.listening_address());
+    let (daemon, address) = scratch.serve_saved("kv", &[]);
+    let mut client = MemcacheClient::connect(address);
     // 48 binary values of 1 MiB: each byte was one value of the snapshot, which passed the
     // 50,000,000-value limit, and the shutdown save failed with every item lost.
     let values: Vec<Vec<u8>> = (0..48).map(|i| noise(i, 1 << 20)).collect();

@@ -6,22 +6,16 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{Scratch, memcache_get, memcache_request, nodes};
+use rtwisted_tests::{Scratch, memcache_get, memcache_store, nodes};
 
 #[test]
 fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
-    let address = daemon.listening_address();
-    assert_eq!(
-        memcache_request(address, b"set before 0 0 5\r\nsaved\r\n"),
-        "STORED\r\n"
-    );
+    let (mut daemon, address) = scratch.serve_saved("kv", &[]);
+    memcache_store(address, "before", "saved");
     daemon.signal(Signal::SIGUSR2);
     daemon.wait_for_line("Checkpoint (SIGUSR2) saved to kv-checkpoint.tap");
-    daemon.signal(Signal::SIGKILL);
-    let (status, _, _) = daemon.wait_exit();
+    let status = daemon.kill();
     assert_eq!(status.code(), None, "killed by a signal");
     assert!(!scratch.join("kv-shutdown.tap").exists());
 
@@ -31,30 +25,15 @@ fn sigusr2_checkpoints_the_live_state_and_kill_9_loses_nothing_before_it() {
             .iter()
             .all(|n| n["running"] == false)
     );
-    let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
-    let address = relaunched.listening_address();
-    assert_eq!(memcache_get(address, "before").as_deref(), Some("saved"));
-    relaunched.stop();
+    scratch.assert_relaunch_serves("kv-checkpoint.tap", "before", "saved");
 }
 
 #[test]
 fn a_timer_checkpoints_so_a_crash_loses_at_most_one_interval() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap", "--checkpoint-every", "100ms"]);
-    let address = daemon.listening_address();
-    assert_eq!(
-        memcache_request(address, b"set key 0 0 5\r\nvalue\r\n"),
-        "STORED\r\n"
-    );
     // Within an interval a timer checkpoint holds the key (no signal asked for it).
-    scratch.wait_until_inspection_contains("kv-checkpoint.tap", "\"key\"");
-    daemon.signal(Signal::SIGKILL);
-    daemon.wait_exit();
-    let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
-    let address = relaunched.listening_address();
-    assert_eq!(memcache_get(address, "key").as_deref(), Some("value"));
-    relaunched.stop();
+    let daemon = scratch.spawn_saved("kv", &["--checkpoint-every", "100ms"]);
+    scratch.assert_checkpoint_outlives_a_crash(daemon, "key", "value");
 }
 
 #[test]
@@ -102,8 +81,7 @@ fn kill_9_in_the_middle_of_saves_always_leaves_a_whole_snapshot() {
         scratch.wait_until_inspection_contains("kv-checkpoint.tap", &format!("big{round}"));
         // A chaos delay (not a readiness wait): land the kill at varied points of the saves.
         std::thread::sleep(std::time::Duration::from_millis((round * 7 % 23) as u64));
-        daemon.signal(Signal::SIGKILL);
-        daemon.wait_exit();
+        daemon.kill();
         // Whatever moment the kill hit, the checkpoint is a whole snapshot, old or new.
         let output = scratch.rtap(&["inspect", "--json", "kv-checkpoint.tap"]);
         assert!(

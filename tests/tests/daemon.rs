@@ -8,7 +8,8 @@ use std::os::unix::net::UnixDatagram;
 use nix::sys::signal::Signal;
 use rtwisted_tests::{
     DEADLINE, LOOPBACK, NotifySocket, Scratch, eventually, exchange, exited, fails_with,
-    logged_address, nobody_when_root, read_pid, root_or_skip, send_signal, text, wait_for_log_line,
+    fails_with_one_line, logged_address, nobody_when_root, read_pid, root_or_skip, send_signal,
+    text, wait_for_log_line,
 };
 
 /// Starts a daemon with `args` and returns its PID (from the pidfile).
@@ -70,13 +71,8 @@ fn a_busy_port_reaches_the_launching_shell_and_leaves_no_pidfile() {
         &format!("tcp:{port}:interface=127.0.0.1"),
     ]);
     let output = scratch.rtwistd(&["-f", "echo.tap"]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.starts_with("rtwistd: error: service 'echo' failed to start: cannot listen on"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let start = "rtwistd: error: service 'echo' failed to start: cannot listen on";
+    fails_with_one_line(&output, 1, start);
     assert!(eventually(|| !scratch.join("rtwistd.pid").exists()));
 }
 
@@ -146,13 +142,7 @@ fn a_second_signal_forces_exit_while_a_service_hangs_in_stop() {
     // the second one must come later than that to force the exit.
     std::thread::sleep(std::time::Duration::from_millis(100));
     daemon.signal(Signal::SIGINT);
-    let (status, _, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(1));
-    assert!(
-        err.iter()
-            .any(|l| l.contains("second signal: exiting at once")),
-        "{err:?}"
-    );
+    daemon.wait_failure(1, "second signal: exiting at once");
 }
 
 #[test]
@@ -396,12 +386,9 @@ fn a_systemd_unix_socket_is_adopted_and_its_file_left_to_systemd() {
         "--force",
     ]);
     let daemon = socket_activated(&scratch, listener.as_raw_fd());
-    let (status, _, err) = daemon.wait_exit();
-    assert_eq!(status.code(), Some(1));
-    assert!(
-        err.iter()
-            .any(|l| l.contains("the systemd socket at index 0 is not an INET (IPv4) socket")),
-        "{err:#?}"
+    daemon.wait_failure(
+        1,
+        "the systemd socket at index 0 is not an INET (IPv4) socket",
     );
 }
 

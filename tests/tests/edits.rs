@@ -70,9 +70,7 @@ fn process_settings_names_and_services_print_old_and_new() {
 #[test]
 fn an_edit_that_drops_stored_items_says_how_many_and_needs_force() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
-    let address = daemon.listening_address();
+    let (daemon, address) = scratch.serve_saved("kv", &[]);
     for key in ["a", "b", "c"] {
         assert_eq!(
             memcache_request(address, format!("set {key} 0 0 4\r\nitem\r\n").as_bytes()),

@@ -88,11 +88,10 @@ fn a_wrong_or_missing_passphrase_is_one_clear_line() {
         "rtap: error: cannot load snapshot 'echo.etap': wrong passphrase (or the encrypted file is damaged)\n"
     );
     let output = scratch.rtap(&["inspect", "echo.etap"]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("a passphrase is needed and there is no terminal to ask"),
-        "{stderr}"
+    let stderr = fails_with(
+        &output,
+        1,
+        "a passphrase is needed and there is no terminal to ask",
     );
     assert!(
         stderr.contains("use --passphrase-file FILE or set RTWISTED_PASSPHRASE"),
@@ -130,59 +129,25 @@ fn convert_decrypts_and_encrypts() {
     let scratch = Scratch::new();
     let pass = with_passphrase_file(&scratch);
     scratch.rtap_ok(&["save", "echo", "--encrypt", "--passphrase-file", &pass]);
-    scratch.rtap_ok(&[
-        "convert",
-        "echo.etap",
-        "plain.tap",
-        "--passphrase-file",
-        &pass,
-    ]);
-    assert!(
-        std::fs::read(scratch.join("plain.tap"))
-            .unwrap()
-            .starts_with(TAP_MAGIC)
-    );
-    scratch.rtap_ok(&[
-        "convert",
-        "plain.tap",
-        "back.etas",
-        "--passphrase-file",
-        &pass,
-    ]);
-    let plain = age_decrypt(
-        &std::fs::read(scratch.join("back.etas")).unwrap(),
-        PASSPHRASE,
-    );
-    assert!(plain.starts_with(b"{"));
-    scratch.rtap_ok(&[
-        "convert",
-        "back.etas",
-        "kept.snapshot",
-        "--style",
-        "tap",
-        "--passphrase-file",
-        &pass,
-    ]);
-    assert!(
-        std::fs::read(scratch.join("kept.snapshot"))
-            .unwrap()
-            .starts_with(b"age-encryption.org/v1\n")
-    );
-    scratch.rtap_ok(&[
-        "convert",
+    // `rtap convert FROM TO EXTRA... --passphrase-file PASS`; the bytes written to TO.
+    let convert = |from: &str, to: &str, extra: &[&str]| {
+        let mut args = vec!["convert", from, to];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--passphrase-file", &pass]);
+        scratch.rtap_ok(&args);
+        std::fs::read(scratch.join(to)).unwrap()
+    };
+    assert!(convert("echo.etap", "plain.tap", &[]).starts_with(TAP_MAGIC));
+    let back = convert("plain.tap", "back.etas", &[]);
+    assert!(age_decrypt(&back, PASSPHRASE).starts_with(b"{"));
+    let kept = convert("back.etas", "kept.snapshot", &["--style", "tap"]);
+    assert!(kept.starts_with(b"age-encryption.org/v1\n"));
+    let open = convert(
         "back.etas",
         "open.snapshot",
-        "--style",
-        "tap",
-        "--decrypt",
-        "--passphrase-file",
-        &pass,
-    ]);
-    assert!(
-        std::fs::read(scratch.join("open.snapshot"))
-            .unwrap()
-            .starts_with(TAP_MAGIC)
+        &["--style", "tap", "--decrypt"],
     );
+    assert!(open.starts_with(TAP_MAGIC));
 }
 
 #[test]

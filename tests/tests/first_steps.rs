@@ -35,8 +35,8 @@ fn index_paths_address_named_children_in_inspect_as_in_set_and_rename() {
     scratch.rtap_ok(&["set", "p.tas", "#0", "endpoint=tcp:3"]);
     let doc = scratch.inspect_json_with(&["--path", "a", "p.tas"]);
     assert_eq!(doc["services"]["fields"]["endpoint"], "tcp:3");
-    let missing = scratch.rtap(&["inspect", "p.tas", "--path", "#7"]);
-    fails_with(&missing, 1, "no service at '#7' in p.tas");
+    let output = scratch.rtap(&["inspect", "p.tas", "--path", "#7"]);
+    fails_with(&output, 1, "no service at '#7' in p.tas");
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! daemon's later save both stay, the save marked diverged. Never a silent revert.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use nix::sys::signal::Signal;
 use rtwisted_tests::{Scratch, file_names, text};
 
 fn held_line(file: &str, pid: i32) -> String {
@@ -47,11 +46,8 @@ fn every_edit_of_a_held_snapshot_is_refused_in_one_line_until_forced() {
 #[test]
 fn a_killed_daemon_holds_nothing() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("echo", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
-    daemon.listening_address();
-    daemon.signal(Signal::SIGKILL);
-    daemon.wait_exit();
+    let (daemon, _) = scratch.serve_saved("echo", &[]);
+    daemon.kill();
     scratch.rtap_ok(&["set", "echo.tap", "echo", "endpoint=tcp:7012"]);
     let names = file_names(scratch.path());
     assert!(
@@ -63,9 +59,7 @@ fn a_killed_daemon_holds_nothing() {
 #[test]
 fn a_resumed_run_holds_the_base_file_and_the_file_it_loaded() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("echo", &[]);
-    let mut first = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
-    first.listening_address();
+    let (first, _) = scratch.serve_saved("echo", &[]);
     first.stop();
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "echo.tap"]);
     daemon.listening_address();

@@ -17,10 +17,12 @@ use serde_json::Value;
 /// holds a copy another just wrote ("Text file busy").
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
+/// A new scratch folder, and the turn to use it (held until the guard is dropped).
+fn one_at_a_time() -> (MutexGuard<'static, ()>, Scratch) {
+    let turn = ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    (turn, Scratch::new())
 }
 
 const APP: &str = r#"application = Application("app")
@@ -113,6 +115,14 @@ fn install(scratch: &Scratch, from: &Path) -> PathBuf {
     installed
 }
 
+/// Installs the workspace's rtwistd as `bin/rtwistd` and starts [`APP`] with it as a daemon.
+fn start_installed(scratch: &Scratch) -> Running<'_> {
+    start(
+        scratch,
+        &install(scratch, &rtwisted_tests::binary("rtwistd")),
+    )
+}
+
 fn install_script(scratch: &Scratch, script: &str) {
     use std::os::unix::fs::PermissionsExt;
     let staged = scratch.join("bin/.rtwistd.new");
@@ -134,11 +144,8 @@ fn has_child(pid: i32) -> bool {
 
 #[test]
 fn a_successor_that_cannot_start_leaves_the_old_one_serving() {
-    let _one = one_at_a_time();
-    let scratch = Scratch::new();
-    let real = rtwisted_tests::binary("rtwistd");
-    let program = install(&scratch, &real);
-    let daemon = start(&scratch, &program);
+    let (_one, scratch) = one_at_a_time();
+    let daemon = start_installed(&scratch);
     let pid = daemon.pid();
     let echo = daemon.address("echo");
     install_script(&scratch, "#!/bin/sh\necho 'broken build' >&2\nexit 1\n");
@@ -151,16 +158,17 @@ fn a_successor_that_cannot_start_leaves_the_old_one_serving() {
     assert_eq!(daemon.status()["process"]["pid"], pid);
     assert_eq!(exchange(echo, b"still here"), b"still here");
     // Fixed, the same daemon restarts.
-    install(&scratch, &real);
+    install(&scratch, &rtwisted_tests::binary("rtwistd"));
     daemon.restart();
     assert_eq!(exchange(echo, b"new one"), b"new one");
     daemon.stop();
 }
 
-/// Starts `program` (a custom rtwistd) with `args` as a daemon; its PID.
-fn start_custom(scratch: &Scratch, program: &Path, args: &[&str]) -> i32 {
+/// Installs the custom rtwistd example and starts it with `args` as a daemon; its PID.
+fn start_custom(scratch: &Scratch, args: &[&str]) -> i32 {
+    let program = install(scratch, &rtwisted_tests::example("custom_rtwistd"));
     let output = scratch
-        .command_at(program)
+        .command_at(&program)
         .args(["--pidfile", "app.pid", "-l", "app.log"])
         .args(args)
         .output()
@@ -168,6 +176,12 @@ fn start_custom(scratch: &Scratch, program: &Path, args: &[&str]) -> i32 {
     assert!(output.status.success(), "{}", text(&output.stderr));
     wait_for_log_line(&scratch.join("app.log"), "waiting for SIGTERM");
     read_pid(&scratch.join("app.pid"))
+}
+
+/// `rtap stop` on `control`, which is process `pid`'s; returns once it exited.
+fn stop_custom(scratch: &Scratch, control: &str, pid: i32) {
+    scratch.rtap_ok(&["stop", "--control", control]);
+    assert!(eventually(|| exited(pid)));
 }
 
 /// `rtap restart` on `control`, expected to fail; its one line of error.
@@ -182,8 +196,7 @@ fn failed_restart(scratch: &Scratch, control: &str) -> String {
 
 #[test]
 fn a_successor_that_cannot_load_the_tree_says_why_and_the_old_one_serves() {
-    let _one = one_at_a_time();
-    let scratch = Scratch::new();
+    let (_one, scratch) = one_at_a_time();
     // A snapshot with a service type only the custom rtwistd links.
     rtwisted_tests::foreign_snapshot(
         &scratch,
@@ -199,8 +212,7 @@ fn a_successor_that_cannot_load_the_tree_says_why_and_the_old_one_serves() {
             ),
         ],
     );
-    let program = install(&scratch, &rtwisted_tests::example("custom_rtwistd"));
-    let pid = start_custom(&scratch, &program, &["-f", "app.tas"]);
+    let pid = start_custom(&scratch, &["-f", "app.tas"]);
     let log = scratch.join("app.log");
     let echo = rtwisted_tests::logged_address(&log);
     install(&scratch, &rtwisted_tests::binary("rtwistd"));
@@ -208,36 +220,27 @@ fn a_successor_that_cannot_load_the_tree_says_why_and_the_old_one_serves() {
     assert!(error.contains("example.Sleeper"), "{error}");
     assert_eq!(read_pid(&scratch.join("app.pid")), pid);
     assert_eq!(exchange(echo, b"still here"), b"still here");
-    scratch.rtap_ok(&["stop", "--control", "echo.ctl"]);
-    assert!(eventually(|| exited(pid)));
+    stop_custom(&scratch, "echo.ctl", pid);
 }
 
 #[test]
 fn a_successor_that_refuses_the_command_line_says_why_and_the_old_one_serves() {
-    let _one = one_at_a_time();
-    let scratch = Scratch::new();
-    let program = install(&scratch, &rtwisted_tests::example("custom_rtwistd"));
-    let pid = start_custom(&scratch, &program, &["sleeper", "--stop-seconds", "0"]);
+    let (_one, scratch) = one_at_a_time();
+    let pid = start_custom(&scratch, &["sleeper", "--stop-seconds", "0"]);
     // The plain rtwistd has no sleeper plugin: its usage error is what rtap shows.
     install(&scratch, &rtwisted_tests::binary("rtwistd"));
     let error = failed_restart(&scratch, "sleeper.ctl");
     assert!(error.contains("'sleeper'"), "{error}");
     assert!(!exited(pid));
-    scratch.rtap_ok(&["stop", "--control", "sleeper.ctl"]);
-    assert!(eventually(|| exited(pid)));
+    stop_custom(&scratch, "sleeper.ctl", pid);
 }
 
 #[test]
 fn an_upgraded_binary_is_what_runs_after_the_restart() {
-    let _one = one_at_a_time();
-    let scratch = Scratch::new();
-    let program = install(&scratch, &rtwisted_tests::binary("rtwistd"));
-    let daemon = start(&scratch, &program);
+    let (_one, scratch) = one_at_a_time();
+    let daemon = start_installed(&scratch);
     let kv = daemon.address("kv");
-    assert_eq!(
-        rtwisted_tests::memcache_request(kv, b"set kept 0 0 4\r\nsafe\r\n"),
-        "STORED\r\n"
-    );
+    rtwisted_tests::memcache_store(kv, "kept", "safe");
     // The upgrade: a new build is renamed over the file the daemon was started from.
     install(&scratch, &rtwisted_tests::example("custom_rtwistd"));
     let old_exe = std::fs::read_link(format!("/proc/{}/exe", daemon.pid())).unwrap();
@@ -254,16 +257,16 @@ fn an_upgraded_binary_is_what_runs_after_the_restart() {
 
 #[test]
 fn a_second_restart_while_one_is_under_way_is_refused() {
-    let _one = one_at_a_time();
-    let scratch = Scratch::new();
-    let real = rtwisted_tests::binary("rtwistd");
-    let program = install(&scratch, &real);
-    let daemon = start(&scratch, &program);
+    let (_one, scratch) = one_at_a_time();
+    let daemon = start_installed(&scratch);
     let pid = daemon.pid();
     // A successor that takes its time to start.
     install_script(
         &scratch,
-        &format!("#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n", real.display()),
+        &format!(
+            "#!/bin/sh\nsleep 1\nexec '{}' \"$@\"\n",
+            rtwisted_tests::binary("rtwistd").display()
+        ),
     );
     let first = std::thread::spawn({
         let path = scratch.path().to_owned();
@@ -279,8 +282,8 @@ fn a_second_restart_while_one_is_under_way_is_refused() {
     });
     // The first one is under way once the slow successor runs.
     assert!(eventually(|| has_child(pid)));
-    let second = scratch.rtap(&["restart", "app"]);
-    fails_with(&second, 1, "already under way");
+    let output = scratch.rtap(&["restart", "app"]);
+    fails_with(&output, 1, "already under way");
     let first = first.join().unwrap();
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert_ne!(daemon.pid(), pid);
@@ -289,8 +292,7 @@ fn a_second_restart_while_one_is_under_way_is_refused() {
 
 #[test]
 fn under_systemd_the_successor_becomes_the_main_pid_and_feeds_the_watchdog() {
-    let _one = one_at_a_time();
-    let scratch = Scratch::new();
+    let (_one, scratch) = one_at_a_time();
     let notify = rtwisted_tests::NotifySocket::bind(&scratch);
     std::fs::write(scratch.join("app.tac"), APP).unwrap();
     scratch.rtap_ok(&["save", "-y", "app.tac", "-o", "app.tap"]);

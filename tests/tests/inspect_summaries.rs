@@ -12,9 +12,8 @@ const ITEMS: usize = 2000;
 #[test]
 fn a_large_table_is_summarized_unless_everything_is_asked_for() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
-    let stream = TcpStream::connect(daemon.listening_address()).unwrap();
+    let (daemon, address) = scratch.serve_saved("kv", &[]);
+    let stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let value = "x".repeat(100);

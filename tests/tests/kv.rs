@@ -18,9 +18,8 @@ fn get(client: &mut MemcacheClient, key: &str) -> Option<Vec<u8>> {
 #[test]
 fn keys_set_before_a_stop_are_served_after_a_relaunch_from_the_shutdown_snapshot() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap"]);
-    let mut client = MemcacheClient::connect(daemon.listening_address());
+    let (daemon, address) = scratch.serve_saved("kv", &[]);
+    let mut client = MemcacheClient::connect(address);
     assert_eq!(
         client.set(b"greeting", 7, b"hello, persistence"),
         b"STORED\r\n"

@@ -3,15 +3,26 @@
 //! limit, the connection limit, and gets that go on while checkpoints are written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rtwisted_tests::{Daemon, LOOPBACK, MemcacheClient, Scratch, eventually};
 
-fn kv(scratch: &Scratch, extra: &[&str]) -> Daemon {
+/// `rtwistd -n kv --port LOOPBACK EXTRA...` in a scratch folder of its own, and its address.
+fn kv(extra: &[&str]) -> (Scratch, Daemon, SocketAddr) {
+    let scratch = Scratch::new();
     let mut args = vec!["-n", "kv", "--port", LOOPBACK];
     args.extend_from_slice(extra);
-    scratch.spawn_rtwistd(&args)
+    let mut daemon = scratch.spawn_rtwistd(&args);
+    let address = daemon.listening_address();
+    (scratch, daemon, address)
+}
+
+/// [`kv`], and a client connected to it.
+fn kv_client(extra: &[&str]) -> (Scratch, Daemon, MemcacheClient) {
+    let (scratch, daemon, address) = kv(extra);
+    (scratch, daemon, MemcacheClient::connect(address))
 }
 
 /// Whether the tests must find the Debian tools (`.ci/run` says so); otherwise a missing tool
@@ -30,9 +41,7 @@ fn memccapable_passes_every_ascii_and_binary_test() {
         eprintln!("memccapable is not installed (libmemcached-tools): skipped");
         return;
     }
-    let scratch = Scratch::new();
-    let mut daemon = kv(&scratch, &[]);
-    let address = daemon.listening_address();
+    let (_scratch, daemon, address) = kv(&[]);
     for protocol in ["-a", "-b"] {
         let output = Command::new("memccapable")
             .args([
@@ -62,9 +71,7 @@ fn memccapable_passes_every_ascii_and_binary_test() {
 
 #[test]
 fn a_multi_get_of_a_thousand_longest_keys_answers_every_one() {
-    let scratch = Scratch::new();
-    let mut daemon = kv(&scratch, &[]);
-    let mut client = MemcacheClient::connect(daemon.listening_address());
+    let (_scratch, daemon, mut client) = kv_client(&[]);
     let keys: Vec<Vec<u8>> = (0..1000)
         .map(|n| format!("{n:04}{}", "k".repeat(246)).into_bytes())
         .collect();
@@ -101,9 +108,7 @@ fn a_multi_get_of_a_thousand_longest_keys_answers_every_one() {
 
 #[test]
 fn keys_are_bytes_as_memcached_reads_them() {
-    let scratch = Scratch::new();
-    let mut daemon = kv(&scratch, &[]);
-    let mut client = MemcacheClient::connect(daemon.listening_address());
+    let (_scratch, daemon, mut client) = kv_client(&[]);
     // memcaslap's keys start with 0x10 bytes; others hold tabs, DEL, non-UTF-8.
     let keys: [&[u8]; 5] = [
         b"\x10\x10key",
@@ -141,9 +146,7 @@ fn keys_are_bytes_as_memcached_reads_them() {
 
 #[test]
 fn past_the_memory_limit_the_least_recently_used_items_are_evicted() {
-    let scratch = Scratch::new();
-    let mut daemon = kv(&scratch, &["--memory-limit", "1"]);
-    let mut client = MemcacheClient::connect(daemon.listening_address());
+    let (_scratch, daemon, mut client) = kv_client(&["--memory-limit", "1"]);
     let value = vec![b'v'; 1000];
     // 4 MB of values into 1 MiB; the first key is read all along, so it stays recent.
     for n in 0..4000 {
@@ -174,9 +177,7 @@ fn past_the_memory_limit_the_least_recently_used_items_are_evicted() {
 
 #[test]
 fn connections_past_the_limit_are_turned_away_as_by_memcached() {
-    let scratch = Scratch::new();
-    let mut daemon = kv(&scratch, &["--max-connections", "2"]);
-    let address = daemon.listening_address();
+    let (_scratch, daemon, address) = kv(&["--max-connections", "2"]);
     let mut first = MemcacheClient::connect(address);
     let mut second = MemcacheClient::connect(address);
     assert_eq!(first.set(b"k", 0, b"1"), b"STORED\r\n");
@@ -201,9 +202,8 @@ fn connections_past_the_limit_are_turned_away_as_by_memcached() {
 #[test]
 fn gets_go_on_while_checkpoints_are_written() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "kv.tap", "--checkpoint-every", "100ms"]);
-    let mut client = MemcacheClient::connect(daemon.listening_address());
+    let (daemon, address) = scratch.serve_saved("kv", &["--checkpoint-every", "100ms"]);
+    let mut client = MemcacheClient::connect(address);
     // 100,000 items of 100 bytes, pipelined.
     let value = [b'x'; 100];
     for batch in 0..100 {

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::net::TcpStream;
 
-use nix::sys::signal::Signal;
 use rtwisted_tests::Scratch;
 
 fn names(scratch: &Scratch) -> Vec<String> {
@@ -73,8 +72,7 @@ fn saves_killed_mid_write_leave_nothing_behind_after_the_next_save() {
         daemon.wait_for_line("Checkpoint (timer) saved");
         // A chaos delay, not a readiness wait: kill at varied points of the saves.
         std::thread::sleep(std::time::Duration::from_millis(round * 3));
-        daemon.signal(Signal::SIGKILL);
-        daemon.wait_exit();
+        daemon.kill();
     }
     // One more save into the folder, by another writer.
     scratch.rtap_ok(&[

@@ -167,6 +167,7 @@ impl Streamer {
     }
 }
 
+/// An application of two echoes, `keep` and `change`, on those loopback ports.
 fn two_echoes(keep: u16, change: u16) -> String {
     format!(
         r#"application = Application("app")
@@ -183,17 +184,11 @@ fn an_apply_adds_changes_and_leaves_the_rest_streaming_untouched() {
     let daemon = start(&scratch, &two_echoes(keep, change));
     let streamer = Streamer::start(format!("127.0.0.1:{keep}").parse().unwrap());
     assert!(eventually(|| streamer.rounds.load(Ordering::SeqCst) > 10));
-    std::fs::write(
-        scratch.join("new.tac"),
-        format!(
-            r#"application = Application("app")
-service("tcp:{keep}:interface=127.0.0.1", Echo(), name = "keep").setServiceParent(application)
-service("tcp:{changed}:interface=127.0.0.1", Echo(), name = "change").setServiceParent(application)
-service("tcp:{added}:interface=127.0.0.1", Qotd(quotes = ["new"]), name = "added").setServiceParent(application)
+    let qotd = format!(
+        r#"service("tcp:{added}:interface=127.0.0.1", Qotd(quotes = ["new"]), name = "added").setServiceParent(application)
 "#
-        ),
-    )
-    .unwrap();
+    );
+    std::fs::write(scratch.join("new.tac"), two_echoes(keep, changed) + &qotd).unwrap();
     let output = scratch.rtap_ok(&["apply", "app", "new.tac"]);
     let said = text(&output.stdout);
     assert!(said.contains("added added"), "{said}");
@@ -236,21 +231,13 @@ fn a_failing_apply_rolls_back_and_the_old_services_still_answer() {
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
     let daemon = start(&scratch, &two_echoes(keep, change));
-    std::fs::write(
-        scratch.join("new.tac"),
-        format!(
-            r#"application = Application("app")
-service("tcp:{keep}:interface=127.0.0.1", Echo(), name = "keep").setServiceParent(application)
-service("tcp:{moved}:interface=127.0.0.1", Echo(), name = "change").setServiceParent(application)
-service("tcp:{busy_port}:interface=127.0.0.1", Echo(), name = "blocked").setServiceParent(application)
+    let blocked = format!(
+        r#"service("tcp:{busy_port}:interface=127.0.0.1", Echo(), name = "blocked").setServiceParent(application)
 "#
-        ),
-    )
-    .unwrap();
+    );
+    std::fs::write(scratch.join("new.tac"), two_echoes(keep, moved) + &blocked).unwrap();
     let output = scratch.rtap(&["apply", "app", "new.tac"]);
-    assert_eq!(output.status.code(), Some(1));
-    let error = text(&output.stderr);
-    assert!(error.contains("cannot add 'blocked'"), "{error}");
+    let error = fails_with(&output, 1, "cannot add 'blocked'");
     assert!(error.contains("the running tree is as it was"), "{error}");
     assert_eq!(error.lines().count(), 1, "{error}");
     for port in [keep, change] {
@@ -339,12 +326,7 @@ fn checkpoint_and_inspect_live_show_the_running_tree_and_stop_says_where_it_save
 fn a_daemon_that_is_not_there_is_one_clear_line() {
     let scratch = Scratch::new();
     let output = scratch.rtap(&["status", "nothing"]);
-    assert_eq!(output.status.code(), Some(1));
-    let error = text(&output.stderr);
-    assert!(
-        error.contains("no rtwistd answers on 'nothing.ctl'"),
-        "{error}"
-    );
+    let error = fails_with(&output, 1, "no rtwistd answers on 'nothing.ctl'");
     assert_eq!(error.lines().count(), 1);
     let output = scratch.rtap(&["status"]);
     assert_eq!(output.status.code(), Some(2));

@@ -55,32 +55,30 @@ fn a_map_that_holds_a_key_twice_is_refused_in_both_styles() {
     );
 }
 
+/// Writes `file`, the echo snapshot with `from` replaced by `to` (resealed), and checks that
+/// both loaders refuse it, saying `reason`.
+fn an_edited_echo_is_refused(file: &str, from: &str, to: &str, reason: &str) {
+    let scratch = Scratch::new();
+    foreign_snapshot(&scratch, file, &[(from, to)]);
+    both_refuse(&scratch, file, reason);
+}
+
 #[test]
 fn a_header_naming_another_application_is_refused() {
-    let scratch = Scratch::new();
-    foreign_snapshot(
-        &scratch,
+    an_edited_echo_is_refused(
         "other.tas",
-        &[("\"app\": \"echo\"", "\"app\": \"other\"")],
-    );
-    both_refuse(
-        &scratch,
-        "other.tas",
+        "\"app\": \"echo\"",
+        "\"app\": \"other\"",
         "its header names application 'other' but it holds 'echo'",
     );
 }
 
 #[test]
 fn process_settings_no_daemon_can_apply_are_refused() {
-    let scratch = Scratch::new();
-    foreign_snapshot(
-        &scratch,
+    an_edited_echo_is_refused(
         "umask.tas",
-        &[("\"umask\": null", "\"umask\": 4095")],
-    );
-    both_refuse(
-        &scratch,
-        "umask.tas",
+        "\"umask\": null",
+        "\"umask\": 4095",
         "invalid umask 0o7777: a umask is at most 0o777",
     );
 }

@@ -4,7 +4,9 @@
 
 use std::net::{SocketAddr, TcpStream};
 
-use rtwisted_tests::{Daemon, LOOPBACK, Scratch, eventually, exchange, free_port, text};
+use rtwisted_tests::{
+    Daemon, LOOPBACK, Scratch, eventually, exchange, fails_with, free_port, text,
+};
 
 /// An echo daemon in the foreground with `args` (and `env`); one echo exchanged, then
 /// stopped. Its stdout.
@@ -112,12 +114,7 @@ fn colour_only_when_asked_or_on_a_terminal() {
 fn a_log_level_that_is_not_one_is_a_usage_error() {
     let scratch = Scratch::new();
     let output = scratch.rtwistd(&["-n", "--log-level", "verbose", "echo", "--port", LOOPBACK]);
-    assert_eq!(output.status.code(), Some(2));
-    let error = text(&output.stderr);
-    assert!(
-        error.contains("--log-level 'verbose' is not a level"),
-        "{error}"
-    );
+    fails_with(&output, 2, "--log-level 'verbose' is not a level");
     let both = scratch.rtwistd(&["-n", "-v", "-q", "echo", "--port", LOOPBACK]);
     assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
 }

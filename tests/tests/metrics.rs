@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use prometheus_parse::{Sample, Scrape, Value};
 use rtwisted_tests::{
-    DEADLINE, Scratch, eventually, exchange, exited, read_pid, text, wait_for_log_line,
+    DEADLINE, Scratch, eventually, exchange, exited, fails_with, read_pid, text, wait_for_log_line,
 };
 
 const APP: &str = r#"application = Application("app")
@@ -144,11 +144,10 @@ fn a_metrics_endpoint_that_is_not_one_is_a_usage_error() {
     std::fs::write(scratch.join("app.tac"), APP).unwrap();
     scratch.rtap_ok(&["save", "-y", "app.tac", "-o", "app.tap"]);
     let output = scratch.rtwistd(&["-n", "-f", "app.tap", "--metrics", "carrier-pigeon:7"]);
-    assert_eq!(output.status.code(), Some(2));
-    let error = text(&output.stderr);
-    assert!(
-        error.contains("--metrics 'carrier-pigeon:7' is not an endpoint"),
-        "{error}"
+    let error = fails_with(
+        &output,
+        2,
+        "--metrics 'carrier-pigeon:7' is not an endpoint",
     );
     assert!(
         error.contains("unknown endpoint type 'carrier-pigeon'"),

@@ -3,28 +3,27 @@
 //! run does not descend from is kept as NAME-shutdown.1.tap ... (the last five), never lost.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
-
 use nix::sys::signal::Signal;
-use rtwisted_tests::{Scratch, memcache_get, memcache_request, repository_file};
-
-fn set(address: SocketAddr, key: &str, value: &str) {
-    let request = format!("set {key} 0 0 {}\r\n{value}\r\n", value.len());
-    assert_eq!(memcache_request(address, request.as_bytes()), "STORED\r\n");
-}
+use rtwisted_tests::{Scratch, memcache_get, memcache_store, repository_file};
 
 /// Runs `rtwistd ARGS`, stores `key`, stops it; returns the log.
 fn run_storing(scratch: &Scratch, args: &[&str], key: &str) -> Vec<String> {
     let mut daemon = scratch.spawn_rtwistd(args);
-    set(daemon.listening_address(), key, "v");
+    memcache_store(daemon.listening_address(), key, "v");
     daemon.stop()
+}
+
+/// A new scratch folder with `kv.tap`, run once (`rtwistd -n -f kv.tap`) to store `key`.
+fn kv_run_once(key: &str) -> Scratch {
+    let scratch = Scratch::new();
+    scratch.save_on_loopback("kv", &[]);
+    run_storing(&scratch, &["-n", "-f", "kv.tap"], key);
+    scratch
 }
 
 #[test]
 fn resume_continues_from_the_newest_state_and_a_plain_run_warns_about_it() {
-    let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    run_storing(&scratch, &["-n", "-f", "kv.tap"], "first");
+    let scratch = kv_run_once("first");
 
     // Without --resume: the run starts from kv.tap, and says newer state exists.
     let mut plain = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv.tap"]);
@@ -41,7 +40,7 @@ fn resume_continues_from_the_newest_state_and_a_plain_run_warns_about_it() {
     resumed.wait_for_line("Resuming from kv-shutdown.tap");
     let address = resumed.listening_address();
     assert_eq!(memcache_get(address, "first").as_deref(), Some("v"));
-    set(address, "second", "v");
+    memcache_store(address, "second", "v");
     resumed.stop();
 
     // Again: both items, and the shutdown snapshot descends from kv.tap through its parents.
@@ -73,16 +72,13 @@ fn resume_continues_from_the_newest_state_and_a_plain_run_warns_about_it() {
 
 #[test]
 fn a_checkpoint_newer_than_the_shutdown_wins_after_a_crash() {
-    let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    run_storing(&scratch, &["-n", "-f", "kv.tap"], "before");
+    let scratch = kv_run_once("before");
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "kv.tap"]);
     let address = daemon.listening_address();
-    set(address, "crash", "v");
+    memcache_store(address, "crash", "v");
     daemon.signal(Signal::SIGUSR2);
     daemon.wait_for_line("Checkpoint (SIGUSR2) saved to kv-checkpoint.tap");
-    daemon.signal(Signal::SIGKILL);
-    daemon.wait_exit();
+    daemon.kill();
 
     let mut resumed = scratch.spawn_rtwistd(&["-n", "-o", "--resume", "-f", "kv.tap"]);
     resumed.wait_for_line("Resuming from kv-checkpoint.tap");
@@ -94,9 +90,7 @@ fn a_checkpoint_newer_than_the_shutdown_wins_after_a_crash() {
 
 #[test]
 fn state_the_run_does_not_descend_from_is_kept_never_overwritten() {
-    let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    run_storing(&scratch, &["-n", "-f", "kv.tap"], "run1");
+    let scratch = kv_run_once("run1");
     let first = std::fs::read(scratch.join("kv-shutdown.tap")).unwrap();
 
     // A run from kv.tap (no --resume) does not descend from run 1's shutdown: it is kept.
@@ -120,19 +114,12 @@ fn state_the_run_does_not_descend_from_is_kept_never_overwritten() {
         assert!(scratch.join(&format!("kv-shutdown.{kept}.tap")).exists());
     }
     assert!(!scratch.join("kv-shutdown.6.tap").exists());
-    let mut newest_kept = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-shutdown.1.tap"]);
-    assert_eq!(
-        memcache_get(newest_kept.listening_address(), "run8").as_deref(),
-        Some("v")
-    );
-    newest_kept.stop();
+    scratch.assert_relaunch_serves("kv-shutdown.1.tap", "run8", "v");
 }
 
 #[test]
 fn an_edited_base_file_wins_over_state_saved_before_the_edit() {
-    let scratch = Scratch::new();
-    scratch.save_on_loopback("kv", &[]);
-    run_storing(&scratch, &["-n", "-f", "kv.tap"], "old");
+    let scratch = kv_run_once("old");
     scratch.rtap_ok(&["set", "kv.tap", "kv", "factory.max_value_bytes=4096"]);
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--resume", "-f", "kv.tap"]);
     daemon.wait_for_line("Loading kv.tap...");

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 
-use rtwisted_tests::{Scratch, fails_with, nodes, text};
+use rtwisted_tests::{Scratch, fails_with, fails_with_one_line, nodes, text};
 
 fn echo_snapshot(scratch: &Scratch, file: &str) {
     scratch.rtap_ok(&["save", "echo", "--port", "tcp:7001", "-o", file]);
@@ -381,11 +381,10 @@ fn an_invalid_edit_is_shown_and_never_written() {
     let before = std::fs::read(scratch.join("app.tap")).unwrap();
     let editor = editor_script(&scratch, "bad.sh", r#"sed -i 's/tcp:7001/tcp:70000/' "$1""#);
     let output = edit(&scratch, "EDITOR", &editor, "n\n");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("rtap: the change is not valid: invalid endpoint 'tcp:70000'"),
-        "{stderr}"
+    let stderr = fails_with(
+        &output,
+        1,
+        "rtap: the change is not valid: invalid endpoint 'tcp:70000'",
     );
     assert!(stderr.contains("Edit again? [Y/n]"), "{stderr}");
     assert!(
@@ -444,15 +443,9 @@ fn every_command_gives_one_line_and_exit_1_on_bad_files() {
                 continue; // --append to a missing file makes a new snapshot
             }
             let output = scratch.rtap(&args);
-            let stderr = text(&output.stderr);
-            assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
-            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-            assert!(
-                stderr.starts_with(&format!(
-                    "rtap: error: cannot load snapshot '{file}': {problem}"
-                )),
-                "{args:?}: {stderr}"
-            );
+            let start = format!("rtap: error: cannot load snapshot '{file}': {problem}");
+            eprintln!("rtap {args:?}");
+            fails_with_one_line(&output, 1, &start);
         }
     }
     assert!(!scratch.join("out.tas").exists());

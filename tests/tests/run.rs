@@ -3,15 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{LOOPBACK, Scratch, exchange, fails_with, nodes, text};
+use rtwisted_tests::{LOOPBACK, Scratch, exchange, fails_with, fails_with_one_line, nodes, text};
 
 #[test]
 fn save_run_echo_sigterm_then_the_shutdown_snapshot_has_nothing_running() {
     let scratch = Scratch::new();
-    scratch.save_on_loopback("echo", &[]);
-
-    let mut daemon = scratch.spawn_rtwistd(&["-n", "-f", "echo.tap"]);
-    let address = daemon.listening_address();
+    let (mut daemon, address) = scratch.serve_saved("echo", &[]);
     assert_ne!(address.port(), 0);
     daemon.wait_for_line("waiting for SIGTERM or SIGINT");
     let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
@@ -97,15 +94,11 @@ fn a_busy_port_is_one_line_on_stderr_and_exit_1() {
     let port = holder.local_addr().unwrap().port();
     let endpoint = format!("tcp:{port}:interface=127.0.0.1");
     scratch.rtap_ok(&["save", "echo", "--port", &endpoint]);
-    let (code, stderr) = run_to_exit(&scratch, &["-n", "-f", "echo.tap"]);
-    assert_eq!(code, Some(1));
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with(&format!(
-            "rtwistd: error: service 'echo' failed to start: cannot listen on {endpoint} (127.0.0.1:{port}): "
-        )),
-        "{stderr}"
+    let output = scratch.rtwistd(&["-n", "-f", "echo.tap"]);
+    let start = format!(
+        "rtwistd: error: service 'echo' failed to start: cannot listen on {endpoint} (127.0.0.1:{port}): "
     );
+    fails_with_one_line(&output, 1, &start);
     assert!(!scratch.join("echo-shutdown.tap").exists());
 }
 
@@ -128,10 +121,8 @@ fn a_missing_or_bad_snapshot_is_one_line_and_exit_1() {
         ),
     ];
     for (args, message) in cases {
-        let (code, stderr) = run_to_exit(&scratch, &args);
-        assert_eq!(code, Some(1), "{args:?}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with(message), "{args:?}: {stderr}");
+        eprintln!("rtwistd {args:?}");
+        fails_with_one_line(&scratch.rtwistd(&args), 1, message);
     }
 }
 
@@ -160,12 +151,9 @@ fn a_snapshot_with_unknown_types_names_them_all_and_starts_nothing() {
 fn a_binary_snapshot_given_to_s_is_refused() {
     let scratch = Scratch::new();
     scratch.save_on_loopback("echo", &[]);
-    let (code, stderr) = run_to_exit(&scratch, &["-n", "-s", "echo.tap"]);
-    assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("'echo.tap' is a binary (tap) snapshot; run it with -f, not -s"),
-        "{stderr}"
-    );
+    let output = scratch.rtwistd(&["-n", "-s", "echo.tap"]);
+    let message = "'echo.tap' is a binary (tap) snapshot; run it with -f, not -s";
+    fails_with(&output, 1, message);
 }
 
 #[test]
@@ -180,10 +168,11 @@ fn usage_errors_exit_2() {
         let (code, stderr) = run_to_exit(&scratch, &args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
     }
-    let (_, stderr) = run_to_exit(&scratch, &["-n", "-f", "a.tap", "echo"]);
-    assert!(
-        stderr.contains("give either a snapshot (-f/-s) or a plugin, not both"),
-        "{stderr}"
+    let output = scratch.rtwistd(&["-n", "-f", "a.tap", "echo"]);
+    fails_with(
+        &output,
+        2,
+        "give either a snapshot (-f/-s) or a plugin, not both",
     );
 }
 
@@ -274,18 +263,18 @@ fn a_bad_endpoint_kind_for_a_plugin_is_one_line() {
     fails_with(&output, 2, "tcp endpoint needs a port");
 }
 
+/// The PID in a "started NAME (pid N)" line.
+fn logged_pid(line: &str) -> i32 {
+    let pid = line.rsplit("(pid ").next().unwrap();
+    pid.trim_end_matches(')').parse().unwrap()
+}
+
 #[test]
 fn procmon_keeps_a_child_running_and_stops_it_with_the_daemon() {
     let scratch = Scratch::new();
     let mut daemon = scratch.spawn_rtwistd(&["-n", "procmon", "--run", "napper:sleep 300"]);
     let line = daemon.wait_for_line("started napper (pid ");
-    let pid: i32 = line
-        .rsplit("(pid ")
-        .next()
-        .unwrap()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
+    let pid = logged_pid(&line);
     assert!(!rtwisted_tests::exited(pid));
     // Killed from outside, it comes back.
     rtwisted_tests::send_signal(pid, Signal::SIGKILL);
@@ -293,13 +282,7 @@ fn procmon_keeps_a_child_running_and_stops_it_with_the_daemon() {
     let restarted = daemon.wait_for_line("started napper (pid ");
     assert_ne!(restarted, line);
     daemon.stop();
-    let new_pid: i32 = restarted
-        .rsplit("(pid ")
-        .next()
-        .unwrap()
-        .trim_end_matches(')')
-        .parse()
-        .unwrap();
+    let new_pid = logged_pid(&restarted);
     assert!(rtwisted_tests::eventually(|| rtwisted_tests::exited(
         new_pid
     )));

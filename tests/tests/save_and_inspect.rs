@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use rtwisted_tests::{Scratch, fails_with, foreign_snapshot, nodes, text};
+use rtwisted_tests::{Scratch, fails_with, fails_with_one_line, foreign_snapshot, nodes, text};
 
 #[test]
 fn save_writes_echo_tap_in_the_current_folder_mode_0600() {
@@ -152,13 +152,7 @@ fn inspect_of_bad_input_is_one_line_and_exit_1() {
     ];
     for (file, message) in cases {
         let output = scratch.rtap(&["inspect", file]);
-        assert_eq!(output.status.code(), Some(1), "{file}");
-        let stderr = text(&output.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{file}: {stderr}");
-        assert!(
-            stderr.starts_with(&format!("rtap: error: {message}")),
-            "{file}: {stderr}"
-        );
+        fails_with_one_line(&output, 1, &format!("rtap: error: {message}"));
         assert!(output.stdout.is_empty());
     }
 }

@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use rtwisted_tests::{DEADLINE, Scratch, memcache_request, repository_file, text};
+use rtwisted_tests::{
+    DEADLINE, LOOPBACK, Scratch, memcache_request, memcache_store, repository_file, text,
+};
 
 const STORE: &str = "st";
 
@@ -55,6 +57,20 @@ fn rtap_ok_in(scratch: &Scratch, args: &[&str]) -> String {
     text(&output.stdout)
 }
 
+/// A scratch folder whose store [`STORE`] holds kv@1 (on tcp:7005) and kv@2 (on tcp:7006).
+fn two_saves_in_the_store() -> Scratch {
+    let scratch = Scratch::new();
+    rtap_ok_in(
+        &scratch,
+        &["save", "kv", "--port", "tcp:7005", "--store", STORE],
+    );
+    rtap_ok_in(
+        &scratch,
+        &["set", "kv", "--store", STORE, "kv", "endpoint=tcp:7006"],
+    );
+    scratch
+}
+
 /// Exit 1 with one line on stderr.
 fn fails_cleanly(output: &Output) -> String {
     let stderr = text(&output.stderr);
@@ -87,15 +103,7 @@ fn log_numbers(scratch: &Scratch, store: &str, app: &str) -> Vec<String> {
 
 #[test]
 fn every_snapshot_is_a_complete_file_that_inspect_opens() {
-    let scratch = Scratch::new();
-    rtap_ok_in(
-        &scratch,
-        &["save", "kv", "--port", "tcp:7005", "--store", STORE],
-    );
-    rtap_ok_in(
-        &scratch,
-        &["set", "kv", "--store", STORE, "kv", "endpoint=tcp:7006"],
-    );
+    let scratch = two_saves_in_the_store();
     let files = snapshot_files(&scratch.join(STORE));
     assert_eq!(files.len(), 2, "{files:?}");
     let mut endpoints = Vec::new();
@@ -159,7 +167,7 @@ fn a_store_written_by_the_all_in_sled_release_is_migrated_on_first_open() {
         &["store", "import", "first.tap", "--store", "old"],
     );
     assert_eq!(out.trim(), "echo@5");
-    assert!(rtap_ok_in(&scratch, &["store", "verify", "--store", "old"]).contains("is sound"));
+    assert_sound(&scratch, "old");
 }
 
 #[test]
@@ -328,150 +336,143 @@ impl Drop for Tmpfs {
     }
 }
 
-#[test]
-fn a_full_disk_fails_a_save_cleanly_and_never_damages_the_store() {
+/// The store on the tmpfs of [`on_a_small_disk`].
+const DISK_STORE: &str = "disk/st";
+
+/// Runs `test` in a scratch folder with a tmpfs of `size` mounted at `disk/`, after saving kv
+/// with `port` into [`DISK_STORE`] (with `extra` arguments); skips it where no tmpfs mounts.
+fn on_a_small_disk(size: &str, port: &str, extra: &[&str], test: impl FnOnce(&Scratch, &Tmpfs)) {
     let scratch = Scratch::new();
-    let Some(disk) = Tmpfs::mount(&scratch.join("disk"), "2m") else {
+    let Some(disk) = Tmpfs::mount(&scratch.join("disk"), size) else {
         return;
     };
-    let store = "disk/st";
-    rtap_ok_in(
-        &scratch,
-        &["save", "kv", "--port", "tcp:7000", "--store", store],
-    );
-    let mut saved = vec!["kv@1".to_owned()];
-    let mut refused = 0;
-    // From nothing free to plenty, in uneven steps: every save either lands or fails in one
-    // line, and the history stays whole and readable throughout.
-    let leaves: Vec<u64> = (0..100).map(|trial| (trial * 21_841) % 1_900_000).collect();
-    for (trial, leave) in leaves.iter().enumerate() {
-        disk.fill_leaving(*leave);
-        let endpoint = format!("endpoint=tcp:{}", 7001 + trial);
-        let output = rtap_in(&scratch, &["set", "kv", "--store", store, "kv", &endpoint]);
-        if output.status.success() {
-            let out = text(&output.stdout);
-            let address = out.split_whitespace().nth(1).unwrap().to_owned();
-            saved.push(address);
-        } else {
-            let line = fails_cleanly(&output);
-            assert!(
-                line.contains("free space") || line.contains("No space left on device"),
-                "{line}"
-            );
-            refused += 1;
-        }
-        assert_eq!(log_numbers(&scratch, store, "kv"), saved, "trial {trial}");
-    }
-    assert!(
-        refused > 10,
-        "the disk was never full enough ({refused} refused)"
-    );
-    assert!(saved.len() > 2, "no save ever fit ({saved:?})");
-    disk.empty_filler();
-    let output = rtap_ok_in(
-        &scratch,
-        &["set", "kv", "--store", store, "kv", "endpoint=tcp:6999"],
-    );
-    saved.push(output.split_whitespace().nth(1).unwrap().to_owned());
-    assert_eq!(log_numbers(&scratch, store, "kv"), saved);
-    let verified = rtap_ok_in(&scratch, &["store", "verify", "--store", store]);
+    let mut save = vec!["save", "kv", "--port", port, "--store", DISK_STORE];
+    save.extend_from_slice(extra);
+    rtap_ok_in(&scratch, &save);
+    test(&scratch, &disk);
+}
+
+/// Fails the test unless `rtap store verify` finds the store sound.
+fn assert_sound(scratch: &Scratch, store: &str) {
+    let verified = rtap_ok_in(scratch, &["store", "verify", "--store", store]);
     assert!(verified.contains("is sound"), "{verified}");
+}
+
+#[test]
+fn a_full_disk_fails_a_save_cleanly_and_never_damages_the_store() {
+    on_a_small_disk("2m", "tcp:7000", &[], |scratch, disk| {
+        let store = DISK_STORE;
+        let mut saved = vec!["kv@1".to_owned()];
+        let mut refused = 0;
+        // From nothing free to plenty, in uneven steps: every save either lands or fails in one
+        // line, and the history stays whole and readable throughout.
+        let leaves: Vec<u64> = (0..100).map(|trial| (trial * 21_841) % 1_900_000).collect();
+        for (trial, leave) in leaves.iter().enumerate() {
+            disk.fill_leaving(*leave);
+            let endpoint = format!("endpoint=tcp:{}", 7001 + trial);
+            let output = rtap_in(scratch, &["set", "kv", "--store", store, "kv", &endpoint]);
+            if output.status.success() {
+                let out = text(&output.stdout);
+                let address = out.split_whitespace().nth(1).unwrap().to_owned();
+                saved.push(address);
+            } else {
+                let line = fails_cleanly(&output);
+                assert!(
+                    line.contains("free space") || line.contains("No space left on device"),
+                    "{line}"
+                );
+                refused += 1;
+            }
+            assert_eq!(log_numbers(scratch, store, "kv"), saved, "trial {trial}");
+        }
+        assert!(
+            refused > 10,
+            "the disk was never full enough ({refused} refused)"
+        );
+        assert!(saved.len() > 2, "no save ever fit ({saved:?})");
+        disk.empty_filler();
+        let output = rtap_ok_in(
+            scratch,
+            &["set", "kv", "--store", store, "kv", "endpoint=tcp:6999"],
+        );
+        saved.push(output.split_whitespace().nth(1).unwrap().to_owned());
+        assert_eq!(log_numbers(scratch, store, "kv"), saved);
+        assert_sound(scratch, store);
+    });
 }
 
 #[test]
 fn rtwistd_checkpoints_on_a_full_disk_fail_in_the_log_and_the_daemon_keeps_serving() {
-    let scratch = Scratch::new();
-    let Some(disk) = Tmpfs::mount(&scratch.join("disk"), "2m") else {
-        return;
-    };
-    let store = "disk/st";
-    rtap_ok_in(
-        &scratch,
-        &[
-            "save",
-            "kv",
-            "--port",
-            "tcp:0:interface=127.0.0.1",
+    on_a_small_disk("2m", LOOPBACK, &[], |scratch, disk| {
+        let store = DISK_STORE;
+        let mut daemon = scratch.spawn_rtwistd(&[
+            "-n",
             "--store",
             store,
-        ],
-    );
-    let mut daemon = scratch.spawn_rtwistd(&[
-        "-n",
-        "--store",
-        store,
-        "-f",
-        "kv",
-        "--checkpoint-every",
-        "200ms",
-    ]);
-    let address = daemon.listening_address();
-    daemon.wait_for_line("Checkpoint (timer) saved as kv@");
-    let mut before = Vec::new();
-    for round in 0..5 {
-        // Full to the last block, or nearly: each checkpoint fails in one logged line.
-        disk.fill_leaving([0, 4096, 300_000, 0, 700_000][round]);
-        daemon.wait_for_line("Checkpoint (timer) failed, the previous snapshot is kept whole");
-        let request = format!("set during{round} 0 0 4\r\nfull\r\n");
-        assert_eq!(memcache_request(address, request.as_bytes()), "STORED\r\n");
-        before = log_numbers(&scratch, store, "kv");
-        disk.empty_filler();
+            "-f",
+            "kv",
+            "--checkpoint-every",
+            "200ms",
+        ]);
+        let address = daemon.listening_address();
         daemon.wait_for_line("Checkpoint (timer) saved as kv@");
-    }
-    daemon.stop();
-    let after = log_numbers(&scratch, store, "kv");
-    assert!(
-        after.len() > before.len() && after.starts_with(&before),
-        "{before:?} {after:?}"
-    );
-    let verified = rtap_ok_in(&scratch, &["store", "verify", "--store", store]);
-    assert!(verified.contains("is sound"), "{verified}");
+        let mut before = Vec::new();
+        for round in 0..5 {
+            // Full to the last block, or nearly: each checkpoint fails in one logged line.
+            disk.fill_leaving([0, 4096, 300_000, 0, 700_000][round]);
+            daemon.wait_for_line("Checkpoint (timer) failed, the previous snapshot is kept whole");
+            let request = format!("set during{round} 0 0 4\r\nfull\r\n");
+            assert_eq!(memcache_request(address, request.as_bytes()), "STORED\r\n");
+            before = log_numbers(scratch, store, "kv");
+            disk.empty_filler();
+            daemon.wait_for_line("Checkpoint (timer) saved as kv@");
+        }
+        daemon.stop();
+        let after = log_numbers(scratch, store, "kv");
+        assert!(
+            after.len() > before.len() && after.starts_with(&before),
+            "{before:?} {after:?}"
+        );
+        assert_sound(scratch, store);
+    });
 }
 
 #[test]
 fn readers_work_on_a_read_only_file_system() {
-    let scratch = Scratch::new();
-    let Some(disk) = Tmpfs::mount(&scratch.join("disk"), "4m") else {
-        return;
-    };
-    let store = "disk/st";
-    rtap_ok_in(
-        &scratch,
-        &[
-            "save", "kv", "--port", "tcp:7005", "--store", store, "--tag", "one",
-        ],
-    );
-    rtap_ok_in(
-        &scratch,
-        &["set", "kv", "--store", store, "kv", "endpoint=tcp:7006"],
-    );
-    disk.remount_read_only();
-    assert_eq!(log_numbers(&scratch, store, "kv"), ["kv@1", "kv@2"]);
-    assert!(rtap_ok_in(&scratch, &["store", "list", "--store", store]).contains("kv@2"));
-    let diff = rtap_ok_in(
-        &scratch,
-        &["store", "diff", "kv@1", "kv@2", "--store", store],
-    );
-    assert!(diff.contains("tcp:7006"), "{diff}");
-    rtap_ok_in(
-        &scratch,
-        &["store", "export", "kv@one", "one.tap", "--store", store],
-    );
-    assert!(
-        scratch
-            .inspect_json("one.tap")
-            .to_string()
-            .contains("tcp:7005")
-    );
-    let inspected = rtap_ok_in(&scratch, &["inspect", "kv", "--store", store]);
-    assert!(inspected.contains("tcp:7006"), "{inspected}");
-    assert!(rtap_ok_in(&scratch, &["store", "verify", "--store", store]).contains("is sound"));
-    // A write says why it cannot, in one line.
-    let output = rtap_in(
-        &scratch,
-        &["set", "kv", "--store", store, "kv", "endpoint=tcp:1"],
-    );
-    assert!(fails_cleanly(&output).contains("Read-only file system"));
+    on_a_small_disk("4m", "tcp:7005", &["--tag", "one"], |scratch, disk| {
+        let store = DISK_STORE;
+        rtap_ok_in(
+            scratch,
+            &["set", "kv", "--store", store, "kv", "endpoint=tcp:7006"],
+        );
+        disk.remount_read_only();
+        assert_eq!(log_numbers(scratch, store, "kv"), ["kv@1", "kv@2"]);
+        assert!(rtap_ok_in(scratch, &["store", "list", "--store", store]).contains("kv@2"));
+        let diff = rtap_ok_in(
+            scratch,
+            &["store", "diff", "kv@1", "kv@2", "--store", store],
+        );
+        assert!(diff.contains("tcp:7006"), "{diff}");
+        rtap_ok_in(
+            scratch,
+            &["store", "export", "kv@one", "one.tap", "--store", store],
+        );
+        assert!(
+            scratch
+                .inspect_json("one.tap")
+                .to_string()
+                .contains("tcp:7005")
+        );
+        let inspected = rtap_ok_in(scratch, &["inspect", "kv", "--store", store]);
+        assert!(inspected.contains("tcp:7006"), "{inspected}");
+        assert_sound(scratch, store);
+        // A write says why it cannot, in one line.
+        let output = rtap_in(
+            scratch,
+            &["set", "kv", "--store", store, "kv", "endpoint=tcp:1"],
+        );
+        assert!(fails_cleanly(&output).contains("Read-only file system"));
+    });
 }
 
 #[test]
@@ -486,15 +487,7 @@ fn readers_need_only_read_permission() {
         eprintln!("skipped: needs root to run rtap as another user");
         return;
     }
-    let scratch = Scratch::new();
-    rtap_ok_in(
-        &scratch,
-        &["save", "kv", "--port", "tcp:7005", "--store", STORE],
-    );
-    rtap_ok_in(
-        &scratch,
-        &["set", "kv", "--store", STORE, "kv", "endpoint=tcp:7006"],
-    );
+    let scratch = two_saves_in_the_store();
     // The user runs a copy of rtap inside the scratch folder: the workspace's own target
     // folder may be out of its reach (a checkout in a 0700 folder).
     let program = scratch.join("rtap");
@@ -538,14 +531,7 @@ fn sigterm_stops_the_daemon_while_a_checkpoint_is_stuck() {
     let scratch = Scratch::new();
     rtap_ok_in(
         &scratch,
-        &[
-            "save",
-            "kv",
-            "--port",
-            "tcp:0:interface=127.0.0.1",
-            "--store",
-            STORE,
-        ],
+        &["save", "kv", "--port", LOOPBACK, "--store", STORE],
     );
     let mut daemon = scratch.spawn_rtwistd(&["-n", "--store", STORE, "-f", "kv"]);
     let address = daemon.listening_address();
@@ -554,10 +540,7 @@ fn sigterm_stops_the_daemon_while_a_checkpoint_is_stuck() {
     let folder = std::fs::File::open(scratch.join(STORE)).unwrap();
     let lock = Flock::lock(folder, FlockArg::LockExclusiveNonblock).unwrap();
     daemon.signal(Signal::SIGUSR2);
-    assert_eq!(
-        memcache_request(address, b"set during 0 0 5\r\nstuck\r\n"),
-        "STORED\r\n"
-    );
+    memcache_store(address, "during", "stuck");
     std::thread::sleep(Duration::from_millis(300));
     let asked = Instant::now();
     daemon.signal(Signal::SIGTERM);

@@ -64,8 +64,7 @@ fn rtwistd_runs_from_the_store_and_saves_its_shutdown_and_checkpoints_into_it() 
     drop(stream);
     daemon.signal(Signal::SIGUSR2);
     daemon.wait_for_line("Checkpoint (SIGUSR2) saved as kv@2 in the store");
-    daemon.signal(Signal::SIGKILL);
-    daemon.wait_exit();
+    daemon.kill();
 
     // Relaunched from the latest snapshot in the store: the checkpoint.
     let mut relaunched = scratch.spawn_rtwistd(&["-n", "--store", "db", "-f", "kv"]);
@@ -120,8 +119,7 @@ fn kill_9_during_checkpoints_into_the_store_leaves_every_snapshot_whole() {
         daemon.wait_for_line("Checkpoint (timer) saved as");
         // A chaos delay (not a readiness wait): kill at varied points of the saves.
         std::thread::sleep(std::time::Duration::from_millis((round * 5 % 17) as u64));
-        daemon.signal(Signal::SIGKILL);
-        daemon.wait_exit();
+        daemon.kill();
         // The store opens, it holds the first save and at least the two checkpoints of each
         // round so far, and every snapshot in it is whole.
         let log = scratch.rtap_ok(&["store", "log", "kv", "--store", "db"]);

@@ -7,10 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use nix::sys::signal::Signal;
 use rtwisted_tests::{
-    DEADLINE, Daemon, Scratch, echo_backend, exchange, fails_with, memcache_get, memcache_request,
-    nodes, repository_file, text,
+    DEADLINE, Daemon, Scratch, echo_backend, exchange, fails_with, fails_with_one_line,
+    memcache_request, nodes, repository_file, text,
 };
 
 /// The TAC example `name` from the repository.
@@ -161,20 +160,8 @@ fn kv_example_checkpoints_on_its_timer_and_a_crash_loses_nothing_before_it() {
         ("KV_PORT", "tcp:0:interface=127.0.0.1"),
         ("KV_CHECKPOINT_SECONDS", "0.1"),
     ];
-    let mut daemon = spawn_example(&scratch, "kv.tac", &env, &[]);
-    let address = daemon.listening_address();
-    assert_eq!(
-        memcache_request(address, b"set answer 0 0 2\r\n42\r\n"),
-        "STORED\r\n"
-    );
-    scratch.wait_until_inspection_contains("kv-checkpoint.tap", "\"answer\"");
-    daemon.signal(Signal::SIGKILL);
-    daemon.wait_exit();
-
-    let mut relaunched = scratch.spawn_rtwistd(&["-n", "-o", "-f", "kv-checkpoint.tap"]);
-    let address = relaunched.listening_address();
-    assert_eq!(memcache_get(address, "answer").as_deref(), Some("42"));
-    relaunched.stop();
+    let daemon = spawn_example(&scratch, "kv.tac", &env, &[]);
+    scratch.assert_checkpoint_outlives_a_crash(daemon, "answer", "42");
 }
 
 #[test]
@@ -275,22 +262,12 @@ fn multi_example_runs_its_named_children_from_loaded_helpers() {
 fn assert_broken(scratch: &Scratch, file: &str, source: &str, location: &str, needle: &str) {
     std::fs::write(scratch.join(file), source).unwrap();
     let inspect = scratch.rtap(&["inspect", file]);
-    assert_eq!(inspect.status.code(), Some(1), "{file}");
-    let message = text(&inspect.stderr);
-    assert_eq!(message.lines().count(), 1, "{message}");
-    assert!(
-        message.starts_with(&format!("rtap: error: {location}")),
-        "{file}: {message}"
-    );
+    let message = fails_with_one_line(&inspect, 1, &format!("rtap: error: {location}"));
     assert!(message.contains(needle), "{file}: {message}");
 
     let run = scratch.rtwistd(&["-n", "-y", file]);
-    assert_eq!(run.status.code(), Some(1), "{file}");
-    let stderr = text(&run.stderr);
-    assert!(
-        stderr.contains(location) && stderr.contains(needle),
-        "{stderr}"
-    );
+    let stderr = fails_with(&run, 1, location);
+    assert!(stderr.contains(needle), "{stderr}");
     let stdout = text(&run.stdout);
     assert!(
         !stdout.contains("listening on") && !stdout.contains("started"),
@@ -426,8 +403,8 @@ fn a_missing_tac_file_and_conflicting_sources_are_clear_errors() {
             .code(),
         Some(2)
     );
-    let both = scratch.rtwistd(&["-n", "-y", "a.tac", "echo"]);
-    fails_with(&both, 2, "either a TAC file (-y) or a plugin");
+    let output = scratch.rtwistd(&["-n", "-y", "a.tac", "echo"]);
+    fails_with(&output, 2, "either a TAC file (-y) or a plugin");
     // A TAC file where a snapshot goes: the error says how to use it.
     std::fs::write(
         scratch.join("app.tac"),

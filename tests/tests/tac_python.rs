@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rtwisted_tests::{
-    DEADLINE, Scratch, echo_backend, exchange, fails_with, repository_file, socket_activated, text,
+    DEADLINE, Scratch, echo_backend, exchange, fails_with, fails_with_one_line, repository_file,
+    socket_activated, text,
 };
 
 fn example(name: &str) -> PathBuf {
@@ -188,22 +189,13 @@ fn a_systemd_socket_is_adopted_by_its_name() {
 fn assert_refused(source: &str, location: &str, needle: &str) {
     let scratch = Scratch::new();
     std::fs::write(scratch.join("app.tac"), source).unwrap();
+    let at = format!("app.tac:{location}: ");
     let inspect = scratch.rtap(&["inspect", "app.tac"]);
-    assert_eq!(inspect.status.code(), Some(1));
-    let message = text(&inspect.stderr);
-    assert_eq!(message.lines().count(), 1, "{message}");
-    assert!(
-        message.starts_with(&format!("rtap: error: app.tac:{location}: ")),
-        "{message}"
-    );
+    let message = fails_with_one_line(&inspect, 1, &format!("rtap: error: {at}"));
     assert!(message.contains(needle), "{message}");
     let run = scratch.rtwistd(&["-n", "-y", "app.tac"]);
-    assert_eq!(run.status.code(), Some(1));
-    let stderr = text(&run.stderr);
-    assert!(
-        stderr.contains(&format!("app.tac:{location}: ")) && stderr.contains(needle),
-        "{stderr}"
-    );
+    let stderr = fails_with(&run, 1, &at);
+    assert!(stderr.contains(needle), "{stderr}");
     assert!(!text(&run.stdout).contains("listening on"));
 }
 

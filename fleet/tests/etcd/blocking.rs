@@ -6,13 +6,11 @@ use std::time::Duration;
 use rtwisted_fleet::{BlockingEtcdStore, EtcdAddress, FleetError};
 use rtwisted_persist::store::StoreAddress;
 
-use crate::harness::{EtcdCluster, noise};
+use crate::harness::noise;
 
 #[test]
 fn the_blocking_store_saves_and_loads_from_plain_code() {
-    let Some(cluster) = EtcdCluster::start("the_blocking_store") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("the_blocking_store");
     let address: EtcdAddress = cluster.address("sync").parse().unwrap();
     let store = BlockingEtcdStore::connect(&address, Duration::from_secs(10)).unwrap();
     let bytes = noise(1_500_000, 3);
@@ -27,9 +25,7 @@ fn the_blocking_store_saves_and_loads_from_plain_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_blocking_store_works_inside_a_tokio_runtime() {
-    let Some(cluster) = EtcdCluster::start("the_blocking_store_in_a_runtime") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("the_blocking_store_in_a_runtime");
     let address: EtcdAddress = cluster.address("sync").parse().unwrap();
     // Straight on a runtime thread (no block_on panic), and dropped there too.
     let store = BlockingEtcdStore::connect(&address, Duration::from_secs(10)).unwrap();

@@ -3,14 +3,9 @@
 
 use rtwisted_fleet::{Etcd, EtcdAddress};
 
-use crate::harness::EtcdCluster;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_harness_starts_one_cluster_of_three_members() {
-    let Some(cluster) = EtcdCluster::start("the_harness_starts_one_cluster_of_three_members")
-    else {
-        return;
-    };
+    let cluster = cluster_or_skip!("the_harness_starts_one_cluster_of_three_members");
     let address: EtcdAddress = cluster.address("harness").parse().unwrap();
     assert_eq!(address.endpoints.len(), 3);
     let mut client = etcd_client::Client::connect(address.urls(), None)

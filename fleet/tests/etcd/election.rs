@@ -6,13 +6,11 @@ use std::time::{Duration, Instant};
 use rtwisted_fleet::{Election, FleetError, Parent, Save};
 use rtwisted_persist::store::StoreAddress;
 
-use crate::harness::{EtcdCluster, MemberProcess};
+use crate::{MEMBER_TTL, fleet_member};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_candidate_leads_once_the_first_resigns() {
-    let Some(cluster) = EtcdCluster::start("a_second_candidate_leads") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("a_second_candidate_leads");
     let etcd = cluster.connect("fleet").await;
     let election = Election::new(&etcd, "kv").unwrap();
     let ttl = Duration::from_secs(3);
@@ -49,12 +47,9 @@ async fn a_second_candidate_leads_once_the_first_resigns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_when_the_leader_process_is_killed() {
-    let Some(cluster) = EtcdCluster::start("a_standby_takes_over") else {
-        return;
-    };
-    let etcd = cluster.connect("fleet").await;
-    let ttl = 2;
-    let mut process = MemberProcess::start(&cluster.address("fleet"), "kv", ttl, true);
+    let cluster = cluster_or_skip!("a_standby_takes_over");
+    let (etcd, mut process) = fleet_member(&cluster, "kv", Some("--campaign")).await;
+    let ttl = MEMBER_TTL;
     process.expect("leader", Duration::from_secs(20));
 
     let election = Election::new(&etcd, "kv").unwrap();
@@ -85,9 +80,7 @@ async fn a_standby_takes_over_when_the_leader_process_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_from_a_leader_whose_lease_is_lost_is_refused() {
-    let Some(cluster) = EtcdCluster::start("a_fenced_write_is_refused") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("a_fenced_write_is_refused");
     let etcd = cluster.connect("fleet").await;
     let store = cluster.store("fleet").await;
     let election = Election::new(&etcd, "kv").unwrap();
@@ -147,14 +140,10 @@ async fn a_write_from_a_leader_whose_lease_is_lost_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_paused_past_its_lease_does_not_write_after_it_resumes() {
-    let Some(cluster) = EtcdCluster::start("a_paused_leader_does_not_write") else {
-        return;
-    };
-    let etcd = cluster.connect("fleet").await;
+    let cluster = cluster_or_skip!("a_paused_leader_does_not_write");
+    let (etcd, process) = fleet_member(&cluster, "kv", Some("--checkpoint")).await;
     let store = cluster.store("fleet").await;
-    let ttl = 2;
-    let process =
-        MemberProcess::start_with(&cluster.address("fleet"), "kv", ttl, Some("--checkpoint"));
+    let ttl = MEMBER_TTL;
     process.expect("saved", Duration::from_secs(20));
 
     process.signal(nix::sys::signal::Signal::SIGSTOP);

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rtwisted_fleet::{MemberInfo, members};
 
-use crate::harness::{EtcdCluster, MemberProcess};
+use crate::{MEMBER_TTL, fleet_member};
 
 fn info(state: &str) -> MemberInfo {
     MemberInfo {
@@ -18,12 +18,9 @@ fn info(state: &str) -> MemberInfo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_member_vanishes_after_its_lease_ttl() {
-    let Some(cluster) = EtcdCluster::start("a_killed_member_vanishes") else {
-        return;
-    };
-    let etcd = cluster.connect("fleet").await;
-    let ttl = 2;
-    let mut process = MemberProcess::start(&cluster.address("fleet"), "echo", ttl, false);
+    let cluster = cluster_or_skip!("a_killed_member_vanishes");
+    let (etcd, mut process) = fleet_member(&cluster, "echo", None).await;
+    let ttl = MEMBER_TTL;
     let id = process.expect("member", Duration::from_secs(20));
 
     let listed = members::list(&etcd, "echo").await.unwrap();
@@ -58,9 +55,7 @@ async fn a_killed_member_vanishes_after_its_lease_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_are_listed_updated_and_leave_at_once() {
-    let Some(cluster) = EtcdCluster::start("members_are_listed") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("members_are_listed");
     let etcd = cluster.connect("fleet").await;
     let ttl = Duration::from_secs(5);
     let first = members::register(&etcd, "echo", &info("starting"), ttl)
@@ -92,9 +87,7 @@ async fn members_are_listed_updated_and_leave_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_member_whose_lease_is_lost_registers_again_with_the_same_id() {
-    let Some(cluster) = EtcdCluster::start("a_live_member_registers_again") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("a_live_member_registers_again");
     let etcd = cluster.connect("fleet").await;
     let member = members::register(&etcd, "echo", &info("running"), Duration::from_secs(2))
         .await

@@ -15,6 +15,15 @@ fn at(text: &str) -> StoreAddress {
 }
 
 /// Every chunk key under `prefix` and its value's size.
+/// A store under `prefix` into which echo's `snapshots` were put, in order and untagged.
+async fn store_holding(cluster: &EtcdCluster, prefix: &str, snapshots: &[&[u8]]) -> EtcdStore {
+    let store = cluster.store(prefix).await;
+    for snapshot in snapshots {
+        store.put("echo", snapshot, None).await.unwrap();
+    }
+    store
+}
+
 async fn chunk_sizes(cluster: &EtcdCluster, prefix: &str) -> Vec<usize> {
     let mut client = cluster.raw_client().await;
     let keys = client
@@ -34,9 +43,7 @@ async fn chunk_sizes(cluster: &EtcdCluster, prefix: &str) -> Vec<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5_mb_snapshot_round_trips_in_chunks_under_a_mebibyte() {
-    let Some(cluster) = EtcdCluster::start("a_5_mb_snapshot_round_trips") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("a_5_mb_snapshot_round_trips");
     let store = cluster.store("rt").await;
     let bytes = noise(5 * 1024 * 1024, 7);
 
@@ -63,9 +70,7 @@ async fn a_5_mb_snapshot_round_trips_in_chunks_under_a_mebibyte() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_parents_log_and_list_follow_the_saves() {
-    let Some(cluster) = EtcdCluster::start("numbers_parents_log_and_list") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("numbers_parents_log_and_list");
     let store = cluster.store("log").await;
     for i in 0..3u8 {
         store.put("echo", &[i; 10], None).await.unwrap();
@@ -97,12 +102,8 @@ async fn numbers_parents_log_and_list_follow_the_saves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_save_on_a_parent_that_is_no_longer_the_latest_is_refused_and_writes_nothing() {
-    let Some(cluster) = EtcdCluster::start("a_save_on_a_stale_parent") else {
-        return;
-    };
-    let store = cluster.store("cas").await;
-    store.put("echo", b"one", None).await.unwrap();
-    store.put("echo", b"two", None).await.unwrap();
+    let cluster = cluster_or_skip!("a_save_on_a_stale_parent");
+    let store = store_holding(&cluster, "cas", &[b"one", b"two"]).await;
 
     let stale = Save {
         parent: Parent::Expect(Some(1)),
@@ -172,9 +173,7 @@ async fn writer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_writers_never_lose_a_save() {
-    let Some(cluster) = EtcdCluster::start("two_concurrent_writers") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("two_concurrent_writers");
     let first = cluster.store("race").await;
     let second = cluster.store("race").await;
     let a = tokio::spawn(writer(first.clone(), "a", 12));
@@ -232,9 +231,7 @@ async fn second_store(cluster: &EtcdCluster) -> EtcdStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_are_unique_move_on_request_and_address_snapshots() {
-    let Some(cluster) = EtcdCluster::start("tags_are_unique") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("tags_are_unique");
     let store = cluster.store("tags").await;
     store.put("echo", b"1", Some("prod")).await.unwrap();
     store.put("echo", b"2", None).await.unwrap();
@@ -284,9 +281,7 @@ async fn tags_are_unique_move_on_request_and_address_snapshots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_removes_old_snapshots_and_their_chunks_but_keeps_tagged_and_shared_ones() {
-    let Some(cluster) = EtcdCluster::start("gc_removes_chunks") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("gc_removes_chunks");
     let store = cluster.store("gc").await;
     let shared = noise(1024 * 1024, 1);
     let snapshot = |seed: u64| {
@@ -339,11 +334,8 @@ async fn gc_removes_old_snapshots_and_their_chunks_but_keeps_tagged_and_shared_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_chunk_is_reported_not_returned() {
-    let Some(cluster) = EtcdCluster::start("a_damaged_chunk_is_reported") else {
-        return;
-    };
-    let store = cluster.store("damage").await;
-    store.put("echo", b"the real bytes", None).await.unwrap();
+    let cluster = cluster_or_skip!("a_damaged_chunk_is_reported");
+    let store = store_holding(&cluster, "damage", &[b"the real bytes"]).await;
     let mut client = cluster.raw_client().await;
     let chunks = client
         .get(
@@ -365,9 +357,7 @@ async fn a_damaged_chunk_is_reported_not_returned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_keeps_working_when_an_etcd_member_is_killed() {
-    let Some(mut cluster) = EtcdCluster::start("the_store_keeps_working") else {
-        return;
-    };
+    let mut cluster = cluster_or_skip!("the_store_keeps_working");
     let store = cluster.store("failover").await;
     let bytes = noise(2 * 1024 * 1024, 9);
     store.put("echo", &bytes, None).await.unwrap();
@@ -409,11 +399,8 @@ async fn the_store_keeps_working_when_an_etcd_member_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_running_beside_saves_never_damages_one() {
-    let Some(cluster) = EtcdCluster::start("gc_beside_saves") else {
-        return;
-    };
-    let store = cluster.store("gcrace").await;
-    store.put("echo", b"first", None).await.unwrap();
+    let cluster = cluster_or_skip!("gc_beside_saves");
+    let store = store_holding(&cluster, "gcrace", &[b"first"]).await;
     let saving = tokio::spawn({
         let store = store.clone();
         async move {
@@ -462,11 +449,8 @@ const CHUNK: usize = rtwisted_fleet::store::CHUNK_SIZE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_finds_and_removes_more_orphans_than_one_page_holds() {
-    let Some(cluster) = EtcdCluster::start("gc_finds_many_orphans") else {
-        return;
-    };
-    let store = cluster.store("many").await;
-    store.put("echo", b"kept", None).await.unwrap();
+    let cluster = cluster_or_skip!("gc_finds_many_orphans");
+    let store = store_holding(&cluster, "many", &[b"kept"]).await;
     // 1100 chunks nothing names (over two pages of a listing, eleven delete batches).
     let mut client = cluster.raw_client().await;
     for batch in 0..11u32 {
@@ -494,13 +478,9 @@ async fn gc_finds_and_removes_more_orphans_than_one_page_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_from_an_older_snapshot_is_saved_and_marked_diverged() {
-    let Some(cluster) = EtcdCluster::start("a_checkpoint_is_marked_diverged") else {
-        return;
-    };
-    let store = cluster.store("diverge").await;
-    store.put("echo", b"1", None).await.unwrap();
+    let cluster = cluster_or_skip!("a_checkpoint_is_marked_diverged");
     // A daemon runs from echo@1; meanwhile an edit saves echo@2.
-    store.put("echo", b"2 (an edit)", None).await.unwrap();
+    let store = store_holding(&cluster, "diverge", &[b"1", b"2 (an edit)"]).await;
     let checkpoint = Save {
         parent: Parent::Diverge {
             made_from: Some(1),

@@ -2,10 +2,17 @@
 
 use std::time::{Duration, Instant};
 
-use rtwisted_fleet::{TagChange, TagConflict, TagWatch};
+use rtwisted_fleet::{EtcdStore, TagChange, TagConflict, TagWatch};
 use rtwisted_persist::store::StoreAddress;
 
-use crate::harness::EtcdCluster;
+/// Moves echo's `prod` tag to echo@`number`.
+async fn move_prod(store: &EtcdStore, number: u64) {
+    let address = StoreAddress::number("echo", number);
+    store
+        .tag(&address, "prod", TagConflict::Move)
+        .await
+        .unwrap();
+}
 
 async fn next(watch: &mut TagWatch) -> TagChange {
     tokio::time::timeout(Duration::from_secs(5), watch.next())
@@ -16,9 +23,7 @@ async fn next(watch: &mut TagWatch) -> TagChange {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_tag_is_seen_by_a_watcher_within_a_second() {
-    let Some(cluster) = EtcdCluster::start("a_moved_tag_is_seen") else {
-        return;
-    };
+    let cluster = cluster_or_skip!("a_moved_tag_is_seen");
     let writer = cluster.store("fleet").await;
     let follower = cluster.store("fleet").await;
     writer.put("echo", b"1", Some("prod")).await.unwrap();
@@ -31,14 +36,7 @@ async fn a_moved_tag_is_seen_by_a_watcher_within_a_second() {
     let mut slowest = Duration::ZERO;
     for (number, round) in [(2u64, 0), (1, 1), (2, 2)] {
         let moved = Instant::now();
-        writer
-            .tag(
-                &StoreAddress::number("echo", number),
-                "prod",
-                TagConflict::Move,
-            )
-            .await
-            .unwrap();
+        move_prod(&writer, number).await;
         let change = next(&mut watch).await;
         let seen = moved.elapsed();
         slowest = slowest.max(seen);
@@ -68,9 +66,7 @@ async fn a_moved_tag_is_seen_by_a_watcher_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watch_goes_on_when_etcd_members_are_killed() {
-    let Some(mut cluster) = EtcdCluster::start("the_watch_goes_on") else {
-        return;
-    };
+    let mut cluster = cluster_or_skip!("the_watch_goes_on");
     let writer = cluster.store("fleet").await;
     let follower = cluster.store("fleet").await;
     writer.put("echo", b"1", Some("prod")).await.unwrap();
@@ -81,10 +77,7 @@ async fn the_watch_goes_on_when_etcd_members_are_killed() {
     let leader = cluster.leader_index().await;
     cluster.kill(leader);
     let moved = Instant::now();
-    writer
-        .tag(&StoreAddress::number("echo", 2), "prod", TagConflict::Move)
-        .await
-        .unwrap();
+    move_prod(&writer, 2).await;
     let change = next(&mut watch).await;
     eprintln!(
         "tag move seen {:?} after it was asked for, with the etcd leader just killed",

@@ -25,16 +25,21 @@ pub struct Reply {
 impl Reply {
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        first_header(&self.headers, name)
     }
 
     /// The body as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+}
+
+/// The value of the first of `headers` (lowercase names, and values) called `name`.
+pub fn first_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
 }
 
 /// Runs curl with `args` and the URL; fails the test with a clear line when curl is missing.

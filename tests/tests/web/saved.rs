@@ -3,6 +3,25 @@
 use super::client::{curl, url};
 use super::*;
 
+/// GETs `path` from the site at `address`, which proxies it to `upstream`: the whole streamed
+/// body arrives, and the upstream saw `request_line`.
+fn assert_proxied(
+    upstream: &super::upstream::Upstream,
+    address: SocketAddr,
+    path: &str,
+    request_line: &str,
+) {
+    upstream.go.send(()).unwrap();
+    assert_eq!(
+        curl(&[], &url(address, path)).text(),
+        "first half second half"
+    );
+    assert_eq!(
+        upstream.seen.recv_timeout(DEADLINE).unwrap().line,
+        request_line
+    );
+}
+
 #[test]
 fn the_resource_tree_is_saved_shown_edited_and_survives_a_relaunch() {
     let scratch = Scratch::new();
@@ -63,15 +82,7 @@ fn the_resource_tree_is_saved_shown_edited_and_survives_a_relaunch() {
         );
         assert_eq!(curl(&[], &url(address, "/hello")).text(), "hi there\n");
         assert_eq!(curl(&[], &url(address, "/up")).status, 200);
-        upstream.go.send(()).unwrap();
-        assert_eq!(
-            curl(&[], &url(address, "/api/x")).text(),
-            "first half second half"
-        );
-        assert_eq!(
-            upstream.seen.recv_timeout(DEADLINE).unwrap().line,
-            "GET /v2/x HTTP/1.1"
-        );
+        assert_proxied(&upstream, address, "/api/x", "GET /v2/x HTTP/1.1");
         daemon.stop();
     }
     let after = scratch.inspect_json("web-shutdown.tap");
@@ -106,15 +117,7 @@ fn the_tac_example_builds_a_site_from_twisted_web_names() {
         "hello from a TAC file\n"
     );
     assert_eq!(curl(&[], &url(address, "/healthz")).status, 200);
-    upstream.go.send(()).unwrap();
-    assert_eq!(
-        curl(&[], &url(address, "/api/v1/x")).text(),
-        "first half second half"
-    );
-    assert_eq!(
-        upstream.seen.recv_timeout(DEADLINE).unwrap().line,
-        "GET /v1/x HTTP/1.1"
-    );
+    assert_proxied(&upstream, address, "/api/v1/x", "GET /v1/x HTTP/1.1");
 }
 
 #[test]

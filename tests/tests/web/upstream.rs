@@ -20,10 +20,7 @@ pub struct Seen {
 impl Seen {
     /// The header called `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        super::client::first_header(&self.headers, name)
     }
 }
 
