@@ -313,7 +313,7 @@ impl ProtocolFactory for Kv {
         let _connected = Connected(self);
         stats::bump(&wire.total_connections, 1);
         self.update_gauges();
-        let stream = text::Counted::new(stream, wire);
+        let stream = crate::net::Counted::new(stream, &wire.bytes_read, &wire.bytes_written);
         let (reader, writer) = tokio::io::split(stream);
         let mut reader = BufReader::with_capacity(16 * 1024, reader);
         let mut writer = BufWriter::with_capacity(16 * 1024, writer);

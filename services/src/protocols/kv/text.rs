@@ -7,16 +7,14 @@
 //! flushed when no more pipelined requests are waiting.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 
 use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf,
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
 };
 
 use super::command::{self, Command, ParseError, Storage, StoreMode};
-use super::stats::{self, Wire};
+use super::stats;
 use super::table::{Arith, DeleteOutcome, Delta, Mode, StoreOutcome, Write, unix_now};
 use super::{Flow, Kv, VERSION, budget};
 
@@ -32,59 +30,6 @@ const READ_AHEAD: usize = 64 * 1024;
 
 /// How much a long line reserves from the budget at a time.
 const LINE_STEP: usize = 64 * 1024;
-
-/// A stream that counts the bytes read and written (`stats bytes_read`, `bytes_written`).
-pub(super) struct Counted<'a, S> {
-    inner: S,
-    wire: &'a Wire,
-}
-
-impl<'a, S> Counted<'a, S> {
-    /// Counts `inner`'s traffic into `wire`.
-    pub fn new(inner: S, wire: &'a Wire) -> Self {
-        Counted { inner, wire }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        if read > 0 {
-            stats::bump(&this.wire.bytes_read, read as u64);
-        }
-        poll
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = &poll {
-            stats::bump(&this.wire.bytes_written, *written as u64);
-        }
-        poll
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
 
 /// What the protocols read requests from: a buffered reader that can move between tasks.
 pub(super) trait Input: AsyncBufRead + Unpin + Send {}
