@@ -49,6 +49,9 @@ use crate::service::{LifecycleState, Service, ServiceError, StopReason};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The start (or privileged start) of one node of the tree, boxed as it recurses.
+type Starting<'a> = BoxFuture<'a, Result<(), StartError>>;
+
 /// The default deadline for one service's own stop hook.
 pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -389,20 +392,11 @@ impl Lifecycle {
         root: &mut MultiService,
         path: &ServicePath,
     ) -> Result<Child, RemoveError> {
-        let Some((last, parent)) = path.split_last() else {
-            return Err(TreeError::NotFound { path: path.clone() }.into());
-        };
-        let collection = root.collection_at_mut(&parent)?;
-        let index = collection
-            .index_of(last)
-            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
-        let segment =
-            PathSegment::for_child(index, collection.child_at(index).and_then(Child::name));
-        let mut child = collection.remove_at(index);
-        match self
-            .stop_node(&mut child, parent.join(segment), StopReason::Removed)
-            .await
-        {
+        let (parent, _, collection, index) = child_slot(root, path)?;
+        let (child, _, stopped) = self
+            .take_out(collection, &parent, index, StopReason::Removed)
+            .await;
+        match stopped {
             Ok(()) => Ok(child),
             Err(error) => Err(RemoveError::Stop {
                 error,
@@ -434,20 +428,11 @@ impl Lifecycle {
         path: &ServicePath,
         make: impl FnOnce(&Child) -> Result<Box<dyn Service>, ServiceError>,
     ) -> Result<Child, ReplaceError> {
-        let Some((last, parent)) = path.split_last() else {
-            return Err(TreeError::NotFound { path: path.clone() }.into());
-        };
-        let (state, holds) = node_state(root, &parent)?;
-        let collection = root.collection_at_mut(&parent)?;
-        let index = collection
-            .index_of(last)
-            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
-        let mut old = collection.remove_at(index);
-        let name = old.name().map(str::to_owned);
-        let child_path = parent.join(PathSegment::for_child(index, name.as_deref()));
-        let stopped = self
-            .stop_node(&mut old, child_path.clone(), StopReason::Replaced)
+        let (parent, (state, holds), collection, index) = child_slot(root, path)?;
+        let (mut old, child_path, stopped) = self
+            .take_out(collection, &parent, index, StopReason::Replaced)
             .await;
+        let name = old.name().map(str::to_owned);
         let made = make(&old).and_then(|service| Child::new(name, service).map_err(Into::into));
         let mut new = match made {
             Ok(new) => new,
@@ -557,26 +542,17 @@ impl Lifecycle {
         name: &str,
     ) -> Result<(), ReplaceError> {
         crate::service::validate_name(name)?;
-        let Some((last, parent)) = path.split_last() else {
-            return Err(TreeError::NotFound { path: path.clone() }.into());
-        };
-        let (state, holds) = node_state(root, &parent)?;
-        let collection = root.collection_at_mut(&parent)?;
-        let index = collection
-            .index_of(last)
-            .ok_or_else(|| TreeError::NotFound { path: path.clone() })?;
+        let (parent, (state, holds), collection, index) = child_slot(root, path)?;
         if collection.get(name).is_some() {
             return Err(TreeError::DuplicateName {
                 name: name.to_owned(),
             }
             .into());
         }
-        let mut old = collection.remove_at(index);
-        let old_name = old.name().map(str::to_owned);
-        let old_path = parent.join(PathSegment::for_child(index, old_name.as_deref()));
-        let stopped = self
-            .stop_node(&mut old, old_path.clone(), StopReason::Replaced)
+        let (old, old_path, stopped) = self
+            .take_out(collection, &parent, index, StopReason::Replaced)
             .await;
+        let old_name = old.name().map(str::to_owned);
         if let Err(error) = stopped {
             for failure in &error.failures {
                 tracing::warn!("while renaming {old_path}: {failure}");
@@ -617,49 +593,21 @@ impl Lifecycle {
         .with_inherited(self.inherited.clone())
     }
 
-    fn privileged_node<'a>(
-        &'a self,
-        child: &'a mut Child,
-        path: ServicePath,
-    ) -> BoxFuture<'a, Result<(), StartError>> {
+    fn privileged_node<'a>(&'a self, child: &'a mut Child, path: ServicePath) -> Starting<'a> {
         Box::pin(async move {
             if child.meta.state != LifecycleState::Stopped {
                 return Ok(());
             }
             if !child.meta.holds_resources {
                 let mut cx = self.start_context(child, &path);
-                if let Err(source) = child.service.privileged_start(&mut cx).await {
-                    child.meta.set_last_error(Some(source.to_string()));
-                    return Err(StartError {
-                        path,
-                        phase: StartPhase::Privileged,
-                        source,
-                        rollback: None,
-                    });
-                }
-                set_holds(child, true);
+                acquire(child, &mut cx, &path).await?;
             }
-            if let Some(collection) = child.service.collection_mut()
-                && let Err(mut error) = self
-                    .each_child(collection, &path, StartPhase::Privileged)
-                    .await
-            {
-                let rollback = self
-                    .stop_node(child, path.clone(), StopReason::Rollback)
-                    .await
-                    .err();
-                error.rollback = merge(error.rollback, rollback);
-                return Err(error);
-            }
-            Ok(())
+            self.start_children(child, &path, StartPhase::Privileged)
+                .await
         })
     }
 
-    fn start_node<'a>(
-        &'a self,
-        child: &'a mut Child,
-        path: ServicePath,
-    ) -> BoxFuture<'a, Result<(), StartError>> {
+    fn start_node<'a>(&'a self, child: &'a mut Child, path: ServicePath) -> Starting<'a> {
         Box::pin(async move {
             match child.meta.state {
                 LifecycleState::Running | LifecycleState::Starting => return Ok(()),
@@ -669,31 +617,19 @@ impl Lifecycle {
             set_state(child, LifecycleState::Starting);
             child.meta.set_last_error(None);
             let mut cx = self.start_context(child, &path);
-            if !child.meta.holds_resources {
-                if let Err(source) = child.service.privileged_start(&mut cx).await {
-                    set_state(child, LifecycleState::Stopped);
-                    child.meta.set_last_error(Some(source.to_string()));
-                    return Err(StartError {
-                        path,
-                        phase: StartPhase::Privileged,
-                        source,
-                        rollback: None,
-                    });
-                }
-                set_holds(child, true);
+            if let Err(error) = acquire(child, &mut cx, &path).await {
+                set_state(child, LifecycleState::Stopped);
+                return Err(error);
             }
             if let Err(source) = child.service.start(&mut cx).await {
-                let rollback = self
-                    .stop_node(child, path.clone(), StopReason::Rollback)
-                    .await
-                    .err();
-                child.meta.set_last_error(Some(source.to_string()));
-                return Err(StartError {
+                let rollback = self.roll_back(child, &path).await;
+                return Err(start_failed(
+                    child,
                     path,
-                    phase: StartPhase::Start,
+                    StartPhase::Start,
                     source,
                     rollback,
-                });
+                ));
             }
             tracing::info!(
                 service = %path,
@@ -703,23 +639,52 @@ impl Lifecycle {
                 child.service.type_tag(),
                 elapsed(began)
             );
-            if let Some(collection) = child.service.collection_mut()
-                && let Err(mut error) = self.each_child(collection, &path, StartPhase::Start).await
-            {
-                let rollback = self
-                    .stop_node(child, path.clone(), StopReason::Rollback)
-                    .await
-                    .err();
-                error.rollback = merge(error.rollback, rollback);
-                return Err(error);
-            }
+            self.start_children(child, &path, StartPhase::Start).await?;
             set_state(child, LifecycleState::Running);
             Ok(())
         })
     }
 
-    /// Runs `phase` over `collection`'s children in insertion order; the first failure is
-    /// returned (the caller undoes what had started).
+    /// Starts (in `phase`) the children of `child`, when it is a collection; when one fails,
+    /// `child` is stopped again and what that stop reports joins the error.
+    async fn start_children(
+        &self,
+        child: &mut Child,
+        path: &ServicePath,
+        phase: StartPhase,
+    ) -> Result<(), StartError> {
+        let Some(collection) = child.service.collection_mut() else {
+            return Ok(());
+        };
+        let Err(mut error) = self.each_child(collection, path, phase).await else {
+            return Ok(());
+        };
+        error.rollback = merge(error.rollback, self.roll_back(child, path).await);
+        Err(error)
+    }
+
+    /// Takes the child at `index` out of `collection` (under `parent`) and stops it for
+    /// `reason`: the child, the path it had, and how its stop went.
+    async fn take_out(
+        &self,
+        collection: &mut MultiService,
+        parent: &ServicePath,
+        index: usize,
+        reason: StopReason,
+    ) -> (Child, ServicePath, Result<(), StopError>) {
+        let mut child = collection.remove_at(index);
+        let path = parent.join(PathSegment::for_child(index, child.name()));
+        let stopped = self.stop_node(&mut child, path.clone(), reason).await;
+        (child, path, stopped)
+    }
+
+    /// Stops `child` to undo its partial start; what failed in that stop, if anything.
+    async fn roll_back(&self, child: &mut Child, path: &ServicePath) -> Option<StopError> {
+        self.stop_node(child, path.clone(), StopReason::Rollback)
+            .await
+            .err()
+    }
+
     async fn each_child(
         &self,
         collection: &mut MultiService,
@@ -873,6 +838,28 @@ fn running_paths(collection: &MultiService, path: &ServicePath, paths: &mut Vec<
 
 /// The state of the collection at `path` and whether it holds resources (for the root, its
 /// own record; for a nested collection, its parent's record of it).
+/// Where a child sits: its parent's path, the parent's state and whether it holds
+/// resources, the parent's collection, and the child's index in it.
+type ChildSlot<'r> = (
+    ServicePath,
+    (LifecycleState, bool),
+    &'r mut MultiService,
+    usize,
+);
+
+/// Where the child at `path` sits (see [`ChildSlot`]).
+fn child_slot<'r>(
+    root: &'r mut MultiService,
+    path: &ServicePath,
+) -> Result<ChildSlot<'r>, TreeError> {
+    let not_found = || TreeError::NotFound { path: path.clone() };
+    let (last, parent) = path.split_last().ok_or_else(not_found)?;
+    let parent_state = node_state(root, &parent)?;
+    let collection = root.collection_at_mut(&parent)?;
+    let index = collection.index_of(last).ok_or_else(not_found)?;
+    Ok((parent, parent_state, collection, index))
+}
+
 fn node_state(
     root: &MultiService,
     path: &ServicePath,
@@ -910,6 +897,41 @@ fn elapsed(began: Instant) -> String {
         format!("{}µs", elapsed.as_micros())
     } else {
         format!("{:.1}ms", elapsed.as_secs_f64() * 1000.0)
+    }
+}
+
+/// Runs `child`'s privileged start with `cx`, unless it already holds what that acquires;
+/// from then on it does.
+async fn acquire(
+    child: &mut Child,
+    cx: &mut StartContext,
+    path: &ServicePath,
+) -> Result<(), StartError> {
+    if child.meta.holds_resources {
+        return Ok(());
+    }
+    if let Err(source) = child.service.privileged_start(cx).await {
+        let phase = StartPhase::Privileged;
+        return Err(start_failed(child, path.clone(), phase, source, None));
+    }
+    set_holds(child, true);
+    Ok(())
+}
+
+/// Records `source` as `child`'s last error, and makes the error of its failed start.
+fn start_failed(
+    child: &mut Child,
+    path: ServicePath,
+    phase: StartPhase,
+    source: ServiceError,
+    rollback: Option<StopError>,
+) -> StartError {
+    child.meta.set_last_error(Some(source.to_string()));
+    StartError {
+        path,
+        phase,
+        source,
+        rollback,
     }
 }
 

@@ -11,78 +11,93 @@ use rtwisted_services::protocols::Echo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// An ephemeral port on the loopback.
+const LOCAL: &str = "tcp:0:interface=127.0.0.1";
+
 fn echo_server(endpoint: &str) -> Child {
     StreamServer::new(endpoint.parse().unwrap(), Arc::new(Echo::default()))
         .named("echo")
         .unwrap()
 }
 
+/// A tree of one echo server, named `echo`, on `endpoint`.
+fn echo_tree(endpoint: &str) -> MultiService {
+    let mut tree = MultiService::new();
+    tree.insert(echo_server(endpoint)).unwrap();
+    tree
+}
+
+/// Stops `tree` for `reason`, which must succeed.
+async fn stop(lifecycle: &Lifecycle, tree: &mut MultiService, reason: StopReason) {
+    lifecycle.stop(tree, reason).await.unwrap();
+}
+
+/// Sends `bytes` on `client`, closes its writing half, and reads until the server closes.
+async fn echoed_to_the_end(client: &mut TcpStream, bytes: &[u8]) -> Vec<u8> {
+    client.write_all(bytes).await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut received = Vec::new();
+    client.read_to_end(&mut received).await.unwrap();
+    received
+}
+
+/// Sends `bytes` on `stream` and reads them back.
+async fn echoes<S: AsyncReadExt + AsyncWriteExt + Unpin>(stream: &mut S, bytes: &[u8]) {
+    stream.write_all(bytes).await.unwrap();
+    let mut echoed = vec![0u8; bytes.len()];
+    stream.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(echoed, bytes);
+}
+
+/// The address the `echo` server of `tree` listens on (over TCP).
 fn bound(tree: &MultiService) -> SocketAddr {
-    let service = tree.get("echo").unwrap();
-    let json = serde_json::to_value(service).unwrap();
+    let json = serde_json::to_value(tree.get("echo").unwrap()).unwrap();
     assert!(json["endpoint"].as_str().unwrap().starts_with("tcp:"));
-    let server = service.service().downcast_ref::<StreamServer>().unwrap();
-    let Some(Address::Inet(addr)) = server.local_address() else {
-        panic!("not bound");
-    };
-    addr
+    address_of(tree, "echo")
+}
+
+/// A new tree of one echo server on the loopback, started by a lifecycle that gives each
+/// stop `seconds`.
+async fn started_echo(seconds: u64) -> (Lifecycle, MultiService) {
+    let mut tree = echo_tree(LOCAL);
+    let lifecycle = Lifecycle::new(Duration::from_secs(seconds));
+    lifecycle.start(&mut tree).await.unwrap();
+    (lifecycle, tree)
 }
 
 #[tokio::test]
 async fn echo_sends_back_every_byte_and_stop_closes_the_port() {
-    let mut tree = MultiService::new();
-    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
-        .unwrap();
-    let lifecycle = Lifecycle::new(Duration::from_secs(5));
-    lifecycle.start(&mut tree).await.unwrap();
+    let (lifecycle, mut tree) = started_echo(5).await;
     let addr = bound(&tree);
     assert_ne!(addr.port(), 0);
 
     let mut client = TcpStream::connect(addr).await.unwrap();
     let message = b"hello, echo\x00\xff".repeat(1000);
-    client.write_all(&message).await.unwrap();
-    client.shutdown().await.unwrap();
-    let mut received = Vec::new();
-    client.read_to_end(&mut received).await.unwrap();
-    assert_eq!(received, message);
+    assert_eq!(echoed_to_the_end(&mut client, &message).await, message);
 
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
+    stop(&lifecycle, &mut tree, StopReason::Shutdown).await;
     assert!(TcpStream::connect(addr).await.is_err(), "port still open");
 }
 
-fn server(tree: &MultiService) -> &StreamServer {
-    tree.get("echo")
-        .unwrap()
-        .service()
-        .downcast_ref::<StreamServer>()
-        .unwrap()
+/// The server named `name` in `tree`.
+fn server<'t>(tree: &'t MultiService, name: &str) -> &'t StreamServer {
+    let service = tree.get(name).unwrap().service();
+    service.downcast_ref::<StreamServer>().unwrap()
 }
 
 #[tokio::test]
 async fn stop_cuts_connections_still_open_near_the_deadline_and_counts_them() {
-    let mut tree = MultiService::new();
-    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
-        .unwrap();
-    let lifecycle = Lifecycle::new(Duration::from_secs(1));
-    lifecycle.start(&mut tree).await.unwrap();
+    let (lifecycle, mut tree) = started_echo(1).await;
     let mut client = TcpStream::connect(bound(&tree)).await.unwrap();
-    client.write_all(b"ping").await.unwrap();
-    let mut buf = [0u8; 4];
-    client.read_exact(&mut buf).await.unwrap();
+    echoes(&mut client, b"ping").await;
 
     let began = std::time::Instant::now();
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
+    stop(&lifecycle, &mut tree, StopReason::Shutdown).await;
     assert!(
         began.elapsed() < Duration::from_secs(1),
         "the stop overran its deadline"
     );
-    assert_eq!(server(&tree).last_cut(), 1);
+    assert_eq!(server(&tree, "echo").last_cut(), 1);
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
     assert!(
@@ -93,19 +108,12 @@ async fn stop_cuts_connections_still_open_near_the_deadline_and_counts_them() {
 
 #[tokio::test]
 async fn stop_refuses_new_connections_at_once_and_lets_open_ones_finish() {
-    let mut tree = MultiService::new();
-    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
-        .unwrap();
-    let lifecycle = Lifecycle::new(Duration::from_secs(10));
-    lifecycle.start(&mut tree).await.unwrap();
+    let (lifecycle, mut tree) = started_echo(10).await;
     let address = bound(&tree);
     let mut client = TcpStream::connect(address).await.unwrap();
 
     let stopping = tokio::spawn(async move {
-        lifecycle
-            .stop(&mut tree, StopReason::Shutdown)
-            .await
-            .unwrap();
+        stop(&lifecycle, &mut tree, StopReason::Shutdown).await;
         tree
     });
     // Accepting stops at once (poll with a deadline: the stop runs concurrently).
@@ -115,13 +123,12 @@ async fn stop_refuses_new_connections_at_once_and_lets_open_ones_finish() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // The open connection still works, and ends when the client is done.
-    client.write_all(b"last words").await.unwrap();
-    client.shutdown().await.unwrap();
-    let mut received = Vec::new();
-    client.read_to_end(&mut received).await.unwrap();
-    assert_eq!(received, b"last words");
+    assert_eq!(
+        echoed_to_the_end(&mut client, b"last words").await,
+        b"last words"
+    );
     let tree = stopping.await.unwrap();
-    assert_eq!(server(&tree).last_cut(), 0);
+    assert_eq!(server(&tree, "echo").last_cut(), 0);
 }
 
 #[tokio::test]
@@ -149,26 +156,15 @@ async fn a_busy_port_is_a_start_error_naming_the_endpoint() {
 
 #[tokio::test]
 async fn a_server_restarts_after_a_stop() {
-    let mut tree = MultiService::new();
-    tree.insert(echo_server("tcp:0:interface=127.0.0.1"))
-        .unwrap();
+    let mut tree = echo_tree(LOCAL);
     let lifecycle = Lifecycle::default();
     lifecycle.start(&mut tree).await.unwrap();
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
+    stop(&lifecycle, &mut tree, StopReason::Shutdown).await;
     lifecycle.start(&mut tree).await.unwrap();
     let mut client = TcpStream::connect(bound(&tree)).await.unwrap();
-    client.write_all(b"again").await.unwrap();
-    let mut buf = [0u8; 5];
-    client.read_exact(&mut buf).await.unwrap();
-    assert_eq!(&buf, b"again");
+    echoes(&mut client, b"again").await;
     drop(client);
-    lifecycle
-        .stop(&mut tree, StopReason::Shutdown)
-        .await
-        .unwrap();
+    stop(&lifecycle, &mut tree, StopReason::Shutdown).await;
 }
 
 /// The sockets of `tree`'s running services, duplicated, as a successor would receive them.
@@ -187,42 +183,26 @@ fn handed_over(lifecycle: &Lifecycle, tree: &MultiService) -> rtwisted_core::con
 
 #[tokio::test]
 async fn a_successor_takes_the_listening_socket_over_without_closing_it() {
-    let mut old = MultiService::new();
-    old.insert(echo_server("tcp:0:interface=127.0.0.1"))
-        .unwrap();
-    let lifecycle = Lifecycle::new(Duration::from_secs(5));
-    lifecycle.start(&mut old).await.unwrap();
+    let (lifecycle, mut old) = started_echo(5).await;
     let addr = bound(&old);
     let inherited = handed_over(&lifecycle, &old);
     assert_eq!(inherited.keys(), ["echo tcp:0:interface=127.0.0.1"]);
 
     let successor = Lifecycle::new(Duration::from_secs(5)).with_inherited(inherited.clone());
-    let mut new = MultiService::new();
-    new.insert(echo_server("tcp:0:interface=127.0.0.1"))
-        .unwrap();
+    let mut new = echo_tree(LOCAL);
     successor.start(&mut new).await.unwrap();
     assert_eq!(bound(&new), addr, "the same socket, not a new port");
     assert!(inherited.keys().is_empty(), "the successor took it");
-    lifecycle
-        .stop(&mut old, StopReason::HandedOver)
-        .await
-        .unwrap();
+    stop(&lifecycle, &mut old, StopReason::HandedOver).await;
     // The old process let go; the socket never closed.
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(b"still here").await.unwrap();
-    let mut echoed = [0u8; 10];
-    stream.read_exact(&mut echoed).await.unwrap();
-    assert_eq!(&echoed, b"still here");
-    successor
-        .stop(&mut new, StopReason::Shutdown)
-        .await
-        .unwrap();
+    echoes(&mut stream, b"still here").await;
+    stop(&successor, &mut new, StopReason::Shutdown).await;
 }
 
+/// The address the server named `name` in `tree` listens on (over TCP).
 fn address_of(tree: &MultiService, name: &str) -> SocketAddr {
-    let server = tree.get(name).unwrap().service();
-    let server = server.downcast_ref::<StreamServer>().unwrap();
-    let Some(Address::Inet(addr)) = server.local_address() else {
+    let Some(Address::Inet(addr)) = server(tree, name).local_address() else {
         panic!("{name} is not bound");
     };
     addr
@@ -240,24 +220,18 @@ fn two_servers_on(endpoint: &str) -> MultiService {
 #[tokio::test]
 async fn two_servers_with_the_same_endpoint_each_take_their_own_socket_over() {
     let lifecycle = Lifecycle::new(Duration::from_secs(5));
-    let mut old = two_servers_on("tcp:0:interface=127.0.0.1");
+    let mut old = two_servers_on(LOCAL);
     lifecycle.start(&mut old).await.unwrap();
     let successor =
         Lifecycle::new(Duration::from_secs(5)).with_inherited(handed_over(&lifecycle, &old));
-    let mut new = two_servers_on("tcp:0:interface=127.0.0.1");
+    let mut new = two_servers_on(LOCAL);
     successor.start(&mut new).await.unwrap();
     for name in ["first", "second"] {
         assert_eq!(address_of(&new, name), address_of(&old, name), "{name}");
     }
     assert_ne!(address_of(&new, "first"), address_of(&new, "second"));
-    lifecycle
-        .stop(&mut old, StopReason::HandedOver)
-        .await
-        .unwrap();
-    successor
-        .stop(&mut new, StopReason::Shutdown)
-        .await
-        .unwrap();
+    stop(&lifecycle, &mut old, StopReason::HandedOver).await;
+    stop(&successor, &mut new, StopReason::Shutdown).await;
 }
 
 #[tokio::test]
@@ -266,27 +240,17 @@ async fn a_unix_socket_handed_over_keeps_its_file_until_the_successor_stops() {
     let path = dir.path().join("app.sock");
     let endpoint = format!("unix:{}", path.display());
     let lifecycle = Lifecycle::new(Duration::from_secs(5));
-    let mut old = MultiService::new();
-    old.insert(echo_server(&endpoint)).unwrap();
+    let mut old = echo_tree(&endpoint);
     lifecycle.start(&mut old).await.unwrap();
     let successor =
         Lifecycle::new(Duration::from_secs(5)).with_inherited(handed_over(&lifecycle, &old));
-    let mut new = MultiService::new();
-    new.insert(echo_server(&endpoint)).unwrap();
+    let mut new = echo_tree(&endpoint);
     successor.start(&mut new).await.unwrap();
-    lifecycle
-        .stop(&mut old, StopReason::HandedOver)
-        .await
-        .unwrap();
+    stop(&lifecycle, &mut old, StopReason::HandedOver).await;
     assert!(path.exists(), "the file is the successor's now");
     let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
-    stream.write_all(b"x").await.unwrap();
-    let mut echoed = [0u8; 1];
-    stream.read_exact(&mut echoed).await.unwrap();
+    echoes(&mut stream, b"x").await;
     drop(stream);
-    successor
-        .stop(&mut new, StopReason::Shutdown)
-        .await
-        .unwrap();
+    stop(&successor, &mut new, StopReason::Shutdown).await;
     assert!(!path.exists(), "removed by the last owner's stop");
 }

@@ -109,17 +109,8 @@ impl<'de, C: Catalog> Visitor<'de> for CollectionSeed<C> {
         formatter.write_str("a collection of services")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MultiService, A::Error> {
-        let mut children: Option<Vec<Child>> = None;
-        while let Some(key) = map.next_key::<Text<'de>>()?.map(Text::into_cow) {
-            if key == "children" {
-                let read = map.next_value_seed(ChildrenSeed::<C>(With::new()))?;
-                set_once(&mut children, "children", read)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        MultiService::from_children(children.unwrap_or_default()).map_err(de::Error::custom)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MultiService, A::Error> {
+        MultiService::from_children(read_children_of::<C, _>(map)?).map_err(de::Error::custom)
     }
 }
 
@@ -249,7 +240,8 @@ impl<'de, C: Catalog> Visitor<'de> for ChildSeed<C> {
     }
 }
 
-/// Reads the rest of a collection's map (after `type`): its children.
+/// Reads a collection's map (or, in a child, the rest of it after `type`): its children;
+/// other keys are skipped.
 fn read_children_of<'de, C: Catalog, A: MapAccess<'de>>(
     mut map: A,
 ) -> Result<Vec<Child>, A::Error> {
@@ -349,6 +341,24 @@ struct KeyOrName<'a, K> {
     seed: &'a mut Option<K>,
 }
 
+impl<'de, K: DeserializeSeed<'de>> KeyOrName<'_, K> {
+    /// `None` for `name`; any other `key` goes to the type's key seed, read from `text`.
+    fn key<E: de::Error>(
+        self,
+        key: &str,
+        text: impl Deserializer<'de, Error = E>,
+    ) -> Result<Option<K::Value>, E> {
+        if key == NAME_KEY {
+            return Ok(None);
+        }
+        let seed = self
+            .seed
+            .take()
+            .ok_or_else(|| E::custom("a key was read twice"))?;
+        seed.deserialize(text).map(Some)
+    }
+}
+
 impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeyOrName<'_, K> {
     type Value = Option<K::Value>;
 
@@ -365,26 +375,11 @@ impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for KeyOrName<'_, K> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
-        if key == NAME_KEY {
-            return Ok(None);
-        }
-        let seed = self
-            .seed
-            .take()
-            .ok_or_else(|| E::custom("a key was read twice"))?;
-        seed.deserialize(BorrowedStrDeserializer::new(key))
-            .map(Some)
+        self.key(key, BorrowedStrDeserializer::new(key))
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        if key == NAME_KEY {
-            return Ok(None);
-        }
-        let seed = self
-            .seed
-            .take()
-            .ok_or_else(|| E::custom("a key was read twice"))?;
-        seed.deserialize(StrDeserializer::new(key)).map(Some)
+        self.key(key, StrDeserializer::new(key))
     }
 }
 

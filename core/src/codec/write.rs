@@ -149,107 +149,70 @@ impl Serialize for Child {
     }
 }
 
-/// Refuses every shape but the ones an adapter handles, with one message.
-macro_rules! refuse_scalars {
-    ($what:literal) => {
-        fn serialize_bool(self, _: bool) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_i8(self, _: i8) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_i16(self, _: i16) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_i32(self, _: i32) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_i64(self, _: i64) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_u8(self, _: u8) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_u16(self, _: u16) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_u32(self, _: u32) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_u64(self, _: u64) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_f32(self, _: f32) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_f64(self, _: f64) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_char(self, _: char) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_str(self, _: &str) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_bytes(self, _: &[u8]) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_none(self) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_unit(self) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_unit_variant(
+/// Methods of a serializer that refuse their shape with the message `$what`: each line names
+/// a method, its arguments (ignored) and which associated type its `Ok` value has; `<T>`
+/// marks a method generic over the value it would write.
+macro_rules! refuse {
+    ($what:literal: $($name:ident $(<$t:ident>)? ($($arg:ty),*) -> $ok:ident;)*) => {
+        $(
+            fn $name $(<$t: ?Sized + Serialize>)? (self, $(_: $arg),*)
+                -> Result<Self::$ok, Self::Error> {
+                Err(Self::Error::custom($what))
+            }
+        )*
+    };
+}
+
+/// The part every adapter serializer shares: its associated types (`Impossible` but for the
+/// map and struct serializers given), a newtype struct written as what it wraps, and every
+/// shape but maps and structs (and unit structs) refused with the message `$what`.
+macro_rules! adapter_serializer {
+    ($what:literal, map = $map:ty, struct = $fields:ty) => {
+        type Ok = S::Ok;
+        type Error = S::Error;
+        type SerializeSeq = Impossible<S::Ok, S::Error>;
+        type SerializeTuple = Impossible<S::Ok, S::Error>;
+        type SerializeTupleStruct = Impossible<S::Ok, S::Error>;
+        type SerializeTupleVariant = Impossible<S::Ok, S::Error>;
+        type SerializeMap = $map;
+        type SerializeStruct = $fields;
+        type SerializeStructVariant = Impossible<S::Ok, S::Error>;
+
+        fn serialize_newtype_struct<T: ?Sized + Serialize>(
             self,
             _: &'static str,
-            _: u32,
-            _: &'static str,
-        ) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
+            value: &T,
+        ) -> Result<S::Ok, S::Error> {
+            value.serialize(self)
         }
-        fn serialize_newtype_variant<T: ?Sized + Serialize>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &T,
-        ) -> Result<Self::Ok, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_tuple_struct(
-            self,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleStruct, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_tuple_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeTupleVariant, Self::Error> {
-            Err(Self::Error::custom($what))
-        }
-        fn serialize_struct_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<Self::SerializeStructVariant, Self::Error> {
-            Err(Self::Error::custom($what))
+
+        refuse! { $what:
+            serialize_bool(bool) -> Ok;
+            serialize_i8(i8) -> Ok;
+            serialize_i16(i16) -> Ok;
+            serialize_i32(i32) -> Ok;
+            serialize_i64(i64) -> Ok;
+            serialize_u8(u8) -> Ok;
+            serialize_u16(u16) -> Ok;
+            serialize_u32(u32) -> Ok;
+            serialize_u64(u64) -> Ok;
+            serialize_f32(f32) -> Ok;
+            serialize_f64(f64) -> Ok;
+            serialize_char(char) -> Ok;
+            serialize_str(&str) -> Ok;
+            serialize_bytes(&[u8]) -> Ok;
+            serialize_none() -> Ok;
+            serialize_some<T>(&T) -> Ok;
+            serialize_unit() -> Ok;
+            serialize_unit_variant(&'static str, u32, &'static str) -> Ok;
+            serialize_newtype_variant<T>(&'static str, u32, &'static str, &T) -> Ok;
+            serialize_seq(Option<usize>) -> SerializeSeq;
+            serialize_tuple(usize) -> SerializeTuple;
+            serialize_tuple_struct(&'static str, usize) -> SerializeTupleStruct;
+            serialize_tuple_variant(&'static str, u32, &'static str, usize)
+                -> SerializeTupleVariant;
+            serialize_struct_variant(&'static str, u32, &'static str, usize)
+                -> SerializeStructVariant;
         }
     };
 }
@@ -280,25 +243,11 @@ impl<'a, S> FieldsAfterTag<'a, S> {
 }
 
 impl<S: Serializer> Serializer for FieldsAfterTag<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    type SerializeSeq = Impossible<S::Ok, S::Error>;
-    type SerializeTuple = Impossible<S::Ok, S::Error>;
-    type SerializeTupleStruct = Impossible<S::Ok, S::Error>;
-    type SerializeTupleVariant = Impossible<S::Ok, S::Error>;
-    type SerializeMap = Impossible<S::Ok, S::Error>;
-    type SerializeStruct = StructAsMap<S::SerializeMap>;
-    type SerializeStructVariant = Impossible<S::Ok, S::Error>;
-
-    refuse_scalars!("a built-in type must serialize as a struct");
-
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        value.serialize(self)
-    }
+    adapter_serializer!(
+        "a built-in type must serialize as a struct",
+        map = Impossible<S::Ok, S::Error>,
+        struct = StructAsMap<S::SerializeMap>
+    );
 
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
         Err(S::Error::custom(
@@ -361,25 +310,11 @@ struct NameAfterTag<'a, S> {
 }
 
 impl<'a, S: Serializer> Serializer for NameAfterTag<'a, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    type SerializeSeq = Impossible<S::Ok, S::Error>;
-    type SerializeTuple = Impossible<S::Ok, S::Error>;
-    type SerializeTupleStruct = Impossible<S::Ok, S::Error>;
-    type SerializeTupleVariant = Impossible<S::Ok, S::Error>;
-    type SerializeMap = NameAfterFirst<'a, S::SerializeMap>;
-    type SerializeStruct = Impossible<S::Ok, S::Error>;
-    type SerializeStructVariant = Impossible<S::Ok, S::Error>;
-
-    refuse_scalars!("a service must serialize as a map through typetag");
-
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        value.serialize(self)
-    }
+    adapter_serializer!(
+        "a service must serialize as a map through typetag",
+        map = NameAfterFirst<'a, S::SerializeMap>,
+        struct = Impossible<S::Ok, S::Error>
+    );
 
     fn serialize_unit_struct(self, _: &'static str) -> Result<S::Ok, S::Error> {
         Err(S::Error::custom(

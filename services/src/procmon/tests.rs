@@ -40,6 +40,16 @@ fn monitor_of(processes: Vec<ProcessSpec>, policy: RestartPolicy) -> ProcessMoni
     monitor
 }
 
+/// A `sleep 100` named `sleeper`.
+fn sleeper() -> ProcessSpec {
+    ProcessSpec::new("sleeper", "sleep").with_args(["100"])
+}
+
+/// A started tree with a monitor of one process, `spec`, under `policy`.
+async fn started_one(spec: ProcessSpec, policy: RestartPolicy) -> MultiService {
+    started(monitor_of(vec![spec], policy)).await
+}
+
 async fn started(monitor: ProcessMonitor) -> MultiService {
     let mut root = MultiService::new();
     root.insert_named("procmon", Box::new(monitor)).unwrap();
@@ -57,6 +67,16 @@ async fn stop(root: &mut MultiService) -> Duration {
         .unwrap();
     assert!(!root.get("procmon").unwrap().running());
     began.elapsed()
+}
+
+/// Waits until the status of process `name` passes `until` (that is, `what` happened).
+async fn status_once(
+    root: &MultiService,
+    name: &str,
+    what: &str,
+    until: impl Fn(&ProcessStatus) -> bool,
+) -> ProcessStatus {
+    eventually(what, || Some(status(root, name)).filter(|now| until(now))).await
 }
 
 fn monitor(root: &MultiService) -> &ProcessMonitor {
@@ -125,11 +145,7 @@ fn backoff_doubles_on_quick_deaths_caps_and_resets_after_a_long_run() {
 
 #[tokio::test]
 async fn a_started_process_is_alive() {
-    let monitor = monitor_of(
-        vec![ProcessSpec::new("sleeper", "sleep").with_args(["100"])],
-        fast_policy(),
-    );
-    let mut root = started(monitor).await;
+    let mut root = started_one(sleeper(), fast_policy()).await;
     let pid = eventually("a pid", || status(&root, "sleeper").pid).await;
     assert!(alive(pid));
     let now = status(&root, "sleeper");
@@ -141,11 +157,7 @@ async fn a_started_process_is_alive() {
 #[tokio::test]
 async fn stop_sends_sigterm_and_reaps_the_child() {
     // The default kill time (5 s): a child that obeys SIGTERM is gone long before.
-    let monitor = monitor_of(
-        vec![ProcessSpec::new("sleeper", "sleep").with_args(["100"])],
-        RestartPolicy::default(),
-    );
-    let mut root = started(monitor).await;
+    let mut root = started_one(sleeper(), RestartPolicy::default()).await;
     let pid = eventually("a pid", || status(&root, "sleeper").pid).await;
     let took = stop(&mut root).await;
     assert!(took < Duration::from_secs(4), "stop took {took:?}");
@@ -160,14 +172,9 @@ async fn stop_sends_sigterm_and_reaps_the_child() {
 
 #[tokio::test]
 async fn a_process_that_exits_is_restarted_with_a_growing_delay() {
-    let monitor = monitor_of(vec![ProcessSpec::new("quick", "true")], fast_policy());
     let began = Instant::now();
-    let mut root = started(monitor).await;
-    let now = eventually("four restarts", || {
-        let now = status(&root, "quick");
-        (now.restarts >= 4).then_some(now)
-    })
-    .await;
+    let mut root = started_one(ProcessSpec::new("quick", "true"), fast_policy()).await;
+    let now = status_once(&root, "quick", "four restarts", |now| now.restarts >= 4).await;
     // Quick deaths: waits of 0.05, 0.1, 0.2, then 0.4 (the cap) before the fourth restart.
     assert!(
         began.elapsed() >= secs(0.05 + 0.1 + 0.2 + 0.4),
@@ -194,12 +201,8 @@ async fn a_run_longer_than_the_threshold_resets_the_delay() {
         threshold: 0.15,
         kill_time: 0.2,
     };
-    let mut root = started(monitor_of(vec![sh("flaky", &script)], policy)).await;
-    let now = eventually("three restarts", || {
-        let now = status(&root, "flaky");
-        (now.restarts >= 3).then_some(now)
-    })
-    .await;
+    let mut root = started_one(sh("flaky", &script), policy).await;
+    let now = status_once(&root, "flaky", "three restarts", |now| now.restarts >= 3).await;
     assert_eq!(now.backoff, secs(0.05), "the long run reset the delay");
     stop(&mut root).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -209,11 +212,12 @@ async fn a_run_longer_than_the_threshold_resets_the_delay() {
 async fn a_child_that_ignores_sigterm_is_killed_after_the_kill_time() {
     let dir = scratch("stubborn");
     let ready = dir.join("ready");
-    let script = format!(
-        "trap '' TERM; echo ready > {}; exec sleep 100",
-        quoted(&ready)
+    // It writes `ready` in its working directory once the trap is set.
+    let stubborn = sh(
+        "stubborn",
+        "trap '' TERM; echo ready > ready; exec sleep 100",
     );
-    let mut root = started(monitor_of(vec![sh("stubborn", &script)], fast_policy())).await;
+    let mut root = started_one(stubborn.with_cwd(&dir), fast_policy()).await;
     let pid = eventually("the trap to be set", || {
         ready.exists().then_some(())?;
         status(&root, "stubborn").pid
@@ -239,11 +243,9 @@ async fn a_child_that_ignores_sigterm_is_killed_after_the_kill_time() {
 async fn stop_signals_the_childs_whole_process_group() {
     let dir = scratch("group");
     let grandchild = dir.join("grandchild");
-    let script = format!(
-        "sleep 100 & echo $! > {}.tmp && mv {0}.tmp {0}; wait",
-        quoted(&grandchild)
-    );
-    let mut root = started(monitor_of(vec![sh("parent", &script)], fast_policy())).await;
+    let file = quoted(&grandchild);
+    let script = format!("sleep 100 & echo $! > {file}.tmp && mv {file}.tmp {file}; wait");
+    let mut root = started_one(sh("parent", &script), fast_policy()).await;
     let pid: u32 = eventually("the grandchild's pid", || {
         std::fs::read_to_string(&grandchild)
             .ok()?
@@ -260,19 +262,12 @@ async fn stop_signals_the_childs_whole_process_group() {
 
 #[tokio::test]
 async fn a_missing_command_is_retried_without_failing_the_service() {
-    let monitor = monitor_of(
-        vec![ProcessSpec::new(
-            "ghost",
-            "/nonexistent/rtwisted-procmon-no-such-command",
-        )],
+    let mut root = started_one(
+        ProcessSpec::new("ghost", "/nonexistent/rtwisted-procmon-no-such-command"),
         fast_policy(),
-    );
-    let mut root = started(monitor).await;
-    let now = eventually("two retries", || {
-        let now = status(&root, "ghost");
-        (now.restarts >= 2).then_some(now)
-    })
+    )
     .await;
+    let now = status_once(&root, "ghost", "two retries", |now| now.restarts >= 2).await;
     assert!(
         matches!(now.last_exit, Some(ExitReport::SpawnFailed(_))),
         "{:?}",
@@ -290,12 +285,9 @@ async fn stop_during_the_backoff_returns_promptly() {
         max_restart_delay: 60.0,
         ..fast_policy()
     };
-    let mut root = started(monitor_of(vec![ProcessSpec::new("once", "true")], policy)).await;
-    eventually("the backoff", || {
-        let now = status(&root, "once");
-        (now.pid.is_none() && now.backoff == secs(30.0)).then_some(())
-    })
-    .await;
+    let mut root = started_one(ProcessSpec::new("once", "true"), policy).await;
+    let backing_off = |now: &ProcessStatus| now.pid.is_none() && now.backoff == secs(30.0);
+    status_once(&root, "once", "the backoff", backing_off).await;
     let took = stop(&mut root).await;
     assert!(took < Duration::from_secs(2), "stop took {took:?}");
     assert_eq!(status(&root, "once").restarts, 0);
@@ -303,11 +295,7 @@ async fn stop_during_the_backoff_returns_promptly() {
 
 #[tokio::test]
 async fn a_stopped_monitor_starts_again() {
-    let monitor = monitor_of(
-        vec![ProcessSpec::new("sleeper", "sleep").with_args(["100"])],
-        fast_policy(),
-    );
-    let mut root = started(monitor).await;
+    let mut root = started_one(sleeper(), fast_policy()).await;
     let first = eventually("a pid", || status(&root, "sleeper").pid).await;
     stop(&mut root).await;
     assert!(!alive(first));
@@ -331,7 +319,7 @@ async fn the_environment_and_working_directory_are_applied() {
     )
     .with_env("RTWISTED_PROCMON_TEST", "hello")
     .with_cwd(&dir);
-    let mut root = started(monitor_of(vec![spec], fast_policy())).await;
+    let mut root = started_one(spec, fast_policy()).await;
     let out = eventually("the output", || {
         std::fs::read_to_string(dir.join("out")).ok()
     })

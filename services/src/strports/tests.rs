@@ -98,56 +98,35 @@ fn odd_client_hosts_found_by_fuzzing_round_trip() {
     );
 }
 
+/// Client endpoint descriptions, one a line: `description => canonical form`, or
+/// `description => error: reason` for one that is refused.
+const CLIENT_DESCRIPTIONS: &str = r"
+tcp:example.org:80 => tcp:host=example.org:port=80
+tcp:host=[::1]:port=7:timeout=2.5 => tcp:host=\:\:1:port=7:timeout=2.5
+unix:/run/x.sock => unix:path=/run/x.sock
+ssl:host=a.example:port=443:caCertsDir=/etc/ca => tls:host=a.example:port=443:trustRoots=/etc/ca
+tcp:port=80 => error: tcp endpoint needs a host, like 'tcp:host=example.org:port=80'
+tcp:host=a => error: tcp endpoint needs a port, like 'tcp:host=example.org:port=80'
+unix:timeout=3 => error: unix endpoint needs a path, like 'unix:path=/run/app.sock'
+tcp:a:1:timeout=0 => error: timeout must be a positive number of seconds, got '0'
+8080 => error: a port alone is not an endpoint: write 'tcp:host=HOST:port=8080'
+udp:a:1 => error: unknown endpoint type 'udp' (expected one of: tcp, unix, tls, ssl)
+";
+
 #[test]
 fn client_endpoints_read_like_twisteds() {
     let client = |text: &str| ClientEndpoint::parse(text).map_err(|e| e.reason.to_string());
-    assert_eq!(
-        client("tcp:example.org:80").unwrap().to_string(),
-        "tcp:host=example.org:port=80"
-    );
+    for line in CLIENT_DESCRIPTIONS.lines().filter(|line| !line.is_empty()) {
+        let (text, expected) = line.split_once(" => ").unwrap();
+        let read = match client(text) {
+            Ok(endpoint) => endpoint.to_string(),
+            Err(reason) => format!("error: {reason}"),
+        };
+        assert_eq!(read, expected, "for {text:?}");
+    }
     assert_eq!(
         client("TCP:80:host=example.org").unwrap(),
         client("tcp:example.org:80").unwrap()
-    );
-    assert_eq!(
-        client("tcp:host=[::1]:port=7:timeout=2.5")
-            .unwrap()
-            .to_string(),
-        r"tcp:host=\:\:1:port=7:timeout=2.5"
-    );
-    assert_eq!(
-        client("unix:/run/x.sock").unwrap().to_string(),
-        "unix:path=/run/x.sock"
-    );
-    assert_eq!(
-        client("ssl:host=a.example:port=443:caCertsDir=/etc/ca")
-            .unwrap()
-            .to_string(),
-        "tls:host=a.example:port=443:trustRoots=/etc/ca"
-    );
-    assert_eq!(
-        client("tcp:port=80").unwrap_err(),
-        "tcp endpoint needs a host, like 'tcp:host=example.org:port=80'"
-    );
-    assert_eq!(
-        client("tcp:host=a").unwrap_err(),
-        "tcp endpoint needs a port, like 'tcp:host=example.org:port=80'"
-    );
-    assert_eq!(
-        client("unix:timeout=3").unwrap_err(),
-        "unix endpoint needs a path, like 'unix:path=/run/app.sock'"
-    );
-    assert_eq!(
-        client("tcp:a:1:timeout=0").unwrap_err(),
-        "timeout must be a positive number of seconds, got '0'"
-    );
-    assert_eq!(
-        client("8080").unwrap_err(),
-        "a port alone is not an endpoint: write 'tcp:host=HOST:port=8080'"
-    );
-    assert_eq!(
-        client("udp:a:1").unwrap_err(),
-        "unknown endpoint type 'udp' (expected one of: tcp, unix, tls, ssl)"
     );
 }
 
@@ -241,6 +220,15 @@ fn endpoint_serializes_as_its_string() {
     );
 }
 
+/// A systemd socket domain, picked by a number.
+fn domain_of(pick: u8) -> Domain {
+    match pick {
+        0 => Domain::Inet,
+        1 => Domain::Inet6,
+        _ => Domain::Unix,
+    }
+}
+
 fn arb_endpoint() -> impl Strategy<Value = ServerEndpoint> {
     let ip = prop_oneof![
         any::<[u8; 4]>().prop_map(|b| IpAddr::V4(Ipv4Addr::from(b))),
@@ -255,21 +243,13 @@ fn arb_endpoint() -> impl Strategy<Value = ServerEndpoint> {
     });
     let systemd = (0u8..3, 0usize..64).prop_map(|(domain, index)| {
         ServerEndpoint::Systemd(SystemdSocket {
-            domain: match domain {
-                0 => Domain::Inet,
-                1 => Domain::Inet6,
-                _ => Domain::Unix,
-            },
+            domain: domain_of(domain),
             descriptor: Descriptor::Index(index),
         })
     });
     let named = (0u8..3, "[a-z.]{1,12}").prop_map(|(domain, name)| {
         ServerEndpoint::Systemd(SystemdSocket {
-            domain: match domain {
-                0 => Domain::Inet,
-                1 => Domain::Inet6,
-                _ => Domain::Unix,
-            },
+            domain: domain_of(domain),
             descriptor: Descriptor::Name(name),
         })
     });

@@ -4,88 +4,85 @@
 //! the same endpoint. Where rtwisted differs on purpose, the test says so and asserts the
 //! difference.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
 
-fn server(text: &str) -> ServerEndpoint {
-    let endpoint = ServerEndpoint::parse(text).unwrap_or_else(|error| panic!("{error}"));
+/// Parses `text` as an endpoint of kind `E`, and checks that its canonical form parses back to
+/// the same endpoint.
+fn parsed<E>(text: &str) -> E
+where
+    E: std::str::FromStr<Err = InvalidEndpoint> + fmt::Display + fmt::Debug + PartialEq,
+{
+    let endpoint: E = text.parse().unwrap_or_else(|error| panic!("{error}"));
     let canonical = endpoint.to_string();
     assert_eq!(
-        ServerEndpoint::parse(&canonical).as_ref(),
+        canonical.parse::<E>().as_ref(),
         Ok(&endpoint),
         "{canonical}"
     );
     endpoint
+}
+
+/// Why `text` is not an endpoint of kind `E`.
+fn refused<E: std::str::FromStr<Err = InvalidEndpoint> + fmt::Debug>(text: &str) -> String {
+    match text.parse::<E>() {
+        Ok(endpoint) => panic!("{text} parsed as {endpoint:?}"),
+        Err(error) => error.reason.to_string(),
+    }
+}
+
+fn server(text: &str) -> ServerEndpoint {
+    parsed(text)
 }
 
 fn server_error(text: &str) -> String {
-    match ServerEndpoint::parse(text) {
-        Ok(endpoint) => panic!("{text} parsed as {endpoint:?}"),
-        Err(error) => error.reason.to_string(),
-    }
+    refused::<ServerEndpoint>(text)
 }
 
 fn client(text: &str) -> ClientEndpoint {
-    let endpoint = ClientEndpoint::parse(text).unwrap_or_else(|error| panic!("{error}"));
-    let canonical = endpoint.to_string();
-    assert_eq!(
-        ClientEndpoint::parse(&canonical).as_ref(),
-        Ok(&endpoint),
-        "{canonical}"
-    );
-    endpoint
+    parsed(text)
 }
 
 fn client_error(text: &str) -> String {
-    match ClientEndpoint::parse(text) {
-        Ok(endpoint) => panic!("{text} parsed as {endpoint:?}"),
-        Err(error) => error.reason.to_string(),
-    }
+    refused::<ClientEndpoint>(text)
 }
 
-fn tcp(endpoint: ServerEndpoint) -> TcpListen {
-    match endpoint {
-        ServerEndpoint::Tcp(tcp) => tcp,
-        other => panic!("not tcp: {other:?}"),
-    }
+/// Functions that take the endpoint out of one variant; any other kind fails the test.
+macro_rules! variants {
+    ($($name:ident($kind:ty) -> $inner:ty = $variant:path;)*) => {
+        $(
+            fn $name(endpoint: $kind) -> $inner {
+                match endpoint {
+                    $variant(inner) => inner,
+                    other => panic!("not {}: {other:?}", stringify!($variant)),
+                }
+            }
+        )*
+    };
 }
 
-fn unix(endpoint: ServerEndpoint) -> UnixListen {
-    match endpoint {
-        ServerEndpoint::Unix(unix) => unix,
-        other => panic!("not unix: {other:?}"),
-    }
+variants! {
+    tcp(ServerEndpoint) -> TcpListen = ServerEndpoint::Tcp;
+    unix(ServerEndpoint) -> UnixListen = ServerEndpoint::Unix;
+    tls(ServerEndpoint) -> TlsListen = ServerEndpoint::Tls;
+    tcp_client(ClientEndpoint) -> TcpConnect = ClientEndpoint::Tcp;
+    tls_client(ClientEndpoint) -> TlsConnect = ClientEndpoint::Tls;
+    unix_client(ClientEndpoint) -> UnixConnect = ClientEndpoint::Unix;
 }
 
-fn tls(endpoint: ServerEndpoint) -> TlsListen {
-    match endpoint {
-        ServerEndpoint::Tls(tls) => tls,
-        other => panic!("not ssl: {other:?}"),
-    }
-}
+/// An endpoint of a type no one knows, as Twisted's tests write it.
+const UNKNOWN_TYPE: &str = "ftl:andromeda/carcosa/hali/2387";
 
-fn tcp_client(endpoint: ClientEndpoint) -> TcpConnect {
-    match endpoint {
-        ClientEndpoint::Tcp(tcp) => tcp,
-        other => panic!("not tcp: {other:?}"),
-    }
-}
-
-fn tls_client(endpoint: ClientEndpoint) -> TlsConnect {
-    match endpoint {
-        ClientEndpoint::Tls(tls) => tls,
-        other => panic!("not tls: {other:?}"),
-    }
-}
-
-fn unix_client(endpoint: ClientEndpoint) -> UnixConnect {
-    match endpoint {
-        ClientEndpoint::Unix(unix) => unix,
-        other => panic!("not unix: {other:?}"),
-    }
+/// Asserts that `reason` says the endpoint type of [`UNKNOWN_TYPE`] is unknown.
+fn assert_unknown_type(reason: &str) {
+    assert!(
+        reason.starts_with("unknown endpoint type 'ftl'"),
+        "{reason}"
+    );
 }
 
 const ALL_V4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -295,9 +292,7 @@ fn server_string_tests_test_unix() {
 
 #[test]
 fn server_string_tests_test_unknown_type() {
-    assert!(
-        server_error("ftl:andromeda/carcosa/hali/2387").starts_with("unknown endpoint type 'ftl'")
-    );
+    assert_unknown_type(&server_error(UNKNOWN_TYPE));
 }
 
 // TCP6ServerEndpointPluginTests.
@@ -324,6 +319,13 @@ fn tcp6_server_endpoint_plugin_tests_test_string_description() {
 
 // SystemdEndpointPluginTests.
 
+/// The systemd socket domains, by the name an endpoint gives them.
+const DOMAINS: [(&str, Domain); 3] = [
+    ("INET", Domain::Inet),
+    ("INET6", Domain::Inet6),
+    ("UNIX", Domain::Unix),
+];
+
 fn systemd(domain: Domain, descriptor: Descriptor) -> ServerEndpoint {
     ServerEndpoint::Systemd(SystemdSocket { domain, descriptor })
 }
@@ -331,11 +333,7 @@ fn systemd(domain: Domain, descriptor: Descriptor) -> ServerEndpoint {
 #[test]
 fn systemd_endpoint_plugin_tests_test_parse_index_stream_server() {
     // test_parseIndexStreamServerINET, ...INET6, ...UNIX
-    for (text, domain) in [
-        ("INET", Domain::Inet),
-        ("INET6", Domain::Inet6),
-        ("UNIX", Domain::Unix),
-    ] {
+    for (text, domain) in DOMAINS {
         assert_eq!(
             server(&format!("systemd:domain={text}:index=3")),
             systemd(domain, Descriptor::Index(3))
@@ -346,11 +344,7 @@ fn systemd_endpoint_plugin_tests_test_parse_index_stream_server() {
 #[test]
 fn systemd_endpoint_plugin_tests_test_parse_name_stream_server() {
     // test_parseNameStreamServerINET, ...INET6, ...UNIX
-    for (text, domain) in [
-        ("INET", Domain::Inet),
-        ("INET6", Domain::Inet6),
-        ("UNIX", Domain::Unix),
-    ] {
+    for (text, domain) in DOMAINS {
         let endpoint = server(&format!("systemd:domain={text}:name=foo"));
         assert_eq!(endpoint, systemd(domain, Descriptor::Name("foo".into())));
         assert_eq!(
@@ -448,9 +442,7 @@ fn client_string_tests_test_unix_path_positional_arg() {
 
 #[test]
 fn client_string_tests_test_unknown_type() {
-    assert!(
-        client_error("ftl:andromeda/carcosa/hali/2387").starts_with("unknown endpoint type 'ftl'")
-    );
+    assert_unknown_type(&client_error(UNKNOWN_TYPE));
 }
 
 // SSLClientStringTests.

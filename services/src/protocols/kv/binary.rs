@@ -9,11 +9,11 @@
 
 use std::io;
 
-use tokio::io::{AsyncBufRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::command::MAX_KEY_BYTES;
 use super::table::{Arith, DeleteOutcome, Delta, Mode, StoreOutcome, Write, unix_now};
-use super::text::Pending;
+use super::text::{Input, Output};
 use super::{Flow, Kv, VERSION};
 
 /// The response magic byte.
@@ -72,6 +72,28 @@ impl Header {
             ]),
         }
     }
+
+    /// A success reply to this request, with no body.
+    fn ok(&self, cas: u64) -> Response<'static> {
+        Response {
+            opcode: self.opcode,
+            status: status::OK,
+            opaque: self.opaque,
+            cas,
+            extras: &[],
+            key: &[],
+            value: &[],
+        }
+    }
+
+    /// A failure reply to this request, with memcached's message for `status`.
+    fn fail(&self, status: u16) -> Response<'static> {
+        Response {
+            value: message(status),
+            status,
+            ..self.ok(0)
+        }
+    }
 }
 
 /// One response packet.
@@ -85,10 +107,7 @@ struct Response<'a> {
     value: &'a [u8],
 }
 
-async fn send<W>(writer: &mut W, response: &Response<'_>) -> io::Result<()>
-where
-    W: AsyncWrite + Unpin + Send,
-{
+async fn send(writer: &mut impl Output, response: &Response<'_>) -> io::Result<()> {
     let body = response.extras.len() + response.key.len() + response.value.len();
     let mut header = [0u8; 24];
     header[0] = RESPONSE;
@@ -162,61 +181,35 @@ fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 impl Kv {
-    /// Answers binary requests until the peer closes or quits, or sends a broken header.
-    pub(super) async fn binary_session<R, W>(
+    /// Reads one binary request and answers it; `Close` when the peer closed, quit or sent a
+    /// broken header.
+    pub(super) async fn binary_request(
         &self,
-        reader: &mut R,
-        writer: &mut W,
-    ) -> io::Result<()>
-    where
-        R: AsyncBufRead + Pending + Unpin + Send,
-        W: AsyncWrite + Unpin + Send,
-    {
-        loop {
-            let mut raw = [0u8; 24];
-            match reader.read_exact(&mut raw).await {
-                Ok(_) => {}
-                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(error) => return Err(error),
-            }
-            if raw[0] != super::BINARY_MAGIC {
-                break;
-            }
-            let header = Header::parse(&raw);
-            if self.binary_request(&header, reader, writer).await? == Flow::Close {
-                break;
-            }
-            if !reader.has_pending() {
-                writer.flush().await?;
-            }
+        reader: &mut impl Input,
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
+        let mut raw = [0u8; 24];
+        match reader.read_exact(&mut raw).await {
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(Flow::Close),
+            Err(error) => return Err(error),
         }
-        writer.flush().await?;
-        writer.shutdown().await
+        if raw[0] != super::BINARY_MAGIC {
+            return Ok(Flow::Close);
+        }
+        self.binary_body(&Header::parse(&raw), reader, writer).await
     }
 
     /// Reads the body of one request and answers it.
-    async fn binary_request<R, W>(
+    async fn binary_body(
         &self,
         header: &Header,
-        reader: &mut R,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        R: AsyncBufRead + Unpin + Send,
-        W: AsyncWrite + Unpin + Send,
-    {
-        let fail = |status: u16| Response {
-            opcode: header.opcode,
-            status,
-            opaque: header.opaque,
-            cas: 0,
-            extras: &[],
-            key: &[],
-            value: message(status),
-        };
+        reader: &mut impl Input,
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         let framing = header.extras_len + header.key_len;
         if framing > header.body_len {
-            send(writer, &fail(status::INVALID)).await?;
+            send(writer, &header.fail(status::INVALID)).await?;
             return Ok(Flow::Close);
         }
         let value_len = header.body_len - framing;
@@ -233,13 +226,13 @@ impl Kv {
             if skipped < body {
                 return Ok(Flow::Close);
             }
-            send(writer, &fail(status)).await?;
+            send(writer, &header.fail(status)).await?;
             return Ok(Flow::Continue);
         }
         let Some(_reserved) = self.live.budget.reserve(header.body_len) else {
             let body = header.body_len as u64;
             tokio::io::copy_buf(&mut (&mut *reader).take(body), &mut tokio::io::sink()).await?;
-            send(writer, &fail(status::NO_MEMORY)).await?;
+            send(writer, &header.fail(status::NO_MEMORY)).await?;
             return Ok(Flow::Continue);
         };
         let mut extras = vec![0u8; header.extras_len];
@@ -259,35 +252,14 @@ impl Kv {
     }
 
     /// Runs one complete request.
-    async fn binary_command<W>(
+    async fn binary_command(
         &self,
         header: &Header,
         body: &Body,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        W: AsyncWrite + Unpin + Send,
-    {
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         let now = unix_now();
         let opcode = header.opcode;
-        let ok = |cas: u64| Response {
-            opcode,
-            status: status::OK,
-            opaque: header.opaque,
-            cas,
-            extras: &[],
-            key: &[],
-            value: &[],
-        };
-        let fail = |status: u16| Response {
-            opcode,
-            status,
-            opaque: header.opaque,
-            cas: 0,
-            extras: &[],
-            key: &[],
-            value: message(status),
-        };
         let key = body.key.as_slice();
         let needs_key = !matches!(
             opcode,
@@ -301,7 +273,7 @@ impl Kv {
                 | op::VERBOSITY
         );
         if needs_key && key.is_empty() && opcode <= op::GATKQ {
-            send(writer, &fail(status::INVALID)).await?;
+            send(writer, &header.fail(status::INVALID)).await?;
             return Ok(Flow::Continue);
         }
         match opcode {
@@ -322,7 +294,7 @@ impl Kv {
                     match be_u32(&body.extras, 0) {
                         Some(exptime) => Some(i64::from(exptime)),
                         None => {
-                            send(writer, &fail(status::INVALID)).await?;
+                            send(writer, &header.fail(status::INVALID)).await?;
                             return Ok(Flow::Continue);
                         }
                     }
@@ -351,14 +323,14 @@ impl Kv {
                                 extras: &flags,
                                 key: if with_key { key } else { &[] },
                                 value,
-                                ..ok(item.meta.cas)
+                                ..header.ok(item.meta.cas)
                             },
                         )
                         .await?;
                     }
                     None if quiet => {}
                     None => {
-                        let mut miss = fail(status::NOT_FOUND);
+                        let mut miss = header.fail(status::NOT_FOUND);
                         if with_key {
                             miss.key = key;
                         }
@@ -396,7 +368,7 @@ impl Kv {
                     match (be_u32(&body.extras, 0), be_u32(&body.extras, 4)) {
                         (Some(flags), Some(exptime)) => (flags, i64::from(exptime)),
                         _ => {
-                            send(writer, &fail(status::INVALID)).await?;
+                            send(writer, &header.fail(status::INVALID)).await?;
                             return Ok(Flow::Continue);
                         }
                     }
@@ -417,7 +389,7 @@ impl Kv {
                 let status = match stored {
                     StoreOutcome::Stored(cas) => {
                         if !quiet {
-                            send(writer, &ok(cas)).await?;
+                            send(writer, &header.ok(cas)).await?;
                         }
                         return Ok(Flow::Continue);
                     }
@@ -431,7 +403,7 @@ impl Kv {
                     StoreOutcome::TooLarge => status::TOO_LARGE,
                     StoreOutcome::OutOfMemory => status::NO_MEMORY,
                 };
-                send(writer, &fail(status)).await?;
+                send(writer, &header.fail(status)).await?;
                 Ok(Flow::Continue)
             }
             op::DELETE | op::DELETEQ => {
@@ -443,9 +415,11 @@ impl Kv {
                 self.after_write();
                 match outcome {
                     DeleteOutcome::Deleted if opcode == op::DELETEQ => {}
-                    DeleteOutcome::Deleted => send(writer, &ok(0)).await?,
-                    DeleteOutcome::NotFound => send(writer, &fail(status::NOT_FOUND)).await?,
-                    DeleteOutcome::Exists => send(writer, &fail(status::EXISTS)).await?,
+                    DeleteOutcome::Deleted => send(writer, &header.ok(0)).await?,
+                    DeleteOutcome::NotFound => {
+                        send(writer, &header.fail(status::NOT_FOUND)).await?
+                    }
+                    DeleteOutcome::Exists => send(writer, &header.fail(status::EXISTS)).await?,
                 }
                 Ok(Flow::Continue)
             }
@@ -455,7 +429,7 @@ impl Kv {
                     be_u64(&body.extras, 8),
                     be_u32(&body.extras, 16),
                 ) else {
-                    send(writer, &fail(status::INVALID)).await?;
+                    send(writer, &header.fail(status::INVALID)).await?;
                     return Ok(Flow::Continue);
                 };
                 let delta = Delta {
@@ -477,20 +451,20 @@ impl Kv {
                                 writer,
                                 &Response {
                                     value: &bytes,
-                                    ..ok(cas)
+                                    ..header.ok(cas)
                                 },
                             )
                             .await?;
                         }
                     }
-                    Arith::NotFound => send(writer, &fail(status::NOT_FOUND)).await?,
-                    Arith::Exists => send(writer, &fail(status::EXISTS)).await?,
-                    Arith::NonNumeric => send(writer, &fail(status::NON_NUMERIC)).await?,
+                    Arith::NotFound => send(writer, &header.fail(status::NOT_FOUND)).await?,
+                    Arith::Exists => send(writer, &header.fail(status::EXISTS)).await?,
+                    Arith::NonNumeric => send(writer, &header.fail(status::NON_NUMERIC)).await?,
                 }
                 Ok(Flow::Continue)
             }
             op::QUIT => {
-                send(writer, &ok(0)).await?;
+                send(writer, &header.ok(0)).await?;
                 Ok(Flow::Close)
             }
             op::QUITQ => Ok(Flow::Close),
@@ -502,12 +476,12 @@ impl Kv {
                 }
                 self.after_write();
                 if opcode == op::FLUSH {
-                    send(writer, &ok(0)).await?;
+                    send(writer, &header.ok(0)).await?;
                 }
                 Ok(Flow::Continue)
             }
             op::NOOP | op::VERBOSITY => {
-                send(writer, &ok(0)).await?;
+                send(writer, &header.ok(0)).await?;
                 Ok(Flow::Continue)
             }
             op::VERSION => {
@@ -515,7 +489,7 @@ impl Kv {
                     writer,
                     &Response {
                         value: VERSION.as_bytes(),
-                        ..ok(0)
+                        ..header.ok(0)
                     },
                 )
                 .await?;
@@ -531,19 +505,19 @@ impl Kv {
                                 &Response {
                                     key: name.as_bytes(),
                                     value: value.as_bytes(),
-                                    ..ok(0)
+                                    ..header.ok(0)
                                 },
                             )
                             .await?;
                         }
-                        send(writer, &ok(0)).await?;
+                        send(writer, &header.ok(0)).await?;
                     }
-                    None => send(writer, &fail(status::NOT_FOUND)).await?,
+                    None => send(writer, &header.fail(status::NOT_FOUND)).await?,
                 }
                 Ok(Flow::Continue)
             }
             _ => {
-                send(writer, &fail(status::UNKNOWN)).await?;
+                send(writer, &header.fail(status::UNKNOWN)).await?;
                 Ok(Flow::Continue)
             }
         }

@@ -10,11 +10,11 @@
 use std::io;
 
 use base64::Engine;
-use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::command::{BAD_FORMAT, MAX_KEY_BYTES, ParseError, signed, unsigned};
 use super::table::{Arith, DeleteOutcome, Delta, Item, Mode, StoreOutcome, Write};
-use super::text::{Block, client_error, discard, read_block};
+use super::text::{Block, Input, Output, client_error, discard, read_block, refuse_block};
 use super::{Flow, Kv};
 
 /// Which meta command.
@@ -53,6 +53,11 @@ impl Request {
         self.flags.iter().any(|flag| flag.letter == letter)
     }
 
+    /// `q`: leave out the replies that only say all went well.
+    fn quiet(&self) -> bool {
+        self.has(b'q')
+    }
+
     fn token(&self, letter: u8) -> Option<&[u8]> {
         self.flags
             .iter()
@@ -68,6 +73,34 @@ impl Request {
         }
     }
 
+    /// The mode the `M` flag names among `modes` (a letter, in either case), `default`
+    /// without one; `None` for a mode not in `modes`.
+    fn mode<T: Copy>(&self, default: T, modes: &[(u8, T)]) -> Option<T> {
+        match self.token(b'M') {
+            None => Some(default),
+            Some(&[letter]) => modes
+                .iter()
+                .find(|(known, _)| known.eq_ignore_ascii_case(&letter))
+                .map(|&(_, mode)| mode),
+            Some(_) => None,
+        }
+    }
+
+    /// The client flags (`F`), 0 when not given; `Err` when not a 32-bit number.
+    fn flags32(&self) -> Result<u32, ()> {
+        self.number(b'F')?
+            .map_or(Ok(0), |flags| u32::try_from(flags).map_err(|_| ()))
+    }
+
+    /// The flags `ms` and `ma` share; `Err` when one is given but not a number.
+    fn common(&self) -> Result<Common, ()> {
+        Ok(Common {
+            ttl: self.ttl(b'T')?,
+            compare: self.number(b'C')?,
+            vivify: self.ttl(b'N')?,
+        })
+    }
+
     /// A signed numeric flag token (a TTL); `Err` when given but not a number.
     fn ttl(&self, letter: u8) -> Result<Option<i64>, ()> {
         match self.token(letter) {
@@ -76,6 +109,28 @@ impl Request {
         }
     }
 }
+
+/// The flags `ms` and `ma` share.
+struct Common {
+    /// `T`: a new TTL for the item.
+    ttl: Option<i64>,
+    /// `C`: the cas unique the item must have.
+    compare: Option<u64>,
+    /// `N`: create a missing item, with this TTL.
+    vivify: Option<i64>,
+}
+
+/// The modes (`M`) of `ms`, by letter; either case names one.
+const SET_MODES: [(u8, Mode); 5] = [
+    (b'S', Mode::Set),
+    (b'E', Mode::Add),
+    (b'A', Mode::Append),
+    (b'P', Mode::Prepend),
+    (b'R', Mode::Replace),
+];
+
+/// The modes (`M`) of `ma`, by letter: whether it increments.
+const ARITH_MODES: [(u8, bool); 4] = [(b'I', true), (b'+', true), (b'D', false), (b'-', false)];
 
 fn bad() -> ParseError {
     ParseError::Client {
@@ -210,19 +265,14 @@ fn return_flags(request: &Request, item: Option<&Item>, now: i64) -> String {
 
 impl Kv {
     /// Runs one meta command.
-    pub(super) async fn meta<R, W>(
+    pub(super) async fn meta(
         &self,
         request: Request,
         now: i64,
-        reader: &mut R,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        R: AsyncBufRead + Unpin + Send,
-        W: AsyncWrite + Unpin + Send,
-    {
+        reader: &mut impl Input,
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         super::count_meta(self);
-        let quiet = request.has(b'q');
         match request.kind {
             Kind::Noop => {
                 writer.write_all(b"MN\r\n").await?;
@@ -249,8 +299,8 @@ impl Kv {
                 writer.write_all(line.as_bytes()).await?;
                 Ok(Flow::Continue)
             }
-            Kind::Get => self.meta_get(&request, quiet, now, writer).await,
-            Kind::Set => self.meta_set(&request, quiet, now, reader, writer).await,
+            Kind::Get => self.meta_get(&request, now, writer).await,
+            Kind::Set => self.meta_set(&request, now, reader, writer).await,
             Kind::Delete => {
                 let Ok(compare) = request.number(b'C') else {
                     client_error(writer, BAD_FORMAT).await?;
@@ -262,7 +312,7 @@ impl Kv {
                 };
                 self.after_write();
                 let code = match outcome {
-                    DeleteOutcome::Deleted if quiet => return Ok(Flow::Continue),
+                    DeleteOutcome::Deleted if request.quiet() => return Ok(Flow::Continue),
                     DeleteOutcome::Deleted => "HD",
                     DeleteOutcome::NotFound => "NF",
                     DeleteOutcome::Exists => "EX",
@@ -271,20 +321,16 @@ impl Kv {
                 writer.write_all(line.as_bytes()).await?;
                 Ok(Flow::Continue)
             }
-            Kind::Arith => self.meta_arith(&request, quiet, now, writer).await,
+            Kind::Arith => self.meta_arith(&request, now, writer).await,
         }
     }
 
-    async fn meta_get<W>(
+    async fn meta_get(
         &self,
         request: &Request,
-        quiet: bool,
         now: i64,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        W: AsyncWrite + Unpin + Send,
-    {
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         let Ok(touch) = request.ttl(b'T') else {
             client_error(writer, "bad token in command line format").await?;
             return Ok(Flow::Continue);
@@ -298,7 +344,7 @@ impl Kv {
             self.table.get(&request.key, None, now)
         };
         let Some(item) = item else {
-            if !quiet {
+            if !request.quiet() {
                 writer.write_all(b"EN\r\n").await?;
             }
             return Ok(Flow::Continue);
@@ -319,57 +365,27 @@ impl Kv {
         Ok(Flow::Continue)
     }
 
-    async fn meta_set<R, W>(
+    async fn meta_set(
         &self,
         request: &Request,
-        quiet: bool,
         now: i64,
-        reader: &mut R,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        R: AsyncBufRead + Unpin + Send,
-        W: AsyncWrite + Unpin + Send,
-    {
+        reader: &mut impl Input,
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         let bytes = request.datalen;
-        let mode = match request.token(b'M') {
-            None | Some(b"S" | b"s") => Some(Mode::Set),
-            Some(b"E" | b"e") => Some(Mode::Add),
-            Some(b"A" | b"a") => Some(Mode::Append),
-            Some(b"P" | b"p") => Some(Mode::Prepend),
-            Some(b"R" | b"r") => Some(Mode::Replace),
-            Some(_) => None,
-        };
         let parsed = (
-            mode,
-            request.number(b'F'),
-            request.ttl(b'T'),
-            request.number(b'C'),
-            request.ttl(b'N'),
+            request.mode(Mode::Set, &SET_MODES),
+            request.flags32(),
+            request.common(),
         );
-        let (Some(mode), Ok(flags), Ok(ttl), Ok(compare), Ok(vivify)) = parsed else {
+        let (Some(mode), Ok(flags), Ok(common)) = parsed else {
             client_error(writer, BAD_FORMAT).await?;
             writer.flush().await?;
             return discard(reader, bytes).await;
         };
-        let Some(flags) = flags.map_or(Some(0), |flags| u32::try_from(flags).ok()) else {
-            client_error(writer, BAD_FORMAT).await?;
-            writer.flush().await?;
-            return discard(reader, bytes).await;
-        };
-        if bytes > self.max_value_bytes {
-            writer
-                .write_all(b"SERVER_ERROR object too large for cache\r\n")
-                .await?;
-            writer.flush().await?;
-            return discard(reader, bytes).await;
-        }
-        let Some(_reserved) = self.live.budget.reserve(bytes) else {
-            writer
-                .write_all(b"SERVER_ERROR out of memory storing object\r\n")
-                .await?;
-            writer.flush().await?;
-            return discard(reader, bytes).await;
+        let _reserved = match self.admit(bytes) {
+            Ok(reserved) => reserved,
+            Err(line) => return refuse_block(reader, writer, bytes, line).await,
         };
         let value = match read_block(reader, writer, bytes).await? {
             Block::Data(value) => value,
@@ -381,14 +397,14 @@ impl Kv {
             key: &request.key,
             value: &value,
             flags,
-            exptime: ttl.unwrap_or(0),
-            compare,
+            exptime: common.ttl.unwrap_or(0),
+            compare: common.compare,
         };
         let stored = {
             let _writing = self.writing().await;
             let mut stored = self.table.store(&write, self.max_value_bytes, now);
             if let (StoreOutcome::NotStored, Some(exptime), Mode::Append | Mode::Prepend) =
-                (stored, vivify, mode)
+                (stored, common.vivify, mode)
             {
                 // Autovivify: an append to nothing creates the item.
                 write.mode = Mode::Add;
@@ -399,7 +415,7 @@ impl Kv {
         };
         self.after_write();
         let (code, cas) = match stored {
-            StoreOutcome::Stored(_) if quiet => return Ok(Flow::Continue),
+            StoreOutcome::Stored(_) if request.quiet() => return Ok(Flow::Continue),
             StoreOutcome::Stored(cas) => ("HD", cas),
             StoreOutcome::NotStored => ("NS", 0),
             StoreOutcome::Exists => ("EX", 0),
@@ -440,43 +456,32 @@ impl Kv {
         Ok(Flow::Continue)
     }
 
-    async fn meta_arith<W>(
+    async fn meta_arith(
         &self,
         request: &Request,
-        quiet: bool,
         now: i64,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        W: AsyncWrite + Unpin + Send,
-    {
-        let incr = match request.token(b'M') {
-            None | Some(b"I" | b"i" | b"+") => Some(true),
-            Some(b"D" | b"d" | b"-") => Some(false),
-            Some(_) => None,
-        };
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         let parsed = (
-            incr,
+            request.mode(true, &ARITH_MODES),
             request.number(b'D'),
             request.number(b'J'),
-            request.ttl(b'N'),
-            request.ttl(b'T'),
-            request.number(b'C'),
+            request.common(),
         );
-        let (Some(incr), Ok(delta), Ok(initial), Ok(vivify), Ok(ttl), Ok(compare)) = parsed else {
+        let (Some(incr), Ok(delta), Ok(initial), Ok(common)) = parsed else {
             client_error(writer, BAD_FORMAT).await?;
             return Ok(Flow::Continue);
         };
         let delta = Delta {
             delta: delta.unwrap_or(1),
             incr,
-            compare,
-            initial: vivify.map(|exptime| (initial.unwrap_or(0), exptime)),
+            compare: common.compare,
+            initial: common.vivify.map(|exptime| (initial.unwrap_or(0), exptime)),
         };
         let (outcome, item) = {
             let _writing = self.writing().await;
             let outcome = self.table.arith(&request.key, &delta, now);
-            if let (Arith::Value(..), Some(exptime)) = (outcome, ttl) {
+            if let (Arith::Value(..), Some(exptime)) = (outcome, common.ttl) {
                 self.table.touch(&request.key, exptime, now);
             }
             (outcome, self.table.peek(&request.key, now))
@@ -489,7 +494,7 @@ impl Kv {
                     let number = value.to_string();
                     let line = format!("VA {}{flags}\r\n{number}\r\n", number.len());
                     writer.write_all(line.as_bytes()).await?;
-                } else if !quiet {
+                } else if !request.quiet() {
                     writer
                         .write_all(format!("HD{flags}\r\n").as_bytes())
                         .await?;

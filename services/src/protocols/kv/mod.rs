@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, RwLockReadGuard};
 
 use super::{ProtocolFactory, Quiesced};
@@ -271,6 +271,32 @@ enum Flow {
     Close,
 }
 
+impl Kv {
+    /// Answers requests, in the binary protocol or the text one, until one ends the session;
+    /// then sends what is left and closes the writing half.
+    async fn session<R: text::Input + text::Pending>(
+        &self,
+        binary: bool,
+        reader: &mut R,
+        writer: &mut impl text::Output,
+    ) -> io::Result<()> {
+        let mut line = Vec::new();
+        loop {
+            let flow = if binary {
+                self.binary_request(reader, writer).await?
+            } else {
+                self.text_request(&mut line, reader, writer).await?
+            };
+            if flow == Flow::Close {
+                break;
+            }
+            text::flush_unless_pending(reader, writer).await?;
+        }
+        writer.flush().await?;
+        writer.shutdown().await
+    }
+}
+
 /// The first byte of a binary protocol request.
 const BINARY_MAGIC: u8 = 0x80;
 
@@ -287,7 +313,7 @@ impl ProtocolFactory for Kv {
         let _connected = Connected(self);
         stats::bump(&wire.total_connections, 1);
         self.update_gauges();
-        let stream = text::Counted::new(stream, wire);
+        let stream = crate::net::Counted::new(stream, &wire.bytes_read, &wire.bytes_written);
         let (reader, writer) = tokio::io::split(stream);
         let mut reader = BufReader::with_capacity(16 * 1024, reader);
         let mut writer = BufWriter::with_capacity(16 * 1024, writer);
@@ -300,8 +326,10 @@ impl ProtocolFactory for Kv {
                 let first = reader.fill_buf().await?.first().copied();
                 match first {
                     None => Ok(()),
-                    Some(BINARY_MAGIC) => self.binary_session(&mut reader, &mut writer).await,
-                    Some(_) => self.text_session(&mut reader, &mut writer).await,
+                    Some(first) => {
+                        let binary = first == BINARY_MAGIC;
+                        self.session(binary, &mut reader, &mut writer).await
+                    }
                 }
             } => result,
             () = shutdown.cancelled() => Ok(()),

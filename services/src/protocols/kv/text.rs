@@ -7,18 +7,16 @@
 //! flushed when no more pipelined requests are waiting.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 
 use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf,
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
 };
 
 use super::command::{self, Command, ParseError, Storage, StoreMode};
-use super::stats::{self, Wire};
+use super::stats;
 use super::table::{Arith, DeleteOutcome, Delta, Mode, StoreOutcome, Write, unix_now};
-use super::{Flow, Kv, VERSION};
+use super::{Flow, Kv, VERSION, budget};
 
 /// The longest command line accepted, not counting its `\r\n` (memcached's 2048); a longer
 /// one closes the connection after `CLIENT_ERROR line too long`.
@@ -33,58 +31,15 @@ const READ_AHEAD: usize = 64 * 1024;
 /// How much a long line reserves from the budget at a time.
 const LINE_STEP: usize = 64 * 1024;
 
-/// A stream that counts the bytes read and written (`stats bytes_read`, `bytes_written`).
-pub(super) struct Counted<'a, S> {
-    inner: S,
-    wire: &'a Wire,
-}
+/// What the protocols read requests from: a buffered reader that can move between tasks.
+pub(super) trait Input: AsyncBufRead + Unpin + Send {}
 
-impl<'a, S> Counted<'a, S> {
-    /// Counts `inner`'s traffic into `wire`.
-    pub fn new(inner: S, wire: &'a Wire) -> Self {
-        Counted { inner, wire }
-    }
-}
+impl<T: AsyncBufRead + Unpin + Send + ?Sized> Input for T {}
 
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<'_, S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        if read > 0 {
-            stats::bump(&this.wire.bytes_read, read as u64);
-        }
-        poll
-    }
-}
+/// What the protocols write replies to.
+pub(super) trait Output: AsyncWrite + Unpin + Send {}
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<'_, S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = &poll {
-            stats::bump(&this.wire.bytes_written, *written as u64);
-        }
-        poll
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
+impl<T: AsyncWrite + Unpin + Send + ?Sized> Output for T {}
 
 /// A reader that can tell whether requests are already waiting in its buffer (so replies can
 /// wait for them and go out together).
@@ -100,10 +55,7 @@ impl<T: AsyncRead> Pending for tokio::io::BufReader<T> {
 }
 
 /// Turns a connection away as memcached does when it has too many.
-pub(super) async fn refuse<W>(writer: &mut W) -> io::Result<()>
-where
-    W: AsyncWrite + Unpin + Send,
-{
+pub(super) async fn refuse(writer: &mut impl Output) -> io::Result<()> {
     writer
         .write_all(b"SERVER_ERROR too many open connections\r\n")
         .await?;
@@ -131,10 +83,11 @@ fn may_be_long(line: &[u8]) -> bool {
 }
 
 /// Reads one command line into `line`, without its `\r\n` (or bare `\n`).
-pub(super) async fn read_line<R>(kv: &Kv, reader: &mut R, line: &mut Vec<u8>) -> io::Result<Line>
-where
-    R: AsyncBufRead + Unpin + Send,
-{
+pub(super) async fn read_line(
+    kv: &Kv,
+    reader: &mut impl Input,
+    line: &mut Vec<u8>,
+) -> io::Result<Line> {
     line.clear();
     let mut reserved = None;
     let mut held = 0;
@@ -186,10 +139,7 @@ where
 }
 
 /// One byte, or `None` at the end of the stream.
-async fn next_byte<R>(reader: &mut R) -> io::Result<Option<u8>>
-where
-    R: AsyncBufRead + Unpin + Send,
-{
+async fn next_byte(reader: &mut impl Input) -> io::Result<Option<u8>> {
     match reader.read_u8().await {
         Ok(byte) => Ok(Some(byte)),
         Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
@@ -198,10 +148,7 @@ where
 }
 
 /// Reads and throws away a data block of `bytes` bytes and its terminator, without storing it.
-pub(super) async fn discard<R>(reader: &mut R, bytes: usize) -> io::Result<Flow>
-where
-    R: AsyncBufRead + Unpin + Send,
-{
+pub(super) async fn discard(reader: &mut impl Input, bytes: usize) -> io::Result<Flow> {
     let wanted = (bytes as u64).saturating_add(2);
     let skipped =
         tokio::io::copy_buf(&mut (&mut *reader).take(wanted), &mut tokio::io::sink()).await?;
@@ -224,15 +171,11 @@ pub(super) enum Block {
 }
 
 /// Reads a data block of `bytes` bytes and its `\r\n`.
-pub(super) async fn read_block<R, W>(
-    reader: &mut R,
-    writer: &mut W,
+pub(super) async fn read_block(
+    reader: &mut impl Input,
+    writer: &mut impl Output,
     bytes: usize,
-) -> io::Result<Block>
-where
-    R: AsyncBufRead + Unpin + Send,
-    W: AsyncWrite + Unpin + Send,
-{
+) -> io::Result<Block> {
     let mut value = Vec::with_capacity(bytes.min(READ_AHEAD));
     let read = (&mut *reader)
         .take(bytes as u64)
@@ -268,10 +211,11 @@ where
 }
 
 /// Writes a normal reply unless the client asked for none.
-pub(super) async fn reply<W>(writer: &mut W, noreply: bool, text: &[u8]) -> io::Result<Flow>
-where
-    W: AsyncWrite + Unpin + Send,
-{
+pub(super) async fn reply(
+    writer: &mut impl Output,
+    noreply: bool,
+    text: &[u8],
+) -> io::Result<Flow> {
     if !noreply {
         writer.write_all(text).await?;
     }
@@ -279,58 +223,82 @@ where
 }
 
 /// Writes `CLIENT_ERROR <reason>` (sent even under `noreply`, as memcached does).
-pub(super) async fn client_error<W>(writer: &mut W, reason: &str) -> io::Result<()>
-where
-    W: AsyncWrite + Unpin + Send,
-{
+pub(super) async fn client_error(writer: &mut impl Output, reason: &str) -> io::Result<()> {
     writer
         .write_all(format!("CLIENT_ERROR {reason}\r\n").as_bytes())
         .await
 }
 
+/// Sends the replies written so far, unless more pipelined requests are already buffered:
+/// their replies then go out together.
+pub(super) async fn flush_unless_pending(
+    reader: &mut impl Pending,
+    writer: &mut impl Output,
+) -> io::Result<()> {
+    if reader.has_pending() {
+        return Ok(());
+    }
+    writer.flush().await
+}
+
+/// Answers `line` to a storage command refused before its data block was read, then reads
+/// the block and throws it away.
+pub(super) async fn refuse_block(
+    reader: &mut impl Input,
+    writer: &mut impl Output,
+    bytes: usize,
+    line: &[u8],
+) -> io::Result<Flow> {
+    writer.write_all(line).await?;
+    writer.flush().await?;
+    discard(reader, bytes).await
+}
+
 impl Kv {
-    /// Answers text commands until the peer closes, quits, or breaks the protocol beyond
-    /// repair.
-    pub(super) async fn text_session<R, W>(&self, reader: &mut R, writer: &mut W) -> io::Result<()>
-    where
-        R: AsyncBufRead + Pending + Unpin + Send,
-        W: AsyncWrite + Unpin + Send,
-    {
-        let mut line = Vec::new();
-        loop {
-            match read_line(self, reader, &mut line).await? {
-                Line::Complete => {}
-                Line::Eof => break,
-                Line::TooLong => {
-                    writer.write_all(b"CLIENT_ERROR line too long\r\n").await?;
-                    break;
-                }
-                Line::OutOfMemory => {
-                    writer
-                        .write_all(b"SERVER_ERROR out of memory reading request\r\n")
-                        .await?;
-                    break;
-                }
+    /// Takes room in the request budget for a data block of `bytes`; or, when the block is
+    /// larger than a value may be or the budget has no room, the `SERVER_ERROR` line to
+    /// answer.
+    pub(super) fn admit(&self, bytes: usize) -> Result<budget::Reserved<'_>, &'static [u8]> {
+        if bytes > self.max_value_bytes {
+            return Err(b"SERVER_ERROR object too large for cache\r\n");
+        }
+        self.live
+            .budget
+            .reserve(bytes)
+            .ok_or(b"SERVER_ERROR out of memory storing object\r\n")
+    }
+
+    /// Reads one text command line and runs it; `Close` when the peer closed, or sent a line
+    /// too long or one the request budget has no room for (the last two are answered).
+    pub(super) async fn text_request(
+        &self,
+        line: &mut Vec<u8>,
+        reader: &mut impl Input,
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
+        match read_line(self, reader, line).await? {
+            Line::Complete => self.execute(line, reader, writer).await,
+            Line::Eof => Ok(Flow::Close),
+            Line::TooLong => {
+                writer.write_all(b"CLIENT_ERROR line too long\r\n").await?;
+                Ok(Flow::Close)
             }
-            let flow = self.execute(&line, reader, writer).await?;
-            if flow == Flow::Close {
-                break;
-            }
-            // Answer now unless more pipelined requests are already here.
-            if !reader.has_pending() {
-                writer.flush().await?;
+            Line::OutOfMemory => {
+                writer
+                    .write_all(b"SERVER_ERROR out of memory reading request\r\n")
+                    .await?;
+                Ok(Flow::Close)
             }
         }
-        writer.flush().await?;
-        writer.shutdown().await
     }
 
     /// Runs one command line (reading its data block, for a storage command).
-    async fn execute<R, W>(&self, line: &[u8], reader: &mut R, writer: &mut W) -> io::Result<Flow>
-    where
-        R: AsyncBufRead + Unpin + Send,
-        W: AsyncWrite + Unpin + Send,
-    {
+    async fn execute(
+        &self,
+        line: &[u8],
+        reader: &mut impl Input,
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         let command = match command::parse(line) {
             Ok(command) => command,
             Err(ParseError::Unknown) => {
@@ -450,29 +418,15 @@ impl Kv {
     }
 
     /// A storage command: reads the data block, stores it, replies.
-    async fn store<R, W>(
+    async fn store(
         &self,
         storage: &Storage,
-        reader: &mut R,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        R: AsyncBufRead + Unpin + Send,
-        W: AsyncWrite + Unpin + Send,
-    {
-        if storage.bytes > self.max_value_bytes {
-            writer
-                .write_all(b"SERVER_ERROR object too large for cache\r\n")
-                .await?;
-            writer.flush().await?;
-            return discard(reader, storage.bytes).await;
-        }
-        let Some(_reserved) = self.live.budget.reserve(storage.bytes) else {
-            writer
-                .write_all(b"SERVER_ERROR out of memory storing object\r\n")
-                .await?;
-            writer.flush().await?;
-            return discard(reader, storage.bytes).await;
+        reader: &mut impl Input,
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
+        let _reserved = match self.admit(storage.bytes) {
+            Ok(reserved) => reserved,
+            Err(line) => return refuse_block(reader, writer, storage.bytes, line).await,
         };
         let value = match read_block(reader, writer, storage.bytes).await? {
             Block::Data(value) => value,
@@ -514,17 +468,14 @@ impl Kv {
 
     /// `get`, `gets`, `gat`, `gats`: one `VALUE` block per live key (each found under its
     /// shard's lock, written with no lock held), then `END`.
-    async fn get_many<W>(
+    async fn get_many(
         &self,
         keys: &[Vec<u8>],
         with_cas: bool,
         touch: Option<i64>,
         now: i64,
-        writer: &mut W,
-    ) -> io::Result<Flow>
-    where
-        W: AsyncWrite + Unpin + Send,
-    {
+        writer: &mut impl Output,
+    ) -> io::Result<Flow> {
         let mut header = String::with_capacity(64);
         for key in keys {
             let Some(item) = self.table.get(key, touch, now) else {
