@@ -1,4 +1,4 @@
-//! # rtwisted fleets on etcd — the foundation
+//! # rtwisted fleets on etcd
 //!
 //! What a fleet of rtwisted daemons on several machines shares, kept in an etcd cluster:
 //!
@@ -10,12 +10,13 @@
 //!   [`Fence`] that etcd checks, so a leader that lost its lease cannot write;
 //! - [`TagWatch`]: a stream of tag moves, for daemons that follow `APP@TAG`.
 //!
-//! Nothing in `rtap` or `rtwistd` uses this crate yet. The store mirrors the folder store's
-//! model (`rtwisted_persist::store`: the same addresses, numbers, tags and gc rule) so that an
-//! adapter to its store trait is a mapping of types: [`Entry`] lacks only what the folder store
-//! reads from a snapshot's header (producer, style, creation time), and each [`FleetError`]
-//! has a folder-store counterpart except the etcd-only ones (connection, timeout, fencing,
-//! leases). [`BlockingEtcdStore`] gives synchronous callers the same store.
+//! `rtap` and `rtwistd` use it through [`EtcdSnapshotStore`], the store behind the folder
+//! store's own trait (`rtwisted_persist::store::Store`): `--store etcd://...`, the members a
+//! daemon registers, `--follow` on a [`TagWatch`], `--singleton` on an [`Election`]. The store
+//! mirrors the folder store's model (the same addresses, numbers, tags and gc rule; [`Entry`]
+//! records what a snapshot's header says as [`About`]), and each [`FleetError`] maps to a
+//! folder-store error except the etcd-only ones (connection, timeout, fencing, leases).
+//! [`BlockingEtcdStore`] gives synchronous callers the same store.
 //!
 //! Everything lives under the key prefix of an `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`
 //! address ([`EtcdAddress`]), and every request is held to the connection's deadline.
