@@ -8,7 +8,7 @@ use crate::error::CliError;
 use crate::output::{print, println, table};
 use crate::snapshots::Access;
 #[cfg(feature = "etcd")]
-use serde_json::json;
+use serde_json::Value;
 
 /// Prints the members of `app`'s fleet in the store `store`.
 #[cfg(feature = "etcd")]
@@ -20,17 +20,12 @@ pub(super) fn status(
 ) -> Result<(), CliError> {
     let members = members(store, app, access)?;
     if as_json {
-        let listed: Vec<_> = members
+        let listed: Vec<Value> = members
             .iter()
             .map(|member| {
-                json!({
-                    "id": member.id,
-                    "host": member.info.host,
-                    "pid": member.info.pid,
-                    "snapshot": member.info.snapshot,
-                    "state": member.info.state,
-                    "last_checkpoint": member.info.last_checkpoint,
-                })
+                let mut record = serde_json::to_value(&member.info).unwrap_or_default();
+                record["id"] = Value::String(member.id.clone());
+                record
             })
             .collect();
         let text = serde_json::to_string_pretty(&listed)

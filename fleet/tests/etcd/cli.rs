@@ -32,6 +32,24 @@ fn rtap(folder: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A scratch folder, and a store under `prefix` on `cluster` holding `echo@1`, tagged `prod`.
+fn echo_tagged_prod(cluster: &EtcdCluster, prefix: &str) -> (tempfile::TempDir, String) {
+    let scratch = tempfile::tempdir().unwrap();
+    let store = cluster.address(prefix);
+    let save = [
+        "save", "echo", "--port", "tcp:0", "--store", &store, "--tag", "prod",
+    ];
+    rtap_ok(scratch.path(), &save, &store);
+    (scratch, store)
+}
+
+/// Runs `rtap ARGS` in `folder` and insists that it succeeds.
+fn rtap_ok(folder: &Path, args: &[&str], store: &str) -> Output {
+    let output = rtap(folder, args);
+    assert!(output.status.success(), "{}", told(&output, store));
+    output
+}
+
 /// One step's exit code and words, with the store's name, times and checksums replaced.
 fn told(output: &Output, store: &str) -> String {
     let text = format!(
@@ -39,11 +57,13 @@ fn told(output: &Output, store: &str) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    format!(
-        "exit {:?}: {}",
-        output.status.code(),
-        mask(&text.replace(store, "STORE"))
-    )
+    let masked = mask(&text);
+    let words = if store.is_empty() {
+        masked
+    } else {
+        masked.replace(store, "STORE")
+    };
+    format!("exit {:?}: {words}", output.status.code())
 }
 
 /// `text` with RFC 3339 times as `TIME` and 64-digit hex as `HEX`.
@@ -121,7 +141,7 @@ fn the_store_commands_tell_the_same_story_on_etcd_as_in_a_folder() {
     );
     assert!(made.status.success(), "{}", told(&made, ""));
 
-    let in_folder = store_story(scratch.path(), "db");
+    let in_folder = store_story(scratch.path(), "the-store-folder");
     let etcd = cluster.address("story");
     let on_etcd = store_story(scratch.path(), &etcd);
     for (step, (folder, etcd)) in in_folder.iter().zip(&on_etcd).enumerate() {
@@ -155,11 +175,11 @@ fn concurrent_edits_on_etcd_never_lose_a_change() {
     };
     let scratch = tempfile::tempdir().unwrap();
     let store = cluster.address("edits");
-    let made = rtap(
+    rtap_ok(
         scratch.path(),
         &["save", "echo", "--port", "tcp:0", "--store", &store],
+        &store,
     );
-    assert!(made.status.success(), "{}", told(&made, &store));
 
     let editors: Vec<_> = (0..6)
         .map(|i| {
@@ -191,47 +211,25 @@ fn rtwistd_runs_from_etcd_and_saves_back_into_it() {
     let Some(cluster) = EtcdCluster::start("rtwistd_runs_from_etcd") else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    let store = cluster.address("daemon");
-    let made = rtap(
-        scratch.path(),
-        &[
-            "save", "echo", "--port", "tcp:0", "--store", &store, "--tag", "prod",
-        ],
+    let (scratch, store) = echo_tagged_prod(&cluster, "daemon");
+    let mut daemon = Member::start(&["--store", &store, "-f", "echo@prod"]);
+    let checkpoint = rtap(
+        daemon.folder.path(),
+        &["checkpoint", "--control", "echo.ctl"],
     );
-    assert!(made.status.success(), "{}", told(&made, &store));
-    let daemon = Command::new(binary("rtwistd"))
-        .args(["-n", "--store", &store, "-f", "echo@prod", "--pidfile", ""])
-        .current_dir(scratch.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let control = scratch.path().join("echo.ctl");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !control.exists() {
-        assert!(Instant::now() < deadline, "no control socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let checkpoint = rtap(scratch.path(), &["checkpoint", "--control", "echo.ctl"]);
     assert!(
         told(&checkpoint, &store).contains("checkpoint saved as echo@2 in the store 'STORE'"),
         "{}",
         told(&checkpoint, &store)
     );
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::unistd::Pid::from_raw(daemon.child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let output = daemon.wait_with_output().unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(output.status.code(), Some(0), "{log}");
+    let status = daemon.child.wait().unwrap();
+    let log = daemon.log();
+    assert_eq!(status.code(), Some(0), "{log}");
     assert!(
         log.contains(&format!("as echo@3 in the store '{store}'")),
         "{log}"
@@ -341,15 +339,7 @@ fn a_tag_move_rolls_out_live_to_three_followers_and_status_lists_them() {
     let Some(cluster) = EtcdCluster::start("a_tag_move_rolls_out") else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    let store = cluster.address("rollout");
-    let made = rtap(
-        scratch.path(),
-        &[
-            "save", "echo", "--port", "tcp:0", "--store", &store, "--tag", "prod",
-        ],
-    );
-    assert!(made.status.success(), "{}", told(&made, &store));
+    let (scratch, store) = echo_tagged_prod(&cluster, "rollout");
     let follow = ["--store", store.as_str(), "-f", "echo@prod", "--follow"];
     let members: Vec<Member> = (0..3).map(|_| Member::start(&follow)).collect();
     let fleet = || {
@@ -371,20 +361,20 @@ fn a_tag_move_rolls_out_live_to_three_followers_and_status_lists_them() {
         .map(|m| std::net::TcpStream::connect(m.address("echo").unwrap()).unwrap())
         .collect();
 
-    let added = rtap(
+    rtap_ok(
         scratch.path(),
         &[
             "add", "echo@1", "discard", "--port", "tcp:0", "--store", &store,
         ],
+        &store,
     );
-    assert!(added.status.success(), "{}", told(&added, &store));
-    let moved = rtap(
+    rtap_ok(
         scratch.path(),
         &[
             "store", "--store", &store, "tag", "echo@2", "prod", "--move",
         ],
+        &store,
     );
-    assert!(moved.status.success(), "{}", told(&moved, &store));
     assert!(eventually(10, || on("echo@2")), "{}", fleet());
     for (member, connection) in members.iter().zip(&mut connections) {
         let services = member.status()["services"].as_array().unwrap().len();
@@ -465,14 +455,21 @@ fn kv_connect(address: &str) -> std::net::TcpStream {
     stream
 }
 
-/// Two singletons of a kv application: the one that leads and the one that stands by.
+/// A kv application saved into `store`, and two singletons of it: the one that leads and
+/// the one that stands by.
 fn leader_and_standby(store: &str) -> (Member, Member) {
+    let scratch = tempfile::tempdir().unwrap();
+    let port = "tcp:0:interface=127.0.0.1";
+    let made = rtap(
+        scratch.path(),
+        &["save", "kv", "--port", port, "--store", store],
+    );
+    assert!(made.status.success(), "{}", told(&made, store));
     let args = ["--store", store, "-f", "kv", "--singleton"];
     let first = Member::spawn("kv", &args);
     first.wait_serving(20);
     let second = Member::spawn("kv", &args);
     // The second stands by: listed as such, serving nothing.
-    let scratch = tempfile::tempdir().unwrap();
     let standby = || {
         let output = rtap(
             scratch.path(),
@@ -497,21 +494,7 @@ fn a_standby_takes_over_with_every_key_of_the_last_checkpoint_when_the_leader_is
     let Some(cluster) = EtcdCluster::start("singleton_failover") else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    let store = cluster.address("failover");
-    let made = rtap(
-        scratch.path(),
-        &[
-            "save",
-            "kv",
-            "--port",
-            "tcp:0:interface=127.0.0.1",
-            "--store",
-            &store,
-        ],
-    );
-    assert!(made.status.success(), "{}", told(&made, &store));
-    let (mut leader, standby) = leader_and_standby(&store);
+    let (mut leader, standby) = leader_and_standby(&cluster.address("failover"));
     let address = leader.address("kv");
     let mut client = kv_connect(
         address
@@ -527,7 +510,7 @@ fn a_standby_takes_over_with_every_key_of_the_last_checkpoint_when_the_leader_is
         assert_eq!(reply, "STORED\r\n");
     }
     let checkpoint = rtap(leader.folder.path(), &["checkpoint", "--control", "kv.ctl"]);
-    assert!(checkpoint.status.success(), "{}", told(&checkpoint, &store));
+    assert!(checkpoint.status.success(), "{}", told(&checkpoint, ""));
 
     let _ = leader.child.kill();
     let _ = leader.child.wait();
@@ -549,27 +532,15 @@ fn a_leader_paused_past_its_lease_stops_and_writes_nothing_after_it_resumes() {
     let Some(cluster) = EtcdCluster::start("singleton_fencing") else {
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
     let store = cluster.address("fencing");
-    let made = rtap(
-        scratch.path(),
-        &[
-            "save",
-            "kv",
-            "--port",
-            "tcp:0:interface=127.0.0.1",
-            "--store",
-            &store,
-        ],
-    );
-    assert!(made.status.success(), "{}", told(&made, &store));
     let (mut leader, standby) = leader_and_standby(&store);
+    let scratch = standby.folder.path();
     let address = leader.address("kv").unwrap();
     let pid = nix::unistd::Pid::from_raw(leader.child.id() as i32);
 
     kill(pid, Signal::SIGSTOP).unwrap();
     standby.wait_serving(15);
-    let log_before = rtap(scratch.path(), &["store", "--store", &store, "log", "kv"]);
+    let log_before = rtap(scratch, &["store", "--store", &store, "log", "kv"]);
     kill(pid, Signal::SIGCONT).unwrap();
     // It knows it lost, stops serving at once, and exits non-zero: its shutdown save is
     // refused by etcd, so nothing it writes lands after the standby took over.
@@ -592,7 +563,7 @@ fn a_leader_paused_past_its_lease_stops_and_writes_nothing_after_it_resumes() {
         leader.log()
     );
     assert!(std::net::TcpStream::connect(&address).is_err());
-    let log_after = rtap(scratch.path(), &["store", "--store", &store, "log", "kv"]);
+    let log_after = rtap(scratch, &["store", "--store", &store, "log", "kv"]);
     assert_eq!(
         String::from_utf8_lossy(&log_before.stdout),
         String::from_utf8_lossy(&log_after.stdout)

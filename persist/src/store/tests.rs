@@ -515,9 +515,12 @@ fn numbers_of(store: &dyn Store, app: &str) -> Vec<u64> {
 fn a_deleted_or_damaged_index_is_rebuilt_from_the_journal_and_files() {
     let folder = tempfile::tempdir().unwrap();
     let dir = folder.path().join("store");
+    // Kept to store again as echo@4: a header's time has whole seconds, so bytes made anew
+    // in a later second would be another file.
+    let first = echo(&[]);
     {
         let store = SledStore::open_or_create(&dir).unwrap();
-        store.put("echo", &echo(&[]), Some("stable")).unwrap();
+        store.put("echo", &first, Some("stable")).unwrap();
         store.put("echo", &echo(&["web"]), None).unwrap();
         store.put("echo", &echo(&["web", "dns"]), None).unwrap();
     }
@@ -543,7 +546,7 @@ fn a_deleted_or_damaged_index_is_rebuilt_from_the_journal_and_files() {
     }
     let store = SledStore::open(&dir).unwrap();
     assert_eq!(numbers(&store, "echo"), [1, 2, 3]);
-    assert_eq!(store.put("echo", &echo(&[]), None).unwrap().number, 4);
+    assert_eq!(store.put("echo", &first, None).unwrap().number, 4);
     drop(store);
 
     // The journal lost too: every file is adopted again, oldest first.
