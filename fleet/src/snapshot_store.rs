@@ -289,6 +289,12 @@ fn store_error(dir: &Path, error: FleetError) -> StoreError {
             text: dir.display().to_string(),
             reason: error.to_string(),
         },
+        unreachable @ (FleetError::Connect { .. } | FleetError::Etcd { .. }) => {
+            StoreError::Remote {
+                dir,
+                detail: format!("{unreachable} (check that the etcd cluster is up and reachable)"),
+            }
+        }
         other => StoreError::Remote {
             dir,
             detail: other.to_string(),
