@@ -19,6 +19,10 @@ use crate::error::CliError;
 #[cfg(feature = "etcd")]
 const LEASE_TTL: Duration = Duration::from_secs(3);
 
+/// How long a leader that lost its lease may take to stop before it exits without finishing.
+#[cfg(feature = "etcd")]
+const STOP_BOUND: Duration = Duration::from_secs(1);
+
 /// This process's leadership of its application, kept alive on a runtime of its own.
 pub(super) struct Leadership {
     #[cfg(feature = "etcd")]
@@ -73,6 +77,9 @@ impl Leadership {
     /// Gives the leadership up now (at a clean stop, after the shutdown save), so a standby
     /// takes over without waiting for the lease to run out.
     pub(super) fn resign(mut self) {
+        if *self.lost.borrow() {
+            return; // nothing left to give up
+        }
         if let Some(resign) = self.resign.take() {
             let _ = resign.send(());
         }
@@ -130,6 +137,14 @@ async fn win(store: &Path, app: &str) -> Result<Won, CliError> {
             () = leader.lost() => {
                 tracing::error!("Lost the leadership (its lease expired): stopping at once");
                 let _ = lost_sender.send(true);
+                // The stop is asked for; if the main loop is busy past the bound, the process
+                // goes anyway: a standby may already serve, and nothing more can be saved.
+                tokio::time::sleep(STOP_BOUND).await;
+                tracing::error!(
+                    "still running {} ms after losing the leadership: exiting now",
+                    STOP_BOUND.as_millis()
+                );
+                std::process::exit(1);
             }
             _ = resigned => {
                 if let Err(error) = leader.resign().await {

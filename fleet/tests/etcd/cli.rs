@@ -457,7 +457,7 @@ fn kv_connect(address: &str) -> std::net::TcpStream {
 
 /// A kv application saved into `store`, and two singletons of it: the one that leads and
 /// the one that stands by.
-fn leader_and_standby(store: &str) -> (Member, Member) {
+fn leader_and_standby(store: &str, leader_options: &[&str]) -> (Member, Member) {
     let scratch = tempfile::tempdir().unwrap();
     let port = "tcp:0:interface=127.0.0.1";
     let made = rtap(
@@ -466,7 +466,7 @@ fn leader_and_standby(store: &str) -> (Member, Member) {
     );
     assert!(made.status.success(), "{}", told(&made, store));
     let args = ["--store", store, "-f", "kv", "--singleton"];
-    let first = Member::spawn("kv", &args);
+    let first = Member::spawn("kv", &[&args[..], leader_options].concat());
     first.wait_serving(20);
     let second = Member::spawn("kv", &args);
     // The second stands by: listed as such, serving nothing.
@@ -494,7 +494,7 @@ fn a_standby_takes_over_with_every_key_of_the_last_checkpoint_when_the_leader_is
     let Some(cluster) = EtcdCluster::start("singleton_failover") else {
         return;
     };
-    let (mut leader, standby) = leader_and_standby(&cluster.address("failover"));
+    let (mut leader, standby) = leader_and_standby(&cluster.address("failover"), &[]);
     let address = leader.address("kv");
     let mut client = kv_connect(
         address
@@ -533,7 +533,8 @@ fn a_leader_paused_past_its_lease_stops_and_writes_nothing_after_it_resumes() {
         return;
     };
     let store = cluster.address("fencing");
-    let (mut leader, standby) = leader_and_standby(&store);
+    // Its checkpoint timer keeps it busy writing: it must stop all the same.
+    let (mut leader, standby) = leader_and_standby(&store, &["--checkpoint-every", "1s"]);
     let scratch = standby.folder.path();
     let address = leader.address("kv").unwrap();
     let pid = nix::unistd::Pid::from_raw(leader.child.id() as i32);
@@ -542,6 +543,7 @@ fn a_leader_paused_past_its_lease_stops_and_writes_nothing_after_it_resumes() {
     standby.wait_serving(15);
     let log_before = rtap(scratch, &["store", "--store", &store, "log", "kv"]);
     kill(pid, Signal::SIGCONT).unwrap();
+    let resumed = Instant::now();
     // It knows it lost, stops serving at once, and exits non-zero: its shutdown save is
     // refused by etcd, so nothing it writes lands after the standby took over.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -557,6 +559,11 @@ fn a_leader_paused_past_its_lease_stops_and_writes_nothing_after_it_resumes() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_ne!(status.code(), Some(0), "{}", leader.log());
+    let took = resumed.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped {took:?} after it resumed"
+    );
     assert!(
         leader.log().contains("Lost the leadership"),
         "{}",
