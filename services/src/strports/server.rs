@@ -311,20 +311,12 @@ fn take_tcp(
         (None, _) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         (Some(ip), None) => ip,
         (Some(ip @ IpAddr::V4(_)), Some(false)) | (Some(ip @ IpAddr::V6(_)), Some(true)) => ip,
-        (Some(ip), Some(false)) => {
+        (Some(ip), Some(v6)) => {
             return Err(StrportError::WrongFamily {
                 kind,
-                family: "IPv4",
+                family: if v6 { "IPv6" } else { "IPv4" },
                 address: ip.to_string(),
-                instead: "tcp6",
-            });
-        }
-        (Some(ip), Some(true)) => {
-            return Err(StrportError::WrongFamily {
-                kind,
-                family: "IPv6",
-                address: ip.to_string(),
-                instead: "tcp",
+                instead: if v6 { "tcp" } else { "tcp6" },
             });
         }
     };
