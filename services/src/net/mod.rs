@@ -68,6 +68,13 @@ pub struct Connection {
     pub shutdown: CancellationToken,
 }
 
+impl Connection {
+    /// The stream and the shutdown token, for a protocol that needs neither address.
+    pub fn into_stream(self) -> (Box<dyn Stream>, CancellationToken) {
+        (self.stream, self.shutdown)
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")

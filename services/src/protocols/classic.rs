@@ -17,11 +17,7 @@ use crate::net::Connection;
 
 /// Writes `bytes`, then closes the write side (the pattern of the one-shot services).
 async fn say_and_close(connection: Connection, bytes: &[u8]) -> io::Result<()> {
-    let Connection {
-        mut stream,
-        shutdown,
-        ..
-    } = connection;
+    let (mut stream, shutdown) = connection.into_stream();
     tokio::select! {
         result = async {
             stream.write_all(bytes).await?;
@@ -39,11 +35,7 @@ pub struct Discard {}
 #[async_trait]
 impl ProtocolFactory for Discard {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
-        let Connection {
-            mut stream,
-            shutdown,
-            ..
-        } = connection;
+        let (mut stream, shutdown) = connection.into_stream();
         let mut buffer = vec![0u8; 16 * 1024];
         loop {
             let read = tokio::select! {
@@ -91,9 +83,7 @@ pub struct Chargen {}
 #[async_trait]
 impl ProtocolFactory for Chargen {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
-        let Connection {
-            stream, shutdown, ..
-        } = connection;
+        let (stream, shutdown) = connection.into_stream();
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut block = Vec::with_capacity(PRINTABLE.len() * (LINE + 2));
         for n in 0..PRINTABLE.len() {
