@@ -93,6 +93,21 @@ pub(crate) fn named_path(path: &rtwisted_core::ServicePath) -> Option<String> {
         .then(|| path.to_string())
 }
 
+/// Ends a service's task: cancels `stop` (the token the task watches), then waits for `task`
+/// to return. Either may be missing (a service that never started).
+pub(crate) async fn end_task(
+    stop: Option<CancellationToken>,
+    task: Option<tokio::task::JoinHandle<()>>,
+) -> Result<(), tokio::task::JoinError> {
+    if let Some(stop) = stop {
+        stop.cancel();
+    }
+    if let Some(task) = task {
+        task.await?;
+    }
+    Ok(())
+}
+
 /// How a service names itself in log lines: its path (see [`named_path`]), else `default`.
 pub(crate) fn log_label(path: &rtwisted_core::ServicePath, default: &str) -> String {
     named_path(path).unwrap_or_else(|| default.to_owned())
