@@ -141,6 +141,32 @@ pub enum StepError {
     Tree(#[from] TreeError),
 }
 
+impl StepError {
+    /// Makes the error of a failed add at `path`.
+    fn add(path: &ServicePath) -> impl FnOnce(AddError) -> StepError + '_ {
+        |error| StepError::Add {
+            path: path.clone(),
+            error: Box::new(error),
+        }
+    }
+
+    /// Makes the error of a failed removal at `path`.
+    fn remove(path: &ServicePath) -> impl FnOnce(RemoveError) -> StepError + '_ {
+        |error| StepError::Remove {
+            path: path.clone(),
+            error: Box::new(error),
+        }
+    }
+
+    /// Makes the error of a failed replacement at `path`.
+    fn replace(path: &ServicePath) -> impl FnOnce(ReplaceError) -> StepError + '_ {
+        |error| StepError::Replace {
+            path: path.clone(),
+            error: Box::new(error),
+        }
+    }
+}
+
 /// A step done, and how to undo it.
 enum Done {
     /// Added at `path`: remove it again.
@@ -233,10 +259,7 @@ impl Lifecycle {
                 let removed = self
                     .remove_service(root, &child_path)
                     .await
-                    .map_err(|error| StepError::Remove {
-                        path: child_path.clone(),
-                        error: Box::new(error),
-                    })?;
+                    .map_err(StepError::remove(&child_path))?;
                 report.removed.push(child_path);
                 done.push(Done::Removed(path.clone(), removed));
             }
@@ -256,10 +279,7 @@ impl Lifecycle {
                 let Some(index) = existing else {
                     self.add_service(root, path, child)
                         .await
-                        .map_err(|error| StepError::Add {
-                            path: child_path.clone(),
-                            error: Box::new(error),
-                        })?;
+                        .map_err(StepError::add(&child_path))?;
                     report.added.push(child_path.clone());
                     done.push(Done::Added(child_path));
                     continue;
@@ -294,10 +314,7 @@ impl Lifecycle {
                     let old = self
                         .replace_service(root, &child_path, child.into_service())
                         .await
-                        .map_err(|error| StepError::Replace {
-                            path: child_path.clone(),
-                            error: Box::new(error),
-                        })?;
+                        .map_err(StepError::replace(&child_path))?;
                     report.replaced.push(child_path.clone());
                     done.push(Done::Replaced(child_path, old));
                 }
@@ -316,31 +333,21 @@ impl Lifecycle {
         let mut failures = Vec::new();
         for step in done.into_iter().rev() {
             let result = match step {
-                Done::Added(path) => {
-                    self.remove_service(root, &path)
-                        .await
-                        .map(drop)
-                        .map_err(|error| StepError::Remove {
-                            path,
-                            error: Box::new(error),
-                        })
-                }
+                Done::Added(path) => self
+                    .remove_service(root, &path)
+                    .await
+                    .map(drop)
+                    .map_err(StepError::remove(&path)),
                 Done::Replaced(path, old) => self
                     .replace_service(root, &path, old.into_service())
                     .await
                     .map(drop)
-                    .map_err(|error| StepError::Replace {
-                        path,
-                        error: Box::new(error),
-                    }),
+                    .map_err(StepError::replace(&path)),
                 Done::Removed(parent, child) => {
                     let path = parent.join(PathSegment::for_child(0, child.name()));
                     self.add_service(root, &parent, child)
                         .await
-                        .map_err(|error| StepError::Add {
-                            path,
-                            error: Box::new(error),
-                        })
+                        .map_err(StepError::add(&path))
                 }
                 Done::Reordered(path, order) => root
                     .collection_at_mut(&path)

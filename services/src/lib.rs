@@ -9,6 +9,7 @@
 //! save PLUGIN` and `rtwistd PLUGIN`), and [`codec`] (the fast path that reads and writes the
 //! built-in types in snapshots).
 
+mod calendar;
 pub mod codec;
 #[cfg(feature = "http")]
 pub mod http;

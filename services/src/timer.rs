@@ -175,13 +175,8 @@ impl Service for TimerService {
     }
 
     async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
-        if let Some(stop) = self.live.stop.take() {
-            stop.cancel();
-        }
-        if let Some(task) = self.live.task.take() {
-            task.await?;
-        }
-        Ok(())
+        let (stop, task) = (self.live.stop.take(), self.live.task.take());
+        Ok(crate::net::end_task(stop, task).await?)
     }
 
     fn summary(&self) -> Option<String> {

@@ -20,6 +20,14 @@ fn endpoint(text: &str) -> ClientEndpoint {
 }
 
 /// A self-signed certificate for `name`, as `NAME.pem` and `NAME-key.pem` in `dir`.
+/// Why a connection to `endpoint` could not be made.
+async fn refusal(endpoint: &ClientEndpoint) -> String {
+    match connect(endpoint, CancellationToken::new()).await {
+        Ok(_) => panic!("{endpoint} connected"),
+        Err(error) => error.to_string(),
+    }
+}
+
 fn certificate(dir: &Path, name: &str, host: &str) -> (PathBuf, PathBuf, Vec<u8>) {
     let certified = rcgen::generate_simple_self_signed(vec![host.into()]).unwrap();
     let cert = dir.join(format!("{name}.pem"));
@@ -161,11 +169,7 @@ async fn a_tls_client_presents_its_certificate_to_a_server_that_asks() {
         client_cert.display(),
         server_key.display()
     );
-    let error = connect(&endpoint(&mismatched), CancellationToken::new())
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let error = refusal(&endpoint(&mismatched)).await;
     assert!(
         error.contains("server-key.pem") && error.contains("client.pem"),
         "{error}"
@@ -180,11 +184,7 @@ async fn unix_lockfile_connects_only_to_a_live_server_holding_the_lock() {
     let path = dir.path().join("live.sock");
     let _listener = tokio::net::UnixListener::bind(&path).unwrap();
     let checked = endpoint(&format!("unix:path={}:lockfile=1", path.display()));
-    let error = connect(&checked, CancellationToken::new())
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let error = refusal(&checked).await;
     assert!(
         error.contains("no live server holds") && error.contains("live.sock.lock"),
         "{error}"

@@ -137,11 +137,7 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let Connection {
-        mut stream,
-        shutdown,
-        ..
-    } = connection;
+    let (mut stream, shutdown) = connection.into_stream();
     // Which protocol: read until the bytes are (or cannot be) the HTTP/2 preface, within the
     // head deadline, so a client that sends nothing cannot hold the connection.
     let mut start = Vec::with_capacity(H2_PREFACE.len());

@@ -148,13 +148,7 @@ impl Service for DatagramServer {
 
     async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
         let live = std::mem::take(&mut self.live);
-        if let Some(stop) = live.stop {
-            stop.cancel();
-        }
-        if let Some(task) = live.task {
-            task.await?;
-        }
-        Ok(())
+        Ok(super::end_task(live.stop, live.task).await?)
     }
 
     fn handover_sockets(&self) -> Vec<HandoverSocket<'_>> {

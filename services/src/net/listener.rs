@@ -8,7 +8,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::unix::{self, BoundUnix};
 use super::{Address, Stream, activation, tls};
-use crate::strports::{ServerEndpoint, TcpListen};
+use crate::strports::{ServerEndpoint, TcpListen, TlsListen};
 
 /// A stream server could not listen; the message names the endpoint and the cause.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,21 @@ pub enum Accepted {
     Handshake(tokio::net::TcpStream, TlsAcceptor, Address, Address),
 }
 
+/// The TLS acceptor for `settings`, offering the `alpn` protocols; a failure names the
+/// endpoint `text`.
+fn tls_acceptor(
+    text: &str,
+    settings: &TlsListen,
+    alpn: Vec<Vec<u8>>,
+) -> Result<TlsAcceptor, ListenError> {
+    let config =
+        tls::server_config_offering(settings, alpn).map_err(|source| ListenError::Tls {
+            endpoint: text.to_owned(),
+            source,
+        })?;
+    Ok(TlsAcceptor::from(config))
+}
+
 fn bind_tcp(endpoint: &str, tcp: &TcpListen) -> Result<TcpListener, ListenError> {
     let address = tcp.socket_addr();
     let fail = |source| ListenError::Bind {
@@ -112,14 +127,9 @@ impl Bound {
         match endpoint {
             ServerEndpoint::Tcp(tcp) => Ok(Bound::Tcp(bind_tcp(&text, tcp)?)),
             ServerEndpoint::Tls(settings) => {
-                let config = tls::server_config_offering(settings, alpn).map_err(|source| {
-                    ListenError::Tls {
-                        endpoint: text.clone(),
-                        source,
-                    }
-                })?;
+                let acceptor = tls_acceptor(&text, settings, alpn)?;
                 let listener = bind_tcp(&text, &settings.tcp)?;
-                Ok(Bound::Tls(listener, TlsAcceptor::from(config)))
+                Ok(Bound::Tls(listener, acceptor))
             }
             ServerEndpoint::Unix(settings) => {
                 unix::bind(settings)
@@ -191,16 +201,8 @@ impl Bound {
         match endpoint {
             ServerEndpoint::Tcp(_) => Ok(Bound::Tcp(tcp(listener).map_err(io)?)),
             ServerEndpoint::Tls(settings) => {
-                let config = tls::server_config_offering(settings, alpn).map_err(|source| {
-                    ListenError::Tls {
-                        endpoint: text.clone(),
-                        source,
-                    }
-                })?;
-                Ok(Bound::Tls(
-                    tcp(listener).map_err(io)?,
-                    TlsAcceptor::from(config),
-                ))
+                let acceptor = tls_acceptor(&text, settings, alpn)?;
+                Ok(Bound::Tls(tcp(listener).map_err(io)?, acceptor))
             }
             ServerEndpoint::Unix(settings) => BoundUnix::adopt(settings, listener, fds.next())
                 .map(Bound::Unix)

@@ -68,6 +68,13 @@ pub struct Connection {
     pub shutdown: CancellationToken,
 }
 
+impl Connection {
+    /// The stream and the shutdown token, for a protocol that needs neither address.
+    pub fn into_stream(self) -> (Box<dyn Stream>, CancellationToken) {
+        (self.stream, self.shutdown)
+    }
+}
+
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
@@ -84,6 +91,21 @@ pub(crate) fn named_path(path: &rtwisted_core::ServicePath) -> Option<String> {
         .iter()
         .any(|segment| matches!(segment, rtwisted_core::PathSegment::Name(_)))
         .then(|| path.to_string())
+}
+
+/// Ends a service's task: cancels `stop` (the token the task watches), then waits for `task`
+/// to return. Either may be missing (a service that never started).
+pub(crate) async fn end_task(
+    stop: Option<CancellationToken>,
+    task: Option<tokio::task::JoinHandle<()>>,
+) -> Result<(), tokio::task::JoinError> {
+    if let Some(stop) = stop {
+        stop.cancel();
+    }
+    if let Some(task) = task {
+        task.await?;
+    }
+    Ok(())
 }
 
 /// How a service names itself in log lines: its path (see [`named_path`]), else `default`.

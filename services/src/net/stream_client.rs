@@ -78,14 +78,8 @@ impl Service for StreamClient {
     }
 
     async fn stop(&mut self, _cx: &StopContext) -> Result<(), ServiceError> {
-        let live = std::mem::take(&mut self.live);
-        if let Some(shutdown) = live.shutdown {
-            shutdown.cancel();
-        }
-        if let Some(task) = live.task {
-            task.await?;
-        }
-        Ok(())
+        let (shutdown, task) = (self.live.shutdown.take(), self.live.task.take());
+        Ok(super::end_task(shutdown, task).await?)
     }
 
     fn summary(&self) -> Option<String> {

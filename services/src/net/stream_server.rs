@@ -3,6 +3,7 @@
 //! `SSLServer`, `UNIXServer`).
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -318,27 +319,18 @@ impl ConnectionStats {
         let outcome = factory.serve(connection).await;
         self.open.sub(1);
         let elapsed = began.elapsed().as_secs_f64() * 1000.0;
-        match outcome {
-            Ok(()) => tracing::debug!(
-                service = %self.label,
-                peer = %peer,
-                bytes_in = read.get(),
-                bytes_out = written.get(),
-                duration_ms = elapsed,
-                "connection closed"
-            ),
-            Err(error) => {
-                self.errors.add(1);
-                tracing::debug!(
-                    service = %self.label,
-                    peer = %peer,
-                    bytes_in = read.get(),
-                    bytes_out = written.get(),
-                    duration_ms = elapsed,
-                    "connection ended with an error: {error}"
-                );
-            }
+        if outcome.is_err() {
+            self.errors.add(1);
         }
+        tracing::debug!(
+            service = %self.label,
+            peer = %peer,
+            bytes_in = read.get(),
+            bytes_out = written.get(),
+            duration_ms = elapsed,
+            "{}",
+            Ended(&outcome)
+        );
     }
 }
 
@@ -386,6 +378,18 @@ async fn accept_loop(
                     () = tokio::time::sleep(Duration::from_millis(50)) => {}
                 }
             }
+        }
+    }
+}
+
+/// How a connection ended, as its log line says it.
+struct Ended<'a>(&'a io::Result<()>);
+
+impl fmt::Display for Ended<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Ok(()) => f.write_str("connection closed"),
+            Err(error) => write!(f, "connection ended with an error: {error}"),
         }
     }
 }

@@ -27,13 +27,7 @@ pub fn port_option(default: &'static str) -> Arg {
 
 /// The parsed `--port`.
 pub fn port(options: &ArgMatches) -> Result<ServerEndpoint, PluginError> {
-    options
-        .get_one::<ServerEndpoint>("port")
-        .cloned()
-        .ok_or(PluginError::Option {
-            option: "port",
-            message: "missing".into(),
-        })
+    super::required(options, "port")
 }
 
 /// A server named `name` for `protocol` on `endpoint`: a datagram server for `udp:`, else a

@@ -107,19 +107,12 @@ fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
         .get_one::<u64>("max-connections")
         .and_then(|&count| usize::try_from(count).ok())
         .unwrap_or(DEFAULT_MAX_CONNECTIONS);
-    let max_value_bytes = options
-        .get_one::<u64>("max-value-size")
-        .copied()
-        .ok_or(PluginError::Option {
+    let max_value_bytes = super::required::<u64>(options, "max-value-size").and_then(|bytes| {
+        usize::try_from(bytes).map_err(|_| PluginError::Option {
             option: "max-value-size",
-            message: "missing".into(),
+            message: format!("{bytes} is too large for this machine"),
         })
-        .and_then(|bytes| {
-            usize::try_from(bytes).map_err(|_| PluginError::Option {
-                option: "max-value-size",
-                message: format!("{bytes} is too large for this machine"),
-            })
-        })?;
+    })?;
     Ok(Child::named(
         "kv",
         Box::new(StreamServer::new(
@@ -148,12 +141,7 @@ mod tests {
     use crate::protocols::kv::DEFAULT_MAX_VALUE_BYTES;
 
     fn build(args: &[&str]) -> Result<Child, String> {
-        let maker = super::super::find("kv").unwrap();
-        let matches = maker
-            .command()
-            .try_get_matches_from(std::iter::once("kv").chain(args.iter().copied()))
-            .map_err(|error| error.to_string())?;
-        (maker.make_service)(&matches).map_err(|error| error.to_string())
+        crate::plugin::build("kv", args)
     }
 
     fn json(child: &Child) -> serde_json::Value {

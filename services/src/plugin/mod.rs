@@ -87,3 +87,30 @@ pub fn find(name: &str) -> Option<&'static ServiceMaker> {
         .into_iter()
         .find(|maker| maker.name == name)
 }
+
+/// The value of `option`, which clap gives a default or requires; an error naming the option
+/// if it is missing all the same.
+pub(crate) fn required<T: Clone + Send + Sync + 'static>(
+    options: &clap::ArgMatches,
+    option: &'static str,
+) -> Result<T, PluginError> {
+    options
+        .get_one::<T>(option)
+        .cloned()
+        .ok_or(PluginError::Option {
+            option,
+            message: "missing".into(),
+        })
+}
+
+/// Builds the service of plugin `name` from command-line `args`, as `rtap NAME ARGS` would;
+/// errors as text.
+#[cfg(test)]
+pub(crate) fn build(name: &str, args: &[&str]) -> Result<Child, String> {
+    let maker = find(name).ok_or_else(|| format!("no plugin {name}"))?;
+    let matches = maker
+        .command()
+        .try_get_matches_from(std::iter::once(name).chain(args.iter().copied()))
+        .map_err(|error| error.to_string())?;
+    (maker.make_service)(&matches).map_err(|error| error.to_string())
+}

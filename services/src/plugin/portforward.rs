@@ -32,13 +32,7 @@ fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
             message: format!("portforward relays streams; {endpoint} is a datagram endpoint"),
         });
     }
-    let dest = options
-        .get_one::<ClientEndpoint>("dest")
-        .cloned()
-        .ok_or(PluginError::Option {
-            option: "dest",
-            message: "missing".into(),
-        })?;
+    let dest: ClientEndpoint = super::required(options, "dest")?;
     Ok(Child::named(
         "portforward",
         Box::new(StreamServer::new(

@@ -124,15 +124,7 @@ fn plugin_error(error: ProcmonError) -> PluginError {
 }
 
 fn make_service(options: &ArgMatches) -> Result<Child, PluginError> {
-    let value = |option: &'static str| {
-        options
-            .get_one::<f64>(option)
-            .copied()
-            .ok_or(PluginError::Option {
-                option,
-                message: "missing".into(),
-            })
-    };
+    let value = |option: &'static str| super::required::<f64>(options, option);
     let policy = RestartPolicy {
         min_restart_delay: value("min-restart-delay")?,
         max_restart_delay: value("max-restart-delay")?,
@@ -170,12 +162,7 @@ mod tests {
     use super::*;
 
     fn build(args: &[&str]) -> Result<Child, String> {
-        let maker = crate::plugin::find("procmon").unwrap();
-        let matches = maker
-            .command()
-            .try_get_matches_from(std::iter::once("procmon").chain(args.iter().copied()))
-            .map_err(|error| error.to_string())?;
-        (maker.make_service)(&matches).map_err(|error| error.to_string())
+        crate::plugin::build("procmon", args)
     }
 
     fn monitor(child: &Child) -> &ProcessMonitor {

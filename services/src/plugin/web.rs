@@ -253,12 +253,7 @@ inventory::submit! {
 #[cfg(test)]
 mod tests {
     fn build(args: &[&str]) -> Result<serde_json::Value, String> {
-        let maker = super::super::find("web").unwrap();
-        let matches = maker
-            .command()
-            .try_get_matches_from(std::iter::once("web").chain(args.iter().copied()))
-            .map_err(|error| error.to_string())?;
-        let child = (maker.make_service)(&matches).map_err(|error| error.to_string())?;
+        let child = crate::plugin::build("web", args)?;
         Ok(serde_json::to_value(&child).unwrap())
     }
 

@@ -12,15 +12,12 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{DatagramProtocol, ProtocolFactory};
+use crate::calendar;
 use crate::net::Connection;
 
 /// Writes `bytes`, then closes the write side (the pattern of the one-shot services).
 async fn say_and_close(connection: Connection, bytes: &[u8]) -> io::Result<()> {
-    let Connection {
-        mut stream,
-        shutdown,
-        ..
-    } = connection;
+    let (mut stream, shutdown) = connection.into_stream();
     tokio::select! {
         result = async {
             stream.write_all(bytes).await?;
@@ -38,11 +35,7 @@ pub struct Discard {}
 #[async_trait]
 impl ProtocolFactory for Discard {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
-        let Connection {
-            mut stream,
-            shutdown,
-            ..
-        } = connection;
+        let (mut stream, shutdown) = connection.into_stream();
         let mut buffer = vec![0u8; 16 * 1024];
         loop {
             let read = tokio::select! {
@@ -90,9 +83,7 @@ pub struct Chargen {}
 #[async_trait]
 impl ProtocolFactory for Chargen {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
-        let Connection {
-            stream, shutdown, ..
-        } = connection;
+        let (stream, shutdown) = connection.into_stream();
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut block = Vec::with_capacity(PRINTABLE.len() * (LINE + 2));
         for n in 0..PRINTABLE.len() {
@@ -189,36 +180,18 @@ pub struct Daytime {}
 /// `seconds` since 1970 in `asctime` form, UTC.
 pub fn asctime(seconds: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let days = seconds / 86_400;
     let rest = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = calendar::civil_from_days(days);
     format!(
         "{} {} {:2} {:02}:{:02}:{:02} {year}",
         DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
+        calendar::MONTHS[(month - 1) as usize],
         day,
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
     )
-}
-
-/// Year, month (1-12) and day (1-31) of a count of days since 1970-01-01 (Howard Hinnant's
-/// algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 fn now() -> u64 {

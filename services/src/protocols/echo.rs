@@ -17,9 +17,7 @@ pub struct Echo {}
 #[async_trait]
 impl ProtocolFactory for Echo {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
-        let Connection {
-            stream, shutdown, ..
-        } = connection;
+        let (stream, shutdown) = connection.into_stream();
         let (mut reader, mut writer) = tokio::io::split(stream);
         let echo = async {
             let mut buffer = vec![0u8; 16 * 1024];

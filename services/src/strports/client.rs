@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::params::Params;
-use super::tokenize::{quote, tokenize};
+use super::params::{self, Params};
+use super::tokenize::quote;
 use super::{
     DEFAULT_TIMEOUT, InvalidEndpoint, StrportError, format_seconds, parse_flag, parse_ip_param,
     parse_port, parse_timeout, unbracket,
@@ -101,11 +101,7 @@ impl ClientEndpoint {
 }
 
 fn parse_client(text: &str) -> Result<ClientEndpoint, StrportError> {
-    if text.trim().is_empty() {
-        return Err(StrportError::Empty);
-    }
-    let params = Params::new(tokenize(text)?)?;
-    let kind = params.kind().to_ascii_lowercase();
+    let (params, kind) = params::read(text)?;
     match kind.as_str() {
         "tcp" => {
             let mut params = params;
@@ -116,14 +112,7 @@ fn parse_client(text: &str) -> Result<ClientEndpoint, StrportError> {
         "tls" | "ssl" => parse_tls(params),
         "unix" => {
             let mut params = params;
-            let path = params
-                .take("path", Some(0))?
-                .filter(|path| !path.is_empty())
-                .ok_or(StrportError::Missing {
-                    kind: "unix",
-                    what: "a path",
-                    example: "unix:path=/run/app.sock",
-                })?;
+            let path = params::take_unix_path(&mut params, "path", "unix:path=/run/app.sock")?;
             let lockfile = match params.take("lockfile", None)? {
                 None => false,
                 Some(text) => parse_flag("lockfile", text)?,
@@ -136,15 +125,9 @@ fn parse_client(text: &str) -> Result<ClientEndpoint, StrportError> {
                 lockfile,
             }))
         }
-        port if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
-            Err(StrportError::BarePort {
-                suggestion: format!("tcp:host=HOST:port={port}"),
-            })
-        }
-        _ => Err(StrportError::UnknownType {
-            found: params.kind().to_owned(),
-            expected: CLIENT_TYPES.to_owned(),
-        }),
+        _ => Err(params::unknown_type(&params, &kind, CLIENT_TYPES, |port| {
+            format!("tcp:host=HOST:port={port}")
+        })),
     }
 }
 

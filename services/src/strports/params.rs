@@ -1,7 +1,7 @@
 //! Picking an endpoint's parameters out of a tokenized description, by position or keyword.
 
 use super::StrportError;
-use super::tokenize::Description;
+use super::tokenize::{Description, tokenize};
 
 /// The parameters of one description: its type, then positional and keyword arguments that
 /// each endpoint parser takes one by one. Whatever is left at the end is an error.
@@ -83,4 +83,52 @@ impl Params {
         }
         Ok(())
     }
+}
+
+/// Reads a description's parameters, and its type in lower case (the types are
+/// case-insensitive, as in Twisted).
+pub fn read(text: &str) -> Result<(Params, String), StrportError> {
+    if text.trim().is_empty() {
+        return Err(StrportError::Empty);
+    }
+    let params = Params::new(tokenize(text)?)?;
+    let kind = params.kind().to_ascii_lowercase();
+    Ok((params, kind))
+}
+
+/// The error for a description whose type (`kind`, in lower case) is none of `expected`: a
+/// bare port is told what to write instead (`suggest` makes that from the port), anything
+/// else that the type is unknown.
+pub fn unknown_type(
+    params: &Params,
+    kind: &str,
+    expected: &str,
+    suggest: impl FnOnce(&str) -> String,
+) -> StrportError {
+    if !kind.is_empty() && kind.bytes().all(|byte| byte.is_ascii_digit()) {
+        return StrportError::BarePort {
+            suggestion: suggest(kind),
+        };
+    }
+    StrportError::UnknownType {
+        found: params.kind().to_owned(),
+        expected: expected.to_owned(),
+    }
+}
+
+/// Takes a `unix:` endpoint's path (parameter `name`, or positional slot 0), which must be
+/// given and not empty; `example` shows how, in the error.
+pub fn take_unix_path(
+    params: &mut Params,
+    name: &str,
+    example: &'static str,
+) -> Result<String, StrportError> {
+    params
+        .take(name, Some(0))?
+        .filter(|path| !path.is_empty())
+        .ok_or(StrportError::Missing {
+            kind: "unix",
+            what: "a path",
+            example,
+        })
 }

@@ -7,8 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::params::Params;
-use super::tokenize::{quote, tokenize};
+use super::params::{self, Params};
+use super::tokenize::quote;
 use super::{
     InvalidEndpoint, StrportError, parse_flag, parse_ip, parse_mode, parse_port, parse_u32,
 };
@@ -232,11 +232,7 @@ fn take_digits(rest: &mut &[u8], max: u32) -> Option<u32> {
 }
 
 fn parse_server(text: &str) -> Result<ServerEndpoint, StrportError> {
-    if text.trim().is_empty() {
-        return Err(StrportError::Empty);
-    }
-    let params = Params::new(tokenize(text)?)?;
-    let kind = params.kind().to_ascii_lowercase();
+    let (params, kind) = params::read(text)?;
     match kind.as_str() {
         "tcp" => parse_tcp(params, "tcp", false).map(ServerEndpoint::Tcp),
         "tcp6" => parse_tcp(params, "tcp6", true).map(ServerEndpoint::Tcp),
@@ -244,15 +240,9 @@ fn parse_server(text: &str) -> Result<ServerEndpoint, StrportError> {
         "ssl" | "tls" => parse_tls(params),
         "udp" => parse_udp(params),
         "systemd" => parse_systemd(params),
-        port if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) => {
-            Err(StrportError::BarePort {
-                suggestion: format!("tcp:{port}"),
-            })
-        }
-        _ => Err(StrportError::UnknownType {
-            found: params.kind().to_owned(),
-            expected: SERVER_TYPES.to_owned(),
-        }),
+        _ => Err(params::unknown_type(&params, &kind, SERVER_TYPES, |port| {
+            format!("tcp:{port}")
+        })),
     }
 }
 
@@ -311,20 +301,12 @@ fn take_tcp(
         (None, _) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         (Some(ip), None) => ip,
         (Some(ip @ IpAddr::V4(_)), Some(false)) | (Some(ip @ IpAddr::V6(_)), Some(true)) => ip,
-        (Some(ip), Some(false)) => {
+        (Some(ip), Some(v6)) => {
             return Err(StrportError::WrongFamily {
                 kind,
-                family: "IPv4",
+                family: if v6 { "IPv6" } else { "IPv4" },
                 address: ip.to_string(),
-                instead: "tcp6",
-            });
-        }
-        (Some(ip), Some(true)) => {
-            return Err(StrportError::WrongFamily {
-                kind,
-                family: "IPv6",
-                address: ip.to_string(),
-                instead: "tcp",
+                instead: if v6 { "tcp" } else { "tcp6" },
             });
         }
     };
@@ -349,14 +331,7 @@ fn parse_tcp(mut params: Params, kind: &'static str, v6: bool) -> Result<TcpList
 /// `unix:ADDRESS:MODE:BACKLOG:LOCKFILE` (Twisted's `_parseUNIX(factory, address, mode,
 /// backlog, lockfile)`).
 fn parse_unix(mut params: Params) -> Result<ServerEndpoint, StrportError> {
-    let path = params
-        .take("address", Some(0))?
-        .filter(|path| !path.is_empty())
-        .ok_or(StrportError::Missing {
-            kind: "unix",
-            what: "a path",
-            example: "unix:/run/app.sock",
-        })?;
+    let path = params::take_unix_path(&mut params, "address", "unix:/run/app.sock")?;
     let mode = match params.take("mode", Some(1))? {
         None => DEFAULT_MODE,
         Some(text) => parse_mode(text)?,

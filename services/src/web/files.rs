@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Method, Response, StatusCode};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
@@ -125,20 +125,12 @@ impl Folder {
                     return reply::status(StatusCode::FORBIDDEN);
                 }
                 match listing::render(dir, ask.full_path, self.follow_symlinks) {
-                    Ok(html) => {
-                        let mut response = Response::new(if ask.method == Method::HEAD {
-                            Body::empty()
-                        } else {
-                            Body::full(html.clone())
-                        });
-                        let headers = response.headers_mut();
-                        headers.insert(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("text/html; charset=utf-8"),
-                        );
-                        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(html.len()));
-                        response
-                    }
+                    Ok(html) => reply::sized(
+                        StatusCode::OK,
+                        "text/html; charset=utf-8",
+                        html,
+                        ask.method == Method::HEAD,
+                    ),
                     Err(error) => {
                         tracing::debug!("cannot list {}: {error}", ask.full_path);
                         reply::status(status_of(error))

@@ -1,21 +1,39 @@
 //! Small responses: errors, redirects, text.
 
+use bytes::Bytes;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use crate::http::Body;
 
-/// A short text answer with `status`.
-pub fn text(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::full(text));
+/// A `status` answer of `content_type`, with `Content-Length` set to the length of `body`;
+/// the body itself is sent unless `head_only` (the answer to a `HEAD` request).
+pub fn sized(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+    head_only: bool,
+) -> Response<Body> {
+    let body = body.into();
+    let length = body.len();
+    let mut response = Response::new(if head_only {
+        Body::empty()
+    } else {
+        Body::full(body)
+    });
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     response
+}
+
+/// The content type of the text answers.
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// A short text answer with `status`.
+pub fn text(status: StatusCode, text: &'static str) -> Response<Body> {
+    sized(status, TEXT, text, false)
 }
 
 /// `status` with its reason phrase as the body (`404 Not Found`).
@@ -25,15 +43,7 @@ pub fn status(status: StatusCode) -> Response<Body> {
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     );
-    let mut response = Response::new(Body::full(body.clone()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    response
+    sized(status, TEXT, body, false)
 }
 
 /// `405 Method Not Allowed`, saying which methods are.

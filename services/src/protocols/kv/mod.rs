@@ -304,9 +304,7 @@ const BINARY_MAGIC: u8 = 0x80;
 #[async_trait]
 impl ProtocolFactory for Kv {
     async fn serve(&self, connection: Connection) -> io::Result<()> {
-        let Connection {
-            stream, shutdown, ..
-        } = connection;
+        let (stream, shutdown) = connection.into_stream();
         self.apply_limits();
         let wire = &self.live.wire;
         let open = wire.curr_connections.fetch_add(1, Ordering::Relaxed);
