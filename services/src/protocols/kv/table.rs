@@ -13,7 +13,7 @@
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hashlink::LinkedHashMap;
@@ -244,7 +244,10 @@ struct Shard {
 
 /// The items, the cas counter and the memory account.
 pub(super) struct Table {
-    shards: Box<[Mutex<Shard>]>,
+    /// Made at the first write: a tree of many kv servers that are never written to (a
+    /// snapshot of 20,000 of them) holds no shards at all.
+    shards: OnceLock<Box<[Mutex<Shard>]>>,
+    shard_count: usize,
     hasher: hashlink::DefaultHashBuilder,
     next_cas: AtomicU64,
     /// Bytes counted against the limit (every item's [`Data::cost`]).
@@ -262,6 +265,12 @@ impl Default for Table {
     }
 }
 
+/// Locks one shard. Every update leaves a shard consistent before anything can panic, so a
+/// poisoned lock holds sound data.
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Adds one to a counter.
 fn count(counter: &mut u64) {
     *counter = counter.saturating_add(1);
@@ -277,7 +286,8 @@ impl Table {
     /// within each shard, as memcached's is within each slab class.
     fn with_shards(shards: usize, limit: usize) -> Self {
         Table {
-            shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
+            shards: OnceLock::new(),
+            shard_count: shards.max(1),
             hasher: hashlink::DefaultHashBuilder::default(),
             next_cas: AtomicU64::new(1),
             used: AtomicUsize::new(0),
@@ -315,15 +325,16 @@ impl Table {
     fn shard_of(&self, key: &[u8]) -> MutexGuard<'_, Shard> {
         let hash = self.hasher.hash_one(key);
         // The high bits choose the shard; the map inside uses its own hash.
-        let index = (hash >> 32) as usize % self.shards.len();
-        self.lock(index)
+        let index = (hash >> 32) as usize % self.shard_count;
+        let shards = self
+            .shards
+            .get_or_init(|| (0..self.shard_count).map(|_| Mutex::default()).collect());
+        lock(&shards[index])
     }
 
-    fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
-        // Every update leaves a shard consistent before anything can panic.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The shards made so far (none before the first write).
+    fn made(&self) -> &[Mutex<Shard>] {
+        self.shards.get().map_or(&[], |shards| &shards[..])
     }
 
     /// Hands out the next cas unique (never 0).
@@ -374,7 +385,7 @@ impl Table {
     /// waited for, as the writer already holds one).
     fn evict_elsewhere(&self, extra: usize) -> bool {
         let limit = self.limit();
-        for other in self.shards.iter() {
+        for other in self.made() {
             let Ok(mut other) = other.try_lock() else {
                 continue;
             };
@@ -610,8 +621,8 @@ impl Table {
     /// `flush_all`: every current item expires after `delay` (an exptime; 0 is now).
     pub fn flush(&self, delay: i64, now: i64) {
         let deadline = absolute_expiry(delay, now);
-        for index in 0..self.shards.len() {
-            let mut shard = self.lock(index);
+        for shard in self.made() {
+            let mut shard = lock(shard);
             count(&mut shard.counts.cmd_flush);
             if deadline == 0 || deadline <= now {
                 for (data, _) in shard.items.drain() {
@@ -629,9 +640,10 @@ impl Table {
 
     /// How many live items there are (a walk over every item).
     pub fn live_len(&self, now: i64) -> usize {
-        (0..self.shards.len())
-            .map(|index| {
-                self.lock(index)
+        self.made()
+            .iter()
+            .map(|shard| {
+                lock(shard)
                     .items
                     .values()
                     .filter(|meta| is_live(meta.expires_at(), now))
@@ -643,16 +655,16 @@ impl Table {
     /// Every shard's counters, added up.
     pub fn counts(&self) -> Counts {
         let mut total = Counts::default();
-        for index in 0..self.shards.len() {
-            total.add(&self.lock(index).counts);
+        for shard in self.made() {
+            total.add(&lock(shard).counts);
         }
         total
     }
 
     /// Zeroes every shard's counters (`stats reset`).
     pub fn reset_counts(&self) {
-        for index in 0..self.shards.len() {
-            self.lock(index).counts = Counts::default();
+        for shard in self.made() {
+            lock(shard).counts = Counts::default();
         }
     }
 
@@ -660,8 +672,8 @@ impl Table {
     /// pointers are copied. Then they are put in key order (see [`Snapshot::sorted`]).
     pub fn snapshot(&self, now: i64) -> Snapshot {
         let mut items = Vec::with_capacity(self.count());
-        for index in 0..self.shards.len() {
-            let shard = self.lock(index);
+        for shard in self.made() {
+            let shard = lock(shard);
             items.extend(
                 shard
                     .items
