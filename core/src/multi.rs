@@ -73,7 +73,7 @@ pub enum TreeError {
 #[derive(Debug, Default)]
 pub struct MultiService {
     children: Vec<Child>,
-    names: HashMap<String, usize>,
+    names: HashMap<String, usize, foldhash::fast::RandomState>,
     /// The collection's own lifecycle state. For the root of a tree this is its state; for a
     /// collection held by a parent, the parent's record is the truth and the lifecycle driver
     /// keeps this copy in step, so that structural changes are refused while it runs.
@@ -90,7 +90,7 @@ impl MultiService {
 
     /// A collection holding `children`, in order; fails on a duplicate name.
     pub fn from_children(children: Vec<Child>) -> Result<Self, TreeError> {
-        let mut names = HashMap::with_capacity(children.len());
+        let mut names = HashMap::with_capacity_and_hasher(children.len(), Default::default());
         for (index, child) in children.iter().enumerate() {
             if let Some(name) = child.name() {
                 match names.entry(name.to_owned()) {
