@@ -278,21 +278,20 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
     // Open containers: is an object, and the keys seen in it.
     let mut open: Vec<(bool, JsonKeys<'_>)> = Vec::new();
     let mut elements: u64 = 0;
-    let mut strings = JsonStrings::default();
-    let mut string_start = 0usize;
     // The string that just ended, which is a key if a ':' follows.
     let mut last_string: Option<&[u8]> = None;
-    for (at, &byte) in text.iter().enumerate() {
-        match strings.next(byte) {
-            JsonByte::InString => continue,
-            JsonByte::StringEnd => {
-                last_string = Some(&text[string_start..=at]);
-                continue;
-            }
-            JsonByte::Outside => {}
+    let mut at = 0;
+    while let Some(&byte) = text.get(at) {
+        if byte == b'"' {
+            // Strings are most of the text: jump to their end rather than step through them.
+            let Some(end) = string_end(text, at + 1) else {
+                break; // unterminated: the parser says so
+            };
+            last_string = Some(&text[at..=end]);
+            at = end + 1;
+            continue;
         }
         match byte {
-            b'"' => string_start = at,
             b'[' | b'{' => {
                 elements += 1;
                 if open.len() >= MAX_DEPTH {
@@ -312,7 +311,7 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
             b',' => elements += 1,
             _ => {}
         }
-        if !byte.is_ascii_whitespace() && byte != b'"' {
+        if !byte.is_ascii_whitespace() {
             last_string = None;
         }
         if elements > limits.max_values {
@@ -320,8 +319,22 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
                 limit: limits.max_values,
             });
         }
+        at += 1;
     }
     Ok(())
+}
+
+/// Where the JSON string whose text starts at `from` (after its opening quote) ends: the index
+/// of its closing quote, escapes skipped; none when the text ends first.
+fn string_end(text: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let found = at + memchr::memchr2(b'"', b'\\', text.get(at..)?)?;
+        if text[found] == b'"' {
+            return Some(found);
+        }
+        at = found + 2; // the backslash and the character it escapes
+    }
 }
 
 /// What one byte of JSON text is to a scan of its structure.
@@ -438,6 +451,23 @@ mod tests {
     fn json_brackets_inside_strings_do_not_count() {
         let text = format!("{{\"a\": \"{}\\\"\"}}", "[".repeat(500));
         scan_json(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn json_keys_are_compared_whole_across_escapes() {
+        // An escaped quote or backslash does not end a key; equal keys are found either way.
+        assert!(scan_json(br#"{"a\"b": 1, "a\"b": 2}"#).is_err());
+        scan_json(br#"{"a\\": 1, "a": 2, "\\": [":", "{"]}"#).unwrap();
+        assert!(scan_json(br#"{"k": {"x\\": 1, "x\\": 2}}"#).is_err());
+        // Unterminated strings are left to the parser, whatever follows the last escape.
+        scan_json(br#"{"a": "open\"#).unwrap();
+        scan_json(br#"{"a": "open"#).unwrap();
+        let too_many = Limits {
+            max_values: 3,
+            ..Limits::default()
+        };
+        assert!(scan_json_with(br#"[1, "a,b", 2, 3, 4]"#, &too_many).is_err());
+        scan_json_with(br#"["a,b,c,d,e,f"]"#, &too_many).unwrap();
     }
 
     #[test]
