@@ -26,7 +26,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -72,24 +72,13 @@ fn bin_dir() -> &'static Path {
 }
 
 fn binary(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --release -p rtwisted-cli` (bench/fleet.sh does), or set RTWISTED_BIN_DIR",
-        path.display()
-    );
-    path
+    let how = "run `cargo build --release -p rtwisted-cli` (bench/fleet.sh does), or set RTWISTED_BIN_DIR";
+    harness::binary_in(bin_dir(), name, how)
 }
 
-/// Runs `rtap ARGS` in `folder`.
+/// Runs `rtap ARGS` in `folder`, with no terminal and no passphrase to ask for.
 fn rtap(folder: &Path, args: &[&str]) -> Output {
-    Command::new(binary("rtap"))
-        .args(args)
-        .current_dir(folder)
-        .stdin(Stdio::null())
-        .env_remove("RTWISTED_STORE")
-        .output()
-        .unwrap()
+    crate::harness::run_rtap(&binary("rtap"), folder, args)
 }
 
 fn said(output: &Output) -> String {
@@ -133,17 +122,7 @@ struct Daemon {
 
 impl Daemon {
     fn spawn(app: &str, args: &[&str]) -> Daemon {
-        let folder = tempfile::tempdir().unwrap();
-        let child = Command::new(binary("rtwistd"))
-            .args(["-n", "--pidfile", "", "--logfile", "rtwistd.log"])
-            .args(args)
-            .current_dir(folder.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .env_remove("RTWISTED_STORE")
-            .spawn()
-            .unwrap();
+        let (child, folder) = crate::harness::spawn_rtwistd(&binary("rtwistd"), args);
         Daemon {
             child,
             folder,
@@ -404,6 +383,21 @@ fn rollout(cluster: &EtcdCluster, rows: &mut Vec<Row>) {
     ));
 }
 
+/// Saves a kv application on loopback into `store`.
+fn save_kv(here: &Path, store: &str) {
+    must(
+        here,
+        &[
+            "save",
+            "kv",
+            "--port",
+            "tcp:0:interface=127.0.0.1",
+            "--store",
+            store,
+        ],
+    );
+}
+
 /// 2. A singleton leader killed with SIGKILL; its standby takes over.
 fn failover(cluster: &EtcdCluster, rows: &mut Vec<Row>) {
     let (mut took, mut kept, mut later) = (Vec::new(), Vec::new(), Vec::new());
@@ -411,17 +405,7 @@ fn failover(cluster: &EtcdCluster, rows: &mut Vec<Row>) {
         let scratch = tempfile::tempdir().unwrap();
         let here = scratch.path();
         let store = cluster.address(&format!("failover{round}"));
-        must(
-            here,
-            &[
-                "save",
-                "kv",
-                "--port",
-                "tcp:0:interface=127.0.0.1",
-                "--store",
-                &store,
-            ],
-        );
+        save_kv(here, &store);
         let args = ["--store", store.as_str(), "-f", "kv", "--singleton"];
         let mut leader = Daemon::spawn("kv", &args);
         let address = until(Duration::from_secs(30), "the leader serves kv", || {
@@ -517,17 +501,7 @@ fn etcd_kill(cluster: &mut EtcdCluster, rows: &mut Vec<Row>) {
     let scratch = tempfile::tempdir().unwrap();
     let here = scratch.path();
     let store = cluster.address("steady");
-    must(
-        here,
-        &[
-            "save",
-            "kv",
-            "--port",
-            "tcp:0:interface=127.0.0.1",
-            "--store",
-            &store,
-        ],
-    );
+    save_kv(here, &store);
     let mut leader = Daemon::spawn(
         "kv",
         &[

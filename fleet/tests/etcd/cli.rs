@@ -12,24 +12,14 @@ use crate::harness::EtcdCluster;
 /// A binary of the workspace, built by `cargo test --workspace`.
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
-        path.display()
-    );
-    path
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let how = "run the tests with `cargo test --workspace`, which builds it";
+    crate::harness::binary_in(dir, name, how)
 }
 
 /// Runs `rtap ARGS` in `folder`, with no terminal and no passphrase to ask for.
 fn rtap(folder: &Path, args: &[&str]) -> Output {
-    Command::new(binary("rtap"))
-        .args(args)
-        .current_dir(folder)
-        .stdin(Stdio::null())
-        .env_remove("RTWISTED_STORE")
-        .output()
-        .unwrap()
+    crate::harness::run_rtap(&binary("rtap"), folder, args)
 }
 
 /// A scratch folder, and a store under `prefix` on `cluster` holding `echo@1`, tagged `prod`.
@@ -255,16 +245,7 @@ impl Member {
 
     /// Starts rtwistd running `app`; it serves once its control socket is there.
     fn spawn(app: &str, args: &[&str]) -> Member {
-        let folder = tempfile::tempdir().unwrap();
-        let child = Command::new(binary("rtwistd"))
-            .args(["-n", "--pidfile", "", "--logfile", "rtwistd.log"])
-            .args(args)
-            .current_dir(folder.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (child, folder) = crate::harness::spawn_rtwistd(&binary("rtwistd"), args);
         Member {
             child,
             folder,

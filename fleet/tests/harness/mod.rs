@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -439,4 +439,40 @@ impl Drop for MemberProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs the `rtap` binary at `program` with `args` in `folder`: no terminal to ask on, and no
+/// store named by the environment.
+pub fn run_rtap(program: &Path, folder: &Path, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(folder)
+        .stdin(Stdio::null())
+        .env_remove("RTWISTED_STORE")
+        .output()
+        .unwrap()
+}
+
+/// The binary `name` in `dir`; fails saying `how` to build it when it is missing.
+pub fn binary_in(dir: &Path, name: &str, how: &str) -> PathBuf {
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is missing: {how}", path.display());
+    path
+}
+
+/// Starts the `rtwistd` at `program` in the foreground in a new temporary folder, logging to
+/// `rtwistd.log` there, with `args` after the harness's own; returns it and its folder.
+pub fn spawn_rtwistd(program: &Path, args: &[&str]) -> (Child, tempfile::TempDir) {
+    let folder = tempfile::tempdir().unwrap();
+    let child = Command::new(program)
+        .args(["-n", "--pidfile", "", "--logfile", "rtwistd.log"])
+        .args(args)
+        .current_dir(folder.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env_remove("RTWISTED_STORE")
+        .spawn()
+        .unwrap();
+    (child, folder)
 }
