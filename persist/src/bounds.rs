@@ -286,18 +286,21 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
     let mut last_string: Option<&[u8]> = None;
     let mut at = 0;
     while let Some(&byte) = text.get(at) {
-        if byte == b'"' {
-            // Strings are most of the text: jump to their end rather than step through them.
-            let Some(end) = string_end(text, at + 1) else {
-                break; // unterminated: the parser says so
-            };
-            last_string = Some(&text[at..=end]);
-            at = end + 1;
-            continue;
-        }
+        at += 1;
         match byte {
+            b'"' => {
+                // Strings are most of the text: jump to their end rather than step through.
+                let Some(end) = string_end(text, at) else {
+                    break; // unterminated: the parser says so
+                };
+                last_string = Some(&text[at - 1..=end]);
+                at = end + 1;
+                continue;
+            }
+            // Whitespace (a pretty file's indentation) keeps the string before it a key.
+            b' ' | b'\n' | b'\r' | b'\t' => continue,
             b'[' | b'{' => {
-                elements += 1;
+                count_value(&mut elements, limits)?;
                 if open.len() >= MAX_DEPTH {
                     return Err(corrupt(format!("nesting deeper than {MAX_DEPTH} levels")));
                 }
@@ -307,23 +310,26 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
                 open.pop();
             }
             b':' => {
-                elements += 1;
+                count_value(&mut elements, limits)?;
                 if let (Some((true, keys)), Some(key)) = (open.last_mut(), last_string) {
                     keys.insert(key)?;
                 }
             }
-            b',' => elements += 1,
+            b',' => count_value(&mut elements, limits)?,
             _ => {}
         }
-        if !byte.is_ascii_whitespace() {
-            last_string = None;
-        }
-        if elements > limits.max_values {
-            return Err(FormatError::TooManyValues {
-                limit: limits.max_values,
-            });
-        }
-        at += 1;
+        last_string = None;
+    }
+    Ok(())
+}
+
+/// Counts one more value, refusing past the limit.
+fn count_value(elements: &mut u64, limits: &Limits) -> Result<(), FormatError> {
+    *elements += 1;
+    if *elements > limits.max_values {
+        return Err(FormatError::TooManyValues {
+            limit: limits.max_values,
+        });
     }
     Ok(())
 }
