@@ -12,19 +12,17 @@ use rtwisted_fleet::members::{self, MemberInfo, Membership};
 use rtwisted_fleet::{Etcd, EtcdAddress, EtcdStore, TagWatch};
 use rtwisted_persist::store::StoreAddress;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::control::protocol::{self, Request};
 use crate::control::server::Command;
+use crate::control::status::CheckpointRecord;
 use crate::rtwistd::options::Options;
 use crate::rtwistd::origin::Origin;
 
 /// How long a member's lease lasts: a member killed with `kill -9` leaves the list this long
 /// after.
 const MEMBER_TTL: Duration = Duration::from_secs(5);
-
-/// How often the member's record is brought up to date with its status.
-const REFRESH: Duration = Duration::from_secs(2);
 
 /// What the member is and does.
 pub(super) struct Plan {
@@ -67,9 +65,14 @@ pub(super) struct FleetMember {
 impl FleetMember {
     /// Starts being a member (and following) in the background; requests go through
     /// `commands`, the daemon's control channel.
-    pub(super) fn join(plan: Plan, commands: mpsc::Sender<Command>) -> FleetMember {
+    /// `checkpoints` carries each checkpoint the daemon records, for the member's record.
+    pub(super) fn join(
+        plan: Plan,
+        commands: mpsc::Sender<Command>,
+        checkpoints: watch::Receiver<Option<CheckpointRecord>>,
+    ) -> FleetMember {
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(plan, commands, stopped));
+        let task = tokio::spawn(run(plan, commands, checkpoints, stopped));
         FleetMember { stop, task }
     }
 
@@ -80,7 +83,12 @@ impl FleetMember {
     }
 }
 
-async fn run(plan: Plan, commands: mpsc::Sender<Command>, mut stopped: oneshot::Receiver<()>) {
+async fn run(
+    plan: Plan,
+    commands: mpsc::Sender<Command>,
+    mut checkpoints: watch::Receiver<Option<CheckpointRecord>>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let etcd = match connect(&plan.store).await {
         Ok(etcd) => etcd,
         Err(error) => {
@@ -125,7 +133,6 @@ async fn run(plan: Plan, commands: mpsc::Sender<Command>, mut stopped: oneshot::
     {
         running = number;
     }
-    let mut refresh = tokio::time::interval(REFRESH);
     loop {
         tokio::select! {
             _ = &mut stopped => break,
@@ -143,11 +150,22 @@ async fn run(plan: Plan, commands: mpsc::Sender<Command>, mut stopped: oneshot::
                     watch = None;
                 }
             },
-            _ = refresh.tick() => {}
+            changed = checkpoints.changed() => {
+                if changed.is_err() {
+                    break; // the daemon's main loop is gone
+                }
+            }
         }
         let mut now = info.clone();
         now.snapshot = Some(format!("{}@{running}", plan.app));
-        now.last_checkpoint = last_checkpoint(&commands).await.or(now.last_checkpoint);
+        // A failed checkpoint leaves the last good one on record.
+        if let Some(to) = checkpoints
+            .borrow_and_update()
+            .as_ref()
+            .and_then(|r| r.to.as_deref())
+        {
+            now.last_checkpoint = Some(stored_address(to));
+        }
         if now != info {
             info = now;
             if let Some(membership) = &membership {
@@ -215,19 +233,15 @@ async fn roll_to(
     }
 }
 
-/// Where the daemon's last checkpoint went, from its status.
-async fn last_checkpoint(commands: &mpsc::Sender<Command>) -> Option<String> {
-    let status = ask(commands, Request::Status).await.ok()?;
-    // `as echo@4 in the store '...'`: the address is what the fleet's list shows.
-    let to = status["last_checkpoint"]["to"].as_str()?;
+/// The address in where a checkpoint went (`as echo@4 in the store '...'`): what the fleet's
+/// list shows.
+fn stored_address(to: &str) -> String {
     let address = to.strip_prefix("as ").unwrap_or(to);
-    Some(
-        address
-            .split(" in the store")
-            .next()
-            .unwrap_or(address)
-            .to_owned(),
-    )
+    address
+        .split(" in the store")
+        .next()
+        .unwrap_or(address)
+        .to_owned()
 }
 
 /// Sends `request` through the daemon's control channel and waits for its answer.

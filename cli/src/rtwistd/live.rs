@@ -17,7 +17,7 @@ use crate::control::status::{
 use crate::fields;
 
 /// What the daemon knows about itself beyond its tree.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Facts {
     /// When the process started.
     pub(super) started: SystemTime,
@@ -25,6 +25,8 @@ pub(super) struct Facts {
     pub(super) origin: SnapshotOrigin,
     /// The last checkpoint (or live-change save).
     pub(super) last_checkpoint: Option<CheckpointRecord>,
+    /// Each checkpoint as it is recorded, for whoever watches (the fleet member's record).
+    checkpoints: tokio::sync::watch::Sender<Option<CheckpointRecord>>,
 }
 
 impl Facts {
@@ -33,7 +35,22 @@ impl Facts {
             started: SystemTime::now(),
             origin,
             last_checkpoint: None,
+            checkpoints: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// Records the outcome of a checkpoint (or live-change save) and tells the watchers.
+    pub(super) fn record_checkpoint(&mut self, record: CheckpointRecord) {
+        self.checkpoints.send_replace(Some(record.clone()));
+        self.last_checkpoint = Some(record);
+    }
+
+    /// A receiver of every checkpoint recorded from now on.
+    #[cfg(feature = "etcd")]
+    pub(super) fn watch_checkpoints(
+        &self,
+    ) -> tokio::sync::watch::Receiver<Option<CheckpointRecord>> {
+        self.checkpoints.subscribe()
     }
 }
 

@@ -95,18 +95,24 @@ pub struct Options {
     pub limits: rtwisted_persist::Limits,
 }
 
+/// Refuses, saying `what` needs it, unless `store` is a store on etcd.
+fn on_etcd(what: &str, store: Option<&Path>) -> Result<(), String> {
+    if store.is_some_and(crate::store_backend::is_remote) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} in a store on etcd: give --store etcd://HOST:PORT/PREFIX"
+        ))
+    }
+}
+
 /// The application `--singleton` runs: `-f APP` in a store on etcd, in the foreground.
 fn singleton_app(
     store: Option<&Path>,
     file: Option<&str>,
     nodaemon: bool,
 ) -> Result<String, String> {
-    if !store.is_some_and(crate::store_backend::is_remote) {
-        return Err(
-            "--singleton campaigns in a store on etcd: give --store etcd://HOST:PORT/PREFIX"
-                .to_owned(),
-        );
-    }
+    on_etcd("--singleton campaigns", store)?;
     if !nodaemon {
         return Err(
             "--singleton waits for its turn in the foreground: add -n (as under systemd)"
@@ -121,13 +127,7 @@ fn singleton_app(
 
 /// The tag `--follow` follows: `-f APP@TAG` in a store on etcd, or why not.
 fn followed_tag(store: Option<&Path>, file: Option<&str>) -> Result<String, String> {
-    let on_etcd = store.is_some_and(crate::store_backend::is_remote);
-    if !on_etcd {
-        return Err(
-            "--follow watches a tag in a store on etcd: give --store etcd://HOST:PORT/PREFIX"
-                .to_owned(),
-        );
-    }
+    on_etcd("--follow watches a tag", store)?;
     let text = file.unwrap_or_default();
     match text.parse::<rtwisted_persist::store::StoreAddress>() {
         Ok(rtwisted_persist::store::StoreAddress {

@@ -97,7 +97,7 @@ pub(super) async fn answer(command: Command, daemon: Daemon<'_>) -> Next {
                 None => Reply::success(serde_json::to_value(&record).unwrap_or_default()),
                 Some(error) => Reply::failure(format!("the checkpoint failed: {error}")),
             };
-            facts.last_checkpoint = Some(record);
+            facts.record_checkpoint(record);
             notify_status(app, facts);
             let _ = reply.send(answer);
         }
@@ -109,7 +109,7 @@ pub(super) async fn answer(command: Command, daemon: Daemon<'_>) -> Next {
                     // A live change is kept at once, as a checkpoint is.
                     let record = saver.checkpoint(app, "live change");
                     result["saved"] = serde_json::to_value(&record).unwrap_or_default();
-                    facts.last_checkpoint = Some(record);
+                    facts.record_checkpoint(record);
                     Reply::success(result)
                 }
                 Err(error) => Reply::failure(error),

@@ -132,8 +132,10 @@ pub(super) async fn serve(
         metrics.serve(control_commands.clone());
     }
     #[cfg(feature = "etcd")]
-    let fleet_member = super::fleet::plan(options, &origin)
-        .map(|plan| super::fleet::FleetMember::join(plan, control_commands.clone()));
+    let fleet_member = super::fleet::plan(options, &origin).map(|plan| {
+        let checkpoints = facts.watch_checkpoints();
+        super::fleet::FleetMember::join(plan, control_commands.clone(), checkpoints)
+    });
     drop(control_commands);
     if let Some(status) = status.take() {
         status.started();
@@ -200,7 +202,7 @@ pub(super) async fn serve(
             done = async { (&mut writing.as_mut()?.1).await.ok() }, if writing.is_some() => {
                 writing = None;
                 if let Some(done) = done {
-                    facts.last_checkpoint = Some(saver.finish_checkpoint(done));
+                    facts.record_checkpoint(saver.finish_checkpoint(done));
                     notify_status(&app, &facts);
                 }
             }
@@ -272,7 +274,7 @@ pub(super) async fn serve(
             // A checkpoint still being written gets a moment to land; the stop does not wait
             // for one that is stuck.
             match tokio::time::timeout(CHECKPOINT_GRACE, done).await {
-                Ok(Ok(done)) => facts.last_checkpoint = Some(saver.finish_checkpoint(done)),
+                Ok(Ok(done)) => facts.record_checkpoint(saver.finish_checkpoint(done)),
                 _ => saver.abandon_checkpoint(&why),
             }
         }

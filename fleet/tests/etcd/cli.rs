@@ -357,6 +357,17 @@ fn a_tag_move_rolls_out_live_to_three_followers_and_status_lists_them() {
         &store,
     );
     assert!(eventually(10, || on("echo@2")), "{}", fleet());
+    // Each follower kept the live change as a checkpoint, and its record says where.
+    let checkpointed = || {
+        let listed = fleet();
+        let listed = listed.as_array().cloned().unwrap_or_default();
+        listed.iter().all(|m| {
+            m["last_checkpoint"]
+                .as_str()
+                .is_some_and(|to| to.starts_with("echo@"))
+        })
+    };
+    assert!(eventually(10, checkpointed), "{}", fleet());
     for (member, connection) in members.iter().zip(&mut connections) {
         let services = member.status()["services"].as_array().unwrap().len();
         assert_eq!(services, 3, "the root, echo and discard:\n{}", member.log());
