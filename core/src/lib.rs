@@ -36,6 +36,7 @@ pub mod context;
 pub mod diff;
 pub mod lifecycle;
 pub mod multi;
+mod name_index;
 pub mod path;
 pub mod registry;
 pub mod service;

@@ -23,10 +23,8 @@
 //! assert_eq!(root.len(), 1);
 //! ```
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use crate::child::Child;
+use crate::name_index::NameIndex;
 use crate::path::{PathSegment, ServicePath};
 use crate::service::{LifecycleState, NameError, Service};
 
@@ -73,7 +71,7 @@ pub enum TreeError {
 #[derive(Debug, Default)]
 pub struct MultiService {
     children: Vec<Child>,
-    names: HashMap<String, usize, foldhash::fast::RandomState>,
+    names: NameIndex,
     /// The collection's own lifecycle state. For the root of a tree this is its state; for a
     /// collection held by a parent, the parent's record is the truth and the lifecycle driver
     /// keeps this copy in step, so that structural changes are refused while it runs.
@@ -90,19 +88,12 @@ impl MultiService {
 
     /// A collection holding `children`, in order; fails on a duplicate name.
     pub fn from_children(children: Vec<Child>) -> Result<Self, TreeError> {
-        let mut names = HashMap::with_capacity_and_hasher(children.len(), Default::default());
+        let mut names = NameIndex::with_capacity(children.len());
         for (index, child) in children.iter().enumerate() {
-            if let Some(name) = child.name() {
-                match names.entry(name.to_owned()) {
-                    Entry::Occupied(clash) => {
-                        return Err(TreeError::DuplicateName {
-                            name: clash.key().clone(),
-                        });
-                    }
-                    Entry::Vacant(slot) => {
-                        slot.insert(index);
-                    }
-                }
+            if !names.insert(&children, index) {
+                return Err(TreeError::DuplicateName {
+                    name: child.name().unwrap_or_default().to_owned(),
+                });
             }
         }
         Ok(MultiService {
@@ -156,19 +147,21 @@ impl MultiService {
 
     /// The child with this name (Twisted's `getServiceNamed`).
     pub fn get(&self, name: &str) -> Option<&Child> {
-        self.names.get(name).and_then(|&index| self.child_at(index))
+        self.names
+            .find(&self.children, name)
+            .and_then(|index| self.child_at(index))
     }
 
     /// Mutable access to the child with this name.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Child> {
-        let index = *self.names.get(name)?;
+        let index = self.names.find(&self.children, name)?;
         self.child_at_mut(index)
     }
 
     /// The index of the child a segment addresses.
     pub fn index_of(&self, segment: &PathSegment) -> Option<usize> {
         match segment {
-            PathSegment::Name(name) => self.names.get(name).copied(),
+            PathSegment::Name(name) => self.names.find(&self.children, name),
             PathSegment::Index(index) => (*index < self.children.len()).then_some(*index),
         }
     }
@@ -281,59 +274,41 @@ impl MultiService {
     /// Appends a child after checking its name; the lifecycle driver calls this for running
     /// collections and starts the child itself.
     pub(crate) fn push_child(&mut self, child: Child) -> Result<(), TreeError> {
-        if let Some(name) = child.name() {
-            match self.names.entry(name.to_owned()) {
-                Entry::Occupied(clash) => {
-                    return Err(TreeError::DuplicateName {
-                        name: clash.key().clone(),
-                    });
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(self.children.len());
-                }
-            }
-        }
+        self.refuse_taken_name(&child)?;
         self.children.push(child);
+        self.names.insert(&self.children, self.children.len() - 1);
         Ok(())
+    }
+
+    /// Fails if a child already here has `child`'s name.
+    fn refuse_taken_name(&self, child: &Child) -> Result<(), TreeError> {
+        match child.name() {
+            Some(name) if self.names.find(&self.children, name).is_some() => {
+                Err(TreeError::DuplicateName {
+                    name: name.to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Puts `child` back at `index` (undoing [`remove_at`](Self::remove_at)); the name must be
     /// free.
     pub(crate) fn put_back(&mut self, index: usize, child: Child) -> Result<(), TreeError> {
         let index = index.min(self.children.len());
-        if let Some(name) = child.name() {
-            if self.names.contains_key(name) {
-                return Err(TreeError::DuplicateName {
-                    name: name.to_owned(),
-                });
-            }
-            for position in self.names.values_mut() {
-                if *position >= index {
-                    *position += 1;
-                }
-            }
-            self.names.insert(name.to_owned(), index);
-        } else {
-            for position in self.names.values_mut() {
-                if *position >= index {
-                    *position += 1;
-                }
-            }
-        }
+        self.refuse_taken_name(&child)?;
         self.children.insert(index, child);
+        self.names.shift_from(index, 1);
+        self.names.insert(&self.children, index);
         Ok(())
     }
 
     pub(crate) fn remove_at(&mut self, index: usize) -> Child {
+        if let Some(name) = self.children[index].name() {
+            self.names.remove(&self.children, name);
+        }
         let child = self.children.remove(index);
-        if let Some(name) = child.name() {
-            self.names.remove(name);
-        }
-        for position in self.names.values_mut() {
-            if *position > index {
-                *position -= 1;
-            }
-        }
+        self.names.shift_from(index + 1, -1);
         child
     }
 
@@ -481,6 +456,42 @@ mod tests {
         root.put_back(0, b).unwrap();
         assert_eq!(names(&root), ["b", "c", "a"]);
         assert_eq!(root.get("a").unwrap().name(), Some("a"));
+    }
+
+    #[test]
+    fn the_name_index_follows_every_insert_removal_and_put_back() {
+        // A fixed pseudo-random run of changes, each checked against a plain search of the
+        // children: every name finds its own position, and a removed name finds nothing.
+        let mut root = MultiService::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        for _ in 0..3_000 {
+            let name = format!("n{}", next(40));
+            match next(3) {
+                0 => {
+                    let clash = root.get(&name).is_some();
+                    assert_eq!(root.insert(named(&name)).is_err(), clash);
+                }
+                1 if !root.is_empty() => {
+                    root.remove_at(next(root.len()));
+                }
+                _ if !root.is_empty() => {
+                    let child = root.remove_at(next(root.len()));
+                    root.put_back(next(root.len() + 1), child).unwrap();
+                }
+                _ => {}
+            }
+            for n in 0..40 {
+                let name = format!("n{n}");
+                let searched = root.iter().position(|child| child.name() == Some(&name));
+                assert_eq!(root.index_of(&PathSegment::Name(name.clone())), searched);
+            }
+        }
     }
 
     #[test]

@@ -40,7 +40,6 @@ mod tagged;
 mod write;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::marker::PhantomData;
 
 use serde::de::MapAccess;
@@ -121,12 +120,12 @@ impl<C> Clone for With<C> {
 
 impl<C> Copy for With<C> {}
 
-/// The tags seen by one [`recording`]: a set, and the last tag recorded (most trees repeat a
-/// handful of types, so most calls stop at that comparison).
+/// The tags seen by one [`recording`], in the order first seen. A list, searched from the
+/// start: a tree holds a handful of types (only registered tags get this far), so a search is
+/// a few length compares, cheaper than hashing the tag.
 #[derive(Default)]
 struct Recorded {
-    tags: HashSet<String>,
-    last: String,
+    tags: Vec<String>,
 }
 
 thread_local! {
@@ -143,13 +142,9 @@ thread_local! {
 pub fn record(tag: &str) {
     RECORDED.with(|recorded| {
         if let Some(recorded) = recorded.borrow_mut().as_mut()
-            && recorded.last != tag
+            && !recorded.tags.iter().any(|seen| seen == tag)
         {
-            if !recorded.tags.contains(tag) {
-                recorded.tags.insert(tag.to_owned());
-            }
-            recorded.last.clear();
-            recorded.last.push_str(tag);
+            recorded.tags.push(tag.to_owned());
         }
     });
 }
@@ -169,7 +164,7 @@ pub fn recording<R>(work: impl FnOnce() -> R) -> (R, Vec<String>) {
     let result = work();
     let tags = RECORDED.with(|recorded| recorded.borrow_mut().take());
     drop(reset);
-    let mut tags: Vec<String> = tags.unwrap_or_default().tags.into_iter().collect();
+    let mut tags = tags.unwrap_or_default().tags;
     tags.sort();
     (result, tags)
 }
