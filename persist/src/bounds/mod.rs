@@ -12,11 +12,9 @@
 //!
 //! The functions without `_with` apply the default [`Limits`].
 
-use std::collections::HashSet;
+mod keys;
 
-/// The keys of a large map, hashed with foldhash: seeded per process (a hostile file cannot
-/// pick colliding keys ahead of time) and several times faster than SipHash.
-type KeySet<T> = HashSet<T, foldhash::fast::RandomState>;
+use keys::{KeyStack, fingerprint};
 
 use crate::{FormatError, Limits};
 
@@ -28,6 +26,7 @@ pub const MAX_DEPTH: usize = crate::limits::MAX_DEPTH;
 /// million).
 pub const MAX_ELEMENTS: u64 = crate::limits::DEFAULT_MAX_VALUES;
 
+#[cold]
 fn corrupt(detail: String) -> FormatError {
     FormatError::Corrupt { detail }
 }
@@ -52,6 +51,7 @@ pub enum Item<'a> {
 
 /// Reads the item at `*position` and moves past it (past a container's header only), checking
 /// that its lengths fit in the bytes left.
+#[inline]
 pub fn next_item<'a>(bytes: &'a [u8], position: &mut usize) -> Result<Item<'a>, FormatError> {
     let marker = *bytes
         .get(*position)
@@ -126,17 +126,17 @@ pub fn walk_msgpack_with<'a>(
     mut visit: impl FnMut(Item<'a>, u64, bool),
 ) -> Result<(), FormatError> {
     let mut position = 0usize;
-    // Open containers: (elements left, elements in all, is a map), and the keys seen in each.
-    let mut open: Vec<((u64, u64, bool), Keys<'a>)> = Vec::new();
+    // Open containers: (elements left, elements in all, is a map); and the keys seen in each.
+    let mut open: Vec<(u64, u64, bool)> = Vec::new();
     let mut top = (1u64, 1u64, false);
-    let mut keys = Keys::default();
+    let mut keys = KeyStack::default();
     let mut elements: u64 = 0;
     loop {
         if top.0 == 0 {
             match open.pop() {
-                Some((outer, outer_keys)) => {
+                Some(outer) => {
                     top = outer;
-                    keys = outer_keys;
+                    keys.close();
                     continue;
                 }
                 None => break,
@@ -153,7 +153,23 @@ pub fn walk_msgpack_with<'a>(
         let start = position;
         let item = next_item(bytes, &mut position)?;
         if top.2 && index.is_multiple_of(2) {
-            keys.insert(key_of(item, &bytes[start..position]))?;
+            let key = match item {
+                // Nearly every key is a field name: its bytes are the key.
+                Item::Str(text) => Some(Key::Text(text)),
+                // A container as a key is not compared.
+                Item::Map(_) | Item::Array(_) => None,
+                Item::Scalar => Some(scalar_key(&bytes[start..position])),
+            };
+            if let Some(key) = key {
+                let print = match key {
+                    Key::Text(bytes) | Key::Bytes(bytes) | Key::Other(bytes) => fingerprint(bytes),
+                    Key::Integer(number) => number as u64,
+                };
+                keys.insert(key, print)
+                    .map_err(|key| FormatError::DuplicateKey {
+                        key: describe_key(key),
+                    })?;
+            }
         }
         visit(item, index, top.2);
         let (children, is_map) = match item {
@@ -171,7 +187,8 @@ pub fn walk_msgpack_with<'a>(
             if open.len() >= MAX_DEPTH {
                 return Err(corrupt(format!("nesting deeper than {MAX_DEPTH} levels")));
             }
-            open.push((top, std::mem::take(&mut keys)));
+            open.push(top);
+            keys.open();
             top = (children, children, is_map);
         }
     }
@@ -202,62 +219,23 @@ enum Key<'a> {
     Bytes(&'a [u8]),
     Integer(i128),
     Other(&'a [u8]),
-    /// A container as a key: not compared.
-    Container,
 }
 
-fn key_of<'a>(item: Item<'a>, raw: &'a [u8]) -> Key<'a> {
+/// The key a scalar stands for, from its encoded bytes `raw`.
+fn scalar_key(raw: &[u8]) -> Key<'_> {
     let be = |bytes: &[u8]| bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
-    match item {
-        Item::Str(text) => Key::Text(text),
-        Item::Map(_) | Item::Array(_) => Key::Container,
-        Item::Scalar => match raw {
-            [marker @ 0x00..=0x7f] => Key::Integer(i128::from(*marker)),
-            [marker @ 0xe0..=0xff] => Key::Integer(i128::from(*marker as i8)),
-            [0xcc..=0xcf, rest @ ..] => Key::Integer(i128::from(be(rest))),
-            [0xd0, b] => Key::Integer(i128::from(*b as i8)),
-            [0xd1, a, b] => Key::Integer(i128::from(i16::from_be_bytes([*a, *b]))),
-            [0xd2, rest @ ..] => Key::Integer(i128::from(be(rest) as u32 as i32)),
-            [0xd3, rest @ ..] => Key::Integer(i128::from(be(rest) as i64)),
-            [0xc4, _, rest @ ..] => Key::Bytes(rest),
-            [0xc5, _, _, rest @ ..] => Key::Bytes(rest),
-            [0xc6, _, _, _, _, rest @ ..] => Key::Bytes(rest),
-            other => Key::Other(other),
-        },
-    }
-}
-
-/// The keys of one open map: a short list, or a set once the map is long.
-#[derive(Debug, Default)]
-struct Keys<'a> {
-    list: Vec<Key<'a>>,
-    set: KeySet<Key<'a>>,
-}
-
-impl<'a> Keys<'a> {
-    const SEARCHED: usize = 16;
-
-    fn insert(&mut self, key: Key<'a>) -> Result<(), FormatError> {
-        if key == Key::Container {
-            return Ok(());
-        }
-        let fresh = if self.set.is_empty() && self.list.len() < Self::SEARCHED {
-            let fresh = !self.list.contains(&key);
-            self.list.push(key);
-            fresh
-        } else {
-            if self.set.is_empty() {
-                self.set.extend(self.list.drain(..));
-            }
-            self.set.insert(key)
-        };
-        if fresh {
-            Ok(())
-        } else {
-            Err(FormatError::DuplicateKey {
-                key: describe_key(key),
-            })
-        }
+    match raw {
+        [marker @ 0x00..=0x7f] => Key::Integer(i128::from(*marker)),
+        [marker @ 0xe0..=0xff] => Key::Integer(i128::from(*marker as i8)),
+        [0xcc..=0xcf, rest @ ..] => Key::Integer(i128::from(be(rest))),
+        [0xd0, b] => Key::Integer(i128::from(*b as i8)),
+        [0xd1, a, b] => Key::Integer(i128::from(i16::from_be_bytes([*a, *b]))),
+        [0xd2, rest @ ..] => Key::Integer(i128::from(be(rest) as u32 as i32)),
+        [0xd3, rest @ ..] => Key::Integer(i128::from(be(rest) as i64)),
+        [0xc4, _, rest @ ..] => Key::Bytes(rest),
+        [0xc5, _, _, rest @ ..] => Key::Bytes(rest),
+        [0xc6, _, _, _, _, rest @ ..] => Key::Bytes(rest),
+        other => Key::Other(other),
     }
 }
 
@@ -266,7 +244,7 @@ fn describe_key(key: Key<'_>) -> String {
         Key::Text(text) => String::from_utf8_lossy(text).into_owned(),
         Key::Bytes(bytes) => format!("{} bytes", bytes.len()),
         Key::Integer(number) => number.to_string(),
-        Key::Other(_) | Key::Container => "(a value)".to_owned(),
+        Key::Other(_) => "(a value)".to_owned(),
     }
 }
 
@@ -279,8 +257,9 @@ pub fn scan_json(text: &[u8]) -> Result<(), FormatError> {
 
 /// [`scan_json`] under `limits`.
 pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
-    // Open containers: is an object, and the keys seen in it.
-    let mut open: Vec<(bool, JsonKeys<'_>)> = Vec::new();
+    // Open containers: is an object; and the keys seen in each.
+    let mut open: Vec<bool> = Vec::new();
+    let mut keys = KeyStack::default();
     let mut elements: u64 = 0;
     // The string that just ended, which is a key if a ':' follows.
     let mut last_string: Option<&[u8]> = None;
@@ -304,15 +283,14 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
                 if open.len() >= MAX_DEPTH {
                     return Err(corrupt(format!("nesting deeper than {MAX_DEPTH} levels")));
                 }
-                open.push((byte == b'{', JsonKeys::default()));
+                open.push(byte == b'{');
+                keys.open();
             }
-            b']' | b'}' => {
-                open.pop();
-            }
+            b']' | b'}' if open.pop().is_some() => keys.close(),
             b':' => {
                 count_value(&mut elements, limits)?;
-                if let (Some((true, keys)), Some(key)) = (open.last_mut(), last_string) {
-                    keys.insert(key)?;
+                if let (Some(true), Some(quoted)) = (open.last(), last_string) {
+                    insert_json_key(&mut keys, quoted)?;
                 }
             }
             b',' => count_value(&mut elements, limits)?,
@@ -384,44 +362,27 @@ impl JsonStrings {
     }
 }
 
-/// The keys of one open JSON object, compared by the text they stand for (escapes decoded).
-#[derive(Debug, Default)]
-struct JsonKeys<'a> {
-    list: Vec<std::borrow::Cow<'a, [u8]>>,
-    set: KeySet<std::borrow::Cow<'a, [u8]>>,
-}
-
-impl<'a> JsonKeys<'a> {
-    const SEARCHED: usize = 16;
-
-    fn insert(&mut self, quoted: &'a [u8]) -> Result<(), FormatError> {
-        let key: std::borrow::Cow<'a, [u8]> = if quoted.contains(&b'\\') {
-            match serde_json::from_slice::<String>(quoted) {
-                Ok(text) => std::borrow::Cow::Owned(text.into_bytes()),
-                // Bad escapes are the parser's to report.
-                Err(_) => return Ok(()),
-            }
-        } else {
-            std::borrow::Cow::Borrowed(&quoted[1..quoted.len() - 1])
-        };
-        let fresh = if self.set.is_empty() && self.list.len() < Self::SEARCHED {
-            let fresh = !self.list.contains(&key);
-            self.list.push(key.clone());
-            fresh
-        } else {
-            if self.set.is_empty() {
-                self.set.extend(self.list.drain(..));
-            }
-            self.set.insert(key.clone())
-        };
-        if fresh {
-            Ok(())
-        } else {
-            let text = serde_json::from_slice::<String>(quoted)
-                .unwrap_or_else(|_| String::from_utf8_lossy(quoted).into_owned());
-            Err(FormatError::DuplicateKey { key: text })
+/// Adds the key `quoted` (its quotes included) to the innermost open object, compared by the
+/// text it stands for (escapes decoded).
+fn insert_json_key<'a>(
+    keys: &mut KeyStack<std::borrow::Cow<'a, [u8]>>,
+    quoted: &'a [u8],
+) -> Result<(), FormatError> {
+    let key: std::borrow::Cow<'a, [u8]> = if quoted.contains(&b'\\') {
+        match serde_json::from_slice::<String>(quoted) {
+            Ok(text) => std::borrow::Cow::Owned(text.into_bytes()),
+            // Bad escapes are the parser's to report.
+            Err(_) => return Ok(()),
         }
-    }
+    } else {
+        std::borrow::Cow::Borrowed(&quoted[1..quoted.len() - 1])
+    };
+    let print = fingerprint(&key);
+    keys.insert(key, print).map_err(|_| {
+        let text = serde_json::from_slice::<String>(quoted)
+            .unwrap_or_else(|_| String::from_utf8_lossy(quoted).into_owned());
+        FormatError::DuplicateKey { key: text }
+    })
 }
 
 #[cfg(test)]
@@ -478,6 +439,26 @@ mod tests {
         };
         assert!(scan_json_with(br#"[1, "a,b", 2, 3, 4]"#, &too_many).is_err());
         scan_json_with(br#"["a,b,c,d,e,f"]"#, &too_many).unwrap();
+    }
+
+    #[test]
+    fn a_msgpack_key_seen_twice_in_one_map_is_refused_whatever_its_encoding() {
+        let dup = |bytes: &[u8]| scan_msgpack(bytes).unwrap_err().to_string();
+        // {1: nil, 1: nil}, the second 1 written in a wider encoding.
+        assert!(dup(&[0x82, 0x01, 0xc0, 0xcc, 0x01, 0xc0]).contains("key '1' twice"));
+        // {"a": {"a": nil}} is fine: the keys are in different maps.
+        scan_msgpack(&[0x81, 0xa1, b'a', 0x81, 0xa1, b'a', 0xc0]).unwrap();
+        // A large map (hashed keys) with its first key again at the end.
+        let mut large = serde_json::Map::new();
+        for n in 0..40 {
+            large.insert(format!("k{n}"), serde_json::json!({"k0": n}));
+        }
+        let mut bytes = rmp_serde::to_vec_named(&large).unwrap();
+        scan_msgpack(&bytes).unwrap();
+        bytes[2] = 41; // the map16 header: one more pair than written, added below
+        bytes.extend_from_slice(&[0xa2, b'k', b'0', 0xc0]);
+        assert_eq!(bytes[0], 0xde, "a map16 header");
+        assert!(dup(&bytes).contains("key 'k0' twice"));
     }
 
     #[test]
