@@ -88,8 +88,26 @@ struct Probe {
     format_version: Option<u64>,
 }
 
+/// Refuses text without the tas marker, or of a format version this build cannot read.
+fn check_marker_and_version(marker: Option<&str>, version: Option<u64>) -> Result<(), FormatError> {
+    if marker != Some(MARKER) {
+        return Err(FormatError::NotASnapshot);
+    }
+    match version {
+        Some(found) if found > u64::from(FORMAT_VERSION) => Err(FormatError::NewerFormat {
+            found,
+            supported: FORMAT_VERSION,
+        }),
+        Some(0) | None => Err(FormatError::Corrupt {
+            detail: "missing or invalid format_version".into(),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
 #[derive(Deserialize)]
 struct Document<'a> {
+    rtwisted: Option<String>,
     format_version: u64,
     style: rtwisted_core::Style,
     app: String,
@@ -133,25 +151,17 @@ pub fn open_with<'a>(
         return Err(FormatError::NotASnapshot);
     }
     crate::bounds::scan_json_with(bytes, limits)?;
-    let probe: Probe = serde_json::from_slice(bytes).map_err(json_error)?;
-    if probe.rtwisted.as_deref() != Some(MARKER) {
-        return Err(FormatError::NotASnapshot);
-    }
-    match probe.format_version {
-        Some(found) if found > u64::from(FORMAT_VERSION) => {
-            return Err(FormatError::NewerFormat {
-                found,
-                supported: FORMAT_VERSION,
-            });
+    // One parse of the whole document in the common case; only when it fails is the text
+    // probed for the marker and version, which explain a failure better than the parse does.
+    let document: Document<'_> = match serde_json::from_slice(bytes) {
+        Ok(document) => document,
+        Err(error) => {
+            let probe: Probe = serde_json::from_slice(bytes).map_err(json_error)?;
+            check_marker_and_version(probe.rtwisted.as_deref(), probe.format_version)?;
+            return Err(json_error(error));
         }
-        Some(0) | None => {
-            return Err(FormatError::Corrupt {
-                detail: "missing or invalid format_version".into(),
-            });
-        }
-        Some(_) => {}
-    }
-    let document: Document<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
+    };
+    check_marker_and_version(document.rtwisted.as_deref(), Some(document.format_version))?;
     let fields = HeaderFields {
         style: document.style,
         app: document.app,

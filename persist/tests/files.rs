@@ -195,6 +195,14 @@ fn a_newer_format_version_is_refused_before_decoding() {
         matches!(err, FormatError::NewerFormat { found: 9, .. }),
         "{err}"
     );
+    // A newer format may change what the header holds: the version is still what is named.
+    let reshaped = tas.replace("\"style\": \"tas\"", "\"style\": {\"name\": \"tas\"}");
+    assert_ne!(reshaped, tas);
+    let err = rtwisted_persist::decode(reshaped.as_bytes()).unwrap_err();
+    assert!(
+        matches!(err, FormatError::NewerFormat { found: 9, .. }),
+        "{err}"
+    );
 }
 
 #[test]
