@@ -163,7 +163,8 @@ pub fn walk_msgpack_with<'a>(
             if let Some(key) = key {
                 let print = match key {
                     Key::Text(bytes) | Key::Bytes(bytes) | Key::Other(bytes) => fingerprint(bytes),
-                    Key::Integer(number) => number as u64,
+                    Key::Unsigned(number) => number,
+                    Key::Negative(number) => number as u64,
                 };
                 keys.insert(key, print)
                     .map_err(|key| FormatError::DuplicateKey {
@@ -217,21 +218,28 @@ pub fn scan_msgpack_with(bytes: &[u8], limits: &Limits) -> Result<(), FormatErro
 enum Key<'a> {
     Text(&'a [u8]),
     Bytes(&'a [u8]),
-    Integer(i128),
+    /// A non-negative integer, however it was encoded (signed or not).
+    Unsigned(u64),
+    /// A negative integer.
+    Negative(i64),
     Other(&'a [u8]),
 }
 
 /// The key a scalar stands for, from its encoded bytes `raw`.
 fn scalar_key(raw: &[u8]) -> Key<'_> {
     let be = |bytes: &[u8]| bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+    let signed = |number: i64| match u64::try_from(number) {
+        Ok(unsigned) => Key::Unsigned(unsigned),
+        Err(_) => Key::Negative(number),
+    };
     match raw {
-        [marker @ 0x00..=0x7f] => Key::Integer(i128::from(*marker)),
-        [marker @ 0xe0..=0xff] => Key::Integer(i128::from(*marker as i8)),
-        [0xcc..=0xcf, rest @ ..] => Key::Integer(i128::from(be(rest))),
-        [0xd0, b] => Key::Integer(i128::from(*b as i8)),
-        [0xd1, a, b] => Key::Integer(i128::from(i16::from_be_bytes([*a, *b]))),
-        [0xd2, rest @ ..] => Key::Integer(i128::from(be(rest) as u32 as i32)),
-        [0xd3, rest @ ..] => Key::Integer(i128::from(be(rest) as i64)),
+        [marker @ 0x00..=0x7f] => Key::Unsigned(u64::from(*marker)),
+        [marker @ 0xe0..=0xff] => Key::Negative(i64::from(*marker as i8)),
+        [0xcc..=0xcf, rest @ ..] => Key::Unsigned(be(rest)),
+        [0xd0, b] => signed(i64::from(*b as i8)),
+        [0xd1, a, b] => signed(i64::from(i16::from_be_bytes([*a, *b]))),
+        [0xd2, rest @ ..] => signed(i64::from(be(rest) as u32 as i32)),
+        [0xd3, rest @ ..] => signed(be(rest) as i64),
         [0xc4, _, rest @ ..] => Key::Bytes(rest),
         [0xc5, _, _, rest @ ..] => Key::Bytes(rest),
         [0xc6, _, _, _, _, rest @ ..] => Key::Bytes(rest),
@@ -243,7 +251,8 @@ fn describe_key(key: Key<'_>) -> String {
     match key {
         Key::Text(text) => String::from_utf8_lossy(text).into_owned(),
         Key::Bytes(bytes) => format!("{} bytes", bytes.len()),
-        Key::Integer(number) => number.to_string(),
+        Key::Unsigned(number) => number.to_string(),
+        Key::Negative(number) => number.to_string(),
         Key::Other(_) => "(a value)".to_owned(),
     }
 }
@@ -446,6 +455,12 @@ mod tests {
         let dup = |bytes: &[u8]| scan_msgpack(bytes).unwrap_err().to_string();
         // {1: nil, 1: nil}, the second 1 written in a wider encoding.
         assert!(dup(&[0x82, 0x01, 0xc0, 0xcc, 0x01, 0xc0]).contains("key '1' twice"));
+        assert!(dup(&[0x82, 0xd0, 0x05, 0xc0, 0x05, 0xc0]).contains("key '5' twice"));
+        assert!(dup(&[0x82, 0xff, 0xc0, 0xd1, 0xff, 0xff, 0xc0]).contains("key '-1' twice"));
+        scan_msgpack(&[
+            0x82, 0xff, 0xc0, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0,
+        ])
+        .unwrap();
         // {"a": {"a": nil}} is fine: the keys are in different maps.
         scan_msgpack(&[0x81, 0xa1, b'a', 0x81, 0xa1, b'a', 0xc0]).unwrap();
         // A large map (hashed keys) with its first key again at the end.
