@@ -285,8 +285,15 @@ pub fn scan_json_with(text: &[u8], limits: &Limits) -> Result<(), FormatError> {
                 at = end + 1;
                 continue;
             }
-            // Whitespace (a pretty file's indentation) keeps the string before it a key.
-            b' ' | b'\n' | b'\r' | b'\t' => continue,
+            // Whitespace (a pretty file's indentation) keeps the string before it a key; a
+            // run of it is stepped over in one tight loop.
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                at += text[at..]
+                    .iter()
+                    .take_while(|byte| matches!(byte, b' ' | b'\n' | b'\r' | b'\t'))
+                    .count();
+                continue;
+            }
             b'[' | b'{' => {
                 count_value(&mut elements, limits)?;
                 if open.len() >= MAX_DEPTH {
