@@ -49,6 +49,33 @@ fn save_inspect_and_edit_through_the_store() {
 }
 
 #[test]
+fn add_takes_an_application_named_like_a_plugin() {
+    // `rtap save echo --store` names the application `echo`, like the plugin: `rtap add`
+    // reads its first word as the application all the same.
+    let scratch = Scratch::new();
+    scratch.rtap_ok(&["save", "echo", "--port", "tcp:7001", "--store", "db"]);
+    let output = scratch.rtap_ok(&["add", "--store", "db", "echo", "kv", "--port", "tcp:7003"]);
+    assert!(
+        text(&output.stdout).contains("+ kv  [rtwisted.StreamServer]"),
+        "{}",
+        text(&output.stdout)
+    );
+    let doc = scratch.inspect_json_with(&["echo", "--store", "db"]);
+    assert_eq!(doc["services"]["children"][1]["name"], "kv");
+    // A second service named like the first is refused by name, not as a stray argument.
+    let output = scratch.rtap(&["add", "--store", "db", "echo", "echo", "--port", "tcp:7002"]);
+    fails_with(
+        &output,
+        1,
+        "cannot have two services with the same name 'echo'",
+    );
+    // A line that is wrong either way reports the first reading's error.
+    let output = scratch.rtap(&["add", "--store", "db", "echo"]);
+    fails_with(&output, 2, "<FILE>");
+    assert_eq!(log_lines(&scratch).len(), 2);
+}
+
+#[test]
 fn rtwistd_runs_from_the_store_and_saves_its_shutdown_and_checkpoints_into_it() {
     let scratch = Scratch::new();
     scratch.save_on_loopback("kv", &["--store", "db"]);

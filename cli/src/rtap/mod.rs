@@ -26,6 +26,7 @@
 //! are typed structs ([`Rtap`]); only the plugin subcommands of `save` and `add` are built at
 //! run time ([`PluginChoice`](crate::args::PluginChoice)).
 
+mod add_target;
 mod convert;
 mod document;
 mod edit;
@@ -430,6 +431,29 @@ pub(crate) struct ManArgs {
     pub(crate) tool: Tool,
 }
 
+/// Parses an `rtap` command line; an `rtap add` whose FILE is named like a plugin is read a
+/// second time with FILE marked as such (see [`add_target`]).
+fn parse(args: Vec<OsString>) -> Result<Rtap, clap::Error> {
+    let matches = match command().try_get_matches_from(&args) {
+        Ok(matches) => matches,
+        // Help and version are not failures.
+        Err(error) if !error.use_stderr() => return Err(error),
+        Err(error) => {
+            let again = add_target::mark_file(&args, &command())
+                .and_then(|marked| command().try_get_matches_from(marked).ok());
+            let Some(matches) = again else {
+                return Err(error);
+            };
+            let mut rtap = Rtap::from_arg_matches(&matches)?;
+            if let RtapCommand::Add(add) = &mut rtap.command {
+                add_target::unmark(&mut add.target.file);
+            }
+            return Ok(rtap);
+        }
+    };
+    Rtap::from_arg_matches(&matches)
+}
+
 /// The clap definition of `rtap`, plugins included.
 pub fn command() -> clap::Command {
     Rtap::command()
@@ -442,8 +466,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
 }
 
 fn dispatch(args: Vec<OsString>) -> Result<(), CliError> {
-    let matches = command().try_get_matches_from(args)?;
-    let rtap = Rtap::from_arg_matches(&matches)?;
+    let rtap = parse(args)?;
     let access = Access {
         passphrase: rtap.passphrase.source(),
         limits: rtap.limits.limits(command())?,
