@@ -165,6 +165,13 @@ fn parse_style(text: &str) -> Result<Style, String> {
     text.parse::<Style>().map_err(|error| error.to_string())
 }
 
+/// A service's name, as a child of a collection may have it.
+pub(crate) fn parse_service_name(text: &str) -> Result<String, String> {
+    rtwisted_core::service::validate_name(text)
+        .map(|()| text.to_owned())
+        .map_err(|error| error.to_string())
+}
+
 fn parse_app_name(text: &str) -> Result<String, String> {
     rtwisted_core::application::validate_app_name(text)
         .map(|()| text.to_owned())

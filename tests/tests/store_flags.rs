@@ -69,10 +69,21 @@ fn add_takes_an_application_named_like_a_plugin() {
         1,
         "cannot have two services with the same name 'echo'",
     );
+    // --name gives it another name; a name no service may have is a usage error.
+    let output = scratch.rtap_ok(&[
+        "add", "--store", "db", "echo", "echo", "--port", "tcp:7002", "--name", "second",
+    ]);
+    assert!(
+        text(&output.stdout).contains("+ second  [rtwisted.StreamServer]"),
+        "{}",
+        text(&output.stdout)
+    );
+    let output = scratch.rtap(&["add", "--store", "db", "echo", "--name", "a/b", "echo"]);
+    fails_with(&output, 2, "a/b");
     // A line that is wrong either way reports the first reading's error.
     let output = scratch.rtap(&["add", "--store", "db", "echo"]);
     fails_with(&output, 2, "<FILE>");
-    assert_eq!(log_lines(&scratch).len(), 2);
+    assert_eq!(log_lines(&scratch).len(), 3);
 }
 
 #[test]

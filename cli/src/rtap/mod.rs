@@ -370,6 +370,9 @@ pub(crate) struct AddArgs {
     /// The collection to add to (default: the root)
     #[arg(long, value_name = "PATH", global = true)]
     pub(crate) parent: Option<String>,
+    /// The new service's name (default: the plugin's)
+    #[arg(long, value_name = "NAME", global = true, value_parser = crate::args::parse_service_name)]
+    pub(crate) name: Option<String>,
     /// The plugin that builds the service.
     #[command(subcommand)]
     pub(crate) plugin: PluginChoice,
@@ -440,9 +443,20 @@ fn parse(args: Vec<OsString>) -> Result<Rtap, clap::Error> {
         Err(error) if !error.use_stderr() => return Err(error),
         Err(error) => {
             let again = add_target::mark_file(&args, &command())
-                .and_then(|marked| command().try_get_matches_from(marked).ok());
-            let Some(matches) = again else {
-                return Err(error);
+                .map(|marked| command().try_get_matches_from(marked));
+            let matches = match again {
+                Some(Ok(matches)) => matches,
+                // Read as FILE PLUGIN, the line fails only on a value: that is what to fix.
+                Some(Err(second))
+                    if matches!(
+                        second.kind(),
+                        clap::error::ErrorKind::InvalidValue
+                            | clap::error::ErrorKind::ValueValidation
+                    ) =>
+                {
+                    return Err(second);
+                }
+                _ => return Err(error),
             };
             let mut rtap = Rtap::from_arg_matches(&matches)?;
             if let RtapCommand::Add(add) = &mut rtap.command {
@@ -491,8 +505,7 @@ fn dispatch(args: Vec<OsString>) -> Result<(), CliError> {
         RtapCommand::Rename(args) => modify::rename(&args, &access),
         RtapCommand::Add(args) if args.target.live.live => {
             let socket = args.target.live_socket("add")?;
-            let child = crate::plugins::make_service(args.plugin.maker, &args.plugin.options)?;
-            live::add(&socket, args.parent.as_deref(), child)
+            live::add(&socket, args.parent.as_deref(), modify::added_child(&args)?)
         }
         RtapCommand::Add(args) => modify::add(&args, &access),
         RtapCommand::Status(args) if args.fleet => fleet_status::status(

@@ -202,7 +202,18 @@ pub fn rename(args: &RenameArgs, access: &Access) -> Result<(), CliError> {
     )
 }
 
-/// `rtap add FILE [--parent PATH] PLUGIN [plugin options]`.
+/// The service `rtap add` adds: the plugin's, named by `--name` when given.
+pub(super) fn added_child(args: &AddArgs) -> Result<rtwisted_core::Child, CliError> {
+    let service = plugins::make_service(args.plugin.maker, &args.plugin.options)?;
+    match &args.name {
+        None => Ok(service),
+        Some(name) => service
+            .renamed(Some(name.clone()))
+            .map_err(|error| CliError::failed(error.to_string())),
+    }
+}
+
+/// `rtap add FILE [--parent PATH] [--name NAME] PLUGIN [plugin options]`.
 pub fn add(args: &AddArgs, access: &Access) -> Result<(), CliError> {
     let parent = match &args.parent {
         Some(text) => parse_path("add", text)?,
@@ -211,8 +222,7 @@ pub fn add(args: &AddArgs, access: &Access) -> Result<(), CliError> {
     let location = args.target.location()?;
     access.arm_deadline(&location);
     let mut document = Document::open(&location, access, args.target.force.force)?;
-    let (maker, options) = (args.plugin.maker, &args.plugin.options);
-    let service = plugins::make_service(maker, options)?;
+    let service = added_child(args)?;
     let shown = service.name().unwrap_or("(unnamed)").to_owned();
     let type_tag = service.service().type_tag().to_owned();
     document
