@@ -437,15 +437,15 @@ pub(crate) struct ManArgs {
 /// Parses an `rtap` command line; an `rtap add` whose FILE is named like a plugin is read a
 /// second time with FILE marked as such (see [`add_target`]).
 fn parse(args: Vec<OsString>) -> Result<Rtap, clap::Error> {
-    let matches = match command().try_get_matches_from(&args) {
-        Ok(matches) => matches,
+    let (matches, marked) = match command().try_get_matches_from(&args) {
+        Ok(matches) => (matches, false),
         // Help and version are not failures.
         Err(error) if !error.use_stderr() => return Err(error),
         Err(error) => {
             let again = add_target::mark_file(&args, &command())
                 .map(|marked| command().try_get_matches_from(marked));
-            let matches = match again {
-                Some(Ok(matches)) => matches,
+            match again {
+                Some(Ok(matches)) => (matches, true),
                 // Read as FILE PLUGIN, the line fails only on a value: that is what to fix.
                 Some(Err(second))
                     if matches!(
@@ -457,15 +457,14 @@ fn parse(args: Vec<OsString>) -> Result<Rtap, clap::Error> {
                     return Err(second);
                 }
                 _ => return Err(error),
-            };
-            let mut rtap = Rtap::from_arg_matches(&matches)?;
-            if let RtapCommand::Add(add) = &mut rtap.command {
-                add_target::unmark(&mut add.target.file);
             }
-            return Ok(rtap);
         }
     };
-    Rtap::from_arg_matches(&matches)
+    let mut rtap = Rtap::from_arg_matches(&matches)?;
+    if let (true, RtapCommand::Add(add)) = (marked, &mut rtap.command) {
+        add_target::unmark(&mut add.target.file);
+    }
+    Ok(rtap)
 }
 
 /// The clap definition of `rtap`, plugins included.
